@@ -1,0 +1,229 @@
+"""Settings from the environment and secrets from Secrets Manager, each read once and cached.
+
+Nothing here runs at import time: handlers call :func:`get_settings` (and the secret getters) inside
+an invocation, so tests and the sandbox can set the environment first. Secrets go through
+Powertools Parameters, which caches them across invocations of a warm Lambda.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Annotated, Any
+
+from aws_lambda_powertools.utilities import parameters
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from avocette import money
+from avocette.security import KeyRing
+
+__all__ = [
+    "ConfigurationError",
+    "Cpv2Options",
+    "InvoiceCloudSecret",
+    "Settings",
+    "get_invoice_cloud_secret",
+    "get_postback_key_ring",
+    "get_registration_hash_key",
+    "get_settings",
+]
+
+SECRET_MAX_AGE_SECONDS = 300
+
+
+class ConfigurationError(RuntimeError):
+    """The deployment is misconfigured (a setting or secret is missing or malformed)."""
+
+
+def _split_csv(value: Any) -> Any:
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    return value
+
+
+def _fee_cents(value: Any) -> Any:
+    if isinstance(value, str):
+        return money.parse_cents(value)
+    return value
+
+
+def _blank_is_none(value: Any) -> Any:
+    if isinstance(value, str) and not value.strip():
+        return None
+    return value
+
+
+CommaSeparated = Annotated[tuple[str, ...], BeforeValidator(_split_csv)]
+FeeCents = Annotated[int, Field(ge=0), BeforeValidator(_fee_cents)]
+OptionalText = Annotated[str | None, BeforeValidator(_blank_is_none)]
+
+
+class Cpv2Options(BaseModel):
+    """The biller's CPV2 options (DESIGN §4): every one a required setting (template.yaml states the
+    seed's values), none a constant in code. ``CPV2_CSS_URL`` may be blank."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+    create_customer_record: bool = Field(alias="CPV2_CREATE_CUSTOMER_RECORD")
+    allow_swipe: bool = Field(alias="CPV2_ALLOW_SWIPE")
+    allow_emv: bool = Field(alias="CPV2_ALLOW_EMV")
+    allow_cc_payment: bool = Field(alias="CPV2_ALLOW_CC_PAYMENT")
+    allow_ach_payment: bool = Field(alias="CPV2_ALLOW_ACH_PAYMENT")
+    view_mode: int = Field(alias="CPV2_VIEW_MODE", ge=0, le=1)
+    page_load_override: int = Field(alias="CPV2_PAGE_LOAD_OVERRIDE")
+    css_url: OptionalText = Field(None, alias="CPV2_CSS_URL")
+    allow_register_account: bool = Field(alias="CPV2_ALLOW_REGISTER_ACCOUNT")
+    allow_view_statement: bool = Field(alias="CPV2_ALLOW_VIEW_STATEMENT")
+    allow_remove: bool = Field(alias="CPV2_ALLOW_REMOVE")
+    allow_view_related: bool = Field(alias="CPV2_ALLOW_VIEW_RELATED")
+    allow_remind_me: bool = Field(alias="CPV2_ALLOW_REMIND_ME")
+    invoice_type_id: int = Field(alias="CPV2_INVOICE_TYPE_ID")
+    cc_service_fee_cents: FeeCents = Field(alias="CPV2_CC_SERVICE_FEE")
+    ach_service_fee_cents: FeeCents = Field(alias="CPV2_ACH_SERVICE_FEE")
+
+
+class Settings(BaseModel):
+    """Every setting of DESIGN §7, read from the environment by its variable name."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+    app_table_name: str = Field(alias="APP_TABLE_NAME", min_length=3)
+    idempotency_table_name: str = Field(alias="IDEMPOTENCY_TABLE_NAME", min_length=3)
+
+    ic_base_url: str = Field(alias="IC_BASE_URL", pattern=r"^https?://")
+    ic_payment_url_prefixes: CommaSeparated = Field(alias="IC_PAYMENT_URL_PREFIXES", min_length=1)
+    ic_customer_portal_url: str = Field("", alias="IC_CUSTOMER_PORTAL_URL")
+    public_api_base_url: OptionalText = Field(None, alias="PUBLIC_API_BASE_URL")
+    portal_return_url: str = Field(alias="PORTAL_RETURN_URL")
+    biller_name: str = Field(alias="BILLER_NAME", min_length=1)
+    sender_email: str = Field("", alias="SENDER_EMAIL")
+
+    ic_amount_includes_fee: bool = Field(False, alias="IC_AMOUNT_INCLUDES_FEE")
+    payment_session_minutes: int = Field(30, alias="PAYMENT_SESSION_MINUTES", ge=1, le=24 * 60)
+    postback_source_cidrs: CommaSeparated = Field((), alias="POSTBACK_SOURCE_CIDRS")
+    settlement_lag_hours: int = Field(24, alias="SETTLEMENT_LAG_HOURS", ge=0)
+
+    ic_connect_timeout_seconds: float = Field(3.0, alias="IC_CONNECT_TIMEOUT_SECONDS", gt=0)
+    ic_read_timeout_seconds: float = Field(10.0, alias="IC_READ_TIMEOUT_SECONDS", gt=0)
+    ic_deadline_seconds: float = Field(20.0, alias="IC_DEADLINE_SECONDS", gt=0)
+
+    ic_secret_arn: str = Field(alias="IC_SECRET_ARN", min_length=1)
+    postback_keys_arn: str = Field(alias="POSTBACK_KEYS_ARN", min_length=1)
+    registration_hash_key_arn: str = Field("", alias="REGISTRATION_HASH_KEY_ARN")
+
+    cpv2: Cpv2Options
+
+    @field_validator("ic_payment_url_prefixes")
+    @classmethod
+    def _prefixes_are_urls(cls, prefixes: tuple[str, ...]) -> tuple[str, ...]:
+        for prefix in prefixes:
+            if not prefix.startswith(("https://", "http://")) or not prefix.endswith("/"):
+                raise ValueError("each payment URL prefix must be an http(s) URL ending with '/'")
+        return prefixes
+
+    @field_validator("portal_return_url")
+    @classmethod
+    def _return_url_names_payment(cls, url: str) -> str:
+        if "{paymentId}" not in url:
+            raise ValueError("PORTAL_RETURN_URL must contain {paymentId}")
+        return url
+
+    @field_validator("postback_source_cidrs")
+    @classmethod
+    def _cidrs_parse(cls, cidrs: tuple[str, ...]) -> tuple[str, ...]:
+        for cidr in cidrs:
+            ipaddress.ip_network(cidr, strict=False)
+        return cidrs
+
+    def postback_source_allowed(self, source_ip: str | None) -> bool:
+        """True when no CIDRs are configured, or the source address lies in one of them."""
+        if not self.postback_source_cidrs:
+            return True
+        if not source_ip:
+            return False
+        try:
+            address = ipaddress.ip_address(source_ip)
+        except ValueError:
+            return False
+        return any(address in ipaddress.ip_network(cidr, strict=False) for cidr in self.postback_source_cidrs)
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str]) -> Settings:
+        values: dict[str, Any] = dict(environ)
+        try:
+            values["cpv2"] = Cpv2Options.model_validate(dict(environ))
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            model = Cpv2Options if exc.title == Cpv2Options.__name__ else cls
+            names = ", ".join(sorted({_env_name(model, error["loc"]) for error in exc.errors()}))
+            raise ConfigurationError(f"invalid or missing settings: {names}") from None
+
+
+def _env_name(model: type[BaseModel], loc: tuple[Any, ...]) -> str:
+    if not loc:
+        return "?"
+    field = model.model_fields.get(str(loc[0]))
+    if field is not None and field.alias:
+        return field.alias
+    return str(loc[0])
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings.from_environment(os.environ)
+
+
+class InvoiceCloudSecret(BaseModel):
+    """``IC_SECRET_ARN``: the CPV2 API key and the CloudManagement credentials."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    api_key: SecretStr = Field(alias="apiKey")
+    biller_guid: str = Field("", alias="billerGuid")
+    web_service_key: SecretStr = Field(SecretStr(""), alias="webServiceKey")
+
+    @field_validator("api_key")
+    @classmethod
+    def _api_key_is_set(cls, value: SecretStr) -> SecretStr:
+        # The stack creates the secret with an empty key; ops set the real one after deploying.
+        if not value.get_secret_value().strip():
+            raise ValueError("apiKey is empty")
+        return value
+
+
+def _secret_json(arn: str, what: str) -> dict[str, Any]:
+    try:
+        value = parameters.get_secret(arn, transform="json", max_age=SECRET_MAX_AGE_SECONDS)
+    except parameters.exceptions.TransformParameterError:
+        raise ConfigurationError(f"the {what} secret is not valid JSON") from None
+    if not isinstance(value, dict):
+        raise ConfigurationError(f"the {what} secret is not a JSON object")
+    return value
+
+
+def get_invoice_cloud_secret() -> InvoiceCloudSecret:
+    value = _secret_json(get_settings().ic_secret_arn, "Invoice Cloud")
+    try:
+        return InvoiceCloudSecret.model_validate(value)
+    except ValidationError:
+        raise ConfigurationError("the Invoice Cloud secret lacks apiKey (set it after deploying)") from None
+
+
+def get_postback_key_ring() -> KeyRing:
+    value = _secret_json(get_settings().postback_keys_arn, "postback key ring")
+    try:
+        return KeyRing.from_secret(value)
+    except ValueError as exc:
+        raise ConfigurationError(f"the postback key ring is malformed: {exc}") from None
+
+
+def get_registration_hash_key() -> bytes:
+    arn = get_settings().registration_hash_key_arn
+    if not arn:
+        raise ConfigurationError("REGISTRATION_HASH_KEY_ARN is not set")
+    value = parameters.get_secret(arn, max_age=SECRET_MAX_AGE_SECONDS)
+    if not value:
+        raise ConfigurationError("the registration hash key is empty")
+    return value.encode() if isinstance(value, str) else bytes(value)

@@ -1,0 +1,103 @@
+"""Postback tokens from the key ring, keyed hashes and constant-time comparison.
+
+A postback token is ``v{keyId}.{base64url(HMAC-SHA256(key, "postback|" + paymentId))}`` (DESIGN §3).
+Tokens are made with the ring's current key and verified against whichever key they name, so
+sessions started before a rotation still verify while their key stays in the ring.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["KeyRing", "constant_time_equal", "keyed_hash", "sign_blob", "verify_blob"]
+
+
+def _b64url(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def _b64url_decode(text: str) -> bytes:
+    padded = text + "=" * (-len(text) % 4)
+    return base64.urlsafe_b64decode(padded.encode("ascii"))
+
+
+def constant_time_equal(left: str | bytes, right: str | bytes) -> bool:
+    left_bytes = left.encode() if isinstance(left, str) else left
+    right_bytes = right.encode() if isinstance(right, str) else right
+    return hmac.compare_digest(left_bytes, right_bytes)
+
+
+def keyed_hash(key: bytes, value: str, *, purpose: str) -> str:
+    """HMAC-SHA256 of ``value`` under ``key``, separated by ``purpose``; hex text."""
+    return hmac.new(key, f"{purpose}|{value}".encode(), hashlib.sha256).hexdigest()
+
+
+@dataclass(frozen=True)
+class KeyRing:
+    """The postback key ring: ``{"current": "2", "keys": {"1": "...", "2": "..."}}``."""
+
+    current: str
+    keys: Mapping[str, bytes] = field(repr=False)
+
+    @classmethod
+    def from_secret(cls, secret: Mapping[str, Any]) -> KeyRing:
+        current = str(secret.get("current", ""))
+        raw_keys = secret.get("keys")
+        if not isinstance(raw_keys, Mapping) or not raw_keys:
+            raise ValueError("no keys")
+        keys: dict[str, bytes] = {}
+        for key_id, key in raw_keys.items():
+            if not str(key_id).isalnum():
+                raise ValueError("key ids must be alphanumeric")
+            if not isinstance(key, str) or len(key) < 16:
+                raise ValueError("every key must be text of at least 16 characters")
+            keys[str(key_id)] = key.encode()
+        if current not in keys:
+            raise ValueError("the current key id is not in the ring")
+        return cls(current=current, keys=keys)
+
+    def _mac(self, key_id: str, message: str) -> str:
+        return _b64url(hmac.new(self.keys[key_id], message.encode(), hashlib.sha256).digest())
+
+    def postback_token(self, payment_id: str) -> str:
+        return f"v{self.current}.{self._mac(self.current, 'postback|' + payment_id)}"
+
+    def verify_postback_token(self, payment_id: str, token: str | None) -> bool:
+        if not token or not token.startswith("v") or "." not in token:
+            return False
+        key_id, _, mac = token[1:].partition(".")
+        if key_id not in self.keys:
+            return False
+        return constant_time_equal(self._mac(key_id, "postback|" + payment_id), mac)
+
+    def derived_key(self, purpose: str) -> bytes:
+        """A key for another purpose (e.g. cursors), derived from the current key."""
+        return hmac.new(self.keys[self.current], f"derive|{purpose}".encode(), hashlib.sha256).digest()
+
+
+def sign_blob(key: bytes, payload: Mapping[str, Any]) -> str:
+    """``base64url(json).base64url(hmac)``: an opaque value the caller can hand out and get back."""
+    body = _b64url(json.dumps(payload, separators=(",", ":"), sort_keys=True).encode())
+    mac = _b64url(hmac.new(key, body.encode(), hashlib.sha256).digest())
+    return f"{body}.{mac}"
+
+
+def verify_blob(key: bytes, blob: str) -> dict[str, Any] | None:
+    """The payload of a value made by :func:`sign_blob`, or ``None`` when it was altered."""
+    body, dot, mac = blob.partition(".")
+    if not dot or not body or not mac:
+        return None
+    expected = _b64url(hmac.new(key, body.encode(), hashlib.sha256).digest())
+    if not constant_time_equal(expected, mac):
+        return None
+    try:
+        payload = json.loads(_b64url_decode(body))
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return payload if isinstance(payload, dict) else None
