@@ -1,0 +1,241 @@
+"""The Invoice Cloud HTTP client: one session, the timeouts and retry rules of DESIGN §7.
+
+- connect 3 s / read 10 s per attempt, and an overall deadline (20 s) checked before each attempt;
+- the CPV2 POST is retried only on a connection error (the request never reached IC), once;
+- reads (ViewCustomerRecord) are retried on 502/503/504 at most twice, with backoff;
+- every failure is a typed :mod:`avocette.invoicecloud.errors` exception whose message carries no
+  credential: the API key travels only in the Authorization header, never in a URL or a log line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
+from functools import lru_cache
+from types import TracebackType
+from typing import Any, Self
+
+import requests
+from aws_lambda_powertools import Logger
+from requests.adapters import HTTPAdapter
+from urllib3.connectionpool import ConnectionPool
+from urllib3.exceptions import MaxRetryError
+from urllib3.response import BaseHTTPResponse
+from urllib3.util.retry import Retry
+
+from avocette import SERVICE_NAME
+from avocette.config import InvoiceCloudSecret, get_invoice_cloud_secret, get_settings
+from avocette.invoicecloud.cpv2 import Cpv2Request, Cpv2Response, encode_request
+from avocette.invoicecloud.errors import (
+    InvoiceCloudRejectedError,
+    InvoiceCloudTimeoutError,
+    InvoiceCloudUnavailableError,
+    UnexpectedPaymentUrlError,
+)
+
+__all__ = ["CPV2_PATH", "CUSTOMER_RECORDS_PATH", "DeadlineExceededError", "InvoiceCloudClient", "get_client"]
+
+logger = Logger(service=SERVICE_NAME, child=True)
+
+CPV2_PATH = "/cloudpaymentsapi/v2"
+CUSTOMER_RECORDS_PATH = "/portal/webservices/CloudManagement.asmx/"
+_MAX_MESSAGE = 200
+
+# The deadline of the call under way in this thread (time.monotonic()), read by the retry policy.
+_deadline: ContextVar[float | None] = ContextVar("invoice_cloud_deadline", default=None)
+
+
+class DeadlineExceededError(Exception):
+    """Raised inside urllib3 when no time is left for another attempt."""
+
+
+class _DeadlineRetry(Retry):
+    """urllib3's Retry, plus the overall deadline: no new attempt, and no backoff sleep, past it."""
+
+    def increment(
+        self,
+        method: str | None = None,
+        url: str | None = None,
+        response: BaseHTTPResponse | None = None,
+        error: Exception | None = None,
+        _pool: ConnectionPool | None = None,
+        _stacktrace: TracebackType | None = None,
+    ) -> Self:
+        deadline = _deadline.get()
+        if deadline is not None and time.monotonic() >= deadline:
+            raise MaxRetryError(_pool, url, DeadlineExceededError())  # type: ignore[arg-type]
+        return super().increment(method, url, response, error, _pool, _stacktrace)
+
+    def get_backoff_time(self) -> float:
+        backoff = super().get_backoff_time()
+        deadline = _deadline.get()
+        if deadline is None:
+            return backoff
+        return max(0.0, min(backoff, deadline - time.monotonic()))
+
+
+def _cpv2_retry() -> Retry:
+    # Only a failed connection is retried: a POST that may have reached IC is never sent twice.
+    return _DeadlineRetry(total=1, connect=1, read=0, status=0, other=0, redirect=0, raise_on_status=False)
+
+
+def _read_retry() -> Retry:
+    return _DeadlineRetry(
+        total=2,
+        connect=1,
+        read=0,
+        other=0,
+        redirect=0,
+        status=2,
+        status_forcelist=(502, 503, 504),
+        allowed_methods=frozenset({"POST"}),
+        backoff_factor=0.3,
+        respect_retry_after_header=False,
+        raise_on_status=False,
+    )
+
+
+class InvoiceCloudClient:
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        secret: Callable[[], InvoiceCloudSecret],
+        connect_timeout: float = 3.0,
+        read_timeout: float = 10.0,
+        deadline_seconds: float = 20.0,
+    ) -> None:
+        self._base_url = base_url.rstrip("/")
+        self._secret = secret
+        self._connect_timeout = connect_timeout
+        self._read_timeout = read_timeout
+        self._deadline_seconds = deadline_seconds
+        self._session = requests.Session()
+        self._session.mount(self._base_url + CPV2_PATH, HTTPAdapter(max_retries=_cpv2_retry()))
+        self._session.mount(self._base_url + CUSTOMER_RECORDS_PATH, HTTPAdapter(max_retries=_read_retry()))
+        # Writes to customer records follow the CPV2 rule: retried only when the connection failed.
+        self._session.mount(
+            self._base_url + CUSTOMER_RECORDS_PATH + "UpdateCustomerRecord",
+            HTTPAdapter(max_retries=_cpv2_retry()),
+        )
+
+    @property
+    def base_url(self) -> str:
+        return self._base_url
+
+    @contextlib.contextmanager
+    def _deadline_scope(self) -> Iterator[float]:
+        deadline = time.monotonic() + self._deadline_seconds
+        token = _deadline.set(deadline)
+        try:
+            yield deadline
+        finally:
+            _deadline.reset(token)
+
+    def _post(self, operation: str, path: str, **kwargs: Any) -> requests.Response:
+        """POST with the timeouts and deadline; connection problems become typed errors."""
+        with self._deadline_scope() as deadline:
+            remaining = deadline - time.monotonic()
+            timeout = (min(self._connect_timeout, remaining), min(self._read_timeout, remaining))
+            started = time.monotonic()
+            try:
+                response = self._session.post(self._base_url + path, timeout=timeout, **kwargs)
+            except requests.ConnectTimeout:
+                raise InvoiceCloudTimeoutError(
+                    f"{operation}: Invoice Cloud did not accept the connection in time"
+                ) from None
+            except requests.ReadTimeout:
+                raise InvoiceCloudTimeoutError(f"{operation}: Invoice Cloud did not answer in time") from None
+            except requests.ConnectionError as exc:
+                if _deadline_exceeded(exc):
+                    raise InvoiceCloudTimeoutError(f"{operation}: the Invoice Cloud deadline passed") from None
+                raise InvoiceCloudUnavailableError(f"{operation}: Invoice Cloud could not be reached") from None
+            except requests.RequestException:
+                raise InvoiceCloudUnavailableError(f"{operation}: the request to Invoice Cloud failed") from None
+        logger.info(
+            "Invoice Cloud answered",
+            extra={
+                "operation": operation,
+                "http_status": response.status_code,
+                "elapsed_ms": round((time.monotonic() - started) * 1000),
+            },
+        )
+        return response
+
+    def start_cloud_payment(self, request: Cpv2Request, *, allowed_url_prefixes: tuple[str, ...]) -> str:
+        """POST the CPV2 request; the hosted payment URL, checked against the allowed prefixes."""
+        secret = self._secret()
+        response = self._post(
+            "CloudPaymentsV2",
+            CPV2_PATH,
+            data=encode_request(request),
+            headers={"Content-Type": "application/json", "Accept": "application/json"},
+            auth=(secret.api_key.get_secret_value(), ""),
+        )
+        answer = _cpv2_answer(response)
+        url = answer.data.cloud_payment_url if answer.data else None
+        if not answer.succeeded or url is None:
+            raise InvoiceCloudRejectedError(_ic_message(answer.message), status=response.status_code)
+        if not any(url.startswith(prefix) for prefix in allowed_url_prefixes):
+            raise UnexpectedPaymentUrlError("Invoice Cloud returned a payment URL outside the allowed prefixes")
+        return url
+
+
+def _deadline_exceeded(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    while seen is not None:
+        for arg in getattr(seen, "args", ()):
+            if isinstance(arg, MaxRetryError) and isinstance(arg.reason, DeadlineExceededError):
+                return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _cpv2_answer(response: requests.Response) -> Cpv2Response:
+    status = response.status_code
+    if status in (401, 403):
+        raise InvoiceCloudRejectedError("Invoice Cloud refused our credentials", status=status)
+    if status >= 500:
+        raise InvoiceCloudUnavailableError(f"Invoice Cloud answered HTTP {status}", status=status)
+    try:
+        body = response.json()
+    except (ValueError, json.JSONDecodeError):
+        body = None
+    if not isinstance(body, dict):
+        if 200 <= status < 300:
+            raise InvoiceCloudUnavailableError("Invoice Cloud's answer was not a JSON object", status=status)
+        raise InvoiceCloudRejectedError(f"Invoice Cloud answered HTTP {status}", status=status)
+    try:
+        answer = Cpv2Response.model_validate(body)
+    except ValueError:
+        raise InvoiceCloudUnavailableError("Invoice Cloud's answer had an unexpected shape", status=status) from None
+    if not 200 <= status < 300:
+        raise InvoiceCloudRejectedError(_ic_message(answer.message, status), status=status)
+    return answer
+
+
+def _ic_message(message: str | None, status: int | None = None) -> str:
+    text = " ".join((message or "").split())[:_MAX_MESSAGE]
+    if text:
+        return f"Invoice Cloud said: {text}"
+    return (
+        f"Invoice Cloud answered HTTP {status} without a message"
+        if status
+        else "Invoice Cloud answered without a message"
+    )
+
+
+@lru_cache(maxsize=1)
+def get_client() -> InvoiceCloudClient:
+    """The process's client (one HTTP session, reused across warm invocations)."""
+    settings = get_settings()
+    return InvoiceCloudClient(
+        base_url=settings.ic_base_url,
+        secret=get_invoice_cloud_secret,
+        connect_timeout=settings.ic_connect_timeout_seconds,
+        read_timeout=settings.ic_read_timeout_seconds,
+        deadline_seconds=settings.ic_deadline_seconds,
+    )

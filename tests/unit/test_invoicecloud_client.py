@@ -1,0 +1,167 @@
+"""The Invoice Cloud client: success rule, URL allowlist, typed errors, retries, timeouts, and the
+API key never in an error message or a log line."""
+
+from __future__ import annotations
+
+import base64
+import json
+import socket
+import time
+from collections.abc import Iterator
+
+import pytest
+from avocette.config import InvoiceCloudSecret
+from avocette.invoicecloud import cpv2, errors
+from avocette.invoicecloud.client import InvoiceCloudClient
+from pydantic import SecretStr
+
+from tests.scripted_server import Answer, ScriptedServer, scripted_server
+from tests.unit.test_cpv2 import seed_request
+
+API_KEY = "sk-live-do-not-print-0123456789"
+PAYMENT_URL = "https://www.invoicecloud.com/cloudpayments/abc"
+
+
+@pytest.fixture
+def server() -> Iterator[ScriptedServer]:
+    with scripted_server() as scripted:
+        yield scripted
+
+
+def make_client(base_url: str, *, read_timeout: float = 2.0, deadline: float = 5.0) -> InvoiceCloudClient:
+    secret = InvoiceCloudSecret(apiKey=SecretStr(API_KEY), billerGuid="b", webServiceKey=SecretStr("w"))
+    return InvoiceCloudClient(
+        base_url=base_url,
+        secret=lambda: secret,
+        connect_timeout=1.0,
+        read_timeout=read_timeout,
+        deadline_seconds=deadline,
+    )
+
+
+def start(client: InvoiceCloudClient, prefixes: tuple[str, ...] = ("https://www.invoicecloud.com/",)) -> str:
+    return client.start_cloud_payment(seed_request(), allowed_url_prefixes=prefixes)
+
+
+def success(url: str = PAYMENT_URL) -> Answer:
+    return Answer(200, json.dumps({"Message": "SUCCESS", "Data": {"CloudPaymentURL": url}}))
+
+
+def test_success_posts_json_with_basic_auth_and_returns_the_url(server: ScriptedServer) -> None:
+    server.script(success())
+    assert start(make_client(server.url)) == PAYMENT_URL
+    (sent,) = server.received
+    assert (sent.method, sent.path) == ("POST", "/cloudpaymentsapi/v2")
+    assert sent.headers["Content-Type"] == "application/json"
+    assert sent.headers["Authorization"] == "Basic " + base64.b64encode(f"{API_KEY}:".encode()).decode()
+    assert json.loads(sent.body) == json.loads(cpv2.encode_request(seed_request()))
+
+
+def test_message_other_than_success_is_a_rejection_carrying_ic_text(server: ScriptedServer) -> None:
+    server.script(Answer(200, json.dumps({"Message": "Invalid biller", "Data": None})))
+    with pytest.raises(errors.InvoiceCloudRejectedError, match="Invalid biller"):
+        start(make_client(server.url))
+
+
+def test_success_without_url_is_a_rejection(server: ScriptedServer) -> None:
+    server.script(Answer(200, json.dumps({"Message": "SUCCESS", "Data": {}})))
+    with pytest.raises(errors.InvoiceCloudRejectedError):
+        start(make_client(server.url))
+
+
+def test_url_outside_the_allowed_prefixes_never_comes_back(server: ScriptedServer) -> None:
+    server.script(success("https://evil.example/pay"))
+    with pytest.raises(errors.UnexpectedPaymentUrlError):
+        start(make_client(server.url))
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_refused_credentials(server: ScriptedServer, status: int) -> None:
+    server.script(Answer(status, json.dumps({"Message": "Authorization has been denied for this request."})))
+    with pytest.raises(errors.InvoiceCloudRejectedError, match="refused our credentials") as caught:
+        start(make_client(server.url))
+    assert caught.value.status == status
+
+
+def test_bad_request_carries_ic_message(server: ScriptedServer) -> None:
+    server.script(Answer(400, json.dumps({"Message": "Customers[0].AccountNumber is required", "Data": None})))
+    with pytest.raises(errors.InvoiceCloudRejectedError, match="AccountNumber is required"):
+        start(make_client(server.url))
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+def test_server_errors_are_unavailable_and_the_post_is_not_repeated(server: ScriptedServer, status: int) -> None:
+    server.script(Answer(status, "oops", "text/plain"), success())
+    with pytest.raises(errors.InvoiceCloudUnavailableError):
+        start(make_client(server.url))
+    assert len(server.received) == 1
+
+
+def test_malformed_answer_is_unavailable(server: ScriptedServer) -> None:
+    server.script(Answer(200, "<html>maintenance</html>", "text/html"))
+    with pytest.raises(errors.InvoiceCloudUnavailableError, match="not a JSON object"):
+        start(make_client(server.url))
+
+
+def test_read_timeout_is_a_timeout_and_the_post_is_not_repeated(server: ScriptedServer) -> None:
+    server.script(Answer(200, "{}", delay=1.0), success())
+    with pytest.raises(errors.InvoiceCloudTimeoutError):
+        start(make_client(server.url, read_timeout=0.3))
+    assert len(server.received) == 1
+
+
+def test_deadline_caps_the_read_timeout(server: ScriptedServer) -> None:
+    server.script(Answer(200, "{}", delay=1.5))
+    began = time.monotonic()
+    with pytest.raises(errors.InvoiceCloudTimeoutError):
+        start(make_client(server.url, read_timeout=10.0, deadline=0.4))
+    assert time.monotonic() - began < 1.2
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_connection_refused_is_unavailable() -> None:
+    with pytest.raises(errors.InvoiceCloudUnavailableError, match="could not be reached"):
+        start(make_client(f"http://127.0.0.1:{closed_port()}"))
+
+
+def test_retry_rules_cpv2_only_on_connection_errors() -> None:
+    client = make_client("http://127.0.0.1:9")
+    retry = client._session.get_adapter("http://127.0.0.1:9/cloudpaymentsapi/v2").max_retries
+    assert (retry.total, retry.connect, retry.read, retry.status, retry.other) == (1, 1, 0, 0, 0)
+
+
+def test_retry_rules_reads_retry_gateway_errors_twice() -> None:
+    client = make_client("http://127.0.0.1:9")
+    reads = client._session.get_adapter("http://127.0.0.1:9/portal/webservices/CloudManagement.asmx/ViewCustomerRecord")
+    writes = client._session.get_adapter(
+        "http://127.0.0.1:9/portal/webservices/CloudManagement.asmx/UpdateCustomerRecord"
+    )
+    assert reads.max_retries.status == 2 and set(reads.max_retries.status_forcelist) == {502, 503, 504}
+    assert writes.max_retries.status == 0 and writes.max_retries.connect == 1
+
+
+def test_the_api_key_is_in_no_error_message_or_log_line(
+    server: ScriptedServer, capfd: pytest.CaptureFixture[str]
+) -> None:
+    server.script(
+        Answer(401, "{}"),
+        Answer(500, API_KEY, "text/plain"),
+        Answer(200, "not json"),
+        Answer(200, json.dumps({"Message": "bad", "Data": None})),
+        success("https://evil.example/"),
+    )
+    client = make_client(server.url)
+    messages = []
+    for _ in range(5):
+        with pytest.raises(errors.InvoiceCloudError) as caught:
+            start(client)
+        messages.append(str(caught.value))
+        messages.append(repr(caught.value))
+    captured = capfd.readouterr()
+    assert all(API_KEY not in message for message in messages)
+    assert API_KEY not in captured.out + captured.err

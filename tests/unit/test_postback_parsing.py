@@ -1,0 +1,79 @@
+"""Reading a postback: kept fields only, identity and digest, what makes it invalid."""
+
+from __future__ import annotations
+
+from avocette.invoicecloud.postback import KEPT_FIELDS, parse_postback, read_postback_fields
+
+FULL_BODY = (
+    "BillerGUID=abc&PaymentDate=11%2F25%2F2026+07%3A15%3A02+PM&InvoiceNumber=INV-1&Approved=True"
+    "&CustomerName=Alice+Payer&CustomerAddress=1+Main+St&CustomerCity=Tampa&CustomerState=FL&CustomerZip=33601"
+    "&PaymentGUID=g-1&PaymentAmount=%241%2C000.00&PaymentDescription=Utility&PaymentTypeID=1&CardType=Visa"
+    "&PaymentMessage=Approved&BillerReference=pay-1&ConvenienceFee=1.00&RemoteIP=203.0.113.9"
+)
+
+
+def test_only_kept_fields_are_read_and_pii_is_dropped() -> None:
+    fields = read_postback_fields(FULL_BODY, {})
+    assert set(fields) == set(KEPT_FIELDS)
+    assert "CustomerName" not in fields and "RemoteIP" not in fields and "PaymentMessage" not in fields
+    assert fields["PaymentAmount"] == "$1,000.00"
+
+
+def test_body_wins_over_the_query_string() -> None:
+    fields = read_postback_fields("PaymentGUID=from-body&Approved=True", {"PaymentGUID": "from-query", "token": "t"})
+    assert fields == {"PaymentGUID": "from-body", "Approved": "True"}
+
+
+def test_query_string_is_used_when_the_body_is_empty_and_the_token_is_not_a_field() -> None:
+    fields = read_postback_fields("  ", {"token": "v1.abc", "PaymentGUID": "g", "Approved": "False"})
+    assert fields == {"PaymentGUID": "g", "Approved": "False"}
+
+
+def test_field_names_match_case_insensitively_and_first_value_wins() -> None:
+    fields = read_postback_fields("paymentguid=g1&PAYMENTGUID=g2&approved=true", {})
+    assert fields == {"PaymentGUID": "g1", "Approved": "true"}
+
+
+def test_parsed_values() -> None:
+    pb = parse_postback(read_postback_fields(FULL_BODY, {}))
+    assert pb.problem is None
+    assert (pb.approved, pb.amount_cents, pb.fee_cents, pb.invoice_number) == (True, 100000, 100, "INV-1")
+    assert pb.payment_method == "CARD"
+
+
+def test_identity_is_guid_invoice_and_approved() -> None:
+    approved = parse_postback({"PaymentGUID": "g", "InvoiceNumber": "I", "Approved": "True", "PaymentAmount": "1"})
+    again = parse_postback({"PaymentGUID": "g", "InvoiceNumber": "I", "Approved": "true", "PaymentAmount": "2"})
+    declined = parse_postback({"PaymentGUID": "g", "InvoiceNumber": "I", "Approved": "False", "PaymentAmount": "1"})
+    other_invoice = parse_postback({"PaymentGUID": "g", "InvoiceNumber": "J", "Approved": "True", "PaymentAmount": "1"})
+    assert approved.identity == again.identity
+    assert approved.digest != again.digest
+    assert len({approved.identity, declined.identity, other_invoice.identity}) == 3
+
+
+def test_invalid_postbacks() -> None:
+    assert parse_postback({"Approved": "True", "PaymentAmount": "1"}).problem == "missing_payment_guid"
+    assert parse_postback({"PaymentGUID": "g", "PaymentAmount": "1"}).problem == "missing_approved"
+    assert parse_postback({"PaymentGUID": "g", "Approved": "maybe"}).problem == "missing_approved"
+    assert parse_postback({"PaymentGUID": "g", "Approved": "True"}).problem == "amount_unreadable"
+    assert (
+        parse_postback({"PaymentGUID": "g", "Approved": "True", "PaymentAmount": "1.234"}).problem
+        == "amount_unreadable"
+    )
+    assert (
+        parse_postback({"PaymentGUID": "g", "Approved": "True", "PaymentAmount": "1", "ConvenienceFee": "x"}).problem
+        == "amount_unreadable"
+    )
+    assert parse_postback({"PaymentGUID": "g", "Approved": "False"}).problem is None
+
+
+def test_invalid_postbacks_have_an_identity_of_their_contents() -> None:
+    first = parse_postback({"Approved": "True"})
+    assert first.identity.startswith("invalid-")
+    assert first.identity == parse_postback({"Approved": "True"}).identity
+    assert first.identity != parse_postback({"Approved": "False"}).identity
+
+
+def test_overlong_values_are_cut() -> None:
+    fields = read_postback_fields("PaymentGUID=" + "x" * 5000, {})
+    assert len(fields["PaymentGUID"]) == 256
