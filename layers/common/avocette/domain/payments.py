@@ -1,0 +1,277 @@
+"""Payments: the life cycle of DESIGN §6, the request and view models of the HTTP contract (§3)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic.alias_generators import to_camel
+
+from avocette import money
+from avocette.domain.billing import InvoiceRef
+
+__all__ = [
+    "ACCOUNT_NUMBER",
+    "INVOICE_NUMBER",
+    "MAX_INVOICES_PER_PAYMENT",
+    "Payment",
+    "PaymentLine",
+    "PaymentListResponse",
+    "PaymentStatus",
+    "PaymentView",
+    "PaymentViewInvoice",
+    "StartPaymentRequest",
+    "StartPaymentResponse",
+    "status_message",
+]
+
+MAX_INVOICES_PER_PAYMENT = 50
+
+ACCOUNT_NUMBER = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-/ ]*$"),
+    Field(description="The utility account number, as printed on the bill.", examples=["ACCT-1001"]),
+]
+INVOICE_NUMBER = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-/ ]*$"),
+    Field(description="The invoice number, unique within its account.", examples=["INV-1001-1"]),
+]
+
+
+class PaymentStatus(StrEnum):
+    CREATED = "CREATED"
+    PENDING = "PENDING"
+    DECLINED = "DECLINED"
+    APPROVED = "APPROVED"
+    NEEDS_REVIEW = "NEEDS_REVIEW"
+    FAILED = "FAILED"
+    EXPIRED = "EXPIRED"
+
+    @property
+    def holds_session(self) -> bool:
+        """While in these states the payer may still pay on Invoice Cloud's page (until expiry)."""
+        return self in (PaymentStatus.CREATED, PaymentStatus.PENDING, PaymentStatus.DECLINED)
+
+    @property
+    def final(self) -> bool:
+        return self in (
+            PaymentStatus.APPROVED,
+            PaymentStatus.NEEDS_REVIEW,
+            PaymentStatus.FAILED,
+            PaymentStatus.EXPIRED,
+        )
+
+
+class _CamelModel(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
+
+
+def _is_none(value: object) -> bool:
+    return value is None
+
+
+def optional(description: str | None = None) -> Any:
+    """A field the contract marks optional (``"amountPaid"?``): left out of the answer when empty."""
+    return Field(None, exclude_if=_is_none, description=description)
+
+
+# ---- POST /payments ---------------------------------------------------------------------------
+
+
+class InvoiceSelection(_CamelModel):
+    account_number: ACCOUNT_NUMBER
+    invoice_number: INVOICE_NUMBER
+
+    @property
+    def ref(self) -> InvoiceRef:
+        return InvoiceRef(account_number=self.account_number, invoice_number=self.invoice_number)
+
+
+def _no_repeats(selections: list[InvoiceSelection]) -> list[InvoiceSelection]:
+    repeated = [ref for ref, count in Counter(s.ref for s in selections).items() if count > 1]
+    if repeated:
+        raise ValueError("each invoice may be named only once")
+    return selections
+
+
+class StartPaymentRequest(_CamelModel):
+    invoices: Annotated[
+        list[InvoiceSelection],
+        Field(
+            min_length=1, max_length=MAX_INVOICES_PER_PAYMENT, description="The invoices to pay, 1 to 50, no repeats."
+        ),
+        AfterValidator(_no_repeats),
+    ]
+
+
+class StartPaymentResponse(_CamelModel):
+    payment_id: str
+    status: Literal["PENDING", "DECLINED"] = Field(
+        description="PENDING for a new session; an open session offered again may be DECLINED (the payer may retry)."
+    )
+    payment_url: str = Field(description="Invoice Cloud's hosted payment page: redirect the payer here.")
+    amount_due: str = Field(description="Total of the invoices, two decimals.", examples=["125.40"])
+    session_expires_at: datetime
+
+
+# ---- the payment itself -------------------------------------------------------------------------
+
+
+class PaymentLine(BaseModel):
+    """One invoice of a payment: what was due when the session started and what has been paid."""
+
+    model_config = ConfigDict(frozen=True)
+
+    account_number: str
+    invoice_number: str
+    due_cents: int = Field(gt=0)
+    paid_cents: int = Field(0, ge=0)
+    minimum_cents: int | None = None
+    allow_partial: bool | None = None
+
+    @property
+    def ref(self) -> InvoiceRef:
+        return InvoiceRef(account_number=self.account_number, invoice_number=self.invoice_number)
+
+    @property
+    def unpaid_cents(self) -> int:
+        return max(0, self.due_cents - self.paid_cents)
+
+
+class Payment(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    payment_id: str
+    sub: str
+    status: PaymentStatus
+    lines: tuple[PaymentLine, ...] = Field(min_length=1)
+    created_at: datetime
+    session_expires_at: datetime
+    payment_url: str | None = None
+    ic_payment_ids: tuple[str, ...] = ()
+    convenience_fee_cents: int = 0
+    payment_method: Literal["CARD", "ACH"] | None = None
+    card_type: str | None = None
+    completed_at: datetime | None = None
+    review_reason: str | None = None
+    failure_reason: str | None = None
+    version: int = 0
+
+    @property
+    def amount_due_cents(self) -> int:
+        return sum(line.due_cents for line in self.lines)
+
+    @property
+    def amount_paid_cents(self) -> int:
+        return sum(line.paid_cents for line in self.lines)
+
+    @property
+    def unpaid_cents(self) -> int:
+        return sum(line.unpaid_cents for line in self.lines)
+
+    @property
+    def refs(self) -> frozenset[InvoiceRef]:
+        return frozenset(line.ref for line in self.lines)
+
+    def session_open(self, now: datetime) -> bool:
+        return self.status.holds_session and self.session_expires_at > now
+
+    def is_final(self, now: datetime) -> bool:
+        """Final for the portal: a final state, or a decline whose session has ended."""
+        return self.status.final or (self.status is PaymentStatus.DECLINED and not self.session_open(now))
+
+
+def status_message(payment: Payment, now: datetime) -> str:
+    """What the payer reads about their payment; never an internal reason."""
+    paid = money.cents_to_text(payment.amount_paid_cents)
+    match payment.status:
+        case PaymentStatus.CREATED:
+            return "Your payment is being set up with Invoice Cloud."
+        case PaymentStatus.PENDING:
+            return "Waiting for the result of your payment from Invoice Cloud."
+        case PaymentStatus.DECLINED if payment.session_open(now):
+            return "Your payment was declined. No money was taken. You can try again with another card or bank account."
+        case PaymentStatus.DECLINED:
+            return "Your payment was declined and the payment session has ended. No money was taken."
+        case PaymentStatus.APPROVED if payment.amount_paid_cents < payment.amount_due_cents:
+            return f"Your payment of ${paid} was approved. Invoices you did not pay remain open on your account."
+        case PaymentStatus.APPROVED:
+            return f"Your payment of ${paid} was approved. Thank you!"
+        case PaymentStatus.NEEDS_REVIEW:
+            return (
+                "We received a payment result that we need to check by hand. "
+                "Please do not pay again; your account will be updated within one business day."
+            )
+        case PaymentStatus.FAILED:
+            return "We could not start your payment with Invoice Cloud. No money was taken. Please try again."
+        case PaymentStatus.EXPIRED:
+            return "Your payment session ended before a payment was made. No money was taken."
+    raise AssertionError(f"unhandled status {payment.status}")  # pragma: no cover
+
+
+# ---- GET /payments, GET /payments/{paymentId} -------------------------------------------------
+
+
+class PaymentViewInvoice(_CamelModel):
+    account_number: str
+    invoice_number: str
+    amount_due: str
+    amount_paid: str | None = optional()
+
+
+class PaymentView(_CamelModel):
+    payment_id: str
+    status: PaymentStatus
+    final: bool
+    status_message: str
+    biller_name: str
+    amount_due: str
+    amount_paid: str | None = optional()
+    convenience_fee: str | None = optional()
+    payment_method: Literal["CARD", "ACH"] | None = optional()
+    card_type: str | None = optional()
+    invoice_cloud_payment_ids: list[str] | None = optional()
+    created_at: datetime
+    session_expires_at: datetime
+    completed_at: datetime | None = optional()
+    invoices: list[PaymentViewInvoice]
+
+    @classmethod
+    def of(cls, payment: Payment, *, biller_name: str, now: datetime) -> PaymentView:
+        any_paid = payment.amount_paid_cents > 0
+        return cls(
+            payment_id=payment.payment_id,
+            status=payment.status,
+            final=payment.is_final(now),
+            status_message=status_message(payment, now),
+            biller_name=biller_name,
+            amount_due=money.cents_to_text(payment.amount_due_cents),
+            amount_paid=money.cents_to_text(payment.amount_paid_cents) if any_paid else None,
+            convenience_fee=money.cents_to_text(payment.convenience_fee_cents)
+            if payment.convenience_fee_cents
+            else None,
+            payment_method=payment.payment_method,
+            card_type=payment.card_type or None,
+            invoice_cloud_payment_ids=list(payment.ic_payment_ids) or None,
+            created_at=payment.created_at,
+            session_expires_at=payment.session_expires_at,
+            completed_at=payment.completed_at,
+            invoices=[
+                PaymentViewInvoice(
+                    account_number=line.account_number,
+                    invoice_number=line.invoice_number,
+                    amount_due=money.cents_to_text(line.due_cents),
+                    amount_paid=money.cents_to_text(line.paid_cents) if any_paid else None,
+                )
+                for line in payment.lines
+            ],
+        )
+
+
+class PaymentListResponse(_CamelModel):
+    payments: list[PaymentView]
+    next_cursor: str | None = optional("Pass as ?cursor= for the next page; absent on the last page.")

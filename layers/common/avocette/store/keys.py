@@ -1,0 +1,73 @@
+"""Key builders: the one place that knows how items are keyed (DESIGN §5)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "OPEN_PAYMENTS",
+    "account_key",
+    "account_pk",
+    "finished_day_pk",
+    "invoice_key",
+    "invoice_sk",
+    "link_key",
+    "payment_key",
+    "payment_pk",
+    "postback_sk",
+    "user_payments_pk",
+    "user_pk",
+]
+
+PROFILE = "PROFILE"
+INVOICE_PREFIX = "INVOICE#"
+ACCOUNT_PREFIX = "ACCOUNT#"
+POSTBACK_PREFIX = "POSTBACK#"
+PAYMENT_SK = "PAYMENT"
+OPEN_PAYMENTS = "OPEN"
+
+
+def account_pk(account_number: str) -> str:
+    return f"{ACCOUNT_PREFIX}{account_number}"
+
+
+def invoice_sk(invoice_number: str) -> str:
+    return f"{INVOICE_PREFIX}{invoice_number}"
+
+
+def account_key(account_number: str) -> dict[str, Any]:
+    return {"PK": {"S": account_pk(account_number)}, "SK": {"S": PROFILE}}
+
+
+def invoice_key(account_number: str, invoice_number: str) -> dict[str, Any]:
+    return {"PK": {"S": account_pk(account_number)}, "SK": {"S": invoice_sk(invoice_number)}}
+
+
+def user_pk(sub: str) -> str:
+    return f"USER#{sub}"
+
+
+def link_key(sub: str, account_number: str) -> dict[str, Any]:
+    return {"PK": {"S": user_pk(sub)}, "SK": {"S": account_pk(account_number)}}
+
+
+def payment_pk(payment_id: str) -> str:
+    return f"PAYMENT#{payment_id}"
+
+
+def payment_key(payment_id: str) -> dict[str, Any]:
+    return {"PK": {"S": payment_pk(payment_id)}, "SK": {"S": PAYMENT_SK}}
+
+
+def postback_sk(identity: str) -> str:
+    return f"{POSTBACK_PREFIX}{identity}"
+
+
+def user_payments_pk(sub: str) -> str:
+    """GSI1 partition of a user's payments (sorted by ``{createdAt}#{id}``)."""
+    return user_pk(sub)
+
+
+def finished_day_pk(day: str) -> str:
+    """GSI2 partition of the payments that became final on ``day`` (YYYY-MM-DD)."""
+    return f"DAY#{day}"
