@@ -1,0 +1,42 @@
+"""GET /payments and GET /payments/{paymentId}: the caller's payments, read-only (DESIGN §3)."""
+
+# No `from __future__ import annotations` here: Powertools reads the route signatures at run time,
+# through the tracer's wrapper, whose globals cannot resolve string annotations.
+from typing import Annotated
+
+from avocette import SERVICE_NAME, web
+from avocette.domain.payments import PaymentListResponse, PaymentView
+from avocette.service import payments
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+logger = Logger(service=SERVICE_NAME)
+tracer = Tracer()
+metrics = Metrics()
+app = web.create_app()
+
+
+@app.get("/payments", summary="List your payments, newest first")
+@tracer.capture_method
+def handle_list_payments(
+    limit: Annotated[int, Query(ge=1, le=50, description="Page size, 1 to 50.")] = 20,
+    cursor: Annotated[str | None, Query(max_length=2048, description="nextCursor of the previous page.")] = None,
+) -> PaymentListResponse:
+    caller = web.current_caller(app)
+    return payments.list_payment_views(caller.sub, limit=limit, cursor=cursor)
+
+
+@app.get("/payments/<paymentId>", summary="One of your payments")
+@tracer.capture_method
+def handle_get_payment(payment_id: Annotated[str, Path(alias="paymentId", max_length=64)]) -> PaymentView:
+    caller = web.current_caller(app)
+    return payments.get_payment_view(caller.sub, payment_id)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    return app.resolve(event, context)

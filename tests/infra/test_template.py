@@ -1,0 +1,160 @@
+"""template.yaml: lint, SAM's own validation and build, and the facts the design relies on."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sandbox.template import ROOT, function_specs, global_environment, load_template
+from tests.environment import python312, require
+
+pytestmark = pytest.mark.infra
+
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    return load_template()
+
+
+def run(command: list[str], **env: str) -> subprocess.CompletedProcess[str]:
+    environment = {**os.environ, "SAM_CLI_TELEMETRY": "0", "AWS_DEFAULT_REGION": "us-east-1", **env}
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900, env=environment, check=False)
+
+
+def test_cfn_lint_passes() -> None:
+    result = run([str(BIN / "cfn-lint"), "template.yaml"])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_sam_validate_lint_passes() -> None:
+    result = run([str(BIN / "sam"), "validate", "--lint", "--template", "template.yaml"])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_sam_build_builds_every_function_and_the_layer(tmp_path: Path) -> None:
+    interpreter = python312()
+    require(interpreter is not None, "python3.12 (for sam build)", "install Python 3.12, e.g. `pyenv install 3.12`")
+    assert interpreter is not None
+    path = f"{Path(interpreter).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    result = run([str(BIN / "sam"), "build", "--template", "template.yaml", "--build-dir", str(tmp_path)], PATH=path)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    layer = tmp_path / "CommonLayer" / "python"
+    assert (layer / "avocette" / "money.py").is_file()
+    assert (layer / "aws_lambda_powertools").is_dir() and (layer / "pydantic").is_dir()
+    for spec in function_specs():
+        assert (tmp_path / spec.logical_id / "app.py").is_file()
+
+
+def test_http_api_has_jwt_authorizer_from_parameters_and_cors(template: dict[str, Any]) -> None:
+    api = template["Resources"]["HttpApi"]["Properties"]
+    assert api["Auth"]["DefaultAuthorizer"] == "PortalJwt"
+    jwt = api["Auth"]["Authorizers"]["PortalJwt"]["JwtConfiguration"]
+    assert jwt == {"issuer": {"Ref": "JwtIssuer"}, "audience": {"Ref": "JwtAudience"}}
+    assert {"JwtIssuer", "JwtAudience"} <= set(template["Parameters"])
+    cors = api["CorsConfiguration"]
+    assert sorted(cors["AllowHeaders"]) == ["authorization", "content-type", "idempotency-key"]
+    assert api["FailOnWarnings"] is True
+    assert "querystring" not in api["AccessLogSettings"]["Format"].lower()
+
+
+def test_only_the_postback_route_opts_out_of_the_jwt(template: dict[str, Any]) -> None:
+    routes = {route.route_key: route.authorized for spec in function_specs(template) for route in spec.routes}
+    assert routes.pop("POST /postback/{paymentId}") is False
+    assert routes and all(routes.values())
+
+
+def test_no_dev_routes_in_the_stack(template: dict[str, Any]) -> None:
+    paths = [route.path for spec in function_specs(template) for route in spec.routes]
+    assert not [path for path in paths if path.startswith("/dev")]
+    assert "/dev/" not in json.dumps(template["Resources"])
+
+
+def test_layer_is_built_by_sam_for_python312(template: dict[str, Any]) -> None:
+    layer = template["Resources"]["CommonLayer"]
+    assert layer["Metadata"]["BuildMethod"] == "python3.12"
+    assert layer["Properties"]["ContentUri"] == "layers/common/"
+    assert (ROOT / "layers/common/requirements.txt").is_file()
+    assert template["Globals"]["Function"]["Runtime"] == "python3.12"
+
+
+def test_app_table_keys_indexes_and_protection(template: dict[str, Any]) -> None:
+    table = template["Resources"]["AppTable"]
+    properties = table["Properties"]
+    assert [k["AttributeName"] for k in properties["KeySchema"]] == ["PK", "SK"]
+    indexes = {
+        index["IndexName"]: [k["AttributeName"] for k in index["KeySchema"]]
+        for index in properties["GlobalSecondaryIndexes"]
+    }
+    assert indexes == {"GSI1": ["GSI1PK", "GSI1SK"], "GSI2": ["GSI2PK", "GSI2SK"]}
+    assert properties["BillingMode"] == "PAY_PER_REQUEST"
+    assert properties["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+    assert properties["SSESpecification"]["SSEEnabled"] is True
+    assert properties["TimeToLiveSpecification"] == {"AttributeName": "ttl", "Enabled": True}
+    assert table["DeletionPolicy"] == "Retain"
+    idempotency = template["Resources"]["IdempotencyTable"]["Properties"]
+    assert idempotency["TimeToLiveSpecification"]["AttributeName"] == "expiration"
+
+
+def test_secrets_of_the_design_are_in_the_stack_and_the_environment(template: dict[str, Any]) -> None:
+    env = global_environment(template)
+    for variable, resource in (
+        ("IC_SECRET_ARN", "InvoiceCloudSecret"),
+        ("POSTBACK_KEYS_ARN", "PostbackKeysSecret"),
+        ("REGISTRATION_HASH_KEY_ARN", "RegistrationHashKeySecret"),
+    ):
+        assert env[variable] == {"Ref": resource}
+        assert template["Resources"][resource]["Type"] == "AWS::SecretsManager::Secret"
+
+
+def test_logging_and_tracing_never_capture_events_or_responses(template: dict[str, Any]) -> None:
+    env = global_environment(template)
+    assert env["POWERTOOLS_LOGGER_LOG_EVENT"] == "false"
+    assert env["POWERTOOLS_TRACER_CAPTURE_RESPONSE"] == "false"
+    assert env["POWERTOOLS_TRACER_CAPTURE_ERROR"] == "false"
+
+
+def test_every_function_has_its_log_group_and_a_timeout_under_api_gateways(template: dict[str, Any]) -> None:
+    default_timeout = template["Globals"]["Function"]["Timeout"]
+    for spec in function_specs(template):
+        properties = template["Resources"][spec.logical_id]["Properties"]
+        assert "LogGroup" in properties["LoggingConfig"], spec.logical_id
+        assert (spec.timeout or default_timeout) <= 25
+
+
+def test_http_api_alarm_uses_the_http_api_metric(template: dict[str, Any]) -> None:
+    alarm = template["Resources"]["Api5xxAlarm"]["Properties"]
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("AWS/ApiGateway", "5xx")
+    assert alarm["Dimensions"] == [{"Name": "ApiId", "Value": {"Ref": "HttpApi"}}]
+
+
+def test_cpv2_options_are_settings_with_the_seed_values(template: dict[str, Any]) -> None:
+    env = global_environment(template)
+    assert {name: value for name, value in env.items() if name.startswith("CPV2_") and name != "CPV2_CSS_URL"} == {
+        "CPV2_CREATE_CUSTOMER_RECORD": "true", "CPV2_ALLOW_SWIPE": "false", "CPV2_ALLOW_EMV": "false",
+        "CPV2_ALLOW_CC_PAYMENT": "true", "CPV2_ALLOW_ACH_PAYMENT": "true", "CPV2_VIEW_MODE": "0",
+        "CPV2_PAGE_LOAD_OVERRIDE": "1", "CPV2_ALLOW_REGISTER_ACCOUNT": "false", "CPV2_ALLOW_VIEW_STATEMENT": "false",
+        "CPV2_ALLOW_REMOVE": "true", "CPV2_ALLOW_VIEW_RELATED": "false", "CPV2_ALLOW_REMIND_ME": "false",
+        "CPV2_INVOICE_TYPE_ID": "6", "CPV2_CC_SERVICE_FEE": "1.00", "CPV2_ACH_SERVICE_FEE": "1.00",
+    }  # fmt: skip
+
+
+def test_open_question_settings_have_the_design_assumptions(template: dict[str, Any]) -> None:
+    parameters = template["Parameters"]
+    assert parameters["InvoiceCloudAmountIncludesFee"]["Default"] == "false"
+    assert parameters["PaymentSessionMinutes"]["Default"] == 30
+    assert parameters["PostbackSourceCidrs"]["Default"] == ""
+
+
+def test_committed_openapi_document_is_current() -> None:
+    from tools.openapi import openapi_text
+
+    committed = (ROOT / "docs" / "openapi.json").read_text()
+    assert committed == openapi_text(), "docs/openapi.json is stale: run `make openapi`"

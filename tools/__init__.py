@@ -1,0 +1,1 @@
+"""Ops command line for avocette-payments: ``python -m tools --help``."""
