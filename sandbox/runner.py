@@ -1,0 +1,191 @@
+"""The whole local stack in one process: moto's server, the Invoice Cloud simulator, the gateway."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+from sandbox import demo
+from sandbox.functions import load_functions
+from sandbox.gateway import Cors, Gateway, GatewayRoute
+from sandbox.invoicecloud import CustomerRecord, InvoiceCloudSimulator
+from sandbox.issuer import LocalIssuer
+from sandbox.serving import RunningServer, free_port, start_server
+from sandbox.stack import StackNames, StackSecrets, environment, forget_cached_clients, provision
+from sandbox.template import load_template
+from tools.openapi import build_openapi_document
+
+__all__ = ["DEFAULT_BASE_PORT", "Sandbox", "SandboxPorts"]
+
+log = logging.getLogger("sandbox")
+
+DEFAULT_BASE_PORT = 3000
+
+
+@dataclass(frozen=True)
+class SandboxPorts:
+    gateway: int
+    simulator: int
+    moto: int
+
+    @classmethod
+    def from_base(cls, base: int) -> SandboxPorts:
+        return cls(gateway=base, simulator=base + 1, moto=base + 2)
+
+    @classmethod
+    def free(cls) -> SandboxPorts:
+        return cls(gateway=free_port(), simulator=free_port(), moto=free_port())
+
+
+def _serialized(app: Any) -> Any:
+    """moto applies a request in several steps (a cancelled transaction restores a copy of the table);
+    DynamoDB applies each atomically. One request at a time keeps moto honest."""
+    lock = threading.Lock()
+
+    def locked(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        with lock:
+            return list(app(environ, start_response))
+
+    return locked
+
+
+def _demo_customer_records() -> list[CustomerRecord]:
+    records = []
+    for account in demo.DEMO_ACCOUNTS:
+        if account.ic_registered is None:
+            continue
+        records.append(
+            CustomerRecord(
+                account_number=account.number,
+                registered=account.ic_registered,
+                registration_date="01/15/2026" if account.ic_registered else None,
+                login_name=account.email if account.ic_registered else None,
+                customer_name=account.name,
+                email_address=account.email,
+                address1=account.address,
+                city=account.city,
+                state=account.state,
+                zip=account.zip,
+            )
+        )
+    return records
+
+
+class Sandbox:
+    """Start with :meth:`start`, stop with :meth:`stop`. Sets the process's AWS endpoint and the
+    functions' environment while running, and puts the previous environment back when stopped."""
+
+    def __init__(self, ports: SandboxPorts, *, names: StackNames | None = None) -> None:
+        self.ports = ports
+        self.names = names or StackNames()
+        self.secrets = StackSecrets()
+        self.simulator: InvoiceCloudSimulator | None = None
+        self.issuer: LocalIssuer | None = None
+        self._servers: list[RunningServer] = []
+        self._saved_environ: dict[str, str] | None = None
+
+    @property
+    def gateway_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.gateway}"
+
+    @property
+    def simulator_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.simulator}"
+
+    @property
+    def moto_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.moto}"
+
+    def start(self) -> None:
+        self._saved_environ = dict(os.environ)
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> None:
+        self._servers.append(
+            start_server(_serialized(DomainDispatcherApplication(create_backend_app)), self.ports.moto, name="moto")
+        )
+        # moto keeps its data in this process: a sandbox started after another must not see its tables.
+        requests.post(f"{self.moto_url}/moto-api/reset", timeout=10).raise_for_status()
+        os.environ.update(
+            {
+                "AWS_ENDPOINT_URL": self.moto_url,
+                "AWS_ACCESS_KEY_ID": "sandbox",
+                "AWS_SECRET_ACCESS_KEY": "sandbox",
+                "AWS_DEFAULT_REGION": "us-east-1",
+                "POWERTOOLS_TRACE_DISABLED": "true",
+                "POWERTOOLS_METRICS_DISABLED": "true",  # no CloudWatch here; EMF lines would only be noise
+                "POWERTOOLS_METRICS_NAMESPACE": "Avocette",
+            }
+        )
+        os.environ.pop("AWS_PROFILE", None)
+        forget_cached_clients()
+        resources = provision(self.names, self.secrets)
+
+        self.simulator = InvoiceCloudSimulator(
+            api_key=self.secrets.ic_api_key,
+            biller_guid=self.secrets.biller_guid,
+            web_service_key=self.secrets.web_service_key,
+            customer_records=_demo_customer_records(),
+        )
+        self.simulator.base_url = self.simulator_url
+        self._servers.append(start_server(self.simulator, self.ports.simulator, name="invoicecloud"))
+
+        self.issuer = LocalIssuer(issuer=f"{self.gateway_url}/dev")
+        os.environ.update(
+            environment(
+                resources,
+                {
+                    "JwtIssuer": self.issuer.issuer,
+                    "JwtAudience": self.issuer.audience,
+                    "CorsAllowOrigins": self.gateway_url,
+                    "InvoiceCloudBaseUrl": self.simulator_url,
+                    "InvoiceCloudPaymentUrlPrefixes": self.simulator_url + "/",
+                    "InvoiceCloudCustomerPortalUrl": self.simulator_url + "/portal/",
+                    "PublicApiBaseUrl": self.gateway_url,
+                    "PortalReturnUrl": self.gateway_url + "/#/return/{paymentId}",
+                    "SenderEmail": "billing@avocette.example",
+                },
+            )
+        )
+        forget_cached_clients()
+        demo.load_demo_data()
+        self._servers.append(start_server(self._gateway(), self.ports.gateway, name="gateway"))
+
+    def _gateway(self) -> Gateway:
+        template = load_template()
+        functions = load_functions(float(template["Globals"]["Function"].get("Timeout", 10)))
+        routes = [
+            GatewayRoute(method=route.method, path=route.path, authorized=route.authorized, function=function)
+            for function in functions.values()
+            for route in function.spec.routes
+        ]
+        cors_config = template["Resources"]["HttpApi"]["Properties"]["CorsConfiguration"]
+        cors = Cors(
+            allow_origins=(self.gateway_url,),
+            allow_headers=tuple(header.lower() for header in cors_config["AllowHeaders"]),
+            allow_methods=tuple(method.upper() for method in cors_config["AllowMethods"]),
+            max_age=int(cors_config.get("MaxAge", 0)),
+        )
+        assert self.issuer is not None
+        return Gateway(routes, self.issuer, cors, openapi=build_openapi_document)
+
+    def stop(self) -> None:
+        for server in reversed(self._servers):
+            server.stop()
+        self._servers.clear()
+        if self._saved_environ is not None:
+            os.environ.clear()
+            os.environ.update(self._saved_environ)
+            self._saved_environ = None
+        forget_cached_clients()

@@ -1,0 +1,116 @@
+"""The sandbox's stand-in for ``sam deploy``: tables, secrets and the functions' environment, made
+from template.yaml's own definitions against whatever AWS endpoint boto3 is pointed at (moto's
+server in the sandbox, moto's in-process mock in the tests)."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+from avocette import config
+from avocette.invoicecloud import client
+from avocette.service import payments
+from avocette.store import table
+from aws_lambda_powertools.utilities import parameters
+
+from sandbox.template import create_table_request, global_environment, load_template, resolve
+
+__all__ = ["StackNames", "StackSecrets", "environment", "forget_cached_clients", "provision"]
+
+
+@dataclass(frozen=True)
+class StackNames:
+    app_table: str = "avocette-app"
+    idempotency_table: str = "avocette-idempotency"
+    ic_secret_name: str = "avocette/invoice-cloud"
+    postback_keys_secret_name: str = "avocette/postback-keys"
+    registration_hash_secret_name: str = "avocette/registration-hash-key"
+
+
+@dataclass(frozen=True)
+class StackSecrets:
+    """Secret values, made fresh for each sandbox run (and each test)."""
+
+    ic_api_key: str = field(default_factory=lambda: "ic-" + secrets.token_urlsafe(24))
+    biller_guid: str = field(default_factory=lambda: "3f1c2a4e-0000-4000-8000-" + secrets.token_hex(6))
+    web_service_key: str = field(default_factory=lambda: "ws-" + secrets.token_urlsafe(24))
+    postback_keys: dict[str, Any] = field(
+        default_factory=lambda: {
+            "current": "2",
+            "keys": {"1": secrets.token_urlsafe(32), "2": secrets.token_urlsafe(32)},
+        }
+    )
+    registration_hash_key: str = field(default_factory=lambda: secrets.token_urlsafe(48))
+
+    def all_values(self) -> list[str]:
+        """Every secret string, for tests that prove none reaches a log line."""
+        return [
+            self.ic_api_key,
+            self.web_service_key,
+            self.registration_hash_key,
+            *self.postback_keys["keys"].values(),
+        ]
+
+
+def provision(names: StackNames, values: StackSecrets) -> dict[str, str]:
+    """Create the tables and secrets; answer the template's logical ids with their names/ARNs."""
+    dynamodb = boto3.client("dynamodb")
+    template = load_template()
+    for logical_id, table_name, ttl_attribute in (
+        ("AppTable", names.app_table, "ttl"),
+        ("IdempotencyTable", names.idempotency_table, "expiration"),
+    ):
+        dynamodb.create_table(**create_table_request(logical_id, table_name, template))
+        dynamodb.update_time_to_live(
+            TableName=table_name, TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl_attribute}
+        )
+    secretsmanager = boto3.client("secretsmanager")
+    ic_secret = {"apiKey": values.ic_api_key, "billerGuid": values.biller_guid, "webServiceKey": values.web_service_key}
+    arns = {
+        "InvoiceCloudSecret": secretsmanager.create_secret(
+            Name=names.ic_secret_name, SecretString=json.dumps(ic_secret)
+        ),
+        "PostbackKeysSecret": secretsmanager.create_secret(
+            Name=names.postback_keys_secret_name, SecretString=json.dumps(values.postback_keys)
+        ),
+        "RegistrationHashKeySecret": secretsmanager.create_secret(
+            Name=names.registration_hash_secret_name, SecretString=values.registration_hash_key
+        ),
+    }
+    return {
+        "AppTable": names.app_table,
+        "IdempotencyTable": names.idempotency_table,
+        **{logical_id: answer["ARN"] for logical_id, answer in arns.items()},
+    }
+
+
+def environment(resources: dict[str, str], parameters: dict[str, str]) -> dict[str, str]:
+    """The functions' environment: Globals' variables, resolved with sandbox resources and parameter
+    values (a parameter not given takes its template default)."""
+    template = load_template()
+    refs: dict[str, Any] = {name: spec["Default"] for name, spec in template["Parameters"].items() if "Default" in spec}
+    refs.update(parameters)
+    refs.update(resources)
+    resolved = resolve(global_environment(template), refs)
+    return {name: _as_text(value) for name, value in resolved.items()}
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return ",".join(str(item) for item in value)
+    return str(value)
+
+
+def forget_cached_clients() -> None:
+    """Forget every cached client, setting and secret, as a cold Lambda start would: those made for
+    another endpoint or environment must not be reused."""
+    config.get_settings.cache_clear()
+    table.dynamodb.cache_clear()
+    client.get_client.cache_clear()
+    payments._idempotency_store.cache_clear()
+    parameters.clear_caches()  # type: ignore[no-untyped-call]

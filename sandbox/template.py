@@ -1,0 +1,152 @@
+"""Reading template.yaml, so that the sandbox and the tests use the stack's own definitions:
+the tables' keys and indexes, the functions, their routes and their environment."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+__all__ = [
+    "ROOT",
+    "TEMPLATE_PATH",
+    "FunctionSpec",
+    "Route",
+    "create_table_request",
+    "function_specs",
+    "global_environment",
+    "load_template",
+    "resolve",
+]
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE_PATH = ROOT / "template.yaml"
+
+
+class _CfnLoader(yaml.SafeLoader):  # type: ignore[misc]
+    """YAML with CloudFormation's short-form tags (``!Ref``, ``!GetAtt``, ``!Sub`` ...)."""
+
+
+def _construct_tag(loader: _CfnLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
+    value: Any
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+        if suffix == "GetAtt":
+            value = str(value).split(".", 1)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    return {name: value}
+
+
+_CfnLoader.add_multi_constructor("!", _construct_tag)
+
+
+@lru_cache(maxsize=4)
+def load_template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
+    with path.open(encoding="utf-8") as handle:
+        loaded: dict[str, Any] = yaml.load(handle, Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+    return loaded
+
+
+def resolve(value: Any, refs: dict[str, Any]) -> Any:
+    """Resolve ``Ref`` and ``Fn::Sub``/``Fn::GetAtt`` against ``refs`` (names to values)."""
+    if isinstance(value, dict) and len(value) == 1:
+        ((key, argument),) = value.items()
+        if key == "Ref":
+            if argument not in refs:
+                raise KeyError(f"template reference {argument!r} has no sandbox value")
+            return refs[argument]
+        if key == "Fn::GetAtt":
+            return refs[".".join(argument)]
+        if key == "Fn::Sub" and isinstance(argument, str):
+            text = argument
+            for name, replacement in refs.items():
+                text = text.replace("${" + name + "}", str(replacement))
+            return text
+    if isinstance(value, dict):
+        return {key: resolve(item, refs) for key, item in value.items()}
+    if isinstance(value, list):
+        return [resolve(item, refs) for item in value]
+    return value
+
+
+def create_table_request(logical_id: str, table_name: str, template: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``CreateTable`` arguments built from the template's ``AWS::DynamoDB::Table`` properties."""
+    properties = (template or load_template())["Resources"][logical_id]["Properties"]
+    request: dict[str, Any] = {
+        "TableName": table_name,
+        "AttributeDefinitions": properties["AttributeDefinitions"],
+        "KeySchema": properties["KeySchema"],
+        "BillingMode": properties["BillingMode"],
+    }
+    if properties.get("GlobalSecondaryIndexes"):
+        request["GlobalSecondaryIndexes"] = properties["GlobalSecondaryIndexes"]
+    return request
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str  # API Gateway form: /payments/{paymentId}
+    authorized: bool  # False when the route opts out of the JWT authorizer
+
+    @property
+    def route_key(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    logical_id: str
+    code_dir: Path
+    handler: str
+    environment: dict[str, Any] = field(default_factory=dict)
+    routes: tuple[Route, ...] = ()
+    events: dict[str, Any] = field(default_factory=dict)
+    timeout: int | None = None
+
+
+def function_specs(template: dict[str, Any] | None = None) -> list[FunctionSpec]:
+    """Every ``AWS::Serverless::Function``: code, handler, its own environment, and HTTP routes."""
+    loaded = template or load_template()
+    specs = []
+    for logical_id, resource in loaded["Resources"].items():
+        if resource.get("Type") != "AWS::Serverless::Function":
+            continue
+        properties = resource["Properties"]
+        routes = []
+        for event in (properties.get("Events") or {}).values():
+            if event.get("Type") != "HttpApi":
+                continue
+            event_properties = event["Properties"]
+            authorizer = (event_properties.get("Auth") or {}).get("Authorizer")
+            routes.append(
+                Route(
+                    method=str(event_properties["Method"]).upper(),
+                    path=event_properties["Path"],
+                    authorized=authorizer != "NONE",
+                )
+            )
+        specs.append(
+            FunctionSpec(
+                logical_id=logical_id,
+                code_dir=ROOT / properties["CodeUri"],
+                handler=properties["Handler"],
+                environment=dict((properties.get("Environment") or {}).get("Variables") or {}),
+                routes=tuple(routes),
+                events=dict(properties.get("Events") or {}),
+                timeout=properties.get("Timeout"),
+            )
+        )
+    return specs
+
+
+def global_environment(template: dict[str, Any] | None = None) -> dict[str, Any]:
+    loaded = template or load_template()
+    return dict(loaded["Globals"]["Function"]["Environment"]["Variables"])
