@@ -1,0 +1,1 @@
+"""Benchmarks (``make bench``): measurements, not timed tests. Results go in docs/performance.md."""
