@@ -7,14 +7,13 @@ from typing import Annotated
 from avocette import SERVICE_NAME, web
 from avocette.domain.payments import PaymentListResponse, PaymentView
 from avocette.service import payments
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 logger = Logger(service=SERVICE_NAME)
 tracer = Tracer()
-metrics = Metrics()
 app = web.create_app()
 
 
@@ -37,6 +36,5 @@ def handle_get_payment(payment_id: Annotated[str, Path(alias="paymentId", max_le
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 @tracer.capture_lambda_handler
-@metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     return app.resolve(event, context)

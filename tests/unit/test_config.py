@@ -37,7 +37,7 @@ def test_template_values_read_as_the_seed_says() -> None:
 @pytest.mark.parametrize(
     ("changes", "named"),
     [
-        ({"APP_TABLE_NAME": "<unset>"}, "APP_TABLE_NAME"),
+        ({"IDEMPOTENCY_TABLE_NAME": "<unset>"}, "IDEMPOTENCY_TABLE_NAME"),
         ({"PORTAL_RETURN_URL": "https://portal.example/return"}, "PORTAL_RETURN_URL"),
         ({"IC_PAYMENT_URL_PREFIXES": "https://www.invoicecloud.com"}, "IC_PAYMENT_URL_PREFIXES"),
         ({"POSTBACK_SOURCE_CIDRS": "10.0.0.0/33"}, "POSTBACK_SOURCE_CIDRS"),
@@ -64,3 +64,15 @@ def test_postback_source_cidrs() -> None:
 
 def test_blank_public_base_url_means_the_requests_own() -> None:
     assert settings(PUBLIC_API_BASE_URL="").public_api_base_url is None
+
+
+def test_the_table_name_is_read_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    from avocette.config import get_table_name
+
+    get_table_name.cache_clear()
+    monkeypatch.delenv("APP_TABLE_NAME", raising=False)
+    with pytest.raises(ConfigurationError, match="APP_TABLE_NAME"):
+        get_table_name()
+    monkeypatch.setenv("APP_TABLE_NAME", "avocette-app")
+    assert get_table_name() == "avocette-app"
+    get_table_name.cache_clear()

@@ -8,6 +8,7 @@ import json
 import socket
 import time
 from collections.abc import Iterator
+from urllib.parse import parse_qsl
 
 import pytest
 from avocette.config import InvoiceCloudSecret
@@ -165,3 +166,123 @@ def test_the_api_key_is_in_no_error_message_or_log_line(
     captured = capfd.readouterr()
     assert all(API_KEY not in message for message in messages)
     assert API_KEY not in captured.out + captured.err
+
+
+# ---- customer records (CloudManagement) --------------------------------------------------------------
+
+MISSING = "(?i)not found"
+RECORD_XML = """<?xml version="1.0" encoding="utf-8"?>
+<CustomerRecord xmlns="https://www.invoicecloud.com/portal/webservices/">
+  <AccountNumber>ACCT-1</AccountNumber><Registered>true</Registered><RegistrationDate>01/15/2026</RegistrationDate>
+  <LoginName>someone@example.com</LoginName><AutoPay>false</AutoPay><PaperInvoices>true</PaperInvoices>
+</CustomerRecord>"""
+
+
+def fault(text: str) -> Answer:
+    body = (
+        '<?xml version="1.0" encoding="utf-8"?><soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/">'
+        f"<soap:Body><soap:Fault><faultcode>soap:Server</faultcode><faultstring>{text}</faultstring></soap:Fault>"
+        "</soap:Body></soap:Envelope>"
+    )
+    return Answer(500, body, "text/xml")
+
+
+def saved(value: str = "true") -> Answer:
+    return Answer(
+        200,
+        f'<?xml version="1.0"?><boolean xmlns="https://www.invoicecloud.com/portal/webservices/">{value}</boolean>',
+        "text/xml",
+    )
+
+
+def test_view_customer_record_reads_the_record_and_sends_the_credentials(server: ScriptedServer) -> None:
+    server.script(Answer(200, RECORD_XML, "text/xml"))
+    record = make_client(server.url).view_customer_record("ACCT-1", missing_fault=MISSING)
+    assert record is not None and (record.account_number, record.registered, record.auto_pay) == ("ACCT-1", True, False)
+    (sent,) = server.received
+    assert sent.path == "/portal/webservices/CloudManagement.asmx/ViewCustomerRecord"
+    assert dict(parse_qsl(sent.body.decode())) == {"BillerGUID": "b", "WebServiceKey": "w", "AccountNumber": "ACCT-1"}
+    assert "LoginName" not in repr(record) and "someone@example.com" not in repr(record)
+
+
+def test_a_missing_record_fault_is_none(server: ScriptedServer) -> None:
+    server.script(fault("Customer record not found for account ACCT-9"))
+    assert make_client(server.url).view_customer_record("ACCT-9", missing_fault=MISSING) is None
+
+
+def test_another_fault_is_a_rejection(server: ScriptedServer) -> None:
+    server.script(fault("Invalid BillerGUID or WebServiceKey"))
+    with pytest.raises(errors.InvoiceCloudRejectedError, match="Invalid BillerGUID"):
+        make_client(server.url).view_customer_record("ACCT-1", missing_fault=MISSING)
+
+
+def test_reads_are_retried_twice_on_gateway_errors(server: ScriptedServer) -> None:
+    server.script(
+        Answer(503, "busy", "text/plain"), Answer(502, "busy", "text/plain"), Answer(200, RECORD_XML, "text/xml")
+    )
+    assert make_client(server.url).view_customer_record("ACCT-1", missing_fault=MISSING) is not None
+    assert len(server.received) == 3
+
+
+def test_reads_give_up_after_two_retries(server: ScriptedServer) -> None:
+    server.script(*[Answer(504, "busy", "text/plain")] * 4)
+    with pytest.raises(errors.InvoiceCloudUnavailableError):
+        make_client(server.url).view_customer_record("ACCT-1", missing_fault=MISSING)
+    assert len(server.received) == 3
+
+
+@pytest.mark.parametrize("body", ["<html>oops", "<CustomerRecord><AccountNumber>A</AccountNumber></CustomerRecord>"])
+def test_a_malformed_record_is_unavailable(server: ScriptedServer, body: str) -> None:
+    server.script(Answer(200, body, "text/xml"))
+    with pytest.raises(errors.InvoiceCloudUnavailableError):
+        make_client(server.url).view_customer_record("ACCT-1", missing_fault=MISSING)
+
+
+def test_xml_entities_are_not_expanded(server: ScriptedServer) -> None:
+    bomb = '<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "aaaaaaaaaa">]><CustomerRecord>&a;</CustomerRecord>'
+    server.script(Answer(200, bomb, "text/xml"))
+    with pytest.raises(errors.InvoiceCloudUnavailableError):
+        make_client(server.url).view_customer_record("ACCT-1", missing_fault=MISSING)
+
+
+def test_create_sends_billing_data_and_never_pin_or_blocks(server: ScriptedServer) -> None:
+    from avocette.invoicecloud.customers import NewCustomerRecord
+
+    server.script(saved())
+    make_client(server.url).create_customer_record(
+        NewCustomerRecord(account_number="ACCT-2", customer_name="N", city="Tampa", registration_value="R-1")
+    )
+    (sent,) = server.received
+    form = dict(parse_qsl(sent.body.decode()))
+    assert form == {
+        "BillerGUID": "b",
+        "WebServiceKey": "w",
+        "AccountNumber": "ACCT-2",
+        "CustomerName": "N",
+        "City": "Tampa",
+        "RegistrationValue": "R-1",
+    }
+    assert sent.path.endswith("/UpdateCustomerRecord")
+
+
+def test_create_refused_or_not_saved_is_a_rejection_and_a_gateway_error_is_not_repeated(server: ScriptedServer) -> None:
+    from avocette.invoicecloud.customers import NewCustomerRecord
+
+    record = NewCustomerRecord(account_number="ACCT-2")
+    client = make_client(server.url)
+    server.script(saved("false"), fault("Account locked"), Answer(503, "busy", "text/plain"), saved())
+    with pytest.raises(errors.InvoiceCloudRejectedError):
+        client.create_customer_record(record)
+    with pytest.raises(errors.InvoiceCloudRejectedError, match="Account locked"):
+        client.create_customer_record(record)
+    with pytest.raises(errors.InvoiceCloudUnavailableError):
+        client.create_customer_record(record)
+    assert len(server.received) == 3
+
+
+def test_a_call_deadline_shorter_than_the_clients(server: ScriptedServer) -> None:
+    server.script(Answer(200, RECORD_XML, "text/xml", delay=1.0))
+    began = time.monotonic()
+    with pytest.raises(errors.InvoiceCloudTimeoutError):
+        make_client(server.url).view_customer_record("ACCT-1", missing_fault=MISSING, deadline_seconds=0.3)
+    assert time.monotonic() - began < 0.9

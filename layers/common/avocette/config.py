@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Annotated, Any
@@ -28,6 +29,7 @@ __all__ = [
     "get_postback_key_ring",
     "get_registration_hash_key",
     "get_settings",
+    "get_table_name",
 ]
 
 SECRET_MAX_AGE_SECONDS = 300
@@ -89,7 +91,6 @@ class Settings(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
 
-    app_table_name: str = Field(alias="APP_TABLE_NAME", min_length=3)
     idempotency_table_name: str = Field(alias="IDEMPOTENCY_TABLE_NAME", min_length=3)
 
     ic_base_url: str = Field(alias="IC_BASE_URL", pattern=r"^https?://")
@@ -108,10 +109,14 @@ class Settings(BaseModel):
     ic_connect_timeout_seconds: float = Field(3.0, alias="IC_CONNECT_TIMEOUT_SECONDS", gt=0)
     ic_read_timeout_seconds: float = Field(10.0, alias="IC_READ_TIMEOUT_SECONDS", gt=0)
     ic_deadline_seconds: float = Field(20.0, alias="IC_DEADLINE_SECONDS", gt=0)
+    ic_missing_record_fault: str = Field("(?i)not found", alias="IC_MISSING_RECORD_FAULT", min_length=1)
+
+    registration_ic_budget_seconds: float = Field(5.0, alias="REGISTRATION_IC_BUDGET_SECONDS", gt=0)
+    registration_user_failures_per_hour: int = Field(5, alias="REGISTRATION_USER_FAILURES_PER_HOUR", ge=1)
+    registration_account_failures_per_day: int = Field(10, alias="REGISTRATION_ACCOUNT_FAILURES_PER_DAY", ge=1)
 
     ic_secret_arn: str = Field(alias="IC_SECRET_ARN", min_length=1)
     postback_keys_arn: str = Field(alias="POSTBACK_KEYS_ARN", min_length=1)
-    registration_hash_key_arn: str = Field("", alias="REGISTRATION_HASH_KEY_ARN")
 
     cpv2: Cpv2Options
 
@@ -129,6 +134,12 @@ class Settings(BaseModel):
         if "{paymentId}" not in url:
             raise ValueError("PORTAL_RETURN_URL must contain {paymentId}")
         return url
+
+    @field_validator("ic_missing_record_fault")
+    @classmethod
+    def _pattern_compiles(cls, pattern: str) -> str:
+        re.compile(pattern)
+        return pattern
 
     @field_validator("postback_source_cidrs")
     @classmethod
@@ -172,7 +183,21 @@ def _env_name(model: type[BaseModel], loc: tuple[Any, ...]) -> str:
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
+    """Everything the API functions need (DESIGN §7)."""
     return Settings.from_environment(os.environ)
+
+
+def _required_variable(name: str) -> str:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        raise ConfigurationError(f"invalid or missing settings: {name}")
+    return value
+
+
+@lru_cache(maxsize=1)
+def get_table_name() -> str:
+    """``APP_TABLE_NAME`` alone: the store, the importer and ops tools need no other setting."""
+    return _required_variable("APP_TABLE_NAME")
 
 
 class InvoiceCloudSecret(BaseModel):
@@ -220,10 +245,8 @@ def get_postback_key_ring() -> KeyRing:
 
 
 def get_registration_hash_key() -> bytes:
-    arn = get_settings().registration_hash_key_arn
-    if not arn:
-        raise ConfigurationError("REGISTRATION_HASH_KEY_ARN is not set")
-    value = parameters.get_secret(arn, max_age=SECRET_MAX_AGE_SECONDS)
+    """The key of the keyed hash of registration values (``REGISTRATION_HASH_KEY_ARN``)."""
+    value = parameters.get_secret(_required_variable("REGISTRATION_HASH_KEY_ARN"), max_age=SECRET_MAX_AGE_SECONDS)
     if not value:
         raise ConfigurationError("the registration hash key is empty")
     return value.encode() if isinstance(value, str) else bytes(value)

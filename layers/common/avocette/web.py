@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import traceback
 from collections.abc import Mapping
-from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from avocette import SERVICE_NAME
 from avocette.config import ConfigurationError
 from avocette.domain import errors
+from avocette.domain.common import Caller
 from avocette.invoicecloud.errors import InvoiceCloudError, InvoiceCloudTimeoutError
 from avocette.store.table import StoreUnavailableError
 
@@ -55,15 +55,6 @@ def error_response(status: int, code: str, message: str, details: Any = None) ->
     if details is not None:
         body["details"] = details
     return Response(status_code=int(status), content_type=content_types.APPLICATION_JSON, body=body)
-
-
-@dataclass(frozen=True)
-class Caller:
-    """The signed-in portal user, from the JWT the authorizer checked."""
-
-    sub: str
-    email: str | None
-    email_verified: bool
 
 
 def current_caller(app: APIGatewayHttpResolver) -> Caller:

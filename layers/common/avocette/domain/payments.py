@@ -5,17 +5,15 @@ from __future__ import annotations
 from collections import Counter
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
-from pydantic.alias_generators import to_camel
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from avocette import money
 from avocette.domain.billing import InvoiceRef
+from avocette.domain.common import ACCOUNT_NUMBER, INVOICE_NUMBER, CamelModel, optional
 
 __all__ = [
-    "ACCOUNT_NUMBER",
-    "INVOICE_NUMBER",
     "MAX_INVOICES_PER_PAYMENT",
     "Payment",
     "PaymentLine",
@@ -29,17 +27,6 @@ __all__ = [
 ]
 
 MAX_INVOICES_PER_PAYMENT = 50
-
-ACCOUNT_NUMBER = Annotated[
-    str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-/ ]*$"),
-    Field(description="The utility account number, as printed on the bill.", examples=["ACCT-1001"]),
-]
-INVOICE_NUMBER = Annotated[
-    str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-/ ]*$"),
-    Field(description="The invoice number, unique within its account.", examples=["INV-1001-1"]),
-]
 
 
 class PaymentStatus(StrEnum):
@@ -66,23 +53,10 @@ class PaymentStatus(StrEnum):
         )
 
 
-class _CamelModel(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
-
-
-def _is_none(value: object) -> bool:
-    return value is None
-
-
-def optional(description: str | None = None) -> Any:
-    """A field the contract marks optional (``"amountPaid"?``): left out of the answer when empty."""
-    return Field(None, exclude_if=_is_none, description=description)
-
-
 # ---- POST /payments ---------------------------------------------------------------------------
 
 
-class InvoiceSelection(_CamelModel):
+class InvoiceSelection(CamelModel):
     account_number: ACCOUNT_NUMBER
     invoice_number: INVOICE_NUMBER
 
@@ -98,7 +72,7 @@ def _no_repeats(selections: list[InvoiceSelection]) -> list[InvoiceSelection]:
     return selections
 
 
-class StartPaymentRequest(_CamelModel):
+class StartPaymentRequest(CamelModel):
     invoices: Annotated[
         list[InvoiceSelection],
         Field(
@@ -108,7 +82,7 @@ class StartPaymentRequest(_CamelModel):
     ]
 
 
-class StartPaymentResponse(_CamelModel):
+class StartPaymentResponse(CamelModel):
     payment_id: str
     status: Literal["PENDING", "DECLINED"] = Field(
         description="PENDING for a new session; an open session offered again may be DECLINED (the payer may retry)."
@@ -216,14 +190,14 @@ def status_message(payment: Payment, now: datetime) -> str:
 # ---- GET /payments, GET /payments/{paymentId} -------------------------------------------------
 
 
-class PaymentViewInvoice(_CamelModel):
+class PaymentViewInvoice(CamelModel):
     account_number: str
     invoice_number: str
     amount_due: str
     amount_paid: str | None = optional()
 
 
-class PaymentView(_CamelModel):
+class PaymentView(CamelModel):
     payment_id: str
     status: PaymentStatus
     final: bool
@@ -272,6 +246,6 @@ class PaymentView(_CamelModel):
         )
 
 
-class PaymentListResponse(_CamelModel):
+class PaymentListResponse(CamelModel):
     payments: list[PaymentView]
     next_cursor: str | None = optional("Pass as ?cursor= for the next page; absent on the last page.")

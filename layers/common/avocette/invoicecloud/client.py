@@ -29,6 +29,15 @@ from urllib3.util.retry import Retry
 from avocette import SERVICE_NAME
 from avocette.config import InvoiceCloudSecret, get_invoice_cloud_secret, get_settings
 from avocette.invoicecloud.cpv2 import Cpv2Request, Cpv2Response, encode_request
+from avocette.invoicecloud.customers import (
+    CustomerRecordStatus,
+    MalformedAnswerError,
+    NewCustomerRecord,
+    fault_means_missing,
+    parse_customer_record,
+    parse_fault,
+    parse_update_answer,
+)
 from avocette.invoicecloud.errors import (
     InvoiceCloudRejectedError,
     InvoiceCloudTimeoutError,
@@ -127,17 +136,20 @@ class InvoiceCloudClient:
         return self._base_url
 
     @contextlib.contextmanager
-    def _deadline_scope(self) -> Iterator[float]:
-        deadline = time.monotonic() + self._deadline_seconds
+    def _deadline_scope(self, seconds: float | None = None) -> Iterator[float]:
+        deadline = time.monotonic() + min(self._deadline_seconds, seconds or self._deadline_seconds)
         token = _deadline.set(deadline)
         try:
             yield deadline
         finally:
             _deadline.reset(token)
 
-    def _post(self, operation: str, path: str, **kwargs: Any) -> requests.Response:
-        """POST with the timeouts and deadline; connection problems become typed errors."""
-        with self._deadline_scope() as deadline:
+    def _post(
+        self, operation: str, path: str, deadline_seconds: float | None = None, **kwargs: Any
+    ) -> requests.Response:
+        """POST with the timeouts and deadline (the client's, or a shorter one for this call);
+        connection problems become typed errors."""
+        with self._deadline_scope(deadline_seconds) as deadline:
             remaining = deadline - time.monotonic()
             timeout = (min(self._connect_timeout, remaining), min(self._read_timeout, remaining))
             started = time.monotonic()
@@ -182,6 +194,67 @@ class InvoiceCloudClient:
         if not any(url.startswith(prefix) for prefix in allowed_url_prefixes):
             raise UnexpectedPaymentUrlError("Invoice Cloud returned a payment URL outside the allowed prefixes")
         return url
+
+    # ---- customer records (CloudManagement) ----------------------------------------------------
+
+    def _cloud_management_form(self) -> dict[str, str]:
+        secret = self._secret()
+        return {"BillerGUID": secret.biller_guid, "WebServiceKey": secret.web_service_key.get_secret_value()}
+
+    def view_customer_record(
+        self, account_number: str, *, missing_fault: str, deadline_seconds: float | None = None
+    ) -> CustomerRecordStatus | None:
+        """The account's customer record, or None when IC says it has none (a fault whose text
+        matches ``missing_fault``). Retried on 502/503/504 (it only reads)."""
+        response = self._post(
+            "ViewCustomerRecord",
+            CUSTOMER_RECORDS_PATH + "ViewCustomerRecord",
+            deadline_seconds=deadline_seconds,
+            data={**self._cloud_management_form(), "AccountNumber": account_number},
+        )
+        if response.status_code == 200:
+            try:
+                return parse_customer_record(response.content)
+            except MalformedAnswerError:
+                raise InvoiceCloudUnavailableError("ViewCustomerRecord: the answer was not a customer record") from None
+        fault = _fault_or_raise("ViewCustomerRecord", response)
+        if fault_means_missing(fault, missing_fault):
+            return None
+        raise InvoiceCloudRejectedError(f"ViewCustomerRecord: {_ic_message(fault)}", status=response.status_code)
+
+    def create_customer_record(self, record: NewCustomerRecord, *, deadline_seconds: float | None = None) -> None:
+        """Create a missing record with UpdateCustomerRecord (never sent for an existing one)."""
+        response = self._post(
+            "UpdateCustomerRecord",
+            CUSTOMER_RECORDS_PATH + "UpdateCustomerRecord",
+            deadline_seconds=deadline_seconds,
+            data={**self._cloud_management_form(), **record.to_form()},
+        )
+        if response.status_code == 200:
+            try:
+                saved = parse_update_answer(response.content)
+            except MalformedAnswerError:
+                raise InvoiceCloudUnavailableError("UpdateCustomerRecord: the answer was not a boolean") from None
+            if not saved:
+                raise InvoiceCloudRejectedError(
+                    "UpdateCustomerRecord: Invoice Cloud did not save the record", status=200
+                )
+            return
+        fault = _fault_or_raise("UpdateCustomerRecord", response)
+        raise InvoiceCloudRejectedError(f"UpdateCustomerRecord: {_ic_message(fault)}", status=response.status_code)
+
+
+def _fault_or_raise(operation: str, response: requests.Response) -> str:
+    """The SOAP fault of a non-200 answer; a gateway error or an answer with no fault raises."""
+    status = response.status_code
+    if status in (502, 503, 504):
+        raise InvoiceCloudUnavailableError(f"{operation}: Invoice Cloud answered HTTP {status}", status=status)
+    fault = parse_fault(response.content)
+    if fault is None:
+        if status >= 500:
+            raise InvoiceCloudUnavailableError(f"{operation}: Invoice Cloud answered HTTP {status}", status=status)
+        raise InvoiceCloudRejectedError(f"{operation}: Invoice Cloud answered HTTP {status}", status=status)
+    return fault
 
 
 def _deadline_exceeded(exc: BaseException) -> bool:

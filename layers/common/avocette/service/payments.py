@@ -43,7 +43,7 @@ from avocette.store import billing as billing_store
 from avocette.store import keys
 from avocette.store import links as links_store
 from avocette.store import payments as payments_store
-from avocette.store.table import StoreUnavailableError
+from avocette.store.table import StoreUnavailableError, TransactionRaceError
 
 __all__ = [
     "StartPaymentCommand",
@@ -164,7 +164,7 @@ def _start_payment(command: StartPaymentCommand) -> StartPaymentOutcome:
         metrics.add_metric(name="PaymentStartFailed", unit=MetricUnit.Count, value=1)
         try:
             payments_store.mark_failed(payment, type(exc).__name__, clock.utc_now())
-        except (StoreUnavailableError, payments_store.TransactionRaceError):
+        except (StoreUnavailableError, TransactionRaceError):
             # The holds lapse at the session's expiry; the expiry job finishes the payment.
             logger.warning("Could not mark the payment FAILED", extra={"payment_id": payment.payment_id})
         logger.warning(

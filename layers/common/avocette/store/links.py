@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict
 
 from avocette import clock
 from avocette.store import keys
-from avocette.store.table import dynamodb, query_items, serialize, store_errors, table_name
+from avocette.store.table import dynamodb, error_code, query_items, serialize, store_errors, table_name
 
-__all__ = ["Link", "link_to_item", "list_links", "put_link"]
+__all__ = ["Link", "create_link", "link_to_item", "list_links", "put_link", "set_invoice_cloud_registered"]
 
 
 class Link(BaseModel):
@@ -58,3 +59,35 @@ def list_links(sub: str) -> dict[str, Link]:
 def put_link(link: Link) -> None:
     with store_errors():
         dynamodb().put_item(TableName=table_name(), Item=serialize(link_to_item(link)))
+
+
+def create_link(link: Link) -> bool:
+    """Link the account to the user; False when they were linked already (nothing changes)."""
+    try:
+        with store_errors():
+            dynamodb().put_item(
+                TableName=table_name(),
+                Item=serialize(link_to_item(link)),
+                ConditionExpression="attribute_not_exists(PK)",
+            )
+    except ClientError as exc:
+        if error_code(exc) == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
+def set_invoice_cloud_registered(sub: str, account_number: str, registered: bool) -> None:
+    """Remember what Invoice Cloud last said of the account's registration (on an existing link)."""
+    try:
+        with store_errors():
+            dynamodb().update_item(
+                TableName=table_name(),
+                Key=keys.link_key(sub, account_number),
+                UpdateExpression="SET invoiceCloudRegistered = :registered",
+                ConditionExpression="attribute_exists(PK)",
+                ExpressionAttributeValues={":registered": {"BOOL": registered}},
+            )
+    except ClientError as exc:
+        if error_code(exc) != "ConditionalCheckFailedException":
+            raise

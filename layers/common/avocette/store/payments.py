@@ -20,7 +20,7 @@ from avocette.domain.billing import Invoice, InvoiceRef
 from avocette.domain.payments import Payment, PaymentLine, PaymentStatus
 from avocette.store import keys
 from avocette.store.table import (
-    cancellation_codes,
+    TransactionRaceError,
     deserialize,
     dynamodb,
     error_code,
@@ -29,6 +29,7 @@ from avocette.store.table import (
     serialize_value,
     store_errors,
     table_name,
+    transact,
 )
 
 __all__ = [
@@ -36,7 +37,6 @@ __all__ = [
     "PaymentPage",
     "PostbackRaceError",
     "PostbackRecord",
-    "TransactionRaceError",
     "create_payment",
     "get_payment",
     "get_payment_with_postbacks",
@@ -51,14 +51,6 @@ __all__ = [
 
 class InvoiceHoldConflictError(Exception):
     """An invoice is held by another open session, or changed since it was read."""
-
-
-class TransactionRaceError(Exception):
-    """Another writer got there first; ``reasons`` are the per-item cancellation codes."""
-
-    def __init__(self, reasons: Sequence[str]) -> None:
-        super().__init__("transaction cancelled: " + ", ".join(reasons))
-        self.reasons = list(reasons)
 
 
 class PostbackRaceError(Exception):
@@ -272,18 +264,6 @@ def _release_hold(ref: InvoiceRef, payment_id: str) -> dict[str, Any]:
     }
 
 
-def _transact(items: list[dict[str, Any]]) -> None:
-    try:
-        with store_errors():
-            dynamodb().transact_write_items(TransactItems=items)
-    except ClientError as exc:
-        if error_code(exc) == "TransactionCanceledException":
-            raise TransactionRaceError(cancellation_codes(exc)) from None
-        if error_code(exc) == "TransactionConflictException":
-            raise TransactionRaceError(["TransactionConflict"]) from None
-        raise
-
-
 def create_payment(payment: Payment, invoices: Sequence[Invoice], now: datetime) -> None:
     """CREATED, in one transaction with every invoice's open-session hold. Each invoice must be as it
     was read (same ``billedAsOf``, same credits) and held by no other open session."""
@@ -311,7 +291,7 @@ def create_payment(payment: Payment, invoices: Sequence[Invoice], now: datetime)
             }
         )
     try:
-        _transact(items)
+        transact(items)
     except TransactionRaceError as exc:
         raise InvoiceHoldConflictError(str(exc)) from None
 
@@ -322,7 +302,7 @@ def mark_pending(payment: Payment, payment_url: str) -> Payment:
         update={"status": PaymentStatus.PENDING, "payment_url": payment_url, "version": payment.version + 1}
     )
     try:
-        _transact([_put_payment(pending, expected_version=payment.version)])
+        transact([_put_payment(pending, expected_version=payment.version)])
         return pending
     except TransactionRaceError:
         pass
@@ -358,7 +338,7 @@ def mark_failed(payment: Payment, reason: str, now: datetime) -> Payment:
     )
     items = [_put_payment(failed, expected_version=payment.version)]
     items.extend(_release_hold(line.ref, payment.payment_id) for line in payment.lines)
-    _transact(items)
+    transact(items)
     return failed
 
 
@@ -429,7 +409,7 @@ def record_postback(
         invoice_refs.append(ref)
         items.append(_release_hold(ref, payment_id))
     try:
-        _transact(items)
+        transact(items)
     except TransactionRaceError as exc:
         reasons = exc.reasons + ["None"] * (len(items) - len(exc.reasons))
         if reasons == ["TransactionConflict"] + ["None"] * (len(items) - 1):

@@ -7,7 +7,7 @@ Numbers in the store are integers (cents, versions, epoch seconds): a float or a
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any, cast
@@ -17,10 +17,11 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from avocette.config import get_settings
+from avocette.config import get_table_name
 
 __all__ = [
     "StoreUnavailableError",
+    "TransactionRaceError",
     "cancellation_codes",
     "deserialize",
     "dynamodb",
@@ -30,6 +31,7 @@ __all__ = [
     "serialize_value",
     "store_errors",
     "table_name",
+    "transact",
 ]
 
 _serializer = TypeSerializer()
@@ -67,7 +69,7 @@ def dynamodb() -> Any:
 
 
 def table_name() -> str:
-    return get_settings().app_table_name
+    return get_table_name()
 
 
 def _check_numbers(value: Any, path: str) -> None:
@@ -142,3 +144,24 @@ def query_items(**request: Any) -> Iterator[dict[str, Any]]:
         if "LastEvaluatedKey" not in answer:
             return
         request = {**request, "ExclusiveStartKey": answer["LastEvaluatedKey"]}
+
+
+class TransactionRaceError(Exception):
+    """Another writer got there first; ``reasons`` are the per-item cancellation codes."""
+
+    def __init__(self, reasons: Sequence[str]) -> None:
+        super().__init__("transaction cancelled: " + ", ".join(reasons))
+        self.reasons = list(reasons)
+
+
+def transact(items: list[dict[str, Any]]) -> None:
+    """TransactWriteItems; a cancelled transaction raises :class:`TransactionRaceError` with its reasons."""
+    try:
+        with store_errors():
+            dynamodb().transact_write_items(TransactItems=items)
+    except ClientError as exc:
+        if error_code(exc) == "TransactionCanceledException":
+            raise TransactionRaceError(cancellation_codes(exc)) from None
+        if error_code(exc) == "TransactionConflictException":
+            raise TransactionRaceError(["TransactionConflict"]) from None
+        raise

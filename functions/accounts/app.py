@@ -1,0 +1,26 @@
+"""GET /accounts: the caller's linked accounts, open invoices and what is payable (read-only)."""
+
+# No `from __future__ import annotations` here: Powertools reads the route signatures at run time,
+# through the tracer's wrapper, whose globals cannot resolve string annotations.
+from avocette import SERVICE_NAME, web
+from avocette.domain.accounts import AccountsResponse
+from avocette.service import accounts
+from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+logger = Logger(service=SERVICE_NAME)
+tracer = Tracer()
+app = web.create_app()
+
+
+@app.get("/accounts", summary="Your linked accounts and what you owe")
+@tracer.capture_method
+def handle_list_accounts() -> AccountsResponse:
+    return accounts.list_accounts(web.current_caller(app).sub)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    return app.resolve(event, context)
