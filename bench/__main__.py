@@ -10,11 +10,12 @@ os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "Avocette")
 os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
 os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
 
-from bench import postbacks
+from bench import billing_import, postbacks
 
 
 def main() -> int:
     print(postbacks.run(), flush=True)
+    print(billing_import.run(), flush=True)
     return 0
 
 

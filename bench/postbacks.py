@@ -53,7 +53,7 @@ def run() -> str:
     _environment()
     with mock_aws():
         forget_cached_clients()
-        resources = provision(StackNames(), StackSecrets())
+        resources = provision(StackNames(), StackSecrets(), sender_email="bench@example.com")
         os.environ.update(
             environment(
                 resources,

@@ -8,8 +8,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
-from tools import openapi, postback_keys
+from botocore.exceptions import BotoCoreError, ClientError
+
+from tools import billing, openapi, postback_keys
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -24,13 +27,49 @@ def _parser() -> argparse.ArgumentParser:
     retire = keys_commands.add_parser("retire", help="remove an old key (90 days after it stopped being current)")
     retire.add_argument("--secret-id", required=True)
     retire.add_argument("key_id")
+    billing_command = commands.add_parser("billing", help="billing files")
+    billing_commands = billing_command.add_subparsers(dest="action", required=True)
+    load = billing_commands.add_parser(
+        "import", help="import a local billing file named <YYYYMMDDTHHMMSSZ>[-full].csv (as billing/<name>)"
+    )
+    load.add_argument("file", type=Path)
+    load.add_argument("--table", help="the app table's name (default: $APP_TABLE_NAME)")
+    load.add_argument(
+        "--hash-key-secret", help="the RegistrationHashKeySecret ARN (default: $REGISTRATION_HASH_KEY_ARN)"
+    )
     return parser
+
+
+def _import_billing(arguments: argparse.Namespace) -> int:
+    path: Path = arguments.file
+    if not path.is_file():
+        print(f"error: no such file: {path}", file=sys.stderr)
+        return 2
+    report = billing.import_file(path, table_name=arguments.table, hash_key_secret=arguments.hash_key_secret)
+    return billing.print_report(report, path)
+
+
+def _use_endpoint(endpoint: str) -> None:
+    """Point boto3 at another endpoint; a local one (the sandbox's moto) needs a region and accepts any
+    credentials, so those get defaults when the environment has none."""
+    os.environ["AWS_ENDPOINT_URL"] = endpoint
+    os.environ.setdefault("AWS_DEFAULT_REGION", os.environ.get("AWS_REGION", "us-east-1"))
+    if not os.environ.get("AWS_ACCESS_KEY_ID") and not os.environ.get("AWS_PROFILE"):
+        os.environ["AWS_ACCESS_KEY_ID"] = os.environ["AWS_SECRET_ACCESS_KEY"] = "local"  # noqa: S105 - not a secret
 
 
 def main(argv: list[str] | None = None) -> int:
     arguments = _parser().parse_args(argv)
     if arguments.endpoint:
-        os.environ["AWS_ENDPOINT_URL"] = arguments.endpoint
+        _use_endpoint(arguments.endpoint)
+    try:
+        return _run(arguments)
+    except (BotoCoreError, ClientError) as exc:
+        print(f"error: AWS refused or could not be reached: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(arguments: argparse.Namespace) -> int:
     if arguments.command == "openapi":
         sys.stdout.write(openapi.openapi_text())
     elif arguments.command == "postback-keys" and arguments.action == "rotate":
@@ -43,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 2
         print(f"key {arguments.key_id} retired")
+    elif arguments.command == "billing" and arguments.action == "import":
+        return _import_billing(arguments)
     return 0
 
 

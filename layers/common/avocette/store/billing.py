@@ -2,18 +2,31 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from datetime import date
+from collections.abc import Container, Iterable, Iterator, Mapping
+from concurrent.futures import Executor
+from datetime import date, datetime
 from typing import Any
+
+from botocore.exceptions import ClientError
 
 from avocette import clock
 from avocette.domain.billing import Account, Credit, Invoice, InvoiceRef
 from avocette.store import keys
-from avocette.store.table import deserialize, dynamodb, query_items, serialize, store_errors, table_name
+from avocette.store.table import (
+    deserialize,
+    dynamodb,
+    error_code,
+    query_items,
+    serialize,
+    serialize_value,
+    store_errors,
+    table_name,
+)
 
 __all__ = [
     "account_from_item",
     "account_to_item",
+    "close_absent_invoices",
     "get_account",
     "get_accounts",
     "get_invoices",
@@ -22,6 +35,8 @@ __all__ = [
     "list_invoices",
     "put_account",
     "put_invoice",
+    "update_account_from_billing",
+    "update_invoice_from_billing",
 ]
 
 _BATCH_GET_LIMIT = 100
@@ -171,3 +186,168 @@ def list_invoices(account_number: str) -> list[Invoice]:
         ConsistentRead=True,
     )
     return [invoice_from_item(item) for item in items]
+
+
+# ---- writes from billing files ------------------------------------------------------------------
+# A billing file writes only what it knows (its billed values), with UpdateItem rather than Put, so
+# that credits from postbacks and the holds of open payment sessions are never overwritten. Every
+# write is conditional on the file being newer than what is stored: an older file, the same file
+# again, or S3 delivering events twice or out of order changes nothing.
+
+# Attribute names come from account_to_item/invoice_to_item, so what is written is what is read back.
+_ACCOUNT_BILLED = (
+    "accountNumber",
+    "name",
+    "address",
+    "city",
+    "state",
+    "zip",
+    "email",
+    "registrationHash",
+    "billedAsOf",
+)
+_INVOICE_BILLED = (
+    "accountNumber",
+    "invoiceNumber",
+    "invoiceDate",
+    "dueDate",
+    "typeId",
+    "ccServiceFeeCents",
+    "achServiceFeeCents",
+    "minimumAmountDueCents",
+    "allowPartialPayments",
+    "billedCents",
+    "billedAsOf",
+)
+_NEWER = "attribute_not_exists(#billedAsOf) OR #billedAsOf < :asOf"
+
+
+class _Update:
+    """An UpdateExpression in the making: SET and REMOVE clauses with their names and values."""
+
+    def __init__(self) -> None:
+        self.sets: list[str] = []
+        self.removes: list[str] = []
+        self.names: dict[str, str] = {"#billedAsOf": "billedAsOf"}
+        self.values: dict[str, Any] = {}
+
+    def billed(self, item: Mapping[str, Any], attributes: Iterable[str]) -> _Update:
+        """SET the attributes with a value, REMOVE those without: a value the file left blank must not
+        stay behind from an older file."""
+        for position, attribute in enumerate(attributes):
+            name = f"#{attribute}"
+            self.names[name] = attribute
+            if item.get(attribute) is None:
+                self.removes.append(name)
+            else:
+                self.sets.append(f"{name} = :v{position}")
+                self.values[f":v{position}"] = serialize_value(item[attribute])
+        return self
+
+    def expression(self) -> str:
+        text = "SET " + ", ".join(self.sets)
+        return text + (" REMOVE " + ", ".join(self.removes) if self.removes else "")
+
+    def apply_if(self, key: dict[str, Any], condition: str) -> bool:
+        """One conditional UpdateItem: True when written, False when the condition kept it unchanged."""
+        try:
+            with store_errors():
+                dynamodb().update_item(
+                    TableName=table_name(),
+                    Key=key,
+                    UpdateExpression=self.expression(),
+                    ConditionExpression=condition,
+                    ExpressionAttributeNames=self.names,
+                    ExpressionAttributeValues=self.values,
+                )
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+
+def update_account_from_billing(account: Account) -> bool:
+    """Write an account's profile as of ``account.billed_as_of``, unless newer data is stored.
+
+    A blank registration hash removes the stored one: the file says the account cannot be proven.
+    True when written, False when unchanged (newer data already stored)."""
+    if account.billed_as_of is None:
+        raise ValueError("a billed account needs its file's as-of time")
+    item = account_to_item(account)
+    update = _Update().billed(item, _ACCOUNT_BILLED)
+    update.values[":asOf"] = serialize_value(item["billedAsOf"])
+    return update.apply_if(keys.account_key(account.account_number), _NEWER)
+
+
+def update_invoice_from_billing(invoice: Invoice) -> bool:
+    """Write an invoice's billed values as of ``invoice.billed_as_of``, unless newer data is stored.
+
+    Only billed values are written: ``credits`` is created empty when missing and never replaced,
+    the open session (``openPaymentId``/``openUntil``) is left alone, and ``closedAt`` is removed (an
+    invoice in a newer file is open again); the model's credits, hold and closure are ignored.
+    True when written, False when unchanged (newer data already stored)."""
+    item = invoice_to_item(invoice)
+    update = _Update().billed(item, _INVOICE_BILLED)
+    update.sets.append("#credits = if_not_exists(#credits, :noCredits)")
+    update.removes.append("#closedAt")
+    update.names.update({"#credits": "credits", "#closedAt": "closedAt"})
+    update.values.update({":asOf": serialize_value(item["billedAsOf"]), ":noCredits": {"M": {}}})
+    return update.apply_if(keys.invoice_key(invoice.account_number, invoice.invoice_number), _NEWER)
+
+
+def _open_invoices_older_than(as_of: str) -> Iterator[list[tuple[str, str]]]:
+    """(account, invoice) of the invoices billed before ``as_of`` and not closed, a Scan page at a time.
+
+    Eventually consistent: an invoice written by the file being imported is in the file (and so not
+    closed), and the conditional close refuses anything that became newer meanwhile."""
+    request: dict[str, Any] = {
+        "TableName": table_name(),
+        "ProjectionExpression": "PK, SK, #billedAsOf",
+        "FilterExpression": "begins_with(SK, :invoice) AND #billedAsOf < :asOf AND attribute_not_exists(#closedAt)",
+        "ExpressionAttributeNames": {"#billedAsOf": "billedAsOf", "#closedAt": "closedAt"},
+        "ExpressionAttributeValues": {":invoice": {"S": keys.INVOICE_PREFIX}, ":asOf": {"S": as_of}},
+    }
+    client = dynamodb()
+    while True:
+        with store_errors():
+            answer = client.scan(**request)
+        yield [
+            (
+                raw["PK"]["S"].removeprefix(keys.ACCOUNT_PREFIX),
+                raw["SK"]["S"].removeprefix(keys.INVOICE_PREFIX),
+            )
+            for raw in answer.get("Items", [])
+        ]
+        if "LastEvaluatedKey" not in answer:
+            return
+        request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+
+
+def _close_invoice(ref: tuple[str, str], as_of: str) -> bool:
+    update = _Update()
+    update.sets.extend(["#closedAt = :asOf", "#billedAsOf = :asOf"])
+    update.names["#closedAt"] = "closedAt"
+    update.values[":asOf"] = {"S": as_of}
+    return update.apply_if(keys.invoice_key(*ref), "#billedAsOf < :asOf AND attribute_not_exists(#closedAt)")
+
+
+def close_absent_invoices(
+    as_of: datetime, present: Container[tuple[str, str]], *, executor: Executor | None = None
+) -> int:
+    """Close every open invoice billed before ``as_of`` that a full file does not list.
+
+    ``present`` holds (account number, invoice number) pairs: plain tuples, as a 100,000-row file
+    keeps one per row in memory. A closed invoice gets ``closedAt`` and ``billedAsOf`` set to the
+    file's time, so an older file cannot reopen it and a newer file that lists it does. Closes run
+    in ``executor`` when given (a page of the Scan at a time). Answers how many were closed."""
+    stamp = clock.timestamp(as_of)
+    closed = 0
+    for page in _open_invoices_older_than(stamp):
+        absent = [ref for ref in page if ref not in present]
+        if executor is None:
+            results: Iterable[bool] = [_close_invoice(ref, stamp) for ref in absent]
+        else:
+            results = executor.map(_close_invoice, absent, [stamp] * len(absent))
+        closed += sum(results)
+    return closed
