@@ -121,12 +121,13 @@ def test_logging_and_tracing_never_capture_events_or_responses(template: dict[st
     assert env["POWERTOOLS_TRACER_CAPTURE_ERROR"] == "false"
 
 
-def test_every_function_has_its_log_group_and_a_timeout_under_api_gateways(template: dict[str, Any]) -> None:
+def test_every_function_has_its_log_group_and_api_functions_end_before_api_gateway(template: dict[str, Any]) -> None:
     default_timeout = template["Globals"]["Function"]["Timeout"]
     for spec in function_specs(template):
         properties = template["Resources"][spec.logical_id]["Properties"]
         assert "LogGroup" in properties["LoggingConfig"], spec.logical_id
-        assert (spec.timeout or default_timeout) <= 25
+        if spec.routes:  # API Gateway gives up at 30 s
+            assert (spec.timeout or default_timeout) <= 25, spec.logical_id
 
 
 def test_http_api_alarm_uses_the_http_api_metric(template: dict[str, Any]) -> None:
