@@ -29,7 +29,13 @@ Try it (see README.md for the whole walk-through):
   # open the paymentUrl, pay with card 4111111111111111 (4000000000000002 declines), then:
   curl -s {api}/payments/<paymentId> -H "Authorization: Bearer $TOKEN"
 
-Demo users: alice (ACCT-1001, ACCT-1002), bob (ACCT-2001), carol (no accounts yet).
+Register first, as carol (no accounts yet; her bills show registration values 3001-REG and 3002-REG):
+  TOKEN=$(curl -s '{api}/dev/token?sub=carol' | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+  curl -s -X POST {api}/registrations -H "Authorization: Bearer $TOKEN" -H 'content-type: application/json' \
+       -d '{{"accounts": [{{"accountNumber": "ACCT-3001", "registrationValue": "3001-REG"}}]}}'
+  curl -s {api}/accounts -H "Authorization: Bearer $TOKEN";  curl -s {api}/dev/mailbox
+
+Demo users: alice (ACCT-1001, ACCT-1002), bob (ACCT-2001), carol (ACCT-3001, ACCT-3002 to register).
 Press Ctrl-C to stop; every run starts from the demo data with fresh keys.
 """
 

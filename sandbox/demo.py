@@ -1,27 +1,52 @@
-"""Demo users, accounts, invoices and links (DESIGN §8), for people and tests alike."""
+"""Demo users, accounts, invoices and links (DESIGN §8), for people and tests alike.
+
+The accounts and invoices are a billing file (data/billing/), loaded through the same import code as
+the import_billing function; the users, their links and Invoice Cloud's customer records are in
+data/users.json.
+"""
 
 from __future__ import annotations
 
+import csv
+import json
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
 
-from avocette import money
-from avocette.domain.billing import Account, Invoice
-from avocette.store import billing, links
+from avocette.domain.billing_file import parse_key
+from avocette.service.billing_import import ImportReport, ImportStatus, import_billing
+from avocette.store import links
 
-__all__ = ["DEMO_ACCOUNTS", "DEMO_USERS", "DemoAccount", "load_demo_data"]
+from sandbox.invoicecloud import CustomerRecord
+
+__all__ = [
+    "BILLING_FILE",
+    "DemoAccount",
+    "DemoUser",
+    "demo_accounts",
+    "demo_customer_records",
+    "demo_users",
+    "load_demo_data",
+]
+
+DATA_DIR = Path(__file__).resolve().parent / "data"
+BILLING_FILE = DATA_DIR / "billing" / "20261101T060000Z-full.csv"
+USERS_FILE = DATA_DIR / "users.json"
 
 
 @dataclass(frozen=True)
-class DemoInvoice:
-    number: str
-    amount: str
-    invoice_date: date
-    due_date: date
+class DemoUser:
+    sub: str
+    email: str
+    linked_accounts: tuple[str, ...]
 
 
 @dataclass(frozen=True)
 class DemoAccount:
+    """An account's profile as the demo billing file has it (its first row)."""
+
     number: str
     name: str
     address: str
@@ -30,73 +55,72 @@ class DemoAccount:
     zip: str
     email: str
     registration_value: str
-    invoices: tuple[DemoInvoice, ...]
-    linked_to: tuple[str, ...] = ()
-    # None: no customer record at Invoice Cloud; else whether it is registered there
-    ic_registered: bool | None = True
 
 
-DEMO_USERS = {"alice": "alice@example.com", "bob": "bob@example.com", "carol": "carol@example.com"}
-
-_OCT, _NOV = date(2026, 10, 28), date(2026, 11, 1)
-DEMO_ACCOUNTS = (
-    DemoAccount(
-        "ACCT-1001", "Alice Anders", "12 Orchard Lane", "Tampa", "FL", "33602", "alice@example.com", "1001-REG",
-        (
-            DemoInvoice("INV-1001-1", "84.20", _OCT, date(2026, 12, 15)),
-            DemoInvoice("INV-1001-2", "42.15", _NOV, date(2026, 12, 20)),
-        ),
-        linked_to=("alice",),
-    ),
-    DemoAccount(
-        "ACCT-1002", "Alice Anders", "40 Bayshore Blvd", "Tampa", "FL", "33606", "alice@example.com", "1002-REG",
-        (DemoInvoice("INV-1002-1", "120.00", _OCT, date(2026, 12, 10)),),
-        linked_to=("alice",),
-    ),
-    DemoAccount(
-        "ACCT-2001", "Bob Brennan", "7 Harbor Street", "St. Petersburg", "FL", "33701", "bob@example.com", "2001-REG",
-        (DemoInvoice("INV-2001-1", "63.75", _OCT, date(2026, 12, 12)),),
-        linked_to=("bob",),
-    ),
-    DemoAccount(
-        "ACCT-3001", "Carol Castillo", "901 Palm Avenue", "Clearwater", "FL", "33755", "carol@example.com", "3001-REG",
-        (DemoInvoice("INV-3001-1", "55.10", _NOV, date(2026, 12, 18)),),
-        ic_registered=False,
-    ),
-    DemoAccount(
-        "ACCT-3002", "Carol Castillo", "14 Gulf Drive", "Clearwater", "FL", "33767", "carol@example.com", "3002-REG",
-        (DemoInvoice("INV-3002-1", "99.99", _NOV, date(2026, 12, 22)),),
-        ic_registered=None,
-    ),
-)  # fmt: skip
-
-BILLED_AS_OF = datetime(2026, 11, 1, 6, 0, tzinfo=UTC)
+@lru_cache(maxsize=1)
+def _users_file() -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(USERS_FILE.read_text(encoding="utf-8"))
+    return loaded
 
 
-def load_demo_data() -> None:
-    for demo in DEMO_ACCOUNTS:
-        billing.put_account(
-            Account(
-                account_number=demo.number,
-                name=demo.name,
-                address=demo.address,
-                city=demo.city,
-                state=demo.state,
-                zip=demo.zip,
-                email=demo.email,
-                billed_as_of=BILLED_AS_OF,
+def demo_users() -> dict[str, DemoUser]:
+    return {
+        sub: DemoUser(sub=sub, email=user["email"], linked_accounts=tuple(user["linkedAccounts"]))
+        for sub, user in _users_file()["users"].items()
+    }
+
+
+def demo_accounts() -> dict[str, DemoAccount]:
+    accounts: dict[str, DemoAccount] = {}
+    with BILLING_FILE.open(encoding="utf-8", newline="") as handle:
+        for row in csv.DictReader(handle):
+            accounts.setdefault(
+                row["AccountNumber"],
+                DemoAccount(
+                    number=row["AccountNumber"],
+                    name=row["Name"],
+                    address=row["Address"],
+                    city=row["City"],
+                    state=row["State"],
+                    zip=row["Zip"],
+                    email=row["EmailAddress"],
+                    registration_value=row["RegistrationValue"],
+                ),
+            )
+    return accounts
+
+
+def demo_customer_records() -> list[CustomerRecord]:
+    """Invoice Cloud's records of the demo accounts (an account not listed has none)."""
+    accounts = demo_accounts()
+    records = []
+    for number, record in _users_file()["invoiceCloudRecords"].items():
+        account = accounts[number]
+        records.append(
+            CustomerRecord(
+                account_number=number,
+                registered=bool(record["registered"]),
+                registration_date=record.get("registrationDate"),
+                login_name=record.get("loginName"),
+                customer_name=account.name,
+                email_address=account.email,
+                address1=account.address,
+                city=account.city,
+                state=account.state,
+                zip=account.zip,
             )
         )
-        for invoice in demo.invoices:
-            billing.put_invoice(
-                Invoice(
-                    account_number=demo.number,
-                    invoice_number=invoice.number,
-                    invoice_date=invoice.invoice_date,
-                    due_date=invoice.due_date,
-                    billed_cents=money.parse_cents(invoice.amount),
-                    billed_as_of=BILLED_AS_OF,
-                )
-            )
-        for sub in demo.linked_to:
-            links.put_link(links.Link(sub=sub, account_number=demo.number, linked_at=BILLED_AS_OF))
+    return records
+
+
+def load_demo_data() -> ImportReport:
+    """Import the demo billing file, then link the demo users to their accounts."""
+    with BILLING_FILE.open(encoding="utf-8", newline="") as handle:
+        report = import_billing(handle, key=f"billing/{BILLING_FILE.name}")
+    if report.status is not ImportStatus.IMPORTED or report.bad_row_count:
+        raise RuntimeError(f"the demo billing file did not import cleanly: {report.summary()}")
+    as_of: datetime = parse_key(f"billing/{BILLING_FILE.name}")[0]
+    for user in demo_users().values():
+        for number in user.linked_accounts:
+            links.put_link(links.Link(sub=user.sub, account_number=number, linked_at=as_of))
+    return report

@@ -1,6 +1,9 @@
-"""Running the template's functions in this process, one invocation at a time per function, as a
-Lambda execution environment would (the Powertools resolver of each function holds the current
-event on a module-level object, so two events must never share it)."""
+"""Running the template's functions in this process, one invocation at a time.
+
+In Lambda each execution environment handles one event at a time. Here every function shares one
+process, and Powertools keeps the event being resolved on a class attribute shared by all resolvers
+(``BaseRouter.current_event``), so two invocations at once, even of different functions, could read
+each other's event. One lock for all functions keeps each invocation to its own event."""
 
 from __future__ import annotations
 
@@ -51,12 +54,15 @@ class LambdaContext:
         return max(0, int((self.timeout_seconds - (time.monotonic() - self.started)) * 1000))
 
 
+_INVOCATION_LOCK = threading.Lock()
+
+
 @dataclass
 class LocalFunction:
     spec: FunctionSpec
     module: ModuleType
     timeout_seconds: float
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    lock: threading.Lock = field(default=_INVOCATION_LOCK)
 
     def invoke(self, event: dict[str, Any]) -> Any:
         handler_name = self.spec.handler.rpartition(".")[2]

@@ -15,8 +15,9 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_ba
 from sandbox import demo
 from sandbox.functions import load_functions
 from sandbox.gateway import Cors, Gateway, GatewayRoute
-from sandbox.invoicecloud import CustomerRecord, InvoiceCloudSimulator
+from sandbox.invoicecloud import InvoiceCloudSimulator
 from sandbox.issuer import LocalIssuer
+from sandbox.mailbox import mailbox_route
 from sandbox.serving import RunningServer, free_port, start_server
 from sandbox.stack import StackNames, StackSecrets, environment, forget_cached_clients, provision
 from sandbox.template import load_template
@@ -27,6 +28,7 @@ __all__ = ["DEFAULT_BASE_PORT", "Sandbox", "SandboxPorts"]
 log = logging.getLogger("sandbox")
 
 DEFAULT_BASE_PORT = 3000
+SENDER_EMAIL = "billing@avocette.example"
 
 
 @dataclass(frozen=True)
@@ -54,28 +56,6 @@ def _serialized(app: Any) -> Any:
             return list(app(environ, start_response))
 
     return locked
-
-
-def _demo_customer_records() -> list[CustomerRecord]:
-    records = []
-    for account in demo.DEMO_ACCOUNTS:
-        if account.ic_registered is None:
-            continue
-        records.append(
-            CustomerRecord(
-                account_number=account.number,
-                registered=account.ic_registered,
-                registration_date="01/15/2026" if account.ic_registered else None,
-                login_name=account.email if account.ic_registered else None,
-                customer_name=account.name,
-                email_address=account.email,
-                address1=account.address,
-                city=account.city,
-                state=account.state,
-                zip=account.zip,
-            )
-        )
-    return records
 
 
 class Sandbox:
@@ -130,13 +110,13 @@ class Sandbox:
         )
         os.environ.pop("AWS_PROFILE", None)
         forget_cached_clients()
-        resources = provision(self.names, self.secrets)
+        resources = provision(self.names, self.secrets, sender_email=SENDER_EMAIL)
 
         self.simulator = InvoiceCloudSimulator(
             api_key=self.secrets.ic_api_key,
             biller_guid=self.secrets.biller_guid,
             web_service_key=self.secrets.web_service_key,
-            customer_records=_demo_customer_records(),
+            customer_records=demo.demo_customer_records(),
         )
         self.simulator.base_url = self.simulator_url
         self._servers.append(start_server(self.simulator, self.ports.simulator, name="invoicecloud"))
@@ -154,7 +134,7 @@ class Sandbox:
                     "InvoiceCloudCustomerPortalUrl": self.simulator_url + "/portal/",
                     "PublicApiBaseUrl": self.gateway_url,
                     "PortalReturnUrl": self.gateway_url + "/#/return/{paymentId}",
-                    "SenderEmail": "billing@avocette.example",
+                    "SenderEmail": SENDER_EMAIL,
                 },
             )
         )
@@ -178,7 +158,9 @@ class Sandbox:
             max_age=int(cors_config.get("MaxAge", 0)),
         )
         assert self.issuer is not None
-        return Gateway(routes, self.issuer, cors, openapi=build_openapi_document)
+        return Gateway(
+            routes, self.issuer, cors, openapi=build_openapi_document, extra_routes={"/dev/mailbox": mailbox_route}
+        )
 
     def stop(self) -> None:
         for server in reversed(self._servers):

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
-from avocette import config
+from avocette import config, email
 from avocette.invoicecloud import client
 from avocette.service import payments
 from avocette.store import table
@@ -28,6 +28,7 @@ class StackNames:
     ic_secret_name: str = "avocette/invoice-cloud"
     postback_keys_secret_name: str = "avocette/postback-keys"
     registration_hash_secret_name: str = "avocette/registration-hash-key"
+    billing_bucket: str = "avocette-billing"
 
 
 @dataclass(frozen=True)
@@ -55,8 +56,9 @@ class StackSecrets:
         ]
 
 
-def provision(names: StackNames, values: StackSecrets) -> dict[str, str]:
-    """Create the tables and secrets; answer the template's logical ids with their names/ARNs."""
+def provision(names: StackNames, values: StackSecrets, *, sender_email: str) -> dict[str, str]:
+    """Create the tables, secrets, billing bucket and SES sender; answer the template's logical ids
+    with their names/ARNs."""
     dynamodb = boto3.client("dynamodb")
     template = load_template()
     for logical_id, table_name, ttl_attribute in (
@@ -80,8 +82,11 @@ def provision(names: StackNames, values: StackSecrets) -> dict[str, str]:
             Name=names.registration_hash_secret_name, SecretString=values.registration_hash_key
         ),
     }
+    boto3.client("s3").create_bucket(Bucket=names.billing_bucket)
+    boto3.client("ses").verify_email_identity(EmailAddress=sender_email)
     return {
         "AppTable": names.app_table,
+        "BillingBucket": names.billing_bucket,
         "IdempotencyTable": names.idempotency_table,
         **{logical_id: answer["ARN"] for logical_id, answer in arns.items()},
     }
@@ -110,6 +115,8 @@ def forget_cached_clients() -> None:
     """Forget every cached client, setting and secret, as a cold Lambda start would: those made for
     another endpoint or environment must not be reused."""
     config.get_settings.cache_clear()
+    config.get_table_name.cache_clear()
+    email.ses.cache_clear()
     table.dynamodb.cache_clear()
     client.get_client.cache_clear()
     payments._idempotency_store.cache_clear()

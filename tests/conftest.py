@@ -73,7 +73,7 @@ def stack(
         ic_api_key=simulator.api_key, biller_guid=simulator.biller_guid, web_service_key=simulator.web_service_key
     )
     names = StackNames()
-    resources = provision(names, values)
+    resources = provision(names, values, sender_email="billing@avocette.test")
     api_base = "https://api.avocette.test"
     env = environment(
         resources,

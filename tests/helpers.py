@@ -5,14 +5,16 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from types import ModuleType
 from typing import Any
 from urllib.parse import urlencode
 
 from avocette import money
+from avocette.config import get_registration_hash_key
 from avocette.domain.billing import Account, Invoice
+from avocette.domain.registration import registration_hash
 from avocette.store import billing, links
 
 from sandbox.functions import load_module
@@ -48,7 +50,9 @@ def add_account(
     email: str = "pat@example.com",
     address: str = "1 Main St",
     linked_to: tuple[str, ...] = (),
+    registration_value: str | None = None,
 ) -> Account:
+    """An account as a billing file would leave it (its registration value only as the keyed hash)."""
     account = Account(
         account_number=number,
         name=name,
@@ -57,6 +61,9 @@ def add_account(
         state="FL",
         zip="33601",
         email=email,
+        registration_hash=registration_hash(get_registration_hash_key(), registration_value)
+        if registration_value
+        else "",
         billed_as_of=AS_OF,
     )
     billing.put_account(account)
@@ -181,12 +188,6 @@ def load_function(name: str) -> ModuleType:
     """The handler module of ``functions/<name>/``, loaded as the sandbox loads it."""
     (spec,) = [spec for spec in function_specs() if spec.code_dir.name == name]
     return load_module(spec)
-
-
-def load_function_instance(name: str, instance: str) -> ModuleType:
-    """Another copy of a function's module: what a second Lambda execution environment runs."""
-    (spec,) = [spec for spec in function_specs() if spec.code_dir.name == name]
-    return load_module(replace(spec, logical_id=f"{spec.logical_id}_{instance}"))
 
 
 @dataclass

@@ -703,6 +703,16 @@ class InvoiceCloudSimulator:
     def web_service_key(self) -> str:
         return self._web_service_key
 
+    def put_customer_record(self, record: CustomerRecord) -> None:
+        """Add or replace a customer record, until the next reset (for tests)."""
+        with self._lock:
+            self._customers[record.account_number] = _CustomerEntry(dataclasses.replace(record))
+
+    def customer_records(self) -> dict[str, dict[str, Any]]:
+        """What ``GET /_sim/customers`` shows, by account number."""
+        with self._lock:
+            return {number: entry.to_json() for number, entry in self._customers.items()}
+
     def update_config(self, update: Mapping[str, Any]) -> dict[str, Any]:
         """What ``POST /_sim/config`` does, for code running in the same process."""
         checked = validate_config_update(dict(update))

@@ -6,12 +6,12 @@ import itertools
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from botocore.exceptions import ClientError
 
 from tests.helpers import (
-    FakeContext,
     Stack,
     add_account,
     add_invoice,
@@ -19,8 +19,6 @@ from tests.helpers import (
     declined_fields,
     get_invoice,
     get_payment,
-    load_function_instance,
-    postback_event,
     postback_token,
     send_postback,
     start_payment,
@@ -167,78 +165,59 @@ def test_duplicate_changes_nothing(stack: Stack, one_invoice: str) -> None:
     assert table_items(stack) == before
 
 
-def test_fifty_concurrent_deliveries_make_one_transition(
-    stack: Stack, two_invoices: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Eight Lambda instances (each its own copy of the function) take 50 deliveries. The first
-    eight all read the payment before any of them writes, so they race for the same transition."""
+def deliver_concurrently(stack: Stack, payment_id: str, deliveries: list[dict[str, str]], *, racers: int) -> list[str]:
+    """Deliver postbacks from ``racers`` threads at once, straight to the postback logic (as separate
+    Lambda environments would; in one process, Powertools' resolvers share the current event, so
+    the handler itself cannot be run from several threads). The first ``racers`` deliveries all read
+    the payment before any of them writes, so they race for the same transition."""
+    from avocette.service import postbacks as postback_service
     from avocette.store import payments as payments_store
 
-    instances = [load_function_instance("postback", f"instance{n}") for n in range(8)]
-    everyone_read = threading.Barrier(8, timeout=10)
+    everyone_read = threading.Barrier(racers, timeout=30)
     reads = itertools.count()
     original_read = payments_store.get_payment_with_postbacks
 
-    def read_then_wait(payment_id: str) -> Any:
-        result = original_read(payment_id)
-        if next(reads) < 8:
+    def read_then_wait(read_payment_id: str) -> Any:
+        result = original_read(read_payment_id)
+        if next(reads) < racers:
             everyone_read.wait()
         return result
 
-    monkeypatch.setattr(payments_store, "get_payment_with_postbacks", read_then_wait)
-    event = postback_event(stack, two_invoices, approved_fields(two_invoices, "50.00"))
-    instance_of = {}
-    lock = threading.Lock()
+    token = postback_token(stack, payment_id)
 
-    def deliver(_: int) -> int:
-        with lock:
-            if threading.get_ident() not in instance_of:
-                instance_of[threading.get_ident()] = instances[len(instance_of)]
-            module = instance_of[threading.get_ident()]
-        return int(module.lambda_handler(dict(event), FakeContext())["statusCode"])
+    def deliver(fields: dict[str, str]) -> str:
+        return postback_service.receive_postback(
+            payment_id=payment_id, token=token, source_ip=None, body=urlencode(fields), query={}
+        ).outcome
 
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        statuses = list(pool.map(deliver, range(50)))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(payments_store, "get_payment_with_postbacks", read_then_wait)
+        with ThreadPoolExecutor(max_workers=racers) as pool:
+            return list(pool.map(deliver, deliveries))
 
-    assert statuses == [200] * 50
+
+def test_fifty_concurrent_deliveries_make_one_transition(stack: Stack, two_invoices: str) -> None:
+    outcomes = deliver_concurrently(stack, two_invoices, [approved_fields(two_invoices, "50.00")] * 50, racers=8)
+
+    assert sorted(outcomes) == ["APPLIED"] + ["DUPLICATE"] * 49
     item = payment_item(stack, two_invoices)
     assert item["status"] == "APPROVED" and item["version"] == 2
     assert [line["paidCents"] for line in item["lines"]] == [3000, 2000]
     assert len(postback_items(stack, two_invoices)) == 1
     assert get_invoice("A-1", "I-1").credits[two_invoices].cents == 3000
     assert get_invoice("A-1", "I-2").credits[two_invoices].cents == 2000
-    assert next(reads) > 50  # the racers lost, read again and found their twin
 
 
-def test_per_invoice_postbacks_racing_each_other_both_apply(
-    stack: Stack, two_invoices: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_per_invoice_postbacks_racing_each_other_both_apply(stack: Stack, two_invoices: str) -> None:
     """Two different postbacks read the same version; the payment's version condition makes the
     loser read again and add its invoice instead of overwriting the winner's."""
-    from avocette.store import payments as payments_store
-
-    instances = [load_function_instance("postback", f"racer{n}") for n in range(2)]
-    both_read = threading.Barrier(2, timeout=10)
-    reads = itertools.count()
-    original_read = payments_store.get_payment_with_postbacks
-
-    def read_then_wait(payment_id: str) -> Any:
-        result = original_read(payment_id)
-        if next(reads) < 2:
-            both_read.wait()
-        return result
-
-    monkeypatch.setattr(payments_store, "get_payment_with_postbacks", read_then_wait)
-    events = [
-        postback_event(stack, two_invoices, approved_fields(two_invoices, "30.00", invoice="I-1", guid="G")),
-        postback_event(stack, two_invoices, approved_fields(two_invoices, "20.00", invoice="I-2", guid="G")),
+    deliveries = [
+        approved_fields(two_invoices, "30.00", invoice="I-1", guid="G"),
+        approved_fields(two_invoices, "20.00", invoice="I-2", guid="G"),
     ]
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        answers = list(
-            pool.map(lambda pair: pair[0].lambda_handler(pair[1], FakeContext()), zip(instances, events, strict=True))
-        )
+    outcomes = deliver_concurrently(stack, two_invoices, deliveries, racers=2)
 
-    assert [answer["statusCode"] for answer in answers] == [200, 200]
+    assert outcomes == ["APPLIED", "APPLIED"]
     item = payment_item(stack, two_invoices)
     assert [line["paidCents"] for line in item["lines"]] == [3000, 2000]
     assert item["status"] == "APPROVED" and item["version"] == 3
