@@ -30,6 +30,21 @@ log = logging.getLogger("sandbox.gateway")
 
 PORTAL_DIR = Path(__file__).resolve().parent / "portal"
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # HTTP API's own limit; the functions enforce 64 KB
+# The demo portal: its own scripts, styles and API calls only; values from the API are inserted as
+# text, and this policy is the second line of defence should one ever be parsed as markup.
+PORTAL_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
+# Content types the portal's files must carry: browsers refuse module scripts served as anything
+# but JavaScript under nosniff, and the platform's mimetypes table varies (.js is not always text/javascript).
+PORTAL_CONTENT_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+}
 _TEXT_TYPES = ("text/", "application/json", "application/x-www-form-urlencoded", "application/xml")
 
 
@@ -171,9 +186,13 @@ class Gateway:
         target = (PORTAL_DIR / relative).resolve()
         if PORTAL_DIR.resolve() not in target.parents or not target.is_file():
             return _json(404, {"message": "Not Found"})
-        content_type = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
+        content_type = PORTAL_CONTENT_TYPES.get(target.suffix.lower()) or (
+            mimetypes.guess_type(target.name)[0] or "application/octet-stream"
+        )
         response = Response(target.read_bytes(), content_type=content_type)
         response.headers["Cache-Control"] = "no-store"
+        response.headers["Content-Security-Policy"] = PORTAL_CSP
+        response.headers["X-Content-Type-Options"] = "nosniff"
         return response
 
 

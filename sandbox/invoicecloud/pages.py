@@ -415,6 +415,14 @@ def index_page(biller_name: str, rows: Iterable[IndexRow]) -> str:
 # --------------------------------------------------------------------------- building blocks
 
 
+# A padlock drawn inline: an emoji depends on the fonts of the machine showing the page.
+_LOCK_ICON = (
+    '<svg class="lock" aria-hidden="true" viewBox="0 0 16 16" width="16" height="16">'
+    '<path fill="currentColor" d="M4 7V5a4 4 0 1 1 8 0v2h1a1 1 0 0 1 1 1v6a1 1 0 0 1-1 1H3a1 1 0 0 1-1-1V8a1 1 0 0 1 '
+    '1-1h1zm2 0h4V5a2 2 0 1 0-4 0v2z"/></svg>'
+)
+
+
 def _layout(frame: Frame, title: str, step: str | None, body: str) -> str:
     custom_css = f'<link rel="stylesheet" href="{_e(frame.css_url)}">' if frame.css_url else ""
     steps = _step_indicator(step) if step else ""
@@ -425,13 +433,14 @@ def _layout(frame: Frame, title: str, step: str | None, body: str) -> str:
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="robots" content="noindex">
 <title>{_e(title)} · {_e(frame.biller_name)} · Invoice Cloud</title>
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="/static/ic.css">{custom_css}
 </head>
 <body>
 <div class="ribbon" role="note">Test mode · no real money moves</div>
 <header class="topbar">
   <div class="container">
-    <span class="lock" aria-hidden="true">&#128274;</span>
+    {_LOCK_ICON}
     <span class="brand">Invoice Cloud</span> · <span>Secure payment for {_e(frame.biller_name)}</span>
   </div>
 </header>

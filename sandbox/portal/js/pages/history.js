@@ -1,0 +1,88 @@
+// Payment history: newest first, a page at a time ("Load more" follows nextCursor).
+
+import { api } from "../api.js";
+import { h, heading, link, loadingRegion, mount, settle } from "../dom.js";
+import { errorNotice } from "../errors.js";
+import { dollars, formatMoment, toCents } from "../format.js";
+import { STATUS_LABELS } from "./payment.js";
+
+const PAGE_SIZE = 10;
+
+export async function render({ view }) {
+  const list = h("ol", { class: "history-list", "aria-labelledby": "history-title" });
+  const more = h("div", { class: "history-more" });
+  const content = loadingRegion("Loading your payments…");
+  mount(view, heading("Payment history"), content);
+  let page;
+  try {
+    page = await fetchPage(null);
+  } catch (error) {
+    settle(content, errorNotice(error));
+    return;
+  }
+  if (!page.payments.length) {
+    settle(content, h("p", {}, "You have not made any payments yet. ", link("#/pay", "Pay a bill")));
+    return;
+  }
+  const title = h("h2", { id: "history-title", class: "visually-hidden" }, "Your payments, newest first");
+  settle(content, title, list, more);
+  show(page, list, more);
+}
+
+function fetchPage(cursor) {
+  const query = new URLSearchParams({ limit: String(PAGE_SIZE) });
+  if (cursor) query.set("cursor", cursor);
+  return api("GET", `/payments?${query}`).then(({ body }) => body);
+}
+
+/** Append a page of payments; offer the next one when there is one. Answers the new rows. */
+function show(page, list, more) {
+  const rows = page.payments.map(paymentRow);
+  list.append(...rows);
+  if (!page.nextCursor) {
+    mount(more);
+    return rows;
+  }
+  const button = h("button", { type: "button", class: "button-secondary" }, "Load more payments");
+  const status = h("div", { class: "status-slot" });
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    button.textContent = "Loading…";
+    try {
+      const added = show(await fetchPage(page.nextCursor), list, more);
+      added[0]?.querySelector("a")?.focus(); // keyboard users continue where the new rows start
+    } catch (error) {
+      mount(status, errorNotice(error));
+      button.disabled = false;
+      button.textContent = "Load more payments";
+    }
+  });
+  mount(more, button, status);
+  return rows;
+}
+
+function paymentRow(payment) {
+  const amount = payment.amountPaid ?? payment.amountDue;
+  const label = STATUS_LABELS[payment.status] ?? payment.status;
+  return h(
+    "li",
+    { class: "history-item" },
+    h(
+      "p",
+      { class: "history-head" },
+      link(`#/return/${encodeURIComponent(payment.paymentId)}`, `Payment of ${dollars(amount)}`),
+      h("span", { class: `badge badge-${payment.status.toLowerCase()}` }, label),
+    ),
+    h("p", { class: "history-meta" }, formatMoment(payment.createdAt)),
+    h(
+      "p",
+      { class: "history-meta" },
+      payment.invoices.map((invoice) => invoiceText(payment, invoice)).join(", "),
+    ),
+  );
+}
+
+function invoiceText(payment, invoice) {
+  const unpaid = payment.status === "APPROVED" && toCents(invoice.amountPaid ?? "0.00") === 0;
+  return `${invoice.invoiceNumber} (${invoice.accountNumber}${unpaid ? ", not paid" : ""})`;
+}
