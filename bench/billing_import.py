@@ -16,48 +16,24 @@ import csv
 import os
 import resource
 import tempfile
-import threading
 import time
 import tracemalloc
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 from unittest import mock
 
 from avocette.domain.billing_file import COLUMNS
 from avocette.service.billing_import import ImportReport, import_billing
 from avocette.store import billing as billing_store
-from avocette.store import table
-from moto import mock_aws
-from moto.core.botocore_stubber import BotocoreStubber
 
-from sandbox.stack import StackNames, StackSecrets, environment, forget_cached_clients, provision
+from bench.stack import calls_counted, moto_stack
 
 ACCOUNTS = int(os.environ.get("BENCH_BILLING_ACCOUNTS", "50000"))
 MOTO_ACCOUNTS = int(os.environ.get("BENCH_MOTO_ACCOUNTS", "2000"))
 INVOICES_PER_ACCOUNT = 2
 FILE_NAME = "20261101T060000Z-full.csv"
 MB = 1024 * 1024
-
-
-def _environment() -> None:
-    os.environ.update(
-        {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1"}
-    )
-    os.environ.pop("AWS_ENDPOINT_URL", None)
-
-
-def _serialize_moto() -> None:
-    """DynamoDB applies each request atomically; moto in-process does not promise to under threads."""
-    lock = threading.Lock()
-    original = BotocoreStubber.process_request
-
-    def serialized(self: BotocoreStubber, request: Any) -> Any:
-        with lock:
-            return original(self, request)
-
-    BotocoreStubber.process_request = serialized  # type: ignore[method-assign]
 
 
 def write_file(directory: Path, accounts: int) -> Path:
@@ -148,10 +124,9 @@ def measure_memory(path: Path) -> str:
 
 
 def measure_throughput(path: Path) -> str:
-    calls: list[str] = []
-    table.dynamodb().meta.events.register("before-call.dynamodb", lambda model, **_: calls.append(model.name))
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    report, seconds = _import(path)
+    with calls_counted() as calls:
+        report, seconds = _import(path)
     rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return "\n".join(
         [
@@ -165,27 +140,10 @@ def measure_throughput(path: Path) -> str:
 
 
 def run() -> str:
-    _environment()
-    _serialize_moto()
-    with tempfile.TemporaryDirectory() as directory, mock_aws():
+    with tempfile.TemporaryDirectory() as directory, moto_stack():
         path = write_file(Path(directory) / "memory", ACCOUNTS)
         moto_path = write_file(Path(directory) / "moto", MOTO_ACCOUNTS)
         size_mb = path.stat().st_size / MB
-        forget_cached_clients()
-        resources = provision(StackNames(), StackSecrets(), sender_email="bench@example.com")
-        os.environ.update(
-            environment(
-                resources,
-                {
-                    "JwtIssuer": "https://bench/",
-                    "JwtAudience": "bench",
-                    "CorsAllowOrigins": "https://bench",
-                    "PortalReturnUrl": "https://bench/#/return/{paymentId}",
-                    "SenderEmail": "bench@example.com",
-                },
-            )
-        )
-        forget_cached_clients()
         rows = ACCOUNTS * INVOICES_PER_ACCOUNT
         header = f"billing import, {rows:,} rows ({ACCOUNTS:,} accounts), {size_mb:.1f} MB full file"
         moto_header = f"  throughput on {MOTO_ACCOUNTS * INVOICES_PER_ACCOUNT:,} rows ({MOTO_ACCOUNTS:,} accounts):"
