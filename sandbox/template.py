@@ -108,7 +108,6 @@ class FunctionSpec:
     handler: str
     environment: dict[str, Any] = field(default_factory=dict)
     routes: tuple[Route, ...] = ()
-    events: dict[str, Any] = field(default_factory=dict)
     timeout: int | None = None
 
 
@@ -140,7 +139,6 @@ def function_specs(template: dict[str, Any] | None = None) -> list[FunctionSpec]
                 handler=properties["Handler"],
                 environment=dict((properties.get("Environment") or {}).get("Variables") or {}),
                 routes=tuple(routes),
-                events=dict(properties.get("Events") or {}),
                 timeout=properties.get("Timeout"),
             )
         )

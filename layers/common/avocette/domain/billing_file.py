@@ -17,7 +17,7 @@ from typing import Final
 
 from pydantic import TypeAdapter, ValidationError
 
-from avocette import money
+from avocette import clock, money
 from avocette.domain.billing import Account, Invoice
 from avocette.domain.common import ACCOUNT_NUMBER, INVOICE_NUMBER
 from avocette.domain.registration import normalise_registration_value, registration_hash
@@ -319,7 +319,7 @@ class _Row:
             return None
         try:
             if _IC_DATE.match(text):
-                return datetime.strptime(text, "%m/%d/%Y").date()
+                return clock.from_ic_date(text)
             if _ISO_DATE.match(text):
                 return date.fromisoformat(text)
         except ValueError:
