@@ -232,3 +232,97 @@ def get_payment(sub: str, payment_id: str) -> HttpResult:
 
 def session_id_of(payment_url: str) -> str:
     return payment_url.rstrip("/").rsplit("/", 1)[-1]
+
+
+# ---- postbacks ----------------------------------------------------------------------------------
+
+
+def postback_token(stack: Stack, payment_id: str, key_id: str | None = None) -> str:
+    from avocette.security import KeyRing
+
+    secret = dict(stack.secrets.postback_keys)
+    if key_id is not None:
+        secret["current"] = key_id
+    return KeyRing.from_secret(secret).postback_token(payment_id)
+
+
+def postback_event(
+    stack: Stack,
+    payment_id: str,
+    fields: dict[str, str],
+    *,
+    token: str | bool | None = True,
+    in_query: bool = False,
+    source_ip: str = "198.51.100.7",
+) -> dict[str, Any]:
+    """A postback as API Gateway passes it to the postback function (no JWT)."""
+    query: dict[str, str] = {}
+    if token is True:
+        query["token"] = postback_token(stack, payment_id)
+    elif isinstance(token, str):
+        query["token"] = token
+    body = None
+    if in_query:
+        query.update(fields)
+    else:
+        body = urlencode(fields)
+    return http_event(
+        "POST",
+        f"/postback/{payment_id}",
+        route="/postback/{paymentId}",
+        path_parameters={"paymentId": payment_id},
+        sub=None,
+        body=body,
+        headers={"content-type": "application/x-www-form-urlencoded"},
+        query=query,
+        source_ip=source_ip,
+    )
+
+
+def send_postback(stack: Stack, payment_id: str, fields: dict[str, str], **options: Any) -> HttpResult:
+    """Deliver a postback to the postback function (see :func:`postback_event` for the options)."""
+    return invoke("postback", postback_event(stack, payment_id, fields, **options))
+
+
+def approved_fields(
+    payment_id: str, amount: str, *, invoice: str = "", guid: str = "G-1", **extra: str
+) -> dict[str, str]:
+    fields = {
+        "PaymentGUID": guid,
+        "Approved": "True",
+        "PaymentAmount": amount,
+        "InvoiceNumber": invoice,
+        "BillerReference": payment_id,
+        "ConvenienceFee": "1.00",
+        "CardType": "Visa",
+        "PaymentTypeID": "1",
+        "PaymentDate": "11/25/2026 07:15:02 PM",
+        "CustomerName": "Alice Anders",
+        "CustomerAddress": "12 Orchard Lane",
+        "RemoteIP": "203.0.113.9",
+    }
+    fields.update(extra)
+    return fields
+
+
+def declined_fields(payment_id: str, amount: str, *, guid: str = "G-0", invoice: str = "") -> dict[str, str]:
+    fields = approved_fields(payment_id, amount, invoice=invoice, guid=guid)
+    fields["Approved"] = "False"
+    return fields
+
+
+def table_items(stack: Stack, prefix: str | None = None) -> list[dict[str, Any]]:
+    """Every item of the app table (optionally those whose PK starts with ``prefix``)."""
+    from avocette.store.table import deserialize, dynamodb
+
+    items: list[dict[str, Any]] = []
+    request: dict[str, Any] = {"TableName": stack.names.app_table}
+    while True:
+        answer = dynamodb().scan(**request)
+        items.extend(deserialize(raw) for raw in answer.get("Items", []))
+        if "LastEvaluatedKey" not in answer:
+            break
+        request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+    if prefix:
+        items = [item for item in items if str(item["PK"]).startswith(prefix)]
+    return sorted(items, key=lambda item: (item["PK"], item["SK"]))
