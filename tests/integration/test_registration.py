@@ -293,3 +293,16 @@ def test_no_registration_value_email_or_name_is_logged(
         "9 Gulf Dr",
     ):
         assert secret not in output, secret
+
+
+def test_an_unset_invoice_cloud_secret_still_links(billing: Stack) -> None:
+    import boto3
+
+    boto3.client("secretsmanager").put_secret_value(
+        SecretId=billing.names.ic_secret_name, SecretString='{"apiKey": "", "billerGuid": "", "webServiceKey": ""}'
+    )
+    reset_process_state()
+    answer = register("carol", [("R-1", "R1-REG")])
+    assert outcome(answer, "R-1") == {
+        "accountNumber": "R-1", "outcome": "LINKED", "invoiceCloudRecord": "UNKNOWN", "invoiceCloudRegistered": None,
+    }  # fmt: skip

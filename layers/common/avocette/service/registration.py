@@ -15,7 +15,13 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from avocette import SERVICE_NAME, clock
-from avocette.config import Settings, get_registration_hash_key, get_settings
+from avocette.config import (
+    ConfigurationError,
+    Settings,
+    get_invoice_cloud_secret,
+    get_registration_hash_key,
+    get_settings,
+)
 from avocette.domain import errors
 from avocette.domain.billing import Account
 from avocette.domain.common import Caller
@@ -30,7 +36,7 @@ from avocette.domain.registration import (
     matches,
 )
 from avocette.email import send_email
-from avocette.invoicecloud.client import get_client
+from avocette.invoicecloud.client import InvoiceCloudClient, get_client
 from avocette.invoicecloud.customers import NewCustomerRecord
 from avocette.invoicecloud.errors import InvoiceCloudError
 from avocette.store import billing as billing_store
@@ -176,10 +182,18 @@ def _ask_invoice_cloud(proven: list[_Proven], settings: Settings) -> dict[str, _
         return answers
     budget = settings.registration_ic_budget_seconds
     deadline = time.monotonic() + budget
+    # Made here, not in the pool: boto3 (behind the cached secret) creates clients safely from one
+    # thread, and every call below then shares one HTTP session.
+    client = get_client()
+    try:
+        get_invoice_cloud_secret()
+    except ConfigurationError:
+        logger.error("Invoice Cloud secret unusable; records unknown")
+        return answers
     pool = ThreadPoolExecutor(max_workers=min(_IC_WORKERS, len(proven)), thread_name_prefix="ic-records")
     try:
         futures: dict[Future[_IcAnswer], str] = {
-            pool.submit(_customer_record, item, deadline, settings.ic_missing_record_fault): item.account_number
+            pool.submit(_customer_record, client, item, deadline, settings.ic_missing_record_fault): item.account_number
             for item in proven
         }
         done, _ = wait(futures, timeout=budget)
@@ -194,8 +208,7 @@ def _ask_invoice_cloud(proven: list[_Proven], settings: Settings) -> dict[str, _
     return answers
 
 
-def _customer_record(item: _Proven, deadline: float, missing_fault: str) -> _IcAnswer:
-    client = get_client()
+def _customer_record(client: InvoiceCloudClient, item: _Proven, deadline: float, missing_fault: str) -> _IcAnswer:
     try:
         record = client.view_customer_record(
             item.account_number, missing_fault=missing_fault, deadline_seconds=deadline - time.monotonic()
