@@ -139,10 +139,8 @@ def create_app() -> ApiResolver:
     @app.exception_handler(InvoiceCloudError)
     def _invoice_cloud(exc: InvoiceCloudError) -> Response:
         timeout = isinstance(exc, InvoiceCloudTimeoutError)
-        logger.warning(
-            "Invoice Cloud failed",
-            extra={"error_type": type(exc).__name__, "ic_status": exc.status, "reason": str(exc)},
-        )
+        # Not IC's message: its validation text may quote what we sent (names, addresses).
+        logger.warning("Invoice Cloud failed", extra={"error_type": type(exc).__name__, "ic_status": exc.status})
         return error_response(
             HTTPStatus.GATEWAY_TIMEOUT if timeout else HTTPStatus.BAD_GATEWAY,
             "invoice_cloud_unavailable",
