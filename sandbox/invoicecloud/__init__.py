@@ -1,5 +1,5 @@
 """Invoice Cloud simulator for the local sandbox and the tests (DESIGN.md §8)."""
 
-from sandbox.invoicecloud.app import CustomerRecord, InvoiceCloudSimulator
+from sandbox.invoicecloud.app import DEFAULT_CONFIG, AdjustableClock, CustomerRecord, InvoiceCloudSimulator
 
-__all__ = ["CustomerRecord", "InvoiceCloudSimulator"]
+__all__ = ["DEFAULT_CONFIG", "AdjustableClock", "CustomerRecord", "InvoiceCloudSimulator"]

@@ -19,6 +19,7 @@ __all__ = [
     "PRINT_HANDLER",
     "STEPS",
     "AccountSummary",
+    "AmountInput",
     "BillingForm",
     "Frame",
     "IndexRow",
@@ -89,6 +90,23 @@ class InvoiceRow:
 
 
 @dataclass(frozen=True)
+class AmountInput:
+    """The amount field of one invoice that may be part-paid: ``value`` as typed, or the amount chosen."""
+
+    key: str
+    account_number: str
+    invoice_number: str
+    balance: str
+    minimum: str  # "" when the invoice has no MinimumAmountDue
+    value: str
+    error: str | None = None
+
+    @property
+    def name(self) -> str:
+        return f"amount-{self.key}"
+
+
+@dataclass(frozen=True)
 class BillingForm:
     name: str = ""
     address: str = ""
@@ -118,6 +136,7 @@ class ReceiptLine:
 @dataclass(frozen=True)
 class ReceiptView:
     receipt_number: str
+    authorization: str
     paid_at: str
     method: str
     lines: Sequence[ReceiptLine]
@@ -177,27 +196,65 @@ def account_page(frame: Frame, accounts: Sequence[AccountSummary], total: str) -
 
 
 def invoices_page(
-    frame: Frame, rows: Sequence[InvoiceRow], total: str, *, allow_remove: bool, message: str = ""
+    frame: Frame,
+    rows: Sequence[InvoiceRow],
+    total: str,
+    *,
+    allow_remove: bool,
+    message: str = "",
+    amounts: Sequence[AmountInput] = (),
 ) -> str:
+    """The invoices, each removable when allowed; below them, the amount fields of those that may be
+    part-paid, in the form that continues (so they work without JavaScript)."""
     remove_header = "<th scope='col'><span class='visually-hidden'>Remove</span></th>" if allow_remove else ""
     body_rows = "".join(_invoice_row(frame, row, allow_remove=allow_remove) for row in rows)
+    banner = _banner(message, "error") if any(field.error for field in amounts) else _banner(message, "warning")
     body = f"""
 <section class="panel">
   <h1>Invoice details</h1>
-  {_banner(message, "warning")}
+  {banner}
   <table class="lines">
     <thead><tr><th scope="col">Account</th><th scope="col">Invoice</th><th scope="col">Invoice date</th>
     <th scope="col">Due date</th><th scope="col" class="num">Balance</th>{remove_header}</tr></thead>
     <tbody>{body_rows}</tbody>
   </table>
   <p class="total">Total to pay <strong id="total">{_e(total)}</strong></p>
-  <form method="post" action="{_e(frame.step_url("invoices"))}" class="actions">
+  <form method="post" action="{_e(frame.step_url("invoices"))}" novalidate>
     <input type="hidden" name="action" value="continue">
-    <a class="button" href="{_e(frame.step_url("account"))}">Back</a>
-    <button type="submit" class="primary">Continue to billing information</button>
+    {_amount_fields(amounts)}
+    <div class="actions">
+      <a class="button" href="{_e(frame.step_url("account"))}">Back</a>
+      <button type="submit" class="primary">Continue to billing information</button>
+    </div>
   </form>
 </section>"""
     return _layout(frame, "Invoices", "invoices", body)
+
+
+def _amount_fields(amounts: Sequence[AmountInput]) -> str:
+    if not amounts:
+        return ""
+    fields = "".join(_amount_input(field) for field in amounts)
+    return f"""<fieldset class="part-payments">
+      <legend>How much would you like to pay?</legend>
+      <p class="lead">You can pay part of {"this invoice" if len(amounts) == 1 else "these invoices"} now:
+      any amount above $0.00, up to the balance.</p>
+      {fields}
+    </fieldset>"""
+
+
+def _amount_input(field: AmountInput) -> str:
+    name = field.name
+    hint = f"Balance {field.balance}" + (f" · minimum amount due {field.minimum}" if field.minimum else "")
+    described = f"{name}-hint" + (f" {name}-error" if field.error else "")
+    invalid = ' aria-invalid="true"' if field.error else ""
+    return (
+        f'<div class="field"><label for="{_e(name)}">Amount to pay on invoice {_e(field.invoice_number)}'
+        f" (account {_e(field.account_number)})</label>"
+        f'<p class="hint" id="{_e(name)}-hint">{_e(hint)}</p>'
+        f'<input id="{_e(name)}" name="{_e(name)}" type="text" inputmode="decimal" value="{_e(field.value)}"'
+        f' autocomplete="off" aria-describedby="{_e(described)}"{invalid}>{_field_error(name, field.error)}</div>'
+    )
 
 
 def _invoice_row(frame: Frame, row: InvoiceRow, *, allow_remove: bool) -> str:
@@ -345,6 +402,7 @@ def receipt_page(frame: Frame, receipt: ReceiptView) -> str:
   Your payment to {_e(frame.biller_name)} was approved.</p>
   <dl class="facts">
     <dt>Receipt number</dt><dd id="receipt-number">{_e(receipt.receipt_number)}</dd>
+    <dt>Authorization code</dt><dd id="authorization">{_e(receipt.authorization)}</dd>
     <dt>Date</dt><dd>{_e(receipt.paid_at)}</dd>
     <dt>Payment method</dt><dd>{_e(receipt.method)}</dd>
   </dl>

@@ -15,6 +15,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qs
@@ -24,7 +25,7 @@ import requests
 from defusedxml import ElementTree
 from werkzeug.wrappers import Request, Response
 
-from sandbox.invoicecloud import CustomerRecord, InvoiceCloudSimulator
+from sandbox.invoicecloud import AdjustableClock, CustomerRecord, InvoiceCloudSimulator
 from sandbox.serving import RunningServer, free_port, start_server
 
 API_KEY = "test-api-key"
@@ -150,7 +151,20 @@ class SimClient:
 
 
 @pytest.fixture(scope="module")
-def simulator() -> Iterator[tuple[InvoiceCloudSimulator, RunningServer]]:
+def module_clock() -> AdjustableClock:
+    return AdjustableClock()
+
+
+@pytest.fixture
+def clock(module_clock: AdjustableClock) -> Iterator[AdjustableClock]:
+    """Real time, which a test can move forward; back to real time after the test."""
+    module_clock.reset()
+    yield module_clock
+    module_clock.reset()
+
+
+@pytest.fixture(scope="module")
+def simulator(module_clock: AdjustableClock) -> Iterator[tuple[InvoiceCloudSimulator, RunningServer]]:
     sim = InvoiceCloudSimulator(
         api_key=API_KEY,
         biller_guid=BILLER_GUID,
@@ -162,6 +176,7 @@ def simulator() -> Iterator[tuple[InvoiceCloudSimulator, RunningServer]]:
             ),
             CustomerRecord("ACCT-3001", registered=False),
         ],
+        clock=module_clock,
     )
     server = start_server(sim, 0, name="ic")
     sim.base_url = server.url
@@ -185,7 +200,7 @@ def receiver(module_receiver: PostbackReceiver) -> PostbackReceiver:
 
 
 @pytest.fixture
-def ic(simulator: tuple[InvoiceCloudSimulator, RunningServer]) -> Iterator[SimClient]:
+def ic(simulator: tuple[InvoiceCloudSimulator, RunningServer], clock: AdjustableClock) -> Iterator[SimClient]:
     sim, server = simulator
     sim.reset()
     client = SimClient(server.url)
@@ -452,6 +467,8 @@ def test_hosted_route_walk_through_pays_and_posts_back(ic: SimClient, receiver: 
     session = ic.session(session_id)
     guid = session["attempts"][0]["paymentGuid"]
     assert guid in receipt.text
+    assert re.fullmatch(r"\d{6}", session["attempts"][0]["authorization"])
+    assert f">{session['attempts'][0]['authorization']}</dd>" in receipt.text
     assert session["state"] == "APPROVED"
     assert session["removedInvoices"] == ["INV-1001-2"]
 
@@ -472,7 +489,7 @@ def test_hosted_route_walk_through_pays_and_posts_back(ic: SimClient, receiver: 
         "PaymentAmount": "15.25",
         "PaymentTypeID": "1",
         "CardType": "Visa",
-        "PaymentMessage": "Approved",
+        "PaymentMessage": f"APPROVED {session['attempts'][0]['authorization']}",
         "BillerReference": "pay-1",
         "ConvenienceFee": "2.00",
         "RemoteIP": "127.0.0.1",
@@ -500,14 +517,16 @@ def test_hosted_decline_shows_the_banner_and_allows_a_retry(ic: SimClient, recei
     # When the payer then pays from a bank account
     ach = {"method": "ACH", "routing_number": "011000015", "account_number": "123456789", "account_type": "checking"}
     receipt = browser.post(f"{page_url}/payment", data=ach, timeout=10)
-    # Then it is approved; the two postbacks are a declined card and an approved ACH payment with ACH fees
+    # Then it is approved; the two postbacks are a declined card and an approved ACH payment with ACH fees,
+    # whose CardType is the bank account type (the default achCardType), not a card brand
     assert "Payment successful" in receipt.text and "Bank account ending in 6789" in receipt.text
     forms = [p.form for p in receiver.wait_for(2)]
     assert [(f["Approved"], f["PaymentTypeID"], f["CardType"], f["ConvenienceFee"]) for f in forms] == [
         ("False", "1", "Visa", "3.00"),
-        ("True", "2", "", "1.50"),
+        ("True", "2", "Checking", "1.50"),
     ]
-    assert forms[0]["PaymentMessage"] == "Declined" and forms[0]["PaymentAmount"] == "40.75"
+    assert forms[0]["PaymentMessage"] == "DECLINED" and forms[0]["PaymentAmount"] == "40.75"
+    assert re.fullmatch(r"APPROVED \d{6}", forms[1]["PaymentMessage"])
 
 
 def test_hosted_ach_account_ending_0002_declines_and_bad_fields_are_reported(ic: SimClient) -> None:
@@ -555,15 +574,15 @@ def test_removing_the_last_invoice_is_refused(ic: SimClient) -> None:
     assert ic.session(session_id)["removedInvoices"] == []
 
 
-def test_unknown_and_expired_sessions(ic: SimClient) -> None:
+def test_unknown_and_expired_sessions(ic: SimClient, clock: AdjustableClock) -> None:
     # Given an unknown session id
     unknown = requests.get(f"{ic.url}/cloudpayments/{'0' * 32}", timeout=10)
     # Then the page is a 404
     assert unknown.status_code == 404 and "Payment page not found" in unknown.text
-    # Given a session that lives 60 ms
-    ic.configure(sessionMinutes=0.001)
+    # Given a session that lives 5 minutes, and 5 minutes passing on the simulator's clock
+    ic.configure(sessionMinutes=5)
     session_id = ic.create_session(cpv2_request())
-    time.sleep(0.1)
+    clock.advance(timedelta(minutes=5))
     # When the payer opens it, or a test tries to complete it
     expired = requests.get(f"{ic.url}/cloudpayments/{session_id}", timeout=10)
     completed = ic.complete(session_id, outcome="approve")
