@@ -80,7 +80,7 @@ def _writes_answered_at_once() -> Iterator[None]:
     """Every write answers "written" without leaving this process (the closing Scan too)."""
     with (
         mock.patch.object(billing_store, "update_account_from_billing", lambda account: True),
-        mock.patch.object(billing_store, "update_invoice_from_billing", lambda invoice: True),
+        mock.patch.object(billing_store, "update_invoice_from_billing", lambda invoice, settlement_lag_hours: True),
         mock.patch.object(billing_store, "close_absent_invoices", lambda as_of, present, executor=None: 0),
     ):
         yield

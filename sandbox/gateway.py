@@ -78,7 +78,8 @@ class Cors:
 
 
 class Gateway:
-    """A WSGI app. ``extra_routes`` are sandbox-only GET handlers such as ``/dev/mailbox``."""
+    """A WSGI app. ``extra_routes`` are sandbox-only handlers such as ``/dev/mailbox``, by path; a path
+    ending in ``/*`` takes every path below it (``/dev/run/*``)."""
 
     def __init__(
         self,
@@ -125,8 +126,9 @@ class Gateway:
     def _dispatch(self, request: Request) -> Response:
         if request.method == "OPTIONS" and request.headers.get("Access-Control-Request-Method"):
             return self._preflight(request)
-        if request.method == "GET" and request.path in self._extra:
-            return self._extra[request.path](request)
+        extra = self._extra_route(request.path)
+        if extra is not None:
+            return extra(request)
         adapter = self._map.bind_to_environ(request.environ)
         try:
             route_key, path_parameters = adapter.match()
@@ -136,6 +138,14 @@ class Gateway:
                 return self._static(request.path)
             return _json(404, {"message": "Not Found"})
         return self._invoke(self._by_key[route_key], dict(path_parameters), request)
+
+    def _extra_route(self, path: str) -> Callable[[Request], Response] | None:
+        if path in self._extra:
+            return self._extra[path]
+        for pattern, handler in self._extra.items():
+            if pattern.endswith("/*") and path.startswith(pattern[:-1]) and len(path) > len(pattern) - 1:
+                return handler
+        return None
 
     def _preflight(self, request: Request) -> Response:
         origin = self.cors.allowed_origin(request.headers.get("Origin"))
@@ -171,6 +181,8 @@ class Gateway:
     # ---- sandbox-only helpers -----------------------------------------------------------------
 
     def _dev_token(self, request: Request) -> Response:
+        if request.method != "GET":
+            return _json(405, {"error": "method_not_allowed", "message": "GET /dev/token?sub=..."})
         sub = (request.args.get("sub") or "").strip()
         if not sub:
             return _json(400, {"error": "validation_error", "message": "Give ?sub=<user id>."})

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import requests
+from avocette import clock
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
 from sandbox import demo
@@ -18,6 +21,7 @@ from sandbox.gateway import Cors, Gateway, GatewayRoute
 from sandbox.invoicecloud import InvoiceCloudSimulator
 from sandbox.issuer import LocalIssuer
 from sandbox.mailbox import mailbox_route
+from sandbox.scheduler import LOCAL_PERIOD_SECONDS, Scheduler
 from sandbox.serving import RunningServer, free_port, start_server
 from sandbox.stack import StackNames, StackSecrets, environment, forget_cached_clients, provision
 from sandbox.template import load_template
@@ -29,6 +33,8 @@ log = logging.getLogger("sandbox")
 
 DEFAULT_BASE_PORT = 3000
 SENDER_EMAIL = "billing@avocette.example"
+# What the simulator sends as PaymentTypeID (its default config); the sandbox maps them as ops would.
+SIMULATOR_PAYMENT_TYPE_IDS = {"1": "CARD", "2": "ACH"}
 
 
 @dataclass(frozen=True)
@@ -62,8 +68,12 @@ class Sandbox:
     """Start with :meth:`start`, stop with :meth:`stop`. Sets the process's AWS endpoint and the
     functions' environment while running, and puts the previous environment back when stopped."""
 
-    def __init__(self, ports: SandboxPorts, *, names: StackNames | None = None) -> None:
+    def __init__(
+        self, ports: SandboxPorts, *, names: StackNames | None = None, schedule_seconds: float = LOCAL_PERIOD_SECONDS
+    ) -> None:
         self.ports = ports
+        self.schedule_seconds = schedule_seconds
+        self.scheduler: Scheduler | None = None
         self.names = names or StackNames()
         self.secrets = StackSecrets()
         self.simulator: InvoiceCloudSimulator | None = None
@@ -110,6 +120,7 @@ class Sandbox:
         )
         os.environ.pop("AWS_PROFILE", None)
         forget_cached_clients()
+        clock.set_offset(timedelta())
         resources = provision(self.names, self.secrets, sender_email=SENDER_EMAIL)
 
         self.simulator = InvoiceCloudSimulator(
@@ -117,6 +128,7 @@ class Sandbox:
             biller_guid=self.secrets.biller_guid,
             web_service_key=self.secrets.web_service_key,
             customer_records=demo.demo_customer_records(),
+            clock=clock.utc_now,  # the sandbox's clock, which POST /dev/clock moves
         )
         self.simulator.base_url = self.simulator_url
         self._servers.append(start_server(self.simulator, self.ports.simulator, name="invoicecloud"))
@@ -135,6 +147,8 @@ class Sandbox:
                     "PublicApiBaseUrl": self.gateway_url,
                     "PortalReturnUrl": self.gateway_url + "/#/return/{paymentId}",
                     "SenderEmail": SENDER_EMAIL,
+                    # The simulator's PaymentTypeID values (the real ones are an open question).
+                    "InvoiceCloudPaymentTypeIds": json.dumps(SIMULATOR_PAYMENT_TYPE_IDS),
                 },
             )
         )
@@ -145,6 +159,8 @@ class Sandbox:
     def _gateway(self) -> Gateway:
         template = load_template()
         functions = load_functions(float(template["Globals"]["Function"].get("Timeout", 10)))
+        self.scheduler = Scheduler(functions, period=self.schedule_seconds)
+        self.scheduler.start()
         routes = [
             GatewayRoute(method=route.method, path=route.path, authorized=route.authorized, function=function)
             for function in functions.values()
@@ -159,10 +175,21 @@ class Sandbox:
         )
         assert self.issuer is not None
         return Gateway(
-            routes, self.issuer, cors, openapi=build_openapi_document, extra_routes={"/dev/mailbox": mailbox_route}
+            routes,
+            self.issuer,
+            cors,
+            openapi=build_openapi_document,
+            extra_routes={
+                "/dev/mailbox": mailbox_route,
+                "/dev/clock": self.scheduler.clock_route,
+                "/dev/run/*": self.scheduler.run_route,
+            },
         )
 
     def stop(self) -> None:
+        if self.scheduler is not None:
+            self.scheduler.stop()
+            self.scheduler = None
         for server in reversed(self._servers):
             server.stop()
         self._servers.clear()
@@ -171,3 +198,4 @@ class Sandbox:
             os.environ.update(self._saved_environ)
             self._saved_environ = None
         forget_cached_clients()
+        clock.set_offset(timedelta())

@@ -115,6 +115,7 @@ def forget_cached_clients() -> None:
     """Forget every cached client, setting and secret, as a cold Lambda start would: those made for
     another endpoint or environment must not be reused."""
     config.get_settings.cache_clear()
+    config.get_ledger_settings.cache_clear()
     config.get_table_name.cache_clear()
     email.ses.cache_clear()
     table.dynamodb.cache_clear()

@@ -109,6 +109,7 @@ class FunctionSpec:
     environment: dict[str, Any] = field(default_factory=dict)
     routes: tuple[Route, ...] = ()
     timeout: int | None = None
+    schedules: tuple[str, ...] = ()  # the expressions of its Schedule events, e.g. "rate(5 minutes)"
 
 
 def function_specs(template: dict[str, Any] | None = None) -> list[FunctionSpec]:
@@ -120,7 +121,10 @@ def function_specs(template: dict[str, Any] | None = None) -> list[FunctionSpec]
             continue
         properties = resource["Properties"]
         routes = []
+        schedules = []
         for event in (properties.get("Events") or {}).values():
+            if event.get("Type") == "Schedule":
+                schedules.append(str(event["Properties"]["Schedule"]))
             if event.get("Type") != "HttpApi":
                 continue
             event_properties = event["Properties"]
@@ -140,6 +144,7 @@ def function_specs(template: dict[str, Any] | None = None) -> list[FunctionSpec]
                 environment=dict((properties.get("Environment") or {}).get("Variables") or {}),
                 routes=tuple(routes),
                 timeout=properties.get("Timeout"),
+                schedules=tuple(schedules),
             )
         )
     return specs

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from avocette import clock
 from moto import mock_aws
 from moto.core.botocore_stubber import BotocoreStubber
 
@@ -33,6 +34,7 @@ def simulator_server() -> Iterator[tuple[InvoiceCloudSimulator, RunningServer]]:
         api_key=secrets.ic_api_key,
         biller_guid=secrets.biller_guid,
         web_service_key=secrets.web_service_key,
+        clock=clock.utc_now,  # the functions' clock, as in the sandbox (tests may move it)
     )
     server = start_server(simulator, 0, name="ic-test")
     simulator.base_url = server.url
@@ -86,6 +88,8 @@ def stack(
             "InvoiceCloudCustomerPortalUrl": server.url + "/portal/",
             "PublicApiBaseUrl": api_base,
             "PortalReturnUrl": "https://portal.avocette.test/#/return/{paymentId}",
+            # The simulator's PaymentTypeID values (the real ones are an open question, DESIGN §4a).
+            "InvoiceCloudPaymentTypeIds": '{"1": "CARD", "2": "ACH"}',
             "SenderEmail": "billing@avocette.test",
         },
     )

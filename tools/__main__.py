@@ -12,7 +12,7 @@ from pathlib import Path
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from tools import billing, openapi, postback_keys
+from tools import billing, openapi, postback_keys, review
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -37,6 +37,29 @@ def _parser() -> argparse.ArgumentParser:
     load.add_argument(
         "--hash-key-secret", help="the RegistrationHashKeySecret ARN (default: $REGISTRATION_HASH_KEY_ARN)"
     )
+    review_command = commands.add_parser("review", help="payments flagged for review: list, show, apply, dismiss")
+    review_command.add_argument("--table", help="the app table's name (default: $APP_TABLE_NAME)")
+    review_commands = review_command.add_subparsers(dest="action", required=True)
+    listing = review_commands.add_parser("list", help="payments waiting for a person, oldest first")
+    listing.add_argument("--reason", help="only those flagged for this reason, e.g. duplicate_payment")
+    show = review_commands.add_parser("show", help="a payment, its postbacks, decisions and candidate allocations")
+    show.add_argument("payment_id")
+    apply = review_commands.add_parser("apply", help="credit invoices and approve (audited)")
+    apply.add_argument("payment_id")
+    apply.add_argument(
+        "--allocation",
+        action="append",
+        required=True,
+        metavar="INVOICE=AMOUNT",
+        help="an invoice (or ACCOUNT/INVOICE) and the amount to credit it; repeat for each invoice",
+    )
+    dismiss = review_commands.add_parser(
+        "dismiss", help="close without money, e.g. refunded at Invoice Cloud (audited)"
+    )
+    dismiss.add_argument("payment_id")
+    for decision in (apply, dismiss):
+        decision.add_argument("--note", required=True, help="why: kept in the audit trail")
+        decision.add_argument("--by", help="who decides (default: the AWS caller identity)")
     return parser
 
 
@@ -84,6 +107,16 @@ def _run(arguments: argparse.Namespace) -> int:
         print(f"key {arguments.key_id} retired")
     elif arguments.command == "billing" and arguments.action == "import":
         return _import_billing(arguments)
+    elif arguments.command == "review":
+        review.use_table(arguments.table)
+        return review.run(
+            arguments.action,
+            payment_id=getattr(arguments, "payment_id", None),
+            reason=getattr(arguments, "reason", None),
+            allocation=getattr(arguments, "allocation", None) or [],
+            note=getattr(arguments, "note", ""),
+            by=getattr(arguments, "by", None),
+        )
     return 0
 
 

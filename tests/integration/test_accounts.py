@@ -46,7 +46,7 @@ def test_linked_accounts_with_invoices_payable_and_totals(alice: Stack) -> None:
 
 def test_payable_goes_down_with_credits_the_bill_does_not_show_yet(alice: Stack) -> None:
     later = datetime(2026, 11, 20, tzinfo=UTC)
-    add_invoice("A-1", "I-1", "84.20", credits={"p-1": Credit(cents=2000, approved_at=later)})
+    add_invoice("A-1", "I-1", "84.20", credits={"p-1": Credit(payment_id="p-0", cents=2000, approved_at=later)})
     invoice = next(i for i in accounts("alice").json["accounts"][0]["invoices"] if i["invoiceNumber"] == "I-1")
     assert (invoice["balanceDue"], invoice["payable"]) == ("84.20", "64.20")
 

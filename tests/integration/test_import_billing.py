@@ -164,7 +164,7 @@ def test_a_negative_balance_is_stored_as_a_credit_with_nothing_payable(stack: St
     assert report.bad_rows == [] and report.invoices.written == 1
     invoice = get_invoice("ACCT-1", "INV-1")
     assert invoice.billed_cents == -2500
-    assert invoice.payable_cents(24) == 0
+    assert invoice.payable_cents() == 0
 
 
 def test_line_numbers_count_blank_lines_and_cells_that_span_lines(stack: Stack) -> None:
@@ -289,7 +289,7 @@ def test_a_newer_file_updates_billed_values_and_keeps_postback_credits_and_holds
     # Given an imported invoice that a postback credited and a payment session holds
     run([row("ACCT-1", "INV-1", "100.00", MinimumAmountDue="20.00", CCServiceFee="1.00")], key=NOV_10)
     invoice = get_invoice("ACCT-1", "INV-1")
-    credit = Credit(cents=4000, approved_at=invoice.billed_as_of + timedelta(days=1))
+    credit = Credit(payment_id="p-0", cents=4000, approved_at=invoice.billed_as_of + timedelta(days=1))
     hold_until = invoice.billed_as_of + timedelta(days=15)
     billing_store.put_invoice(
         invoice.model_copy(update={"credits": {"pay-1": credit}, "open_payment_id": "pay-2", "open_until": hold_until})
@@ -298,21 +298,24 @@ def test_a_newer_file_updates_billed_values_and_keeps_postback_credits_and_holds
     # When a newer file bills another amount and leaves the minimum and the fee blank
     report = run([row("ACCT-1", "INV-1", "60.00")], key=NOV_12)
 
-    # Then the billed values are the file's, the blanks are removed, and the credit and hold are intact
+    # Then the billed values are the file's, the blanks are removed, the credit is kept and marked as
+    # reflected by this file (approved a settlement lag before it), and the hold is intact
     assert report.invoices.written == 1
     after = get_invoice("ACCT-1", "INV-1")
     assert after.billed_cents == 6000
     assert after.billed_as_of.isoformat() == "2026-11-12T06:00:00+00:00"
-    assert after.credits == {"pay-1": credit}
+    assert after.credits == {"pay-1": credit.model_copy(update={"reflected_as_of": after.billed_as_of})}
+    assert after.payable_cents() == 6000
     assert (after.open_payment_id, after.open_until) == ("pay-2", hold_until)
     item = invoice_item(stack, "ACCT-1", "INV-1")
     assert "minimumAmountDueCents" not in item and "ccServiceFeeCents" not in item
     assert isinstance(item["billedCents"], int)
+    assert (item["unpaidCents"], item["unreflectedCents"]) == (6000, 0)
 
 
 def test_items_written_by_other_code_are_updated_when_older(stack: Stack) -> None:
     add_account("ACCT-7", name="Old Name")
-    add_invoice("ACCT-7", "INV-1", "10.00", credits={"p": Credit(cents=100, approved_at=AS_OF)})
+    add_invoice("ACCT-7", "INV-1", "10.00", credits={"p": Credit(payment_id="p-0", cents=100, approved_at=AS_OF)})
     report = run([row("ACCT-7", "INV-1", "12.00", Name="New Name")], key=NOV_10)
     assert (report.accounts.written, report.invoices.written) == (1, 1)
     assert account_item(stack, "ACCT-7")["name"] == "New Name"
@@ -336,7 +339,7 @@ def test_a_full_file_closes_the_invoices_it_leaves_out_but_not_those_of_its_bad_
     assert bad(report) == [(3, "BalanceDue", "amount is not a number with at most two decimals")]
     closed = {ref: get_invoice(*ref).closed_at for ref in (("ACCT-1", "INV-2"), ("ACCT-3", "INV-1"))}
     assert {moment.isoformat() if moment else None for moment in closed.values()} == {"2026-11-12T06:00:00+00:00"}
-    assert get_invoice("ACCT-1", "INV-2").payable_cents(24) == 0
+    assert get_invoice("ACCT-1", "INV-2").payable_cents() == 0
     assert get_invoice("ACCT-1", "INV-1").closed_at is None
     assert get_invoice("ACCT-2", "INV-1").closed_at is None
     assert get_invoice("ACCT-2", "INV-1").billed_cents == 10000  # the bad row changed nothing
@@ -387,11 +390,11 @@ def test_dynamodb_failing_fails_the_import_and_closes_nothing(stack: Stack, monk
     calls = {"n": 0}
     real = billing_store.update_invoice_from_billing
 
-    def flaky(invoice: Any) -> bool:
+    def flaky(invoice: Any, **options: Any) -> bool:
         calls["n"] += 1
         if calls["n"] >= 3:
             raise StoreUnavailableError("DynamoDB is unavailable")
-        return real(invoice)
+        return real(invoice, **options)
 
     monkeypatch.setattr(billing_store, "update_invoice_from_billing", flaky)
     rows = [row("ACCT-1", "INV-1", "1.00")] + [row("ACCT-2", f"INV-{n}") for n in range(40)]

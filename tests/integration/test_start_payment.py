@@ -101,7 +101,7 @@ def test_start_records_pending_payment_and_holds_each_invoice(alice: Stack) -> N
 
 
 def test_amounts_are_what_is_payable_after_unbilled_credits(alice: Stack) -> None:
-    add_invoice("A-1", "I-13", "100.00", credits={"older": Credit(cents=2500, approved_at=AS_OF)})
+    add_invoice("A-1", "I-13", "100.00", credits={"older": Credit(payment_id="p-0", cents=2500, approved_at=AS_OF)})
     body = start_payment("alice", [("A-1", "I-13")]).json
     assert body["amountDue"] == "75.00"
 
@@ -168,7 +168,7 @@ def test_ownership_is_checked_before_payability(alice: Stack) -> None:
     [
         {"amount": "0.00"},
         {"amount": "-12.00"},
-        {"amount": "40.00", "credits": {"p-old": Credit(cents=4000, approved_at=AS_OF)}},
+        {"amount": "40.00", "credits": {"p-old": Credit(payment_id="p-0", cents=4000, approved_at=AS_OF)}},
     ],
     ids=["zero", "credit-balance", "paid-by-credits"],
 )

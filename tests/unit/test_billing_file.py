@@ -261,7 +261,7 @@ def test_balance_due_is_read_as_money(text: str, cents: int) -> None:
 def test_a_negative_balance_is_a_credit_not_a_bad_row() -> None:
     invoice = parsed(BalanceDue="-12.34").invoice(AS_OF)
     assert invoice.billed_cents == -1234
-    assert invoice.payable_cents(24) == 0
+    assert invoice.payable_cents() == 0
 
 
 def test_balance_due_is_required() -> None:

@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from avocette.invoicecloud.postback import KEPT_FIELDS, parse_postback, read_postback_fields
+from collections.abc import Mapping
+
+import pytest
+from avocette.domain.postbacks import ReceivedPostback
+from avocette.invoicecloud.postback import KEPT_FIELDS, read_postback_fields
+from avocette.invoicecloud.postback import parse_postback as parse_fields
+
+
+def parse_postback(fields: Mapping[str, str], *, includes_fee: bool = False) -> ReceivedPostback:
+    return parse_fields(fields, amount_includes_fee=includes_fee, payment_type_ids={"1": "CARD", "2": "ACH"})
+
 
 FULL_BODY = (
     "BillerGUID=abc&PaymentDate=11%2F25%2F2026+07%3A15%3A02+PM&InvoiceNumber=INV-1&Approved=True"
@@ -15,7 +25,8 @@ FULL_BODY = (
 def test_only_kept_fields_are_read_and_pii_is_dropped() -> None:
     fields = read_postback_fields(FULL_BODY, {})
     assert set(fields) == set(KEPT_FIELDS)
-    assert "CustomerName" not in fields and "RemoteIP" not in fields and "PaymentMessage" not in fields
+    assert "CustomerName" not in fields and "RemoteIP" not in fields and "PaymentDescription" not in fields
+    assert fields["PaymentMessage"] == "Approved"  # the approval code: kept for disputes
     assert fields["PaymentAmount"] == "$1,000.00"
 
 
@@ -37,8 +48,14 @@ def test_field_names_match_case_insensitively_and_first_value_wins() -> None:
 def test_parsed_values() -> None:
     pb = parse_postback(read_postback_fields(FULL_BODY, {}))
     assert pb.problem is None
-    assert (pb.approved, pb.amount_cents, pb.fee_cents, pb.invoice_number) == (True, 100000, 100, "INV-1")
-    assert pb.payment_method == "CARD"
+    assert (pb.approved, pb.values.amount_cents, pb.fee_cents, pb.invoice_number) == (True, 100000, 100, "INV-1")
+    assert (pb.credit_cents, pb.payment_method, pb.authorization, pb.values.biller_guid) == (
+        100000,
+        "CARD",
+        "Approved",
+        "abc",
+    )
+    assert parse_postback(read_postback_fields(FULL_BODY, {}), includes_fee=True).credit_cents == 99900
 
 
 def test_identity_is_guid_invoice_and_approved() -> None:
@@ -47,7 +64,7 @@ def test_identity_is_guid_invoice_and_approved() -> None:
     declined = parse_postback({"PaymentGUID": "g", "InvoiceNumber": "I", "Approved": "False", "PaymentAmount": "1"})
     other_invoice = parse_postback({"PaymentGUID": "g", "InvoiceNumber": "J", "Approved": "True", "PaymentAmount": "1"})
     assert approved.identity == again.identity
-    assert approved.digest != again.digest
+    assert approved.values != again.values
     assert len({approved.identity, declined.identity, other_invoice.identity}) == 3
 
 
@@ -62,9 +79,39 @@ def test_invalid_postbacks() -> None:
     )
     assert (
         parse_postback({"PaymentGUID": "g", "Approved": "True", "PaymentAmount": "1", "ConvenienceFee": "x"}).problem
-        == "amount_unreadable"
+        == "fee_unreadable"
     )
     assert parse_postback({"PaymentGUID": "g", "Approved": "False"}).problem is None
+
+
+@pytest.mark.parametrize(
+    ("amount", "fee", "problem"),
+    [
+        ("10.00", "9" * 60, "fee_unreadable"),
+        ("10.00", "-1.00", "fee_unreadable"),
+        ("10.00", "10.01", "fee_unreadable"),
+        ("-10.00", "", "amount_unreadable"),
+        ("1000000.01", "", "amount_unreadable"),
+        ("9" * 60, "", "amount_unreadable"),
+        ("\u0661\u0660.00", "", "amount_unreadable"),  # Arabic-Indic digits
+        ("\uff11\uff10.00", "", "amount_unreadable"),  # full-width digits
+        ("1000000.00", "", None),
+        ("10.00", "10.00", None),
+    ],
+)
+def test_amounts_and_fees_must_be_money(amount: str, fee: str, problem: str | None) -> None:
+    fields = {"PaymentGUID": "g", "Approved": "True", "PaymentAmount": amount, "ConvenienceFee": fee}
+    assert parse_postback(fields).problem == problem
+
+
+def test_the_method_is_never_guessed_from_the_card_type() -> None:
+    ach = parse_postback(
+        {"PaymentGUID": "g", "Approved": "True", "PaymentAmount": "1", "PaymentTypeID": "2", "CardType": "Checking"}
+    )
+    unmapped = parse_postback(
+        {"PaymentGUID": "g", "Approved": "True", "PaymentAmount": "1", "PaymentTypeID": "9", "CardType": "Visa"}
+    )
+    assert (ach.payment_method, unmapped.payment_method) == ("ACH", None)
 
 
 def test_invalid_postbacks_have_an_identity_of_their_contents() -> None:

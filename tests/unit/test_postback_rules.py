@@ -1,21 +1,37 @@
-"""The rules of DESIGN §6c: every row of the transition table, credit, allocation, reconciliation."""
+"""The rules of DESIGN §6c: every row of the transition table, identity, credit, allocation in its
+order, reconciliation, and the payment afterwards."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from avocette.domain.payments import Payment, PaymentLine, PaymentStatus
-from avocette.domain.postbacks import Outcome, ReviewReason, apply, decide
-from avocette.invoicecloud.postback import Postback, parse_postback
+from avocette.domain.postbacks import (
+    Decision,
+    Outcome,
+    ReceivedPostback,
+    RecordedPostback,
+    ReviewReason,
+    apply_decision,
+    credits_of,
+    decide_postback,
+)
+from avocette.invoicecloud.postback import parse_postback
 
 NOW = datetime(2026, 11, 25, 19, 0, tzinfo=UTC)
 BILLER_GUID = "3F1C2A4E-0000-4000-8000-00000000AAAA"
+TYPE_IDS: Mapping[str, str] = {"1": "CARD", "2": "ACH"}
 S = PaymentStatus
 
 
 def payment(
-    status: PaymentStatus = S.PENDING, lines: list[tuple[str, str, int, int]] | None = None, **extra: object
+    status: PaymentStatus = S.PENDING,
+    lines: list[tuple[str, str, int, int]] | None = None,
+    *,
+    partial: bool | None = None,
+    **extra: object,
 ) -> Payment:
     """A payment of (account, invoice, due cents, paid cents) lines; one 50.00 invoice by default."""
     lines = lines or [("ACCT-1", "INV-1", 5000, 0)]
@@ -24,7 +40,8 @@ def payment(
         sub="alice",
         status=status,
         lines=tuple(
-            PaymentLine(account_number=a, invoice_number=i, due_cents=due, paid_cents=paid) for a, i, due, paid in lines
+            PaymentLine(account_number=a, invoice_number=i, due_cents=due, paid_cents=paid, allow_partial=partial)
+            for a, i, due, paid in lines
         ),
         created_at=NOW - timedelta(minutes=5),
         session_expires_at=NOW + timedelta(minutes=25),
@@ -32,16 +49,22 @@ def payment(
     )
 
 
-def postback(approved: bool = True, amount: str | None = "50.00", invoice: str = "", **fields: str) -> Postback:
+def postback(
+    approved: bool = True, amount: str | None = "50.00", invoice: str = "", *, includes_fee: bool = False, **fields: str
+) -> ReceivedPostback:
     values = {"PaymentGUID": "guid-1", "Approved": "True" if approved else "False", "InvoiceNumber": invoice}
     if amount is not None:
         values["PaymentAmount"] = amount
     values.update(fields)
-    return parse_postback(values)
+    return parse_postback(values, amount_includes_fee=includes_fee, payment_type_ids=TYPE_IDS)  # type: ignore[arg-type]
 
 
-def run(p: Payment, pb: Postback, *, includes_fee: bool = False):
-    return decide(p, pb, amount_includes_fee=includes_fee, biller_guid=BILLER_GUID)
+def run(p: Payment, pb: ReceivedPostback, recorded: Mapping[str, RecordedPostback] | None = None) -> Decision:
+    return decide_postback(p, pb, recorded or {}, biller_guid=BILLER_GUID)
+
+
+def recorded_as(pb: ReceivedPostback, outcome: Outcome = Outcome.APPLIED) -> dict[str, RecordedPostback]:
+    return {pb.identity: RecordedPostback(key=pb.identity, postback=pb, outcome=outcome, reason=None, received_at=NOW)}
 
 
 # ---- the transition table -----------------------------------------------------------------------
@@ -59,13 +82,15 @@ def test_declined_from_an_open_payment_ends_declined(start: PaymentStatus) -> No
     assert (decision.outcome, decision.status, decision.allocation) == (Outcome.DECLINED, S.DECLINED, {})
 
 
-@pytest.mark.parametrize("start", [S.DECLINED, S.EXPIRED, S.FAILED, S.APPROVED])
+@pytest.mark.parametrize("start", [S.DECLINED, S.EXPIRED, S.FAILED, S.APPROVED, S.REVERSED, S.CLOSED])
 def test_declined_otherwise_stays(start: PaymentStatus) -> None:
     decision = run(payment(start), postback(approved=False))
-    assert (decision.status, decision.allocation) == (start, {})
+    assert (decision.outcome, decision.status, decision.allocation) == (Outcome.DECLINED, start, {})
 
 
-@pytest.mark.parametrize("start", [S.CREATED, S.PENDING, S.DECLINED, S.EXPIRED, S.FAILED, S.APPROVED])
+@pytest.mark.parametrize(
+    "start", [S.CREATED, S.PENDING, S.DECLINED, S.EXPIRED, S.FAILED, S.APPROVED, S.REVERSED, S.CLOSED]
+)
 def test_not_reconcilable_ends_needs_review_without_money(start: PaymentStatus) -> None:
     decision = run(payment(start), postback(amount="60.00"))
     assert (decision.outcome, decision.status, decision.reason) == (
@@ -76,10 +101,21 @@ def test_not_reconcilable_ends_needs_review_without_money(start: PaymentStatus) 
     assert decision.allocation == {}
 
 
+@pytest.mark.parametrize("start", [S.REVERSED, S.CLOSED])
+def test_money_for_a_reversed_or_closed_payment_is_for_review(start: PaymentStatus) -> None:
+    decision = run(payment(start), postback())
+    assert (decision.status, decision.reason, decision.allocation) == (
+        S.NEEDS_REVIEW,
+        ReviewReason.PAYMENT_CLOSED,
+        {},
+    )
+
+
 @pytest.mark.parametrize("event", [postback(), postback(approved=False), postback(amount="99.00")])
-def test_needs_review_is_sticky(event: Postback) -> None:
+def test_needs_review_is_sticky(event: ReceivedPostback) -> None:
     decision = run(payment(S.NEEDS_REVIEW), event)
-    assert (decision.outcome, decision.status, decision.allocation) == (Outcome.RECORDED, S.NEEDS_REVIEW, {})
+    assert decision.status is S.NEEDS_REVIEW and decision.allocation == {}
+    assert decision.outcome in (Outcome.RECORDED, Outcome.DECLINED)
 
 
 def test_approved_adds_amounts_for_invoices_not_yet_paid() -> None:
@@ -99,24 +135,66 @@ def test_approved_when_everything_is_paid_is_a_duplicate_payment() -> None:
     assert decision.reason is ReviewReason.DUPLICATE_PAYMENT
 
 
+def test_a_credit_the_store_refused_across_payments_is_a_duplicate_payment() -> None:
+    decision = decide_postback(payment(), postback(), {}, biller_guid=BILLER_GUID, over_credit_refused=True)
+    assert (decision.outcome, decision.status, decision.reason, decision.allocation) == (
+        Outcome.REVIEW,
+        S.NEEDS_REVIEW,
+        ReviewReason.DUPLICATE_PAYMENT,
+        {},
+    )
+
+
+# ---- identity: duplicates and conflicts on read values -------------------------------------------------
+
+
+@pytest.mark.parametrize(("first", "again"), [("10", "10.00"), ("10.00", "$10.00"), ("1,000", "1000.00")])
+def test_the_same_postback_in_other_formatting_is_a_duplicate(first: str, again: str) -> None:
+    p = payment(lines=[("A", "I-1", 100000, 0)])
+    original = postback(amount=first, ConvenienceFee="1")
+    decision = run(p, postback(amount=again, ConvenienceFee="1.00"), recorded_as(original))
+    assert (decision.outcome, decision.status, decision.record_as) == (Outcome.DUPLICATE, S.PENDING, "")
+
+
+def test_the_same_identity_with_other_values_is_a_conflict_recorded_beside_it() -> None:
+    original = postback(amount="50.00")
+    conflicting = postback(amount="49.00")
+    decision = run(payment(S.APPROVED), conflicting, recorded_as(original))
+    assert (decision.outcome, decision.status, decision.reason) == (
+        Outcome.REVIEW,
+        S.NEEDS_REVIEW,
+        ReviewReason.CONFLICTING_POSTBACK,
+    )
+    assert decision.record_as.startswith(original.identity + "-") and decision.record_as != original.identity
+    twice = {**recorded_as(original), decision.record_as: recorded_as(conflicting)[conflicting.identity]}
+    assert run(payment(S.NEEDS_REVIEW), conflicting, twice).outcome is Outcome.DUPLICATE
+
+
+def test_an_unreadable_postback_is_invalid_and_for_review() -> None:
+    pb = postback(amount="fifty")
+    decision = run(payment(), pb)
+    assert (decision.outcome, decision.status, decision.reason) == (
+        Outcome.INVALID,
+        S.NEEDS_REVIEW,
+        ReviewReason.INVALID_POSTBACK,
+    )
+    assert decision.record_as == pb.identity and pb.identity.startswith("invalid-")
+
+
 # ---- credit ---------------------------------------------------------------------------------------
 
 
 def test_credit_is_the_amount_when_it_excludes_the_fee() -> None:
-    decision = run(payment(), postback(amount="50.00", ConvenienceFee="1.00"), includes_fee=False)
+    decision = run(payment(), postback(amount="50.00", ConvenienceFee="1.00"))
     assert decision.allocation == {0: 5000}
 
 
 def test_credit_is_amount_less_fee_when_it_includes_the_fee() -> None:
-    decision = run(payment(), postback(amount="51.00", ConvenienceFee="1.00"), includes_fee=True)
-    assert decision.allocation == {0: 5000}
-    assert (
-        run(payment(), postback(amount="51.00", ConvenienceFee="1.00"), includes_fee=False).reason
-        is ReviewReason.AMOUNT_EXCEEDS_DUE
-    )
+    assert run(payment(), postback(amount="51.00", ConvenienceFee="1.00", includes_fee=True)).allocation == {0: 5000}
+    assert run(payment(), postback(amount="51.00", ConvenienceFee="1.00")).reason is ReviewReason.AMOUNT_EXCEEDS_DUE
 
 
-@pytest.mark.parametrize("amount", ["0", "0.00", "-5.00"])
+@pytest.mark.parametrize("amount", ["0", "0.00"])
 def test_a_credit_of_nothing_is_for_review(amount: str) -> None:
     assert run(payment(), postback(amount=amount)).reason is ReviewReason.INVALID_AMOUNT
 
@@ -131,31 +209,53 @@ def test_dollar_form_with_thousands() -> None:
     assert run(p, postback(amount="$1,500.00")).allocation == {0: 150000}
 
 
-# ---- allocation -----------------------------------------------------------------------------------
+# ---- allocation, in the order of the rules ----------------------------------------------------------
 
 TWO = [("A", "I-1", 3000, 0), ("A", "I-2", 2000, 0)]
 
 
+def test_rule_1_a_named_invoice_outside_the_payment_is_for_review_even_when_the_amount_fits() -> None:
+    assert run(payment(lines=TWO), postback(amount="50.00", invoice="I-9")).reason is ReviewReason.UNKNOWN_INVOICE
+
+
 @pytest.mark.parametrize("named", ["", "I-1", "I-2"])
-def test_credit_equal_to_everything_unpaid_pays_every_invoice_whatever_is_named(named: str) -> None:
+def test_rule_2_everything_unpaid_pays_every_invoice_whatever_is_named(named: str) -> None:
     assert run(payment(lines=TWO), postback(amount="50.00", invoice=named)).allocation == {0: 3000, 1: 2000}
 
 
-def test_named_invoice_gets_the_credit() -> None:
+def test_rule_3_per_account_postback_naming_an_invoice_pays_that_account() -> None:
+    lines = [("A", "A-1", 1000, 0), ("A", "A-2", 2000, 0), ("B", "B-1", 4000, 0)]
+    assert run(payment(lines=lines), postback(amount="30.00", invoice="A-2")).allocation == {0: 1000, 1: 2000}
+
+
+def test_rule_4_a_named_invoice_gets_the_credit() -> None:
     assert run(payment(lines=TWO), postback(amount="20.00", invoice="I-2")).allocation == {1: 2000}
 
 
-def test_partial_credit_on_a_named_invoice() -> None:
-    decision = run(payment(lines=TWO), postback(amount="10.00", invoice="I-1"))
-    assert (decision.status, decision.allocation) == (S.APPROVED, {0: 1000})
+def test_rule_4_a_part_payment_only_where_the_invoice_allows_it() -> None:
+    decision = run(payment(lines=TWO, partial=True), postback(amount="10.00", invoice="I-1"))
+    assert (decision.status, decision.allocation, decision.notes) == (S.APPROVED, {0: 1000}, ("PartialPaymentApplied",))
+    for partial in (False, None):
+        refused = run(payment(lines=TWO, partial=partial), postback(amount="10.00", invoice="I-1"))
+        assert (refused.status, refused.reason) == (S.NEEDS_REVIEW, ReviewReason.PARTIAL_NOT_ALLOWED)
 
 
-def test_one_unpaid_invoice_takes_an_unnamed_credit() -> None:
+def test_rule_4_a_part_amount_naming_a_removed_first_invoice_is_never_guessed_onto_it() -> None:
+    """The payer removed I-1 and paid I-2 (20.00); Invoice Cloud names the first requested invoice."""
+    decision = run(payment(lines=TWO), postback(amount="20.00", invoice="I-1"))
+    assert (decision.status, decision.allocation) == (S.NEEDS_REVIEW, {})
+
+
+def test_rule_4_a_credit_above_the_named_invoice_is_for_review() -> None:
+    assert run(payment(lines=TWO), postback(amount="35.00", invoice="I-2")).reason is ReviewReason.AMOUNT_EXCEEDS_DUE
+
+
+def test_rule_5_one_unpaid_invoice_takes_an_unnamed_credit() -> None:
     p = payment(lines=[("A", "I-1", 3000, 3000), ("A", "I-2", 2000, 0)])
     assert run(p, postback(amount="20.00")).allocation == {1: 2000}
 
 
-def test_unnamed_partial_on_two_invoices_is_unallocated() -> None:
+def test_rule_6_an_unnamed_part_of_two_invoices_is_unallocated() -> None:
     decision = run(payment(lines=TWO), postback(amount="25.00"))
     assert (decision.status, decision.reason, decision.allocation) == (
         S.NEEDS_REVIEW,
@@ -164,19 +264,9 @@ def test_unnamed_partial_on_two_invoices_is_unallocated() -> None:
     )
 
 
-def test_per_account_postback_naming_the_first_invoice_pays_that_account() -> None:
+def test_rule_6_an_unnamed_credit_is_never_matched_to_an_account_by_its_total() -> None:
     lines = [("A", "A-1", 1000, 0), ("A", "A-2", 2000, 0), ("B", "B-1", 4000, 0)]
-    assert run(payment(lines=lines), postback(amount="30.00", invoice="A-1")).allocation == {0: 1000, 1: 2000}
-
-
-def test_per_account_postback_naming_nothing_pays_the_only_account_with_that_total() -> None:
-    lines = [("A", "A-1", 1000, 0), ("A", "A-2", 2000, 0), ("B", "B-1", 4000, 0)]
-    assert run(payment(lines=lines), postback(amount="40.00")).allocation == {2: 4000}
-
-
-def test_per_account_totals_that_tie_are_unallocated() -> None:
-    lines = [("A", "A-1", 1000, 0), ("B", "B-1", 1000, 0), ("C", "C-1", 500, 0)]
-    assert run(payment(lines=lines), postback(amount="10.00")).reason is ReviewReason.UNALLOCATED_AMOUNT
+    assert run(payment(lines=lines), postback(amount="40.00")).reason is ReviewReason.UNALLOCATED_AMOUNT
 
 
 def test_same_invoice_number_on_two_accounts_is_ambiguous_when_named() -> None:
@@ -184,15 +274,22 @@ def test_same_invoice_number_on_two_accounts_is_ambiguous_when_named() -> None:
     assert run(payment(lines=lines), postback(amount="10.00", invoice="INV-1")).reason is ReviewReason.AMBIGUOUS_INVOICE
 
 
+def test_below_the_minimum_where_partial_is_allowed_is_applied_and_noted() -> None:
+    p = Payment(
+        payment_id="pay-1", sub="alice", status=S.PENDING,
+        lines=(
+            PaymentLine(
+                account_number="A", invoice_number="I-1", due_cents=5000, allow_partial=True, minimum_cents=4000
+            ),
+        ),
+        created_at=NOW, session_expires_at=NOW + timedelta(minutes=30),
+    )  # fmt: skip
+    decision = run(p, postback(amount="30.00", invoice="I-1"))
+    assert decision.allocation == {0: 3000}
+    assert set(decision.notes) == {"PartialPaymentApplied", "BelowMinimumAmountDue"}
+
+
 # ---- reconcilable -----------------------------------------------------------------------------------
-
-
-def test_named_invoice_outside_the_payment_is_for_review() -> None:
-    assert run(payment(lines=TWO), postback(amount="20.00", invoice="I-9")).reason is ReviewReason.UNKNOWN_INVOICE
-
-
-def test_credit_above_the_named_invoice_due_is_for_review() -> None:
-    assert run(payment(lines=TWO), postback(amount="35.00", invoice="I-2")).reason is ReviewReason.AMOUNT_EXCEEDS_DUE
 
 
 def test_biller_reference_must_be_the_payment_id_when_sent() -> None:
@@ -205,59 +302,54 @@ def test_biller_guid_must_be_ours_when_sent() -> None:
     assert run(payment(), postback(BillerGUID="someone-else")).reason is ReviewReason.BILLER_GUID_MISMATCH
 
 
-def test_partial_payment_when_not_allowed_is_applied_and_noted() -> None:
-    p = Payment(
-        payment_id="pay-1", sub="alice", status=S.PENDING,
-        lines=(
-            PaymentLine(
-                account_number="A", invoice_number="I-1", due_cents=5000, allow_partial=False, minimum_cents=4000
-            ),
-        ),
-        created_at=NOW, session_expires_at=NOW + timedelta(minutes=30),
-    )  # fmt: skip
-    decision = run(p, postback(amount="30.00", invoice="I-1"))
-    assert decision.allocation == {0: 3000}
-    assert set(decision.notes) == {"PartialPaymentNotAllowed", "BelowMinimumAmountDue"}
-
-
-def test_invalid_postbacks_are_not_decided() -> None:
-    with pytest.raises(ValueError):
-        run(payment(), parse_postback({"Approved": "True", "PaymentAmount": "1.00"}))
-
-
 # ---- the payment afterwards -------------------------------------------------------------------------
 
 
-def test_apply_records_amounts_ids_fee_method_and_completion() -> None:
+def test_apply_records_amounts_ids_fee_method_authorization_and_completion() -> None:
     p = payment(lines=TWO)
-    pb = postback(amount="50.00", ConvenienceFee="2.00", CardType="Visa")
-    after = apply(p, run(p, pb), pb, NOW)
+    pb = postback(
+        amount="50.00", ConvenienceFee="2.00", CardType="Visa", PaymentTypeID="1", PaymentMessage="APPROVED 727634"
+    )
+    after = apply_decision(p, run(p, pb), pb, NOW)
     assert after.status is S.APPROVED
     assert [line.paid_cents for line in after.lines] == [3000, 2000]
     assert after.ic_payment_ids == ("guid-1",)
     assert (after.convenience_fee_cents, after.payment_method, after.card_type) == (200, "CARD", "Visa")
+    assert after.authorization == "APPROVED 727634"
     assert (after.completed_at, after.version) == (NOW, p.version + 1)
 
 
-def test_apply_an_ach_approval() -> None:
+@pytest.mark.parametrize(("type_id", "method"), [("2", "ACH"), ("1", "CARD"), ("7", None), ("", None)])
+def test_the_method_comes_only_from_the_type_id_map(type_id: str, method: str | None) -> None:
     p = payment()
-    pb = postback(CardType="")
-    assert apply(p, run(p, pb), pb, NOW).payment_method == "ACH"
+    pb = postback(CardType="Checking", PaymentTypeID=type_id)
+    assert apply_decision(p, run(p, pb), pb, NOW).payment_method == method
 
 
 def test_apply_review_keeps_money_untouched_and_names_the_reason() -> None:
     p = payment(lines=TWO)
     pb = postback(amount="25.00")
-    after = apply(p, run(p, pb), pb, NOW)
+    after = apply_decision(p, run(p, pb), pb, NOW)
     assert after.status is S.NEEDS_REVIEW and after.review_reason == "unallocated_amount"
     assert after.amount_paid_cents == 0 and after.ic_payment_ids == ()
-    assert after.completed_at == NOW
+    assert after.completed_at == NOW and after.flagged_at == NOW
 
 
 def test_apply_decline_keeps_the_session_open_and_not_final() -> None:
     p = payment()
     pb = postback(approved=False)
-    after = apply(p, run(p, pb), pb, NOW)
+    after = apply_decision(p, run(p, pb), pb, NOW)
     assert after.status is S.DECLINED and after.completed_at is None
     assert not after.is_final(NOW)
     assert after.is_final(after.session_expires_at + timedelta(seconds=1))
+
+
+def test_credits_are_keyed_by_the_postback_and_release_only_fully_paid_invoices() -> None:
+    p = payment(lines=TWO, partial=True)
+    pb = postback(amount="10.00", invoice="I-1")
+    decision = run(p, pb)
+    (credit,) = credits_of(p, decision)
+    assert (str(credit.ref), credit.cents, credit.releases_hold) == ("A/I-1", 1000, False)
+    assert credit.credit_id == f"pay-1#{pb.identity[:24]}"
+    full = run(p, postback(amount="50.00"))
+    assert [c.releases_hold for c in credits_of(p, full)] == [True, True]

@@ -84,7 +84,7 @@ def test_invoice_and_account_items_round_trip() -> None:
         allow_partial_payments=True,
         billed_cents=4200,
         billed_as_of=NOW,
-        credits={"p-1": Credit(cents=200, approved_at=NOW)},
+        credits={"p-1": Credit(payment_id="p-0", cents=200, approved_at=NOW)},
         open_payment_id="p-2",
         open_until=NOW + timedelta(minutes=30),
     )

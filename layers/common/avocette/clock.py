@@ -1,14 +1,34 @@
-"""Time: RFC 3339 UTC text in storage and on the wire, whole seconds, one clock to patch in tests."""
+"""Time: RFC 3339 UTC text in storage and on the wire, whole seconds, one clock for everything.
+
+Every function reads the time through :func:`utc_now`. The local sandbox moves it forward
+(:func:`set_offset`, behind ``POST /dev/clock``) so that expiry, late approvals and daily jobs can
+be seen without waiting; nothing else ever sets the offset, so in Lambda it is always zero.
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
-__all__ = ["from_ic_date", "parse_timestamp", "timestamp", "to_ic_date", "utc_now"]
+__all__ = ["from_ic_date", "offset", "parse_timestamp", "set_offset", "timestamp", "to_ic_date", "utc_now"]
+
+
+class _Offset:
+    ahead = timedelta()
 
 
 def utc_now() -> datetime:
-    return datetime.now(UTC).replace(microsecond=0)
+    return (datetime.now(UTC) + _Offset.ahead).replace(microsecond=0)
+
+
+def set_offset(delta: timedelta) -> None:
+    """Run this process's clock ``delta`` ahead of the real one (the sandbox's ``POST /dev/clock``)."""
+    if delta < timedelta():
+        raise ValueError("the clock only moves forward")
+    _Offset.ahead = delta
+
+
+def offset() -> timedelta:
+    return _Offset.ahead
 
 
 def timestamp(moment: datetime) -> str:

@@ -8,11 +8,12 @@ Powertools Parameters, which caches them across invocations of a warm Lambda.
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import re
 from collections.abc import Mapping
 from functools import lru_cache
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.utilities import parameters
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError, field_validator
@@ -24,8 +25,10 @@ __all__ = [
     "ConfigurationError",
     "Cpv2Options",
     "InvoiceCloudSecret",
+    "LedgerSettings",
     "Settings",
     "get_invoice_cloud_secret",
+    "get_ledger_settings",
     "get_postback_key_ring",
     "get_registration_hash_key",
     "get_settings",
@@ -51,6 +54,15 @@ def _fee_cents(value: Any) -> Any:
     return value
 
 
+def _json_object(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return json.loads(value) if value.strip() else {}
+        except ValueError:
+            raise ValueError("must be a JSON object") from None
+    return value
+
+
 def _blank_is_none(value: Any) -> Any:
     if isinstance(value, str) and not value.strip():
         return None
@@ -60,6 +72,8 @@ def _blank_is_none(value: Any) -> Any:
 CommaSeparated = Annotated[tuple[str, ...], BeforeValidator(_split_csv)]
 FeeCents = Annotated[int, Field(ge=0), BeforeValidator(_fee_cents)]
 OptionalText = Annotated[str | None, BeforeValidator(_blank_is_none)]
+# IC_PAYMENT_TYPE_IDS: Invoice Cloud's PaymentTypeID values and the method each means (DESIGN §4a).
+PaymentTypeIds = Annotated[dict[str, Literal["CARD", "ACH"]], BeforeValidator(_json_object)]
 
 
 class Cpv2Options(BaseModel):
@@ -86,10 +100,27 @@ class Cpv2Options(BaseModel):
     ach_service_fee_cents: FeeCents = Field(alias="CPV2_ACH_SERVICE_FEE")
 
 
-class Settings(BaseModel):
-    """Every setting of DESIGN §7, read from the environment by its variable name."""
+class LedgerSettings(BaseModel):
+    """The settings the money rules need outside the API too (the importer, the expiry job)."""
 
     model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+    settlement_lag_hours: int = Field(24, alias="SETTLEMENT_LAG_HOURS", ge=0)
+    # Invoice Cloud's page may outlive our session: its invoices stay held, and the payment open,
+    # this much longer before it expires.
+    payment_session_grace_minutes: int = Field(15, alias="PAYMENT_SESSION_GRACE_MINUTES", ge=0, le=24 * 60)
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str]) -> LedgerSettings:
+        try:
+            return cls.model_validate(dict(environ))
+        except ValidationError as exc:
+            names = ", ".join(sorted({_env_name(cls, error["loc"]) for error in exc.errors()}))
+            raise ConfigurationError(f"invalid or missing settings: {names}") from None
+
+
+class Settings(LedgerSettings):
+    """Every setting of DESIGN §7, read from the environment by its variable name."""
 
     idempotency_table_name: str = Field(alias="IDEMPOTENCY_TABLE_NAME", min_length=3)
 
@@ -103,8 +134,8 @@ class Settings(BaseModel):
 
     ic_amount_includes_fee: bool = Field(False, alias="IC_AMOUNT_INCLUDES_FEE")
     payment_session_minutes: int = Field(30, alias="PAYMENT_SESSION_MINUTES", ge=1, le=24 * 60)
+    ic_payment_type_ids: PaymentTypeIds = Field(default_factory=dict, alias="IC_PAYMENT_TYPE_IDS")
     postback_source_cidrs: CommaSeparated = Field((), alias="POSTBACK_SOURCE_CIDRS")
-    settlement_lag_hours: int = Field(24, alias="SETTLEMENT_LAG_HOURS", ge=0)
 
     ic_connect_timeout_seconds: float = Field(3.0, alias="IC_CONNECT_TIMEOUT_SECONDS", gt=0)
     ic_read_timeout_seconds: float = Field(10.0, alias="IC_READ_TIMEOUT_SECONDS", gt=0)
@@ -192,6 +223,12 @@ def _required_variable(name: str) -> str:
     if not value:
         raise ConfigurationError(f"invalid or missing settings: {name}")
     return value
+
+
+@lru_cache(maxsize=1)
+def get_ledger_settings() -> LedgerSettings:
+    """The settlement lag and the session grace alone, for functions without the API's settings."""
+    return LedgerSettings.from_environment(os.environ)
 
 
 @lru_cache(maxsize=1)

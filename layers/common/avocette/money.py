@@ -21,8 +21,9 @@ _HUNDRED = Decimal(100)
 
 # Optional minus, optional dollar sign, digits either plain or grouped by thousands with commas,
 # optional fraction of one or two digits. Also accepts IC's "$1,000.00" and "-$5.00".
-_AMOUNT = re.compile(r"^(?P<sign>-?)\$?(?P<units>\d+|\d{1,3}(?:,\d{3})+)(?:\.(?P<fraction>\d{1,2}))?$")
-_TOO_MANY_DECIMALS = re.compile(r"^-?\$?[\d,]+\.\d{3,}$")
+# ASCII digits only (re.ASCII): "\d" alone would read Arabic-Indic or full-width digits as money.
+_AMOUNT = re.compile(r"^(?P<sign>-?)\$?(?P<units>\d+|\d{1,3}(?:,\d{3})+)(?:\.(?P<fraction>\d{1,2}))?$", re.ASCII)
+_TOO_MANY_DECIMALS = re.compile(r"^-?\$?[\d,]+\.\d{3,}$", re.ASCII)
 
 
 class MoneyError(ValueError):

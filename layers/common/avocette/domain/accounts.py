@@ -10,7 +10,7 @@ from avocette import money
 from avocette.domain.billing import Account, Invoice
 from avocette.domain.common import CamelModel, optional
 
-__all__ = ["AccountView", "AccountsResponse", "InvoiceView"]
+__all__ = ["AccountView", "AccountsResponse", "InvoiceView", "account_total_cents"]
 
 
 class InvoiceView(CamelModel):
@@ -23,7 +23,7 @@ class InvoiceView(CamelModel):
     payable: str = Field(description="What can be paid now: the bill less payments it does not show yet.")
 
     @classmethod
-    def of(cls, invoice: Invoice, lag_hours: int) -> InvoiceView:
+    def of(cls, invoice: Invoice) -> InvoiceView:
         minimum = invoice.minimum_amount_due_cents
         return cls(
             invoice_number=invoice.invoice_number,
@@ -32,8 +32,17 @@ class InvoiceView(CamelModel):
             balance_due=money.cents_to_text(invoice.billed_cents),
             minimum_amount_due=money.cents_to_text(minimum) if minimum is not None else None,
             allow_partial_payments=bool(invoice.allow_partial_payments),
-            payable=money.cents_to_text(invoice.payable_cents(lag_hours)),
+            payable=money.cents_to_text(invoice.payable_cents()),
         )
+
+
+def account_total_cents(open_invoices: list[Invoice]) -> int:
+    """What an account owes: the payable amount of each invoice, less the balance of each credit
+    invoice (billed below zero), never below zero (DESIGN §5)."""
+    owed = sum(
+        invoice.billed_cents if invoice.billed_cents < 0 else invoice.payable_cents() for invoice in open_invoices
+    )
+    return max(0, owed)
 
 
 def _open_invoices(invoices: list[Invoice]) -> list[Invoice]:
@@ -47,7 +56,9 @@ def _open_invoices(invoices: list[Invoice]) -> list[Invoice]:
 class AccountView(CamelModel):
     account_number: str
     name: str
-    total_due: str = Field(description="What is payable on the account's invoices, in total.")
+    total_due: str = Field(
+        description="What the account owes: its invoices' payable amounts less its credit balances, never below 0."
+    )
     invoices: list[InvoiceView]
 
 
@@ -56,19 +67,19 @@ class AccountsResponse(CamelModel):
     total_due: str = Field(description="What is payable on all linked accounts.")
 
     @classmethod
-    def of(cls, accounts: list[tuple[Account, list[Invoice]]], lag_hours: int) -> AccountsResponse:
+    def of(cls, accounts: list[tuple[Account, list[Invoice]]]) -> AccountsResponse:
         views = []
         total = 0
         for account, invoices in accounts:
             open_invoices = _open_invoices(invoices)
-            payable = sum(invoice.payable_cents(lag_hours) for invoice in open_invoices)
+            payable = account_total_cents(open_invoices)
             total += payable
             views.append(
                 AccountView(
                     account_number=account.account_number,
                     name=account.name,
                     total_due=money.cents_to_text(payable),
-                    invoices=[InvoiceView.of(invoice, lag_hours) for invoice in open_invoices],
+                    invoices=[InvoiceView.of(invoice) for invoice in open_invoices],
                 )
             )
         return cls(accounts=views, total_due=money.cents_to_text(total))

@@ -1,8 +1,10 @@
 """Billing data: accounts and invoices as the biller's files describe them, and what is payable.
 
 Billed values come only from billing files (``billedCents`` as of ``billedAsOf``); credits come only
-from approved postbacks. What a payer may still pay is the billed amount less the credits the
-biller's file cannot yet know about (DESIGN §5).
+from approved postbacks (and review decisions). What a payer may still pay is the billed amount less
+the credits the biller's file does not reflect yet (DESIGN §5). Which credits a file reflects is
+decided once, when the file is imported (:meth:`Invoice.credits_reflected_by`), and kept on the
+credit, so that reading and the storage's own condition (``unpaidCents``) always agree.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from datetime import date, datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["Account", "Credit", "Invoice", "InvoiceRef"]
+__all__ = ["Account", "Credit", "Invoice", "InvoiceRef", "credit_id", "reflects"]
 
 
 class InvoiceRef(BaseModel):
@@ -43,12 +45,32 @@ class Account(BaseModel):
 
 
 class Credit(BaseModel):
-    """Money an approved postback applied to an invoice, by payment."""
+    """Money one approval applied to an invoice. Each approval is its own credit (keyed by
+    :func:`credit_id`), so that its ``approved_at`` is set once and never moved by a later one."""
 
     model_config = ConfigDict(frozen=True)
 
-    cents: int
+    payment_id: str
+    cents: int = Field(gt=0)
     approved_at: datetime
+    # As-of time of the billing file that first reflected this credit; None while no file does.
+    reflected_as_of: datetime | None = None
+
+    @property
+    def reflected(self) -> bool:
+        return self.reflected_as_of is not None
+
+
+def credit_id(payment_id: str, source: str) -> str:
+    """The key of one credit in an invoice's ``credits``: the payment, and what applied it (a
+    postback's identity, a review). Short enough for a map key, unique per approval."""
+    return f"{payment_id}#{source[:24]}"
+
+
+def reflects(credit: Credit, billed_as_of: datetime, settlement_lag_hours: int) -> bool:
+    """Whether a billing file as of ``billed_as_of`` already accounts for ``credit``: the credit
+    was approved at least the settlement lag before the file was made."""
+    return credit.approved_at <= billed_as_of - timedelta(hours=settlement_lag_hours)
 
 
 class Invoice(BaseModel):
@@ -74,17 +96,34 @@ class Invoice(BaseModel):
     def ref(self) -> InvoiceRef:
         return InvoiceRef(account_number=self.account_number, invoice_number=self.invoice_number)
 
-    def unbilled_credit_cents(self, settlement_lag_hours: int) -> int:
-        """Credits approved after the file's as-of time less the settlement lag: the file does not
-        reflect them yet, so they still reduce what is payable."""
-        cutoff = self.billed_as_of - timedelta(hours=settlement_lag_hours)
-        return sum(credit.cents for credit in self.credits.values() if credit.approved_at > cutoff)
+    @property
+    def unreflected_cents(self) -> int:
+        """Credits no billing file reflects yet: they still reduce what is payable."""
+        return sum(credit.cents for credit in self.credits.values() if not credit.reflected)
 
-    def payable_cents(self, settlement_lag_hours: int) -> int:
-        """max(0, billed − credits not yet reflected); a closed invoice or a credit balance is 0."""
+    @property
+    def unpaid_cents(self) -> int:
+        """Billed less the credits the bill does not show yet; negative when credited above the bill
+        (which the storage refuses: a credit must fit in ``unpaidCents``)."""
+        return self.billed_cents - self.unreflected_cents
+
+    def payable_cents(self) -> int:
+        """max(0, unpaid); a closed invoice or a credit balance is 0."""
         if self.closed_at is not None:
             return 0
-        return max(0, self.billed_cents - self.unbilled_credit_cents(settlement_lag_hours))
+        return max(0, self.unpaid_cents)
+
+    def credits_reflected_by(self, billed_as_of: datetime, settlement_lag_hours: int) -> dict[str, Credit]:
+        """The credits a billing file as of ``billed_as_of`` reflects that no earlier file did."""
+        return {
+            key: credit
+            for key, credit in self.credits.items()
+            if not credit.reflected and reflects(credit, billed_as_of, settlement_lag_hours)
+        }
+
+    def credited_cents(self, payment_id: str) -> int:
+        """What one payment has credited to this invoice, over all its approvals."""
+        return sum(credit.cents for credit in self.credits.values() if credit.payment_id == payment_id)
 
     def held_by(self, now: datetime) -> str | None:
         """The payment whose open session holds this invoice at ``now``, if any."""

@@ -23,6 +23,7 @@ __all__ = [
     "PaymentViewInvoice",
     "StartPaymentRequest",
     "StartPaymentResponse",
+    "expire",
     "status_message",
 ]
 
@@ -37,6 +38,8 @@ class PaymentStatus(StrEnum):
     NEEDS_REVIEW = "NEEDS_REVIEW"
     FAILED = "FAILED"
     EXPIRED = "EXPIRED"
+    REVERSED = "REVERSED"  # every credit of the payment was reversed (void, ACH return, chargeback)
+    CLOSED = "CLOSED"  # a review closed it without credits (e.g. refunded at Invoice Cloud)
 
     @property
     def holds_session(self) -> bool:
@@ -50,6 +53,8 @@ class PaymentStatus(StrEnum):
             PaymentStatus.NEEDS_REVIEW,
             PaymentStatus.FAILED,
             PaymentStatus.EXPIRED,
+            PaymentStatus.REVERSED,
+            PaymentStatus.CLOSED,
         )
 
 
@@ -130,8 +135,10 @@ class Payment(BaseModel):
     convenience_fee_cents: int = 0
     payment_method: Literal["CARD", "ACH"] | None = None
     card_type: str | None = None
+    authorization: str | None = None
     completed_at: datetime | None = None
     review_reason: str | None = None
+    flagged_at: datetime | None = None
     failure_reason: str | None = None
     version: int = 0
 
@@ -159,6 +166,16 @@ class Payment(BaseModel):
         return self.status.final or (self.status is PaymentStatus.DECLINED and not self.session_open(now))
 
 
+def expire(payment: Payment, now: datetime) -> Payment | None:
+    """The payment after its session and grace have passed (§6c): CREATED, PENDING and DECLINED
+    become EXPIRED; anything else stays as it is (``None``)."""
+    if not payment.status.holds_session:
+        return None
+    return payment.model_copy(
+        update={"status": PaymentStatus.EXPIRED, "completed_at": now, "version": payment.version + 1}
+    )
+
+
 def status_message(payment: Payment, now: datetime) -> str:
     """What the payer reads about their payment; never an internal reason."""
     paid = money.cents_to_text(payment.amount_paid_cents)
@@ -184,6 +201,15 @@ def status_message(payment: Payment, now: datetime) -> str:
             return "We could not start your payment with Invoice Cloud. No money was taken. Please try again."
         case PaymentStatus.EXPIRED:
             return "Your payment session ended before a payment was made. No money was taken."
+        case PaymentStatus.REVERSED:
+            return (
+                "This payment was reversed and no longer counts toward your bills. The invoices it paid are due again."
+            )
+        case PaymentStatus.CLOSED:
+            return (
+                "We reviewed this payment and closed it without applying it to your bills. "
+                "If you were charged, the charge is refunded to you by Invoice Cloud."
+            )
     raise AssertionError(f"unhandled status {payment.status}")  # pragma: no cover
 
 
@@ -208,6 +234,7 @@ class PaymentView(CamelModel):
     convenience_fee: str | None = optional()
     payment_method: Literal["CARD", "ACH"] | None = optional()
     card_type: str | None = optional()
+    authorization: str | None = optional("Invoice Cloud's PaymentMessage, e.g. an approval code; keep it for disputes.")
     invoice_cloud_payment_ids: list[str] | None = optional()
     created_at: datetime
     session_expires_at: datetime
@@ -230,6 +257,7 @@ class PaymentView(CamelModel):
             else None,
             payment_method=payment.payment_method,
             card_type=payment.card_type or None,
+            authorization=payment.authorization or None,
             invoice_cloud_payment_ids=list(payment.ic_payment_ids) or None,
             created_at=payment.created_at,
             session_expires_at=payment.session_expires_at,

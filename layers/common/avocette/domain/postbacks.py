@@ -1,150 +1,295 @@
-"""Reconciling a postback with its payment: the pure rules of DESIGN §6c.
+"""What a postback does to its payment: the one home of the rules of DESIGN §6c.
 
-:func:`decide` takes the payment as stored and a parsed postback and says what must change; the
-store applies that in one transaction. Nothing here reads or writes anything.
+Invoice Cloud's wire fields are read elsewhere (``avocette.invoicecloud.postback``) into a
+:class:`ReceivedPostback`; this module decides every outcome from that value and the postbacks
+already recorded for the payment — duplicate, conflicting, invalid, declined, for review, applied —
+and says how the payment changes. The service only reads, asks, writes and retries. Nothing here
+reads or writes anything.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from dataclasses import dataclass, field
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Literal
 
-from avocette.domain.payments import Payment, PaymentLine, PaymentStatus
-from avocette.invoicecloud.postback import Postback
+from avocette.domain.billing import InvoiceRef, credit_id
+from avocette.domain.payments import Payment, PaymentStatus
 
-__all__ = ["Decision", "Outcome", "ReviewReason", "decide", "transition_on_review"]
+__all__ = [
+    "Decision",
+    "Outcome",
+    "PaymentMethod",
+    "PostbackCredit",
+    "PostbackValues",
+    "ReceivedPostback",
+    "RecordedPostback",
+    "ReviewReason",
+    "allocate",
+    "apply_decision",
+    "credits_of",
+    "decide_postback",
+    "postback_identity",
+]
+
+PaymentMethod = Literal["CARD", "ACH"]
 
 
 class Outcome(StrEnum):
     APPLIED = "APPLIED"  # approved and reconciled: money applied
     DECLINED = "DECLINED"  # a declined attempt: no money
     REVIEW = "REVIEW"  # not reconcilable: recorded, payment to NEEDS_REVIEW, no money
-    RECORDED = "RECORDED"  # payment already under review: recorded only
-    INVALID = "INVALID"  # unreadable postback (400): recorded, payment to NEEDS_REVIEW
+    RECORDED = "RECORDED"  # the payment is already under review: recorded only
+    INVALID = "INVALID"  # unreadable (400): recorded, payment to NEEDS_REVIEW
+    DUPLICATE = "DUPLICATE"  # the same postback again: nothing changes
 
 
 class ReviewReason(StrEnum):
-    UNALLOCATED_AMOUNT = "unallocated_amount"
-    AMOUNT_EXCEEDS_DUE = "amount_exceeds_due"
-    INVALID_AMOUNT = "invalid_amount"
     UNKNOWN_INVOICE = "unknown_invoice"
     AMBIGUOUS_INVOICE = "ambiguous_invoice"
+    UNALLOCATED_AMOUNT = "unallocated_amount"
+    AMOUNT_EXCEEDS_DUE = "amount_exceeds_due"
+    PARTIAL_NOT_ALLOWED = "partial_not_allowed"
+    INVALID_AMOUNT = "invalid_amount"
     DUPLICATE_PAYMENT = "duplicate_payment"
     BILLER_REFERENCE_MISMATCH = "biller_reference_mismatch"
     BILLER_GUID_MISMATCH = "biller_guid_mismatch"
     CONFLICTING_POSTBACK = "conflicting_postback"
     INVALID_POSTBACK = "invalid_postback"
+    PAYMENT_CLOSED = "payment_closed"
+
+
+# ---- the postback, read --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PostbackValues:
+    """What a postback says about money, read: two deliveries of one postback are the same when
+    these are equal, whatever their formatting (``10`` and ``$10.00`` are both 1000 cents)."""
+
+    approved: bool | None
+    invoice_number: str
+    amount_cents: int | None
+    fee_cents: int | None
+    payment_type_id: str
+    biller_reference: str
+    biller_guid: str  # lower case: GUIDs compare without case
+
+    @property
+    def digest(self) -> str:
+        canonical = json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class ReceivedPostback:
+    """A postback as the domain sees it. ``problem`` says why it cannot be read (a 400)."""
+
+    identity: str
+    payment_guid: str
+    values: PostbackValues
+    credit_cents: int | None  # what reaches the biller: the amount, less the fee when IC includes it
+    payment_method: PaymentMethod | None  # from PaymentTypeID through IC_PAYMENT_TYPE_IDS; None when unknown
+    card_type: str
+    authorization: str  # IC's PaymentMessage, e.g. an approval code
+    payment_date: str
+    problem: str | None = None
+
+    @property
+    def approved(self) -> bool:
+        return self.values.approved is True
+
+    @property
+    def invoice_number(self) -> str:
+        return self.values.invoice_number
+
+    @property
+    def fee_cents(self) -> int:
+        return self.values.fee_cents or 0
+
+
+def postback_identity(payment_guid: str, invoice_number: str, approved: bool) -> str:
+    """sha256(PaymentGUID, InvoiceNumber, Approved): one postback, however often it arrives."""
+    material = "\x1f".join((payment_guid, invoice_number, "true" if approved else "false"))
+    return hashlib.sha256(material.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class RecordedPostback:
+    """A postback as stored for its payment, with what came of it. ``key`` is what it is recorded
+    under: its identity, or, for a conflicting copy, its identity and the digest of its values."""
+
+    key: str
+    postback: ReceivedPostback
+    outcome: Outcome
+    reason: ReviewReason | None
+    received_at: datetime
+    source: Literal["postback", "file"] = "postback"
+
+
+# ---- the decision ------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Decision:
+    """What a postback does. ``record_as`` is the identity it is recorded under ("" for a duplicate);
+    ``allocation`` the cents to credit, by index into ``payment.lines``."""
+
     outcome: Outcome
     status: PaymentStatus
+    record_as: str = ""
     reason: ReviewReason | None = None
-    # cents to credit, by index into payment.lines
-    allocation: dict[int, int] = field(default_factory=dict)
-    # metric names for money applied outside the invoice's own rules (partial, below minimum)
-    notes: tuple[str, ...] = ()
+    allocation: Mapping[int, int] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()  # metric names for money applied outside the invoice's own terms
 
     @property
     def applies_money(self) -> bool:
         return bool(self.allocation)
 
 
-def transition_on_review(payment: Payment, reason: ReviewReason) -> Decision:
+@dataclass(frozen=True)
+class PostbackCredit:
+    """One invoice's credit from one decision: its key in the invoice's ``credits`` and its cents."""
+
+    ref: InvoiceRef
+    credit_id: str
+    cents: int
+    releases_hold: bool  # the invoice is paid in full by this payment: its hold goes
+
+
+def _review(payment: Payment, reason: ReviewReason, record_as: str) -> Decision:
     """Anything not reconcilable: NEEDS_REVIEW (sticky), no money applied."""
     if payment.status is PaymentStatus.NEEDS_REVIEW:
-        return Decision(Outcome.RECORDED, PaymentStatus.NEEDS_REVIEW, reason)
-    return Decision(Outcome.REVIEW, PaymentStatus.NEEDS_REVIEW, reason)
+        return Decision(Outcome.RECORDED, PaymentStatus.NEEDS_REVIEW, record_as, reason)
+    return Decision(Outcome.REVIEW, PaymentStatus.NEEDS_REVIEW, record_as, reason)
 
 
-def decide(payment: Payment, postback: Postback, *, amount_includes_fee: bool, biller_guid: str) -> Decision:
-    """The transition table of §6c for one valid postback (``postback.problem`` is None)."""
+def decide_postback(
+    payment: Payment,
+    postback: ReceivedPostback,
+    recorded: Mapping[str, RecordedPostback],
+    *,
+    biller_guid: str,
+    over_credit_refused: bool = False,
+) -> Decision:
+    """The transition table of §6c for one postback.
+
+    ``recorded`` holds the payment's postbacks by identity. ``over_credit_refused`` says the store
+    refused this postback's credits because an invoice would have been credited above its bill
+    across all payments: the payer was charged twice (``duplicate_payment``)."""
+    record_as = postback.identity
+    existing = recorded.get(record_as)
+    if existing is not None:
+        if existing.postback.values == postback.values:
+            return Decision(Outcome.DUPLICATE, payment.status)
+        # The same postback with other contents: keep both, and let a person decide.
+        record_as = f"{record_as}-{postback.values.digest[:16]}"
+        if record_as in recorded:
+            return Decision(Outcome.DUPLICATE, payment.status)
+        return _review(payment, ReviewReason.CONFLICTING_POSTBACK, record_as)
+
     if postback.problem is not None:
-        raise ValueError("an invalid postback is recorded for review, not decided")
-    if payment.status is PaymentStatus.NEEDS_REVIEW:
-        return Decision(Outcome.RECORDED, PaymentStatus.NEEDS_REVIEW)
+        decision = _review(payment, ReviewReason.INVALID_POSTBACK, record_as)
+        return Decision(Outcome.INVALID, decision.status, record_as, decision.reason)
 
     if not postback.approved:
         if payment.status in (PaymentStatus.CREATED, PaymentStatus.PENDING):
-            return Decision(Outcome.DECLINED, PaymentStatus.DECLINED)
-        return Decision(Outcome.DECLINED, payment.status)
+            return Decision(Outcome.DECLINED, PaymentStatus.DECLINED, record_as)
+        return Decision(Outcome.DECLINED, payment.status, record_as)
 
-    if postback.biller_reference and postback.biller_reference != payment.payment_id:
-        return transition_on_review(payment, ReviewReason.BILLER_REFERENCE_MISMATCH)
-    if postback.biller_guid and biller_guid and postback.biller_guid.lower() != biller_guid.lower():
-        return transition_on_review(payment, ReviewReason.BILLER_GUID_MISMATCH)
-
-    credit = postback.credit_cents(amount_includes_fee=amount_includes_fee)
-    if credit <= 0:
-        return transition_on_review(payment, ReviewReason.INVALID_AMOUNT)
-
-    allocation = _allocate(payment, postback.invoice_number, credit)
+    if payment.status is PaymentStatus.NEEDS_REVIEW:
+        return Decision(Outcome.RECORDED, PaymentStatus.NEEDS_REVIEW, record_as)
+    reason = _unreconcilable(payment, postback, biller_guid)
+    if reason is None and over_credit_refused:
+        reason = ReviewReason.DUPLICATE_PAYMENT
+    if reason is not None:
+        return _review(payment, reason, record_as)
+    allocation = allocate(payment, postback.invoice_number, postback.credit_cents or 0)
     if isinstance(allocation, ReviewReason):
-        return transition_on_review(payment, allocation)
-    return Decision(Outcome.APPLIED, PaymentStatus.APPROVED, None, allocation, _notes(payment, allocation))
+        return _review(payment, allocation, record_as)
+    if payment.status in (PaymentStatus.REVERSED, PaymentStatus.CLOSED):
+        # Money for a payment already settled otherwise: a person must see it.
+        return _review(payment, ReviewReason.PAYMENT_CLOSED, record_as)
+    return Decision(Outcome.APPLIED, PaymentStatus.APPROVED, record_as, None, allocation, _notes(payment, allocation))
 
 
-def _allocate(payment: Payment, invoice_number: str, credit: int) -> dict[int, int] | ReviewReason:
-    """First rule that fits (§6c), with the per-account rule for IC sending one postback per account:
-    1. the credit equals what is unpaid on the whole payment: every unpaid invoice gets its due;
-    2. the postback names an invoice of the payment: that invoice, or, when the credit equals what is
-       unpaid on that invoice's account, the account's unpaid invoices;
-    3. no invoice named: the only unpaid invoice, or the unpaid invoices of the only account whose
-       unpaid total equals the credit;
-    anything else is for review."""
+def _unreconcilable(payment: Payment, postback: ReceivedPostback, biller_guid: str) -> ReviewReason | None:
+    values = postback.values
+    if values.biller_reference and values.biller_reference != payment.payment_id:
+        return ReviewReason.BILLER_REFERENCE_MISMATCH
+    if values.biller_guid and biller_guid and values.biller_guid != biller_guid.lower():
+        return ReviewReason.BILLER_GUID_MISMATCH
+    if not postback.credit_cents or postback.credit_cents <= 0:
+        return ReviewReason.INVALID_AMOUNT
+    return None
+
+
+def allocate(payment: Payment, invoice_number: str, credit: int) -> dict[int, int] | ReviewReason:
+    """Where a credit goes, by the first rule that fits (§6c); never a guess between accounts:
+    1. the postback names an invoice that is not in the payment: review (``unknown_invoice``);
+    2. the credit equals what is unpaid on the whole payment: every unpaid invoice gets its due;
+    3. a named invoice, and the credit equals the unpaid total of its account within the payment:
+       that account's unpaid invoices (Invoice Cloud sending one postback per account);
+    4. a named invoice, and the credit is at most its unpaid due: that invoice (a part payment only
+       when the invoice allows partial payments);
+    5. no invoice named, and exactly one invoice is unpaid: that one (the same part-payment rule);
+    6. anything else: review (``unallocated_amount``)."""
     lines = payment.lines
+    named = [index for index, line in enumerate(lines) if line.invoice_number == invoice_number]
+    if invoice_number and not named:
+        return ReviewReason.UNKNOWN_INVOICE
     unpaid = {index: line.unpaid_cents for index, line in enumerate(lines) if line.unpaid_cents > 0}
     if not unpaid:
         return ReviewReason.DUPLICATE_PAYMENT
     if credit == sum(unpaid.values()):
         return dict(unpaid)
 
-    by_account: dict[str, dict[int, int]] = defaultdict(dict)
-    for index, cents in unpaid.items():
-        by_account[lines[index].account_number][index] = cents
-
     if invoice_number:
-        named = [index for index, line in enumerate(lines) if line.invoice_number == invoice_number]
-        if not named:
-            return ReviewReason.UNKNOWN_INVOICE
         if len(named) > 1:
             return ReviewReason.AMBIGUOUS_INVOICE
         index = named[0]
-        line = lines[index]
-        if line.unpaid_cents == 0:
+        account = lines[index].account_number
+        account_unpaid = {i: cents for i, cents in unpaid.items() if lines[i].account_number == account}
+        if account_unpaid and credit == sum(account_unpaid.values()):
+            return account_unpaid
+        if index not in unpaid:
             return ReviewReason.DUPLICATE_PAYMENT
-        if credit <= line.unpaid_cents:
-            return {index: credit}
-        account_unpaid = by_account[line.account_number]
-        if credit == sum(account_unpaid.values()):
-            return dict(account_unpaid)
-        return ReviewReason.AMOUNT_EXCEEDS_DUE
+        return _one_invoice(payment, index, credit)
 
     if len(unpaid) == 1:
-        ((index, cents),) = unpaid.items()
-        return {index: credit} if credit <= cents else ReviewReason.AMOUNT_EXCEEDS_DUE
-    matching = [account for account, parts in by_account.items() if sum(parts.values()) == credit]
-    if len(matching) == 1:
-        return dict(by_account[matching[0]])
+        return _one_invoice(payment, next(iter(unpaid)), credit)
     return ReviewReason.UNALLOCATED_AMOUNT
 
 
-def _notes(payment: Payment, allocation: dict[int, int]) -> tuple[str, ...]:
+def _one_invoice(payment: Payment, index: int, credit: int) -> dict[int, int] | ReviewReason:
+    line = payment.lines[index]
+    if credit > line.unpaid_cents:
+        return ReviewReason.AMOUNT_EXCEEDS_DUE
+    if credit < line.unpaid_cents and line.allow_partial is not True:
+        return ReviewReason.PARTIAL_NOT_ALLOWED
+    return {index: credit}
+
+
+def _notes(payment: Payment, allocation: Mapping[int, int]) -> tuple[str, ...]:
     notes: list[str] = []
     for index, cents in allocation.items():
-        line: PaymentLine = payment.lines[index]
+        line = payment.lines[index]
         paid_after = line.paid_cents + cents
-        if paid_after < line.due_cents and line.allow_partial is False:
-            notes.append("PartialPaymentNotAllowed")
+        if paid_after < line.due_cents:
+            notes.append("PartialPaymentApplied")
         if line.minimum_cents is not None and paid_after < line.minimum_cents:
             notes.append("BelowMinimumAmountDue")
     return tuple(notes)
 
 
-def apply(payment: Payment, decision: Decision, postback: Postback, now: datetime) -> Payment:
+# ---- the effects ----------------------------------------------------------------------------------
+
+
+def apply_decision(payment: Payment, decision: Decision, postback: ReceivedPostback, now: datetime) -> Payment:
     """The payment after ``decision``: status, paid amounts, IC ids, fee, method, completion."""
     lines = list(payment.lines)
     for index, cents in decision.allocation.items():
@@ -155,10 +300,30 @@ def apply(payment: Payment, decision: Decision, postback: Postback, now: datetim
         if postback.payment_guid not in payment.ic_payment_ids:
             update["ic_payment_ids"] = (*payment.ic_payment_ids, postback.payment_guid)
         update["convenience_fee_cents"] = payment.convenience_fee_cents + postback.fee_cents
-        update["payment_method"] = postback.payment_method
-        update["card_type"] = postback.card_type or None
+        method = postback.payment_method or payment.payment_method
+        update["payment_method"] = method
+        # Invoice Cloud may send the bank account's type (e.g. "Checking") as CardType for ACH.
+        update["card_type"] = (postback.card_type if method != "ACH" else None) or payment.card_type
+        update["authorization"] = postback.authorization or payment.authorization
     if decision.status is PaymentStatus.NEEDS_REVIEW and payment.status is not PaymentStatus.NEEDS_REVIEW:
         update["review_reason"] = decision.reason.value if decision.reason else None
+        update["flagged_at"] = now
     if decision.status.final and payment.completed_at is None:
         update["completed_at"] = now
     return payment.model_copy(update=update)
+
+
+def credits_of(payment: Payment, decision: Decision) -> list[PostbackCredit]:
+    """Each invoice's credit from ``decision``, keyed by the postback it came from."""
+    credits = []
+    for index, cents in sorted(decision.allocation.items()):
+        line = payment.lines[index]
+        credits.append(
+            PostbackCredit(
+                ref=line.ref,
+                credit_id=credit_id(payment.payment_id, decision.record_as),
+                cents=cents,
+                releases_hold=line.paid_cents + cents >= line.due_cents,
+            )
+        )
+    return credits

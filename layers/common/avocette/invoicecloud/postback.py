@@ -2,6 +2,8 @@
 
 IC signs nothing; the token in our PostBackURL authenticates the call before this module sees it.
 Only the kept fields are ever stored; the payer's name, address and ``RemoteIP`` are dropped here.
+What the fields mean is read into the domain's :class:`ReceivedPostback`; the decision is the
+domain's (``avocette.domain.postbacks``).
 """
 
 from __future__ import annotations
@@ -9,12 +11,19 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
 from avocette import money
+from avocette.domain.postbacks import PaymentMethod, PostbackValues, ReceivedPostback, postback_identity
 
-__all__ = ["KEPT_FIELDS", "POSTBACK_FIELDS", "Postback", "parse_postback", "read_postback_fields"]
+__all__ = [
+    "KEPT_FIELDS",
+    "MAX_POSTBACK_CENTS",
+    "POSTBACK_FIELDS",
+    "fields_digest",
+    "parse_postback",
+    "read_postback_fields",
+]
 
 POSTBACK_FIELDS = (
     "BillerGUID",
@@ -47,6 +56,7 @@ KEPT_FIELDS = (
     "PaymentDate",
     "BillerGUID",
     "BillerReference",
+    "PaymentMessage",
 )
 _CANONICAL = {name.lower(): name for name in KEPT_FIELDS}
 _MAX_VALUE_LENGTH = 256
@@ -68,63 +78,42 @@ def read_postback_fields(body: str, query: Mapping[str, str]) -> dict[str, str]:
     return kept
 
 
-@dataclass(frozen=True)
-class Postback:
-    """A postback's kept fields, read. ``problem`` says why it cannot be processed (400)."""
-
-    fields: Mapping[str, str]
-    payment_guid: str
-    invoice_number: str
-    approved: bool | None
-    amount_cents: int | None
-    fee_cents: int
-    card_type: str
-    payment_type_id: str
-    biller_guid: str
-    biller_reference: str
-    problem: str | None
-
-    @property
-    def digest(self) -> str:
-        """sha256 of the kept fields: the same key with another digest is a conflicting postback."""
-        canonical = json.dumps(dict(sorted(self.fields.items())), separators=(",", ":"), ensure_ascii=True)
-        return hashlib.sha256(canonical.encode()).hexdigest()
-
-    @property
-    def identity(self) -> str:
-        """sha256(PaymentGUID, InvoiceNumber, Approved): one postback, however often it arrives."""
-        if self.problem is not None:
-            return "invalid-" + self.digest
-        approved = "true" if self.approved else "false"
-        material = "\x1f".join((self.payment_guid, self.invoice_number, approved))
-        return hashlib.sha256(material.encode()).hexdigest()
-
-    def credit_cents(self, *, amount_includes_fee: bool) -> int:
-        """What reaches the biller: the amount, less the fee when IC's amount includes it."""
-        amount = self.amount_cents or 0
-        return amount - self.fee_cents if amount_includes_fee else amount
-
-    @property
-    def payment_method(self) -> str:
-        # IC sends a CardType only for card payments; anything else on an approval is a bank debit.
-        return "CARD" if self.card_type else "ACH"
+# Invoice Cloud never charges this much in one payment; anything above is not an amount (DESIGN §4).
+MAX_POSTBACK_CENTS = 100_000_000
+_TRUE_FALSE = {"true": True, "false": False}
 
 
 def _read_amount(text: str | None) -> tuple[int | None, bool]:
-    """(cents, readable): a blank or absent amount is ``None`` and readable."""
+    """(cents, readable): a blank or absent amount is ``None`` and readable. Readable means ASCII
+    digits (``money.parse_cents``), not negative, at most 1,000,000.00."""
     if text is None or not text.strip():
         return None, True
     try:
-        return money.parse_cents(text), True
+        cents = money.parse_cents(text)
     except money.MoneyError:
         return None, False
+    if not 0 <= cents <= MAX_POSTBACK_CENTS:
+        return None, False
+    return cents, True
 
 
-def parse_postback(fields: Mapping[str, str]) -> Postback:
-    """Read kept fields; never raises. A missing ``PaymentGUID`` or ``Approved``, or an amount that
-    cannot be read, sets ``problem``."""
-    approved_text = fields.get("Approved", "").strip().lower()
-    approved = {"true": True, "false": False}.get(approved_text)
+def _credit(amount: int | None, fee: int | None, *, amount_includes_fee: bool) -> int | None:
+    if amount is None:
+        return None
+    return amount - (fee or 0) if amount_includes_fee else amount
+
+
+def parse_postback(
+    fields: Mapping[str, str],
+    *,
+    amount_includes_fee: bool,
+    payment_type_ids: Mapping[str, PaymentMethod],
+) -> ReceivedPostback:
+    """The domain's value of a postback's kept fields; never raises. A missing ``PaymentGUID`` or
+    ``Approved``, or an amount or fee that cannot be read (negative, above the amount, not ASCII
+    digits, absurdly large) sets ``problem``. ``PaymentTypeID`` gives the method through
+    ``payment_type_ids`` (IC_PAYMENT_TYPE_IDS); an unmapped id is ``None``, never a guess."""
+    approved = _TRUE_FALSE.get(fields.get("Approved", "").strip().lower())
     amount_cents, amount_ok = _read_amount(fields.get("PaymentAmount"))
     fee_cents, fee_ok = _read_amount(fields.get("ConvenienceFee"))
     problem = None
@@ -132,18 +121,37 @@ def parse_postback(fields: Mapping[str, str]) -> Postback:
         problem = "missing_payment_guid"
     elif approved is None:
         problem = "missing_approved"
-    elif not amount_ok or not fee_ok or (approved and amount_cents is None):
+    elif not amount_ok or (approved and amount_cents is None):
         problem = "amount_unreadable"
-    return Postback(
-        fields=dict(fields),
-        payment_guid=fields.get("PaymentGUID", ""),
-        invoice_number=fields.get("InvoiceNumber", ""),
+    elif not fee_ok or (fee_cents and amount_cents is not None and fee_cents > amount_cents):
+        problem = "fee_unreadable"
+    values = PostbackValues(
         approved=approved,
+        invoice_number=fields.get("InvoiceNumber", ""),
         amount_cents=amount_cents,
-        fee_cents=fee_cents or 0,
-        card_type=fields.get("CardType", ""),
+        fee_cents=fee_cents,
         payment_type_id=fields.get("PaymentTypeID", ""),
-        biller_guid=fields.get("BillerGUID", ""),
         biller_reference=fields.get("BillerReference", ""),
+        biller_guid=fields.get("BillerGUID", "").lower(),
+    )
+    if problem is None:
+        identity = postback_identity(fields["PaymentGUID"], values.invoice_number, approved is True)
+    else:
+        identity = "invalid-" + fields_digest(fields)
+    return ReceivedPostback(
+        identity=identity,
+        payment_guid=fields.get("PaymentGUID", ""),
+        values=values,
+        credit_cents=_credit(amount_cents, fee_cents, amount_includes_fee=amount_includes_fee),
+        payment_method=payment_type_ids.get(values.payment_type_id),
+        card_type=fields.get("CardType", ""),
+        authorization=fields.get("PaymentMessage", ""),
+        payment_date=fields.get("PaymentDate", ""),
         problem=problem,
     )
+
+
+def fields_digest(fields: Mapping[str, str]) -> str:
+    """sha256 of the kept fields as received: what an unreadable postback is known by."""
+    canonical = json.dumps(dict(sorted(fields.items())), separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from avocette.config import get_settings
 from avocette.domain import errors
 from avocette.domain.accounts import AccountsResponse
 from avocette.domain.billing import Account
@@ -22,6 +21,5 @@ def list_accounts(sub: str) -> AccountsResponse:
         [
             (accounts.get(number) or Account(account_number=number), billing_store.list_invoices(number))
             for number in sorted(links)
-        ],
-        get_settings().settlement_lag_hours,
+        ]
     )

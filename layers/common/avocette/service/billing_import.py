@@ -33,7 +33,7 @@ from botocore.exceptions import BotoCoreError
 from pydantic import Field, PlainSerializer
 
 from avocette import SERVICE_NAME, clock
-from avocette.config import ConfigurationError, get_registration_hash_key
+from avocette.config import ConfigurationError, get_ledger_settings, get_registration_hash_key
 from avocette.domain import billing_file
 from avocette.domain.billing_file import BillingKeyError, HeaderError, ParsedRow, RowProblem
 from avocette.domain.common import CamelModel, optional
@@ -377,6 +377,7 @@ def _write_rows(
     progress: Callable[[int], None] | None,
 ) -> None:
     """Read rows until the end (or a failed write) and hand each good one to the pool."""
+    lag_hours = get_ledger_settings().settlement_lag_hours
     line = reader.line_num
     while run.failure is None:
         with _reading(line=line + 1):
@@ -394,7 +395,8 @@ def _write_rows(
                 account = row.account(run.as_of, hash_key)
                 run.submit(pool, partial(billing_store.update_account_from_billing, account), run.accounts, row=False)
             invoice = row.invoice(run.as_of)
-            run.submit(pool, partial(billing_store.update_invoice_from_billing, invoice), run.invoices, row=True)
+            write = partial(billing_store.update_invoice_from_billing, invoice, settlement_lag_hours=lag_hours)
+            run.submit(pool, write, run.invoices, row=True)
         if progress is not None:
             progress(run.done_rows)
         if run.rows % _PROGRESS_LOG_EVERY == 0:

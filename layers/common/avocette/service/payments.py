@@ -130,12 +130,15 @@ def _start_payment(command: StartPaymentCommand) -> StartPaymentOutcome:
         holders = {holder for invoice in invoices.values() if (holder := invoice.held_by(now))}
         if holders:
             return _offer_open_session(holders, command.sub, set(refs), now)
-        if any(invoice.payable_cents(settings.settlement_lag_hours) <= 0 for invoice in invoices.values()):
+        if any(invoice.payable_cents() <= 0 for invoice in invoices.values()):
             raise errors.InvoiceNotPayableError()
         ordered = [invoices[ref] for ref in refs]
-        payment = _new_payment(command.sub, ordered, settings.settlement_lag_hours, settings.payment_session_minutes)
+        payment = _new_payment(command.sub, ordered, settings.payment_session_minutes)
+        # Invoice Cloud's page may outlive our session: the invoices stay held through the grace,
+        # until the expiry job closes the payment (DESIGN §6c).
+        hold_until = payment.session_expires_at + timedelta(minutes=settings.payment_session_grace_minutes)
         try:
-            payments_store.create_payment(payment, ordered, now)
+            payments_store.create_payment(payment, ordered, now, hold_until=hold_until)
             break
         except payments_store.InvoiceHoldConflictError:
             logger.info("Invoice hold raced; reading again", extra={"payment_id": payment.payment_id})
@@ -177,7 +180,7 @@ def _start_payment(command: StartPaymentCommand) -> StartPaymentOutcome:
     return StartPaymentOutcome(created=True, response=_start_response(pending, url))
 
 
-def _new_payment(sub: str, invoices: list[Invoice], lag_hours: int, session_minutes: int) -> Payment:
+def _new_payment(sub: str, invoices: list[Invoice], session_minutes: int) -> Payment:
     now = clock.utc_now()
     return Payment(
         payment_id=str(uuid.uuid4()),
@@ -187,7 +190,7 @@ def _new_payment(sub: str, invoices: list[Invoice], lag_hours: int, session_minu
             PaymentLine(
                 account_number=invoice.account_number,
                 invoice_number=invoice.invoice_number,
-                due_cents=invoice.payable_cents(lag_hours),
+                due_cents=invoice.payable_cents(),
                 minimum_cents=invoice.minimum_amount_due_cents,
                 allow_partial=invoice.allow_partial_payments,
             )

@@ -1,9 +1,12 @@
 """Receiving Invoice Cloud's postback (DESIGN §3 and §6c).
 
 The token is checked before anything is read. Then one Query reads the payment with its postbacks,
-:func:`avocette.domain.postbacks.decide` says what changes, and one transaction writes it. The
-conditional writes are the idempotency: a duplicate costs one Query and changes nothing, and a
-race with another delivery is read back and retried (at most three times, with jitter).
+:func:`avocette.domain.postbacks.decide_postback` says what happens, and one transaction writes it.
+The conditional writes are the idempotency and the guard against paying an invoice twice: a
+duplicate costs one Query and changes nothing; a race with another delivery is read back and
+retried (at most three times, with jitter); a credit that would take an invoice above its bill
+across payments is refused by the invoice's own condition, and the postback is recorded for
+review instead (one more transaction, no more reads).
 """
 
 from __future__ import annotations
@@ -21,13 +24,21 @@ from avocette.config import get_invoice_cloud_secret, get_postback_key_ring, get
 from avocette.domain import errors
 from avocette.domain.billing import InvoiceRef
 from avocette.domain.payments import Payment
-from avocette.domain.postbacks import Decision, Outcome, ReviewReason, apply, decide, transition_on_review
-from avocette.invoicecloud.postback import Postback, parse_postback, read_postback_fields
+from avocette.domain.postbacks import (
+    Decision,
+    Outcome,
+    ReceivedPostback,
+    RecordedPostback,
+    apply_decision,
+    credits_of,
+    decide_postback,
+)
+from avocette.invoicecloud.postback import parse_postback, read_postback_fields
 from avocette.store import payments as payments_store
-from avocette.store.payments import PostbackRaceError, PostbackRecord
+from avocette.store.payments import PostbackRaceError
 from avocette.store.table import StoreUnavailableError
 
-__all__ = ["PostbackResult", "receive_postback"]
+__all__ = ["PostbackResult", "apply_postback", "receive_postback"]
 
 logger = Logger(service=SERVICE_NAME, child=True)
 metrics = Metrics()
@@ -37,7 +48,7 @@ _RETRIES = 3
 
 @dataclass(frozen=True)
 class PostbackResult:
-    outcome: str  # an Outcome, or "DUPLICATE"
+    outcome: Outcome
     status: str  # the payment's status afterwards
 
 
@@ -56,99 +67,97 @@ def receive_postback(
         logger.warning("Postback refused: bad token or source", extra={"payment_id": payment_id})
         raise errors.InvalidTokenError()
 
-    postback = parse_postback(read_postback_fields(body, query))
+    fields = read_postback_fields(body, query)
+    postback = parse_postback(
+        fields,
+        amount_includes_fee=settings.ic_amount_includes_fee,
+        payment_type_ids=settings.ic_payment_type_ids,
+    )
+    result = apply_postback(payment_id, postback, fields)
+    if postback.problem is not None:
+        raise errors.InvalidPostbackError()
+    return result
+
+
+def apply_postback(
+    payment_id: str, postback: ReceivedPostback, fields: Mapping[str, str], *, source: str = "postback"
+) -> PostbackResult:
+    """Record and apply one postback (from Invoice Cloud, or recovered from its payment file) by the
+    rules of §6c. Raises ``PaymentNotFoundError`` and ``StoreUnavailableError``."""
     biller_guid = get_invoice_cloud_secret().biller_guid
-    lost_holds: set[InvoiceRef] = set()
+    keep_holds: set[InvoiceRef] = set()
+    over_credit = False
+    read = True
+    payment: Payment | None = None
+    recorded: Mapping[str, RecordedPostback] = {}
     for attempt in range(_RETRIES + 1):
-        payment, recorded = payments_store.get_payment_with_postbacks(payment_id)
+        if read:
+            payment, recorded = payments_store.get_payment_with_postbacks(payment_id)
         if payment is None:
             metrics.add_metric(name="PostbackPaymentNotFound", unit=MetricUnit.Count, value=1)
             logger.error("Postback for an unknown payment", extra={"payment_id": payment_id})
             raise errors.PaymentNotFoundError()
-        now = clock.utc_now()
-        plan = _plan(
-            payment, postback, recorded, amount_includes_fee=settings.ic_amount_includes_fee, biller_guid=biller_guid
+        decision = decide_postback(
+            payment, postback, recorded, biller_guid=biller_guid, over_credit_refused=over_credit
         )
-        if plan is None:
-            return _finish(payment_id, postback, "DUPLICATE", payment, None)
-        identity, decision = plan
-        after = apply(payment, decision, postback, now)
-        credited = {payment.lines[index].ref: after.lines[index].paid_cents for index in decision.allocation}
-        # A fully paid invoice is released at once; anything else stays held until the session ends.
-        release = [ref for ref, paid in credited.items() if paid >= _due(payment, ref) and ref not in lost_holds]
-        record = PostbackRecord(
-            identity=identity,
-            fields=postback.fields,
-            digest=postback.digest,
-            outcome=decision.outcome.value,
-            reason=decision.reason.value if decision.reason else None,
+        if decision.outcome is Outcome.DUPLICATE:
+            return _finish(payment_id, postback, decision, payment)
+        now = clock.utc_now()
+        after = apply_decision(payment, decision, postback, now)
+        record = RecordedPostback(
+            key=decision.record_as,
+            postback=postback,
+            outcome=decision.outcome,
+            reason=decision.reason,
             received_at=now,
+            source="file" if source == "file" else "postback",
         )
         try:
             payments_store.record_postback(
-                before=payment, after=after, record=record, credits=credited, approved_at=now, release=release
+                before=payment,
+                after=after,
+                record=record,
+                fields=fields,
+                credits=credits_of(payment, decision),
+                keep_holds=keep_holds,
             )
         except PostbackRaceError as race:
-            lost_holds |= race.holds_lost
             logger.info(
-                "Postback raced; reading again",
-                extra={"payment_id": payment_id, "attempt": attempt + 1, "postback_exists": race.postback_exists},
+                "Postback raced",
+                extra={
+                    "payment_id": payment_id,
+                    "attempt": attempt + 1,
+                    "postback_exists": race.postback_exists,
+                    "over_credit": bool(race.over_credit),
+                },
             )
+            keep_holds |= race.holds_lost
+            if race.over_credit and not race.postback_exists and not race.payment_changed:
+                # Nothing else moved: decide again on what was read, without the credits.
+                over_credit, read = True, False
+                continue
+            read = True
             if not race.postback_exists and attempt < _RETRIES:
                 time.sleep(random.uniform(0.01, 0.05 * (attempt + 1)))  # noqa: S311 - jitter, not security
             continue
-        return _finish(payment_id, postback, decision.outcome.value, after, decision)
+        return _finish(payment_id, postback, decision, after)
     raise StoreUnavailableError("the postback could not be recorded after retries")
 
 
-def _due(payment: Payment, ref: InvoiceRef) -> int:
-    return next(line.due_cents for line in payment.lines if line.ref == ref)
-
-
-def _plan(
-    payment: Payment,
-    postback: Postback,
-    recorded: Mapping[str, PostbackRecord],
-    *,
-    amount_includes_fee: bool,
-    biller_guid: str,
-) -> tuple[str, Decision] | None:
-    """(identity to record, decision), or ``None`` for a duplicate of something already recorded."""
-    identity = postback.identity
-    existing = recorded.get(identity)
-    if existing is not None:
-        if existing.digest == postback.digest:
-            return None
-        # The same postback with other contents: keep both, and let a person decide.
-        identity = f"{identity}-{postback.digest[:16]}"
-        if identity in recorded:
-            return None
-        return identity, transition_on_review(payment, ReviewReason.CONFLICTING_POSTBACK)
-    if postback.problem is not None:
-        decision = transition_on_review(payment, ReviewReason.INVALID_POSTBACK)
-        return identity, Decision(Outcome.INVALID, decision.status, decision.reason)
-    return identity, decide(payment, postback, amount_includes_fee=amount_includes_fee, biller_guid=biller_guid)
-
-
-def _finish(
-    payment_id: str, postback: Postback, outcome: str, payment: Payment, decision: Decision | None
-) -> PostbackResult:
-    metrics.add_metric(name=f"Postback{outcome.title().replace('_', '')}", unit=MetricUnit.Count, value=1)
-    if decision is not None:
-        if decision.outcome in (Outcome.REVIEW, Outcome.INVALID):
-            metrics.add_metric(name="PaymentNeedsReview", unit=MetricUnit.Count, value=1)
-        for note in decision.notes:
-            metrics.add_metric(name=note, unit=MetricUnit.Count, value=1)
+def _finish(payment_id: str, postback: ReceivedPostback, decision: Decision, payment: Payment) -> PostbackResult:
+    metrics.add_metric(name=f"Postback{decision.outcome.value.title()}", unit=MetricUnit.Count, value=1)
+    if decision.outcome in (Outcome.REVIEW, Outcome.INVALID):
+        metrics.add_metric(name="PaymentNeedsReview", unit=MetricUnit.Count, value=1)
+    for note in decision.notes:
+        metrics.add_metric(name=note, unit=MetricUnit.Count, value=1)
     logger.info(
         "Postback processed",
         extra={
             "payment_id": payment_id,
-            "outcome": outcome,
+            "outcome": decision.outcome.value,
             "status": payment.status.value,
-            "reason": decision.reason.value if decision and decision.reason else None,
+            "reason": decision.reason.value if decision.reason else None,
             "problem": postback.problem,
         },
     )
-    if postback.problem is not None:
-        raise errors.InvalidPostbackError()
-    return PostbackResult(outcome=outcome, status=payment.status.value)
+    return PostbackResult(outcome=decision.outcome, status=payment.status.value)

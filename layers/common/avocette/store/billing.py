@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Container, Iterable, Iterator, Mapping
 from concurrent.futures import Executor
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Literal, overload
 
 from botocore.exceptions import ClientError
 
@@ -27,6 +27,8 @@ __all__ = [
     "account_from_item",
     "account_to_item",
     "close_absent_invoices",
+    "credit_from_item",
+    "credit_to_item",
     "get_account",
     "get_accounts",
     "get_invoices",
@@ -84,6 +86,26 @@ def account_from_item(item: Mapping[str, Any]) -> Account:
     )
 
 
+def credit_to_item(credit: Credit) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "paymentId": credit.payment_id,
+        "cents": credit.cents,
+        "approvedAt": clock.timestamp(credit.approved_at),
+    }
+    if credit.reflected_as_of is not None:
+        entry["reflectedAsOf"] = clock.timestamp(credit.reflected_as_of)
+    return entry
+
+
+def credit_from_item(entry: Mapping[str, Any]) -> Credit:
+    return Credit(
+        payment_id=entry["paymentId"],
+        cents=entry["cents"],
+        approved_at=clock.parse_timestamp(entry["approvedAt"]),
+        reflected_as_of=_moment(entry.get("reflectedAsOf")),
+    )
+
+
 def invoice_to_item(invoice: Invoice) -> dict[str, Any]:
     return {
         "PK": keys.account_pk(invoice.account_number),
@@ -100,10 +122,9 @@ def invoice_to_item(invoice: Invoice) -> dict[str, Any]:
         "billedCents": invoice.billed_cents,
         "billedAsOf": clock.timestamp(invoice.billed_as_of),
         "closedAt": clock.timestamp(invoice.closed_at) if invoice.closed_at else None,
-        "credits": {
-            payment_id: {"cents": credit.cents, "approvedAt": clock.timestamp(credit.approved_at)}
-            for payment_id, credit in invoice.credits.items()
-        },
+        "credits": {key: credit_to_item(credit) for key, credit in invoice.credits.items()},
+        "unpaidCents": invoice.unpaid_cents,
+        "unreflectedCents": invoice.unreflected_cents,
         "openPaymentId": invoice.open_payment_id,
         "openUntil": clock.timestamp(invoice.open_until) if invoice.open_until else None,
     }
@@ -123,10 +144,7 @@ def invoice_from_item(item: Mapping[str, Any]) -> Invoice:
         billed_cents=item["billedCents"],
         billed_as_of=clock.parse_timestamp(item["billedAsOf"]),
         closed_at=_moment(item.get("closedAt")),
-        credits={
-            payment_id: Credit(cents=credit["cents"], approved_at=clock.parse_timestamp(credit["approvedAt"]))
-            for payment_id, credit in (item.get("credits") or {}).items()
-        },
+        credits={key: credit_from_item(credit) for key, credit in (item.get("credits") or {}).items()},
         open_payment_id=item.get("openPaymentId"),
         open_until=_moment(item.get("openUntil")),
     )
@@ -228,6 +246,7 @@ class _Update:
     def __init__(self) -> None:
         self.sets: list[str] = []
         self.removes: list[str] = []
+        self.adds: list[str] = []
         self.names: dict[str, str] = {"#billedAsOf": "billedAsOf"}
         self.values: dict[str, Any] = {}
 
@@ -246,25 +265,34 @@ class _Update:
 
     def expression(self) -> str:
         text = "SET " + ", ".join(self.sets)
-        return text + (" REMOVE " + ", ".join(self.removes) if self.removes else "")
+        text += " REMOVE " + ", ".join(self.removes) if self.removes else ""
+        return text + (" ADD " + ", ".join(self.adds) if self.adds else "")
 
-    def apply_if(self, key: dict[str, Any], condition: str) -> bool:
-        """One conditional UpdateItem: True when written, False when the condition kept it unchanged."""
+    @overload
+    def apply_if(self, key: dict[str, Any], condition: str) -> bool: ...
+
+    @overload
+    def apply_if(self, key: dict[str, Any], condition: str, *, return_new: Literal[True]) -> dict[str, Any] | None: ...
+
+    def apply_if(self, key: dict[str, Any], condition: str, *, return_new: bool = False) -> Any:
+        """One conditional UpdateItem: True (or, with ``return_new``, the item as written) when
+        written; False (``None``) when the condition kept it unchanged."""
         try:
             with store_errors():
-                dynamodb().update_item(
+                answer = dynamodb().update_item(
                     TableName=table_name(),
                     Key=key,
                     UpdateExpression=self.expression(),
                     ConditionExpression=condition,
                     ExpressionAttributeNames=self.names,
                     ExpressionAttributeValues=self.values,
+                    ReturnValues="ALL_NEW" if return_new else "NONE",
                 )
         except ClientError as exc:
             if error_code(exc) == "ConditionalCheckFailedException":
-                return False
+                return None if return_new else False
             raise
-        return True
+        return deserialize(answer["Attributes"]) if return_new else True
 
 
 def update_account_from_billing(account: Account) -> bool:
@@ -280,20 +308,69 @@ def update_account_from_billing(account: Account) -> bool:
     return update.apply_if(keys.account_key(account.account_number), _NEWER)
 
 
-def update_invoice_from_billing(invoice: Invoice) -> bool:
+def update_invoice_from_billing(invoice: Invoice, *, settlement_lag_hours: int) -> bool:
     """Write an invoice's billed values as of ``invoice.billed_as_of``, unless newer data is stored.
 
     Only billed values are written: ``credits`` is created empty when missing and never replaced,
     the open session (``openPaymentId``/``openUntil``) is left alone, and ``closedAt`` is removed (an
     invoice in a newer file is open again); the model's credits, hold and closure are ignored.
+    ``unpaidCents`` becomes the new bill less the credits no file reflects yet; then the credits this
+    file reflects (DESIGN §5) are marked so, each once, and leave ``unreflectedCents``. Until that
+    second write, ``unpaidCents`` errs low, which can only refuse a credit, never allow one too many.
     True when written, False when unchanged (newer data already stored)."""
     item = invoice_to_item(invoice)
     update = _Update().billed(item, _INVOICE_BILLED)
-    update.sets.append("#credits = if_not_exists(#credits, :noCredits)")
+    update.sets.extend(
+        [
+            "#credits = if_not_exists(#credits, :noCredits)",
+            "#unreflected = if_not_exists(#unreflected, :zero)",
+            "#unpaid = :billed - if_not_exists(#unreflected, :zero)",
+        ]
+    )
     update.removes.append("#closedAt")
-    update.names.update({"#credits": "credits", "#closedAt": "closedAt"})
-    update.values.update({":asOf": serialize_value(item["billedAsOf"]), ":noCredits": {"M": {}}})
-    return update.apply_if(keys.invoice_key(invoice.account_number, invoice.invoice_number), _NEWER)
+    update.names.update(
+        {"#credits": "credits", "#closedAt": "closedAt", "#unreflected": "unreflectedCents", "#unpaid": "unpaidCents"}
+    )
+    update.values.update(
+        {
+            ":asOf": serialize_value(item["billedAsOf"]),
+            ":noCredits": {"M": {}},
+            ":zero": serialize_value(0),
+            ":billed": serialize_value(item["billedCents"]),
+        }
+    )
+    key = keys.invoice_key(invoice.account_number, invoice.invoice_number)
+    stored = update.apply_if(key, _NEWER, return_new=True)
+    if stored is None:
+        return False
+    reflected = invoice_from_item(stored).credits_reflected_by(invoice.billed_as_of, settlement_lag_hours)
+    if reflected:
+        _mark_reflected(key, reflected, item["billedAsOf"])
+    return True
+
+
+def _mark_reflected(key: dict[str, Any], reflected: Mapping[str, Credit], as_of: str) -> None:
+    """Mark credits as reflected by the file as of ``as_of``: once each, and only while that file's
+    values are the ones stored (a newer file marks what it reflects itself)."""
+    update = _Update()
+    conditions = ["#billedAsOf = :asOf"]
+    cents = sum(credit.cents for credit in reflected.values())
+    for position, credit_key in enumerate(sorted(reflected)):
+        name = f"#c{position}"
+        update.names[name] = credit_key
+        update.sets.append(f"#credits.{name}.#reflectedAsOf = :asOf")
+        conditions.append(f"attribute_not_exists(#credits.{name}.#reflectedAsOf)")
+    update.names.update(
+        {
+            "#credits": "credits",
+            "#reflectedAsOf": "reflectedAsOf",
+            "#unreflected": "unreflectedCents",
+            "#unpaid": "unpaidCents",
+        }
+    )
+    update.adds.extend(["#unreflected :minus", "#unpaid :cents"])
+    update.values.update({":asOf": {"S": as_of}, ":minus": serialize_value(-cents), ":cents": serialize_value(cents)})
+    update.apply_if(key, " AND ".join(conditions))
 
 
 def _open_invoices_older_than(as_of: str) -> Iterator[list[tuple[str, str]]]:

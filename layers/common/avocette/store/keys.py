@@ -6,6 +6,7 @@ from typing import Any
 
 __all__ = [
     "OPEN_PAYMENTS",
+    "REVIEW_QUEUE",
     "account_key",
     "account_pk",
     "finished_day_pk",
@@ -15,6 +16,7 @@ __all__ = [
     "payment_key",
     "payment_pk",
     "postback_sk",
+    "review_sk",
     "user_payments_pk",
     "user_pk",
 ]
@@ -23,8 +25,11 @@ PROFILE = "PROFILE"
 INVOICE_PREFIX = "INVOICE#"
 ACCOUNT_PREFIX = "ACCOUNT#"
 POSTBACK_PREFIX = "POSTBACK#"
+REVIEW_PREFIX = "REVIEW#"
 PAYMENT_SK = "PAYMENT"
 OPEN_PAYMENTS = "OPEN"
+# GSI2 partition of the payments waiting for a person (NEEDS_REVIEW), by when they were flagged.
+REVIEW_QUEUE = "REVIEW"
 
 
 def account_pk(account_number: str) -> str:
@@ -61,6 +66,11 @@ def payment_key(payment_id: str) -> dict[str, Any]:
 
 def postback_sk(identity: str) -> str:
     return f"{POSTBACK_PREFIX}{identity}"
+
+
+def review_sk(at: str, sequence: int = 0) -> str:
+    """A review decision's audit item, by when it was made (``at`` is an RFC 3339 timestamp)."""
+    return f"{REVIEW_PREFIX}{at}#{sequence:03d}"
 
 
 def user_payments_pk(sub: str) -> str:

@@ -8,7 +8,7 @@ happen together (a payment and its invoices' holds; a postback, its payment and 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -18,6 +18,14 @@ from botocore.exceptions import ClientError
 from avocette import clock
 from avocette.domain.billing import Invoice, InvoiceRef
 from avocette.domain.payments import Payment, PaymentLine, PaymentStatus
+from avocette.domain.postbacks import (
+    Outcome,
+    PostbackCredit,
+    PostbackValues,
+    ReceivedPostback,
+    RecordedPostback,
+    ReviewReason,
+)
 from avocette.store import keys
 from avocette.store.table import (
     TransactionRaceError,
@@ -35,17 +43,27 @@ from avocette.store.table import (
 __all__ = [
     "InvoiceHoldConflictError",
     "PaymentPage",
+    "PaymentRecord",
     "PostbackRaceError",
-    "PostbackRecord",
     "create_payment",
+    "credit_update",
     "get_payment",
+    "get_payment_record",
     "get_payment_with_postbacks",
+    "list_open_payments",
+    "list_payments_for_review",
     "list_user_payments",
     "mark_failed",
     "mark_pending",
     "payment_from_item",
     "payment_to_item",
+    "postback_from_item",
+    "postback_to_item",
+    "put_payment",
     "record_postback",
+    "release_hold",
+    "release_holds",
+    "transact_credits",
 ]
 
 
@@ -54,12 +72,23 @@ class InvoiceHoldConflictError(Exception):
 
 
 class PostbackRaceError(Exception):
-    """A postback's transaction was cancelled; says which of its parts lost the race."""
+    """A transaction that credits invoices was cancelled; says which of its parts lost the race:
+    the postback (or review) item exists already, the payment changed, an invoice would be credited
+    above its bill (``over_credit``: another payment paid it), or an invoice's hold is not this
+    payment's any more (``holds_lost``: credit it without releasing the hold)."""
 
-    def __init__(self, *, postback_exists: bool, payment_changed: bool, holds_lost: frozenset[InvoiceRef]) -> None:
-        super().__init__("postback transaction cancelled")
+    def __init__(
+        self,
+        *,
+        postback_exists: bool = False,
+        payment_changed: bool = False,
+        over_credit: frozenset[InvoiceRef] = frozenset(),
+        holds_lost: frozenset[InvoiceRef] = frozenset(),
+    ) -> None:
+        super().__init__("transaction cancelled")
         self.postback_exists = postback_exists
         self.payment_changed = payment_changed
+        self.over_credit = over_credit
         self.holds_lost = holds_lost
 
 
@@ -67,9 +96,13 @@ class PostbackRaceError(Exception):
 
 
 def _gsi2(payment: Payment) -> tuple[str | None, str | None]:
-    """``OPEN`` while the payer may still pay; ``DAY#{date}`` once final; neither otherwise."""
+    """``OPEN`` while the payer may still pay; ``REVIEW`` while a person must settle it; ``DAY#{date}``
+    once final otherwise; neither before that."""
     if payment.status.holds_session:
         return keys.OPEN_PAYMENTS, f"{clock.timestamp(payment.session_expires_at)}#{payment.payment_id}"
+    if payment.status is PaymentStatus.NEEDS_REVIEW:
+        flagged = payment.flagged_at or payment.completed_at or payment.created_at
+        return keys.REVIEW_QUEUE, f"{clock.timestamp(flagged)}#{payment.payment_id}"
     if payment.status.final and payment.completed_at is not None:
         completed = clock.timestamp(payment.completed_at)
         return keys.finished_day_pk(completed[:10]), f"{completed}#{payment.payment_id}"
@@ -109,8 +142,10 @@ def payment_to_item(payment: Payment) -> dict[str, Any]:
         "convenienceFeeCents": payment.convenience_fee_cents,
         "paymentMethod": payment.payment_method,
         "cardType": payment.card_type,
+        "authorization": payment.authorization,
         "completedAt": clock.timestamp(payment.completed_at) if payment.completed_at else None,
         "reviewReason": payment.review_reason,
+        "flaggedAt": clock.timestamp(payment.flagged_at) if payment.flagged_at else None,
         "failureReason": payment.failure_reason,
         "version": payment.version,
         "GSI1PK": keys.user_payments_pk(payment.sub),
@@ -143,45 +178,88 @@ def payment_from_item(item: Mapping[str, Any]) -> Payment:
         convenience_fee_cents=item.get("convenienceFeeCents", 0),
         payment_method=item.get("paymentMethod"),
         card_type=item.get("cardType"),
+        authorization=item.get("authorization"),
         completed_at=clock.parse_timestamp(item["completedAt"]) if item.get("completedAt") else None,
         review_reason=item.get("reviewReason"),
+        flagged_at=clock.parse_timestamp(item["flaggedAt"]) if item.get("flaggedAt") else None,
         failure_reason=item.get("failureReason"),
         version=item.get("version", 0),
     )
 
 
-@dataclass(frozen=True)
-class PostbackRecord:
-    """A postback as stored: kept fields only, their digest, what came of it."""
+def _without_none(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in values.items() if value is not None}
 
-    identity: str
-    fields: Mapping[str, str]
-    digest: str
-    outcome: str
-    reason: str | None
-    received_at: datetime
 
-    def to_item(self, payment_id: str) -> dict[str, Any]:
-        return {
-            "PK": keys.payment_pk(payment_id),
-            "SK": keys.postback_sk(self.identity),
-            "fields": dict(self.fields),
-            "digest": self.digest,
-            "outcome": self.outcome,
-            "reason": self.reason,
-            "receivedAt": clock.timestamp(self.received_at),
-        }
+def postback_to_item(payment_id: str, record: RecordedPostback, fields: Mapping[str, str]) -> dict[str, Any]:
+    """A postback as stored: the kept fields as received (for people), what they were read as (for
+    the rules), the digest of the read values, what came of it and where it came from (Invoice
+    Cloud's postback, or its payment file: a lost postback recovered)."""
+    postback = record.postback
+    values = postback.values
+    return {
+        "PK": keys.payment_pk(payment_id),
+        "SK": keys.postback_sk(record.key),
+        "fields": dict(fields),
+        "read": _without_none(
+            {
+                "identity": postback.identity,
+                "paymentGuid": postback.payment_guid,
+                "approved": values.approved,
+                "invoiceNumber": values.invoice_number,
+                "amountCents": values.amount_cents,
+                "feeCents": values.fee_cents,
+                "paymentTypeId": values.payment_type_id,
+                "billerReference": values.biller_reference,
+                "billerGuid": values.biller_guid,
+                "creditCents": postback.credit_cents,
+                "paymentMethod": postback.payment_method,
+                "cardType": postback.card_type,
+                "authorization": postback.authorization,
+                "paymentDate": postback.payment_date,
+                "problem": postback.problem,
+            }
+        ),
+        "digest": values.digest,
+        "outcome": record.outcome.value,
+        "reason": record.reason.value if record.reason else None,
+        "receivedAt": clock.timestamp(record.received_at),
+        "source": record.source,
+    }
 
-    @classmethod
-    def from_item(cls, item: Mapping[str, Any]) -> PostbackRecord:
-        return cls(
-            identity=str(item["SK"]).removeprefix(keys.POSTBACK_PREFIX),
-            fields=item.get("fields", {}),
-            digest=item["digest"],
-            outcome=item["outcome"],
-            reason=item.get("reason"),
-            received_at=clock.parse_timestamp(item["receivedAt"]),
-        )
+
+def postback_from_item(item: Mapping[str, Any]) -> RecordedPostback:
+    """A stored postback as the rules see it."""
+    read = item.get("read", {})
+    values = PostbackValues(
+        approved=read.get("approved"),
+        invoice_number=read.get("invoiceNumber", ""),
+        amount_cents=read.get("amountCents"),
+        fee_cents=read.get("feeCents"),
+        payment_type_id=read.get("paymentTypeId", ""),
+        biller_reference=read.get("billerReference", ""),
+        biller_guid=read.get("billerGuid", ""),
+    )
+    key = str(item["SK"]).removeprefix(keys.POSTBACK_PREFIX)
+    postback = ReceivedPostback(
+        identity=read.get("identity", key),
+        payment_guid=read.get("paymentGuid", ""),
+        values=values,
+        credit_cents=read.get("creditCents"),
+        payment_method=read.get("paymentMethod"),
+        card_type=read.get("cardType", ""),
+        authorization=read.get("authorization", ""),
+        payment_date=read.get("paymentDate", ""),
+        problem=read.get("problem"),
+    )
+    return RecordedPostback(
+        key=key,
+        postback=postback,
+        outcome=Outcome(item["outcome"]),
+        reason=ReviewReason(item["reason"]) if item.get("reason") else None,
+        received_at=clock.parse_timestamp(item["receivedAt"]),
+        source=item.get("source", "postback"),
+    )
 
 
 # ---- reads ----------------------------------------------------------------------------------------
@@ -194,10 +272,23 @@ def get_payment(payment_id: str) -> Payment | None:
     return payment_from_item(deserialize(raw)) if raw else None
 
 
-def get_payment_with_postbacks(payment_id: str) -> tuple[Payment | None, dict[str, PostbackRecord]]:
-    """One Query on ``PK = PAYMENT#{id}``: the payment and every postback recorded for it."""
+@dataclass(frozen=True)
+class PaymentRecord:
+    """Everything stored under ``PAYMENT#{id}``: the payment, its postbacks (by key, with the kept
+    fields as received) and its review decisions (oldest first)."""
+
+    payment: Payment | None
+    postbacks: dict[str, RecordedPostback]
+    postback_fields: dict[str, dict[str, str]]
+    reviews: list[dict[str, Any]]
+
+
+def get_payment_record(payment_id: str) -> PaymentRecord:
+    """One Query on ``PK = PAYMENT#{id}``: the payment with its postbacks and reviews."""
     payment: Payment | None = None
-    postbacks: dict[str, PostbackRecord] = {}
+    postbacks: dict[str, RecordedPostback] = {}
+    fields: dict[str, dict[str, str]] = {}
+    reviews: list[dict[str, Any]] = []
     items = query_items(
         TableName=table_name(),
         KeyConditionExpression="PK = :pk",
@@ -209,9 +300,18 @@ def get_payment_with_postbacks(payment_id: str) -> tuple[Payment | None, dict[st
         if sort_key == keys.PAYMENT_SK:
             payment = payment_from_item(item)
         elif sort_key.startswith(keys.POSTBACK_PREFIX):
-            record = PostbackRecord.from_item(item)
-            postbacks[record.identity] = record
-    return payment, postbacks
+            record = postback_from_item(item)
+            postbacks[record.key] = record
+            fields[record.key] = dict(item.get("fields") or {})
+        elif sort_key.startswith(keys.REVIEW_PREFIX):
+            reviews.append(item)
+    return PaymentRecord(payment=payment, postbacks=postbacks, postback_fields=fields, reviews=reviews)
+
+
+def get_payment_with_postbacks(payment_id: str) -> tuple[Payment | None, dict[str, RecordedPostback]]:
+    """One Query on ``PK = PAYMENT#{id}``: the payment and every postback recorded for it."""
+    record = get_payment_record(payment_id)
+    return record.payment, record.postbacks
 
 
 @dataclass(frozen=True)
@@ -238,10 +338,37 @@ def list_user_payments(sub: str, *, limit: int, start_key: dict[str, Any] | None
     return PaymentPage(payments=payments, last_key=answer.get("LastEvaluatedKey"))
 
 
+def list_open_payments(expired_before: datetime) -> Iterator[Payment]:
+    """Payments still open (CREATED, PENDING, DECLINED) whose session ended before
+    ``expired_before``, oldest first (GSI2 ``OPEN``, eventually consistent: the writes that follow
+    are conditional on the version read)."""
+    items = query_items(
+        TableName=table_name(),
+        IndexName="GSI2",
+        KeyConditionExpression="GSI2PK = :open AND GSI2SK < :cutoff",
+        ExpressionAttributeValues={
+            ":open": {"S": keys.OPEN_PAYMENTS},
+            ":cutoff": {"S": clock.timestamp(expired_before)},
+        },
+    )
+    return (payment_from_item(item) for item in items)
+
+
+def list_payments_for_review() -> Iterator[Payment]:
+    """Payments waiting for a person (NEEDS_REVIEW), oldest flag first (GSI2 ``REVIEW``)."""
+    items = query_items(
+        TableName=table_name(),
+        IndexName="GSI2",
+        KeyConditionExpression="GSI2PK = :review",
+        ExpressionAttributeValues={":review": {"S": keys.REVIEW_QUEUE}},
+    )
+    return (payment_from_item(item) for item in items)
+
+
 # ---- writes ---------------------------------------------------------------------------------------
 
 
-def _put_payment(payment: Payment, *, expected_version: int | None) -> dict[str, Any]:
+def put_payment(payment: Payment, *, expected_version: int | None) -> dict[str, Any]:
     """A Put of the whole payment: new (no such item) or at the version it was read at."""
     put: dict[str, Any] = {"TableName": table_name(), "Item": serialize(payment_to_item(payment))}
     if expected_version is None:
@@ -252,7 +379,8 @@ def _put_payment(payment: Payment, *, expected_version: int | None) -> dict[str,
     return {"Put": put}
 
 
-def _release_hold(ref: InvoiceRef, payment_id: str) -> dict[str, Any]:
+def release_hold(ref: InvoiceRef, payment_id: str) -> dict[str, Any]:
+    """Remove this payment's hold on an invoice; cancelled (ALL_OLD) when the hold is not its own."""
     return {
         "Update": {
             "TableName": table_name(),
@@ -260,15 +388,16 @@ def _release_hold(ref: InvoiceRef, payment_id: str) -> dict[str, Any]:
             "UpdateExpression": "REMOVE openPaymentId, openUntil",
             "ConditionExpression": "openPaymentId = :pid",
             "ExpressionAttributeValues": {":pid": {"S": payment_id}},
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
     }
 
 
-def create_payment(payment: Payment, invoices: Sequence[Invoice], now: datetime) -> None:
-    """CREATED, in one transaction with every invoice's open-session hold. Each invoice must be as it
-    was read (same ``billedAsOf``, same credits) and held by no other open session."""
-    items = [_put_payment(payment, expected_version=None)]
-    until = serialize_value(clock.timestamp(payment.session_expires_at))
+def create_payment(payment: Payment, invoices: Sequence[Invoice], now: datetime, *, hold_until: datetime) -> None:
+    """CREATED, in one transaction with every invoice's hold until ``hold_until``. Each invoice must
+    be as it was read (same ``billedAsOf``, same credits) and held by no other open session."""
+    items = [put_payment(payment, expected_version=None)]
+    until = serialize_value(clock.timestamp(hold_until))
     for invoice in invoices:
         items.append(
             {
@@ -302,7 +431,7 @@ def mark_pending(payment: Payment, payment_url: str) -> Payment:
         update={"status": PaymentStatus.PENDING, "payment_url": payment_url, "version": payment.version + 1}
     )
     try:
-        transact([_put_payment(pending, expected_version=payment.version)])
+        transact([put_payment(pending, expected_version=payment.version)])
         return pending
     except TransactionRaceError:
         pass
@@ -336,88 +465,131 @@ def mark_failed(payment: Payment, reason: str, now: datetime) -> Payment:
             "version": payment.version + 1,
         }
     )
-    items = [_put_payment(failed, expected_version=payment.version)]
-    items.extend(_release_hold(line.ref, payment.payment_id) for line in payment.lines)
+    items = [put_payment(failed, expected_version=payment.version)]
+    items.extend(release_hold(line.ref, payment.payment_id) for line in payment.lines)
     transact(items)
     return failed
+
+
+def release_holds(
+    before: Payment, after: Payment, refs: Iterable[InvoiceRef], *, head: Sequence[dict[str, Any]] = ()
+) -> Payment:
+    """``head`` (items that must be new, such as an audit item) and the payment at its new version
+    (``after``, read at ``before.version``) with this payment's holds on ``refs`` removed, in one
+    transaction. A hold that is no longer this payment's is left alone (released already, or another
+    session holds the invoice now) and the write is tried again without it.
+
+    Raises :class:`PostbackRaceError` (``payment_changed``) when the payment moved on meanwhile."""
+    pending = sorted(set(refs), key=str)
+    while True:
+        items = [*head, put_payment(after, expected_version=before.version)]
+        items.extend(release_hold(ref, before.payment_id) for ref in pending)
+        try:
+            transact(items)
+            return after
+        except TransactionRaceError as race:
+            reasons = race.reasons_for(len(items))
+            if race.conflict or any(reason != "None" for reason in reasons[: len(head) + 1]):
+                raise PostbackRaceError(payment_changed=True) from None
+            lost = {ref for ref, reason in zip(pending, reasons[len(head) + 1 :], strict=True) if reason != "None"}
+            pending = [ref for ref in pending if ref not in lost]
+
+
+def credit_update(payment_id: str, credit: PostbackCredit, approved_at: datetime, *, release: bool) -> dict[str, Any]:
+    """One invoice's credit: a new entry in ``credits``, ``unpaidCents`` lowered and
+    ``unreflectedCents`` raised by its cents, on condition that the invoice is open and can take it:
+    no invoice is credited above its bill across payments (DESIGN §6c). With ``release``, this
+    payment's hold goes too (and must still be its own). ``ALL_OLD`` on failure tells the two apart."""
+    entry = {"paymentId": payment_id, "cents": credit.cents, "approvedAt": clock.timestamp(approved_at)}
+    update = "SET credits.#credit = :entry ADD unpaidCents :minus, unreflectedCents :cents"
+    condition = "attribute_exists(credits) AND attribute_not_exists(closedAt) AND unpaidCents >= :cents"
+    values: dict[str, Any] = {
+        ":entry": serialize_value(entry),
+        ":cents": serialize_value(credit.cents),
+        ":minus": serialize_value(-credit.cents),
+    }
+    if release:
+        update += " REMOVE openPaymentId, openUntil"
+        condition += " AND openPaymentId = :pid"
+        values[":pid"] = {"S": payment_id}
+    return {
+        "Update": {
+            "TableName": table_name(),
+            "Key": keys.invoice_key(credit.ref.account_number, credit.ref.invoice_number),
+            "UpdateExpression": update,
+            "ConditionExpression": condition,
+            "ExpressionAttributeNames": {"#credit": credit.credit_id},
+            "ExpressionAttributeValues": values,
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+    }
+
+
+def transact_credits(
+    head: list[dict[str, Any]],
+    *,
+    payment_id: str,
+    credits: Sequence[PostbackCredit],
+    approved_at: datetime,
+    keep_holds: Iterable[InvoiceRef] = (),
+) -> None:
+    """One transaction: ``head`` (an audit item that must be new, then the payment at the version read)
+    and each invoice's credit. Raises :class:`PostbackRaceError` saying which parts lost."""
+    kept = set(keep_holds)
+    items = list(head)
+    for credit in credits:
+        items.append(
+            credit_update(payment_id, credit, approved_at, release=credit.releases_hold and credit.ref not in kept)
+        )
+    try:
+        transact(items)
+    except TransactionRaceError as race:
+        if race.conflict:
+            raise PostbackRaceError(payment_changed=True) from None
+        reasons = race.reasons_for(len(items))
+        over_credit: set[InvoiceRef] = set()
+        holds_lost: set[InvoiceRef] = set()
+        for position, credit in enumerate(credits, start=len(head)):
+            if reasons[position] == "None":
+                continue
+            old = race.old_item(position) or {}
+            if "closedAt" in old or int(old.get("unpaidCents", 0)) < credit.cents or "credits" not in old:
+                over_credit.add(credit.ref)
+            else:
+                holds_lost.add(credit.ref)
+        raise PostbackRaceError(
+            postback_exists=reasons[0] == "ConditionalCheckFailed",
+            payment_changed=len(head) > 1 and reasons[1] != "None",
+            over_credit=frozenset(over_credit),
+            holds_lost=frozenset(holds_lost),
+        ) from None
 
 
 def record_postback(
     *,
     before: Payment,
     after: Payment,
-    record: PostbackRecord,
-    credits: Mapping[InvoiceRef, int],
-    approved_at: datetime,
-    release: Iterable[InvoiceRef],
+    record: RecordedPostback,
+    fields: Mapping[str, str],
+    credits: Sequence[PostbackCredit],
+    keep_holds: Iterable[InvoiceRef] = (),
 ) -> None:
     """One transaction: the postback (new only), the payment (at the version read), each credited
-    invoice's ``credits`` entry for this payment (its total), and the holds to release.
+    invoice's new credit, and the holds of invoices it paid in full (except ``keep_holds``, known to
+    be another session's now).
 
     Raises :class:`PostbackRaceError` saying which parts lost: the postback was already recorded,
-    the payment changed, or an invoice's hold belongs to another session now."""
-    payment_id = before.payment_id
-    items: list[dict[str, Any]] = [
+    the payment changed, an invoice would be credited above its bill, or a hold is not ours."""
+    head = [
         {
             "Put": {
                 "TableName": table_name(),
-                "Item": serialize(record.to_item(payment_id)),
+                "Item": serialize(postback_to_item(before.payment_id, record, fields)),
                 "ConditionExpression": "attribute_not_exists(SK)",
             }
-        }
+        },
+        put_payment(after, expected_version=before.version),
     ]
-    if after != before:
-        items.append(_put_payment(after, expected_version=before.version))
-    else:
-        items.append(
-            {
-                "ConditionCheck": {
-                    "TableName": table_name(),
-                    "Key": keys.payment_key(payment_id),
-                    "ConditionExpression": "version = :expected",
-                    "ExpressionAttributeValues": {":expected": serialize_value(before.version)},
-                }
-            }
-        )
-    invoice_refs: list[InvoiceRef] = []
-    to_release = set(release)
-    for ref, cents in credits.items():
-        update = "SET credits.#pid = :credit"
-        condition = "attribute_exists(credits)"
-        values: dict[str, Any] = {
-            ":credit": serialize_value({"cents": cents, "approvedAt": clock.timestamp(approved_at)})
-        }
-        if ref in to_release:
-            update += " REMOVE openPaymentId, openUntil"
-            condition += " AND openPaymentId = :pid"
-            values[":pid"] = {"S": payment_id}
-            to_release.discard(ref)
-        invoice_refs.append(ref)
-        items.append(
-            {
-                "Update": {
-                    "TableName": table_name(),
-                    "Key": keys.invoice_key(ref.account_number, ref.invoice_number),
-                    "UpdateExpression": update,
-                    "ConditionExpression": condition,
-                    "ExpressionAttributeNames": {"#pid": payment_id},
-                    "ExpressionAttributeValues": values,
-                }
-            }
-        )
-    for ref in sorted(to_release, key=str):
-        invoice_refs.append(ref)
-        items.append(_release_hold(ref, payment_id))
-    try:
-        transact(items)
-    except TransactionRaceError as exc:
-        reasons = exc.reasons + ["None"] * (len(items) - len(exc.reasons))
-        if reasons == ["TransactionConflict"] + ["None"] * (len(items) - 1):
-            raise PostbackRaceError(postback_exists=False, payment_changed=True, holds_lost=frozenset()) from None
-        raise PostbackRaceError(
-            postback_exists=reasons[0] == "ConditionalCheckFailed",
-            payment_changed=reasons[1] != "None",
-            holds_lost=frozenset(
-                ref for ref, reason in zip(invoice_refs, reasons[2:], strict=True) if reason != "None"
-            ),
-        ) from None
+    transact_credits(
+        head, payment_id=before.payment_id, credits=credits, approved_at=record.received_at, keep_holds=keep_holds
+    )

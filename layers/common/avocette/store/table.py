@@ -147,11 +147,26 @@ def query_items(**request: Any) -> Iterator[dict[str, Any]]:
 
 
 class TransactionRaceError(Exception):
-    """Another writer got there first; ``reasons`` are the per-item cancellation codes."""
+    """Another writer got there first. ``reasons`` are the per-item cancellation codes, one per item
+    of the transaction ("None" for items that were fine); ``old_items`` the items as they were, for
+    those that asked ``ReturnValuesOnConditionCheckFailure: ALL_OLD`` and failed their condition."""
 
-    def __init__(self, reasons: Sequence[str]) -> None:
+    def __init__(self, reasons: Sequence[str], old_items: Sequence[dict[str, Any] | None] = ()) -> None:
         super().__init__("transaction cancelled: " + ", ".join(reasons))
         self.reasons = list(reasons)
+        self.old_items = list(old_items)
+
+    def reasons_for(self, count: int) -> list[str]:
+        """The reasons padded to ``count`` items (a conflict names no item)."""
+        return self.reasons + ["None"] * (count - len(self.reasons))
+
+    def old_item(self, position: int) -> dict[str, Any] | None:
+        return self.old_items[position] if position < len(self.old_items) else None
+
+    @property
+    def conflict(self) -> bool:
+        """Another transaction was writing the same items: nothing failed a condition."""
+        return "TransactionConflict" in self.reasons and "ConditionalCheckFailed" not in self.reasons
 
 
 def transact(items: list[dict[str, Any]]) -> None:
@@ -161,7 +176,9 @@ def transact(items: list[dict[str, Any]]) -> None:
             dynamodb().transact_write_items(TransactItems=items)
     except ClientError as exc:
         if error_code(exc) == "TransactionCanceledException":
-            raise TransactionRaceError(cancellation_codes(exc)) from None
+            reasons = exc.response.get("CancellationReasons") or []
+            old = [deserialize(reason["Item"]) if reason.get("Item") else None for reason in reasons]
+            raise TransactionRaceError(cancellation_codes(exc), old) from None
         if error_code(exc) == "TransactionConflictException":
             raise TransactionRaceError(["TransactionConflict"]) from None
         raise

@@ -1,0 +1,19 @@
+"""Scheduled: payments whose session and grace have passed, still open, become EXPIRED (DESIGN §6c)."""
+
+from typing import Any
+
+from avocette import SERVICE_NAME
+from avocette.service import expiry
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+logger = Logger(service=SERVICE_NAME)
+tracer = Tracer()
+metrics = Metrics()
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
+    return expiry.expire_payments().as_dict()

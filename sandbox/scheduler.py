@@ -1,0 +1,119 @@
+"""The sandbox's clock and its scheduled functions (DESIGN §8).
+
+- ``GET /dev/clock`` shows the sandbox's time; ``POST /dev/clock`` ``{"advanceMinutes": N}`` moves
+  it forward for the functions and the Invoice Cloud simulator alike (both read
+  ``avocette.clock.utc_now``), so that expiry, late approvals and daily jobs can be seen at once.
+- Functions with a ``Schedule`` event in template.yaml run on their own: a ``rate(...)`` of any
+  length every minute (expiry is every five minutes in AWS, every minute here), so that a demo does
+  not wait; and on demand with ``POST /dev/run/{FunctionName}``, which answers what the function
+  returned.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import uuid
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+from avocette import clock
+from werkzeug.wrappers import Request, Response
+
+from sandbox.functions import LocalFunction
+
+__all__ = ["Scheduler", "scheduled_event"]
+
+log = logging.getLogger("sandbox.scheduler")
+
+LOCAL_PERIOD_SECONDS = 60.0
+
+
+def scheduled_event(function_name: str) -> dict[str, Any]:
+    """An EventBridge scheduled event, as AWS delivers it."""
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": "000000000000",
+        "time": clock.timestamp(clock.utc_now()),
+        "region": "us-east-1",
+        "resources": [f"arn:aws:events:us-east-1:000000000000:rule/{function_name}"],
+        "detail": {},
+    }
+
+
+def _json(status: int, body: Any) -> Response:
+    return Response(json.dumps(body), status=status, content_type="application/json")
+
+
+class Scheduler:
+    """Runs the template's scheduled functions every ``period`` seconds until :meth:`stop`, and
+    serves ``/dev/clock`` and ``/dev/run/{FunctionName}``."""
+
+    def __init__(self, functions: Mapping[str, LocalFunction], *, period: float = LOCAL_PERIOD_SECONDS) -> None:
+        self.functions = dict(functions)
+        self.scheduled = sorted(name for name, function in self.functions.items() if function.spec.schedules)
+        self.period = period
+        self._stopped = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self.scheduled and self.period > 0:
+            self._thread = threading.Thread(target=self._loop, name="sandbox-scheduler", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+
+    def _loop(self) -> None:
+        while not self._stopped.wait(self.period):
+            for name in self.scheduled:
+                try:
+                    self.run(name)
+                except Exception:  # a failing job must not stop the others; it is logged by its function
+                    log.exception("Scheduled function %s failed", name)
+
+    def run(self, name: str) -> Any:
+        return self.functions[name].invoke(scheduled_event(name))
+
+    # ---- HTTP ----------------------------------------------------------------------------------
+
+    def clock_route(self, request: Request) -> Response:
+        if request.method == "POST":
+            try:
+                body = json.loads(request.get_data() or b"{}")
+                minutes = body["advanceMinutes"]
+                if not isinstance(minutes, int | float) or isinstance(minutes, bool) or not 0 <= minutes <= 525_600:
+                    raise ValueError
+            except (ValueError, KeyError, TypeError):
+                return _json(
+                    400, {"error": "validation_error", "message": 'Send {"advanceMinutes": N}, 0 <= N <= 525600.'}
+                )
+            clock.set_offset(clock.offset() + timedelta(minutes=minutes))
+            log.info("Sandbox clock moved forward %s minutes", minutes)
+        elif request.method != "GET":
+            return _json(405, {"error": "method_not_allowed", "message": "GET or POST"})
+        return _json(
+            200,
+            {
+                "now": clock.timestamp(clock.utc_now()),
+                "offsetMinutes": clock.offset().total_seconds() / 60,
+            },
+        )
+
+    def run_route(self, request: Request) -> Response:
+        name = request.path.removeprefix("/dev/run/")
+        if request.method != "POST":
+            return _json(405, {"error": "method_not_allowed", "message": "POST to run a function"})
+        if name not in self.scheduled:
+            return _json(
+                404,
+                {"error": "not_found", "message": f"No scheduled function {name!r}; try one of {self.scheduled}"},
+            )
+        return _json(200, {"function": name, "result": self.run(name)})
