@@ -9,125 +9,32 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Callable
-from typing import Any
 
 import pytest
 from avocette.service.billing_import import ImportStatus, import_billing
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import Page, expect
 
-from tests.e2e.browsing import DESKTOP, PHONE, BrowserRun
+from tests.e2e.browsing import DESKTOP, PHONE
+from tests.e2e.portal import (
+    APPROVING_CARD,
+    DECLINING_CARD,
+    OpenBrowser,
+    authorization_code_on_receipt,
+    choose_invoices,
+    expect_fact,
+    go_to,
+    go_to_invoice_cloud,
+    invoice_card,
+    pay_by_card,
+    payment_view,
+    receipt_cells,
+    register,
+    return_to_portal,
+    sign_in,
+    through_to_payment,
+)
 
 pytestmark = pytest.mark.e2e
-
-APPROVING_CARD = "4111111111111111"
-DECLINING_CARD = "4000000000000002"
-OpenBrowser = Callable[[dict[str, Any]], BrowserRun]
-
-
-# ---- the portal ---------------------------------------------------------------------------------
-
-
-DEMO_USERS = ("alice", "bob", "carol")
-
-
-def sign_in(run: BrowserRun, user: str) -> None:
-    """With the demo user's own button, or any other user id typed in."""
-    run.open("#/signin")
-    expect(run.page.get_by_text("This page stands in for the portal's real sign-in.")).to_be_visible()
-    if user in DEMO_USERS:
-        run.page.get_by_role("button", name=f"Sign in as {user}", exact=True).click()
-    else:
-        run.page.get_by_label("User id").fill(user)
-        run.page.get_by_role("button", name="Sign in", exact=True).click()
-    expect(run.page.locator("#who")).to_contain_text(f"Signed in as {user}")
-    expect(run.page.get_by_role("heading", name="Your accounts", level=1)).to_be_visible()
-
-
-def go_to(page: Page, nav_label: str, heading: str) -> None:
-    page.get_by_role("navigation", name="Main").get_by_role("link", name=nav_label, exact=True).click()
-    expect(page.get_by_role("heading", name=heading, level=1)).to_be_focused()
-
-
-def register(page: Page, accounts: list[tuple[str, str]]) -> Locator:
-    """Fill one row per account on the registration page and submit; answers the outcome section."""
-    for index, (number, value) in enumerate(accounts):
-        if index:
-            page.get_by_role("button", name="Add another account").click()
-        page.get_by_label("Account number").nth(index).fill(number)
-        page.get_by_label("Registration value").nth(index).fill(value)
-    page.get_by_role("button", name="Link accounts").click()
-    outcome = page.get_by_role("status").filter(has=page.get_by_role("heading", name="What happened"))
-    expect(outcome).to_be_visible()
-    return outcome
-
-
-def invoice_card(page: Page, invoice_number: str) -> Locator:
-    return page.get_by_role("listitem").filter(has=page.get_by_role("heading", name=f"Invoice {invoice_number}"))
-
-
-def expect_fact(container: Locator, term: str, value: str) -> None:
-    """In a <dl>: the description of ``term`` is ``value``."""
-    term_element = container.locator("dt", has_text=re.compile(f"^{re.escape(term)}$"))
-    expect(term_element.locator("xpath=following-sibling::dd[1]")).to_have_text(value)
-
-
-def choose_invoices(page: Page, invoices: list[str], total: str) -> None:
-    """On the pay page: tick the invoices; the running total and the button follow."""
-    for invoice in invoices:
-        page.get_by_label(f"Invoice {invoice}").check()
-    expect(page.locator("#selected-total")).to_have_text(total)
-    expect(page.get_by_role("button", name=f"Pay {total} with Invoice Cloud")).to_be_enabled()
-
-
-def go_to_invoice_cloud(page: Page, total: str, simulator: str) -> str:
-    """Press "Pay … with Invoice Cloud"; answers the simulator's session URL the portal sent us to."""
-    page.get_by_role("button", name=f"Pay {total} with Invoice Cloud").click()
-    page.wait_for_url(f"{simulator}/cloudpayments/*")
-    return page.url
-
-
-def payment_view(page: Page) -> Locator:
-    return page.get_by_role("region", name="Payment receipt")
-
-
-def receipt_cells(receipt: Locator, invoice_number: str) -> Locator:
-    """The amount due and amount paid of one invoice on the receipt."""
-    return (
-        receipt.get_by_role("row")
-        .filter(has=receipt.page.get_by_role("rowheader", name=invoice_number))
-        .get_by_role("cell")
-    )
-
-
-# ---- Invoice Cloud's hosted pages (the simulator) -----------------------------------------------
-
-
-def through_to_payment(page: Page) -> None:
-    """Account, invoices and billing information as prefilled, up to the payment page."""
-    expect(page.get_by_role("heading", name="Your account")).to_be_visible()
-    page.get_by_role("button", name="Continue", exact=True).click()
-    page.get_by_role("button", name="Continue to billing information").click()
-    page.get_by_role("button", name="Continue to payment").click()
-    expect(page.get_by_role("heading", name="Payment", exact=True)).to_be_visible()
-
-
-def pay_by_card(page: Page, card: str, name: str) -> None:
-    page.get_by_label("Card number").fill(card)
-    page.get_by_label("Expiry (MM/YY)").fill("12/39")
-    page.get_by_label("Security code (CVV)").fill("123")
-    page.get_by_label("Name on card").fill(name)
-    page.get_by_role("button", name=re.compile(r"^Pay \$[\d,.]+ by card$")).click()
-
-
-def return_to_portal(run: BrowserRun) -> str:
-    """From Invoice Cloud's receipt back to the portal's return page; answers the payment id."""
-    expect(run.page.get_by_role("heading", name="Payment successful")).to_be_visible()
-    run.step("ic-receipt")
-    run.page.get_by_role("link", name="Return to Avocette Utilities").click()
-    run.page.wait_for_url(re.compile(re.escape(run.gateway) + r"/#/return/[0-9a-f-]+$"))
-    return run.page.url.rsplit("/", 1)[-1]
-
 
 # ---- the tests ----------------------------------------------------------------------------------
 
@@ -196,14 +103,18 @@ def test_carol_registers_her_accounts_and_pays_one_of_two_invoices(open_browser:
     page.get_by_role("button", name="Continue to payment").click()
     run.step("ic-payment")
     pay_by_card(page, APPROVING_CARD, "Carol Castillo")
+    expect(page.get_by_role("heading", name="Payment successful")).to_be_visible()
+    authorization = authorization_code_on_receipt(page)
     payment_id = return_to_portal(run)
 
-    # Back in the portal: approved, with a receipt of what was paid (one invoice, not the other).
+    # Back in the portal: approved, with a receipt of what was paid (one invoice, not the other), and
+    # the card's authorization as Invoice Cloud reported it (payers need it to dispute a charge).
     expect(page.get_by_role("heading", name="Payment approved")).to_be_visible()
     receipt = payment_view(page)
     expect(receipt).to_contain_text("Avocette Utilities")
     expect_fact(receipt, "Payment ID", payment_id)
     expect_fact(receipt, "Payment method", "Card (Visa)")
+    expect_fact(receipt, "Authorization", re.compile(rf"(^|\s){re.escape(authorization)}$"))
     expect(receipt_cells(receipt, "INV-3001-1")).to_have_text(["$55.10", "$55.10"])
     expect(receipt_cells(receipt, "INV-3002-1")).to_have_text(["$99.99", "$0.00Not paid"])
     expect_fact(receipt, "Amount paid", "$55.10")
@@ -218,6 +129,7 @@ def test_carol_registers_her_accounts_and_pays_one_of_two_invoices(open_browser:
     expect(page.get_by_role("heading", name="Payment approved")).to_be_hidden()
     expect(receipt.get_by_role("button", name="Print receipt")).to_be_hidden()
     expect(receipt).to_be_visible()
+    expect(receipt.get_by_text(authorization)).to_be_visible()
     run.step("receipt-printed")
     page.emulate_media(media="screen")
 

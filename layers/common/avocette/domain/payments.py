@@ -180,6 +180,11 @@ def status_message(payment: Payment, now: datetime) -> str:
     """What the payer reads about their payment; never an internal reason."""
     paid = money.cents_to_text(payment.amount_paid_cents)
     match payment.status:
+        case PaymentStatus.PENDING | PaymentStatus.CREATED if payment.session_expires_at <= now:
+            return (
+                "Your payment session has ended. If you paid, the result will show here once Invoice Cloud "
+                "reports it; please do not pay again meanwhile. If you did not pay, no money was taken."
+            )
         case PaymentStatus.CREATED:
             return "Your payment is being set up with Invoice Cloud."
         case PaymentStatus.PENDING:

@@ -3,8 +3,8 @@
 import { api } from "../api.js";
 import { h, heading, link, loadingRegion, mount, settle } from "../dom.js";
 import { errorNotice } from "../errors.js";
-import { dollars, formatMoment, toCents } from "../format.js";
-import { STATUS_LABELS } from "./payment.js";
+import { dollars, formatCents, formatMoment, toCents } from "../format.js";
+import { reversedCents, statusLabel } from "./payment.js";
 
 const PAGE_SIZE = 10;
 
@@ -62,27 +62,70 @@ function show(page, list, more) {
 }
 
 function paymentRow(payment) {
-  const amount = payment.amountPaid ?? payment.amountDue;
-  const label = STATUS_LABELS[payment.status] ?? payment.status;
+  const amount = amountText(payment.amountPaid ?? payment.amountDue);
+  const status = String(payment.status ?? "");
+  const outcome = outcomeText(payment);
   return h(
     "li",
     { class: "history-item" },
     h(
       "p",
       { class: "history-head" },
-      link(`#/return/${encodeURIComponent(payment.paymentId)}`, `Payment of ${dollars(amount)}`),
-      h("span", { class: `badge badge-${payment.status.toLowerCase()}` }, label),
+      link(`#/return/${encodeURIComponent(payment.paymentId)}`, `Payment of ${amount}`),
+      h("span", { class: `badge badge-${status.toLowerCase()}` }, statusLabel(payment.status)),
     ),
+    outcome ? h("p", { class: "history-outcome" }, outcome) : null,
     h("p", { class: "history-meta" }, formatMoment(payment.createdAt)),
     h(
       "p",
       { class: "history-meta" },
-      payment.invoices.map((invoice) => invoiceText(payment, invoice)).join(", "),
+      invoicesOf(payment).map((invoice) => invoiceText(payment, invoice)).join(", "),
     ),
   );
 }
 
+/** In a line, what became of a payment that did not simply go through (the amount reversed, if any). */
+function outcomeText(payment) {
+  const reversed = reversedCents(payment);
+  const reversedText = reversed ? `${formatCents(reversed)} reversed` : null;
+  switch (payment.status) {
+    case "REVERSED":
+      return `${reversedText ?? "Reversed"}: the invoices are due again.`;
+    case "APPROVED":
+      return reversedText ? `${reversedText}: that amount is due again.` : null;
+    case "CLOSED":
+      return "Closed without being applied to your bills.";
+    case "EXPIRED":
+      return "Not paid: the payment session ended. No money was taken.";
+    case "NEEDS_REVIEW":
+      return "We are checking this payment by hand. Please do not pay again.";
+    default:
+      return null;
+  }
+}
+
+function invoicesOf(payment) {
+  return Array.isArray(payment.invoices) ? payment.invoices : [];
+}
+
 function invoiceText(payment, invoice) {
-  const unpaid = payment.status === "APPROVED" && toCents(invoice.amountPaid ?? "0.00") === 0;
+  const unpaid = payment.status === "APPROVED" && centsOr0(invoice.amountPaid) === 0;
   return `${invoice.invoiceNumber} (${invoice.accountNumber}${unpaid ? ", not paid" : ""})`;
+}
+
+/** "84.20" -> "$84.20"; anything that is not an amount as it is. */
+function amountText(text) {
+  try {
+    return dollars(text);
+  } catch {
+    return String(text ?? "");
+  }
+}
+
+function centsOr0(text) {
+  try {
+    return text === undefined || text === null ? 0 : toCents(text);
+  } catch {
+    return 0;
+  }
 }

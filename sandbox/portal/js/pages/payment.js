@@ -1,14 +1,24 @@
 // The return page (#/return/<paymentId>): where Invoice Cloud's receipt sends the payer back.
-// It follows the payment until its result is final, says what happened in plain words, offers
-// another try after a decline, and shows the printable receipt of an approved payment.
+// It follows the payment until its result is final or its session has ended, says what happened in
+// plain words, offers another try after a decline, and shows the printable receipt of a payment
+// that moved money. Every value from the API is inserted as text (dom.js).
 
 import { api, goToInvoiceCloud, startPayment } from "../api.js";
 import { facts, h, heading, link, mount, notice } from "../dom.js";
 import { errorNotice, PAYMENT_ERRORS } from "../errors.js";
 import { dollars, formatCents, formatMoment, toCents } from "../format.js";
 
-const POLL_EVERY_MS = 1000;
-const POLL_FOR_MS = 60_000;
+// Polling: soon at first (the result usually arrives within seconds of the payer's return), then
+// less and less often; never while the tab is hidden, never after the page is left, and never past
+// the payment session's end (nothing new can be paid after it) or POLL_FOR_MS.
+const FIRST_DELAY_MS = 1000;
+const MAX_DELAY_MS = 30_000;
+const BACKOFF = 1.6;
+const POLL_FOR_MS = 35 * 60_000; // a payment session lasts 30 minutes
+const SESSION_END_MARGIN_MS = 1000;
+
+/** Statuses in which the payer may still pay on Invoice Cloud's page, until the session ends. */
+const HOLDING_SESSION = new Set(["CREATED", "PENDING", "DECLINED"]);
 
 export const STATUS_LABELS = {
   CREATED: "Starting",
@@ -18,6 +28,19 @@ export const STATUS_LABELS = {
   NEEDS_REVIEW: "Being checked",
   FAILED: "Failed",
   EXPIRED: "Expired",
+  REVERSED: "Reversed",
+  CLOSED: "Closed",
+};
+
+/** A status in words; an unknown one as it is. */
+export function statusLabel(status) {
+  return STATUS_LABELS[status] ?? String(status ?? "Unknown");
+}
+
+const REVERSAL_KINDS = {
+  VOID: "Payment voided",
+  ACH_RETURN: "Bank payment returned",
+  CHARGEBACK: "Chargeback",
 };
 
 export async function render({ view, params: [paymentId], signal }) {
@@ -29,62 +52,112 @@ export async function render({ view, params: [paymentId], signal }) {
     details: h("div", { class: "payment-details" }),
   };
   mount(view, title, slots.status, slots.progress, slots.details);
-  await follow(paymentId, slots, signal);
+  await follow({ paymentId, slots, signal, shown: "" });
 }
 
-/** Poll GET /payments/{id} until the result is final, the page is left, or a minute has passed. */
-async function follow(paymentId, slots, signal) {
-  const deadline = Date.now() + POLL_FOR_MS;
-  let shown = "";
-  mount(slots.progress, waiting("Checking your payment…"));
+function fetchPayment(paymentId) {
+  return api("GET", `/payments/${encodeURIComponent(paymentId)}`).then(({ body }) => body);
+}
+
+/**
+ * Where the page stands with `payment`: "final" (the server says so), "ended" (still open at the
+ * server, but its payment session has passed: nothing new can be paid, so the page stops waiting)
+ * or "open" (worth checking again soon).
+ */
+function stateOf(payment) {
+  if (payment.final) return "final";
+  if (HOLDING_SESSION.has(payment.status) && untilSessionEnds(payment) <= 0) return "ended";
+  return "open";
+}
+
+/** Milliseconds until the payment session ends, by this device's clock (Infinity if unknown). */
+function untilSessionEnds(payment) {
+  const end = Date.parse(payment.sessionExpiresAt);
+  return Number.isNaN(end) ? Infinity : end - Date.now();
+}
+
+/**
+ * Poll GET /payments/{id} until the payment is final, its session has ended, the page is left, or
+ * POLL_FOR_MS has passed. `first`: a payment just fetched, shown before the first pause.
+ */
+async function follow(page, first = null) {
+  const { paymentId, slots, signal } = page;
+  const started = Date.now();
+  let delay = FIRST_DELAY_MS;
+  let payment = first;
+  if (!payment) mount(slots.progress, waiting("Checking your payment…"));
   for (;;) {
-    let payment;
-    try {
-      payment = (await api("GET", `/payments/${encodeURIComponent(paymentId)}`)).body;
-    } catch (error) {
-      if (signal.aborted) return;
-      const transient = error.status === 0 || error.status >= 500;
-      if (!transient || Date.now() >= deadline) {
-        mount(slots.progress);
-        mount(slots.status, errorNotice(error, { payment_not_found: notFound() }));
-        return;
+    if (!payment) {
+      try {
+        payment = await fetchPayment(paymentId);
+      } catch (error) {
+        if (signal.aborted) return;
+        const transient = error.status === 0 || error.status >= 500;
+        if (!transient || Date.now() - started >= POLL_FOR_MS) {
+          mount(slots.progress);
+          mount(slots.status, errorNotice(error, { payment_not_found: notFound() }));
+          return;
+        }
+        await pause(delay, signal);
+        if (signal.aborted) return;
+        delay = Math.min(MAX_DELAY_MS, delay * BACKOFF);
+        continue;
       }
-      await pause(POLL_EVERY_MS, signal);
-      continue;
+      if (signal.aborted) return;
     }
-    if (signal.aborted) return;
-    const fingerprint = JSON.stringify(payment);
-    if (fingerprint !== shown) {
-      shown = fingerprint;
-      mount(slots.status, statusPanel(payment));
-      mount(slots.details, payment.status === "APPROVED" ? receipt(payment) : summary(payment));
-      mount(slots.progress, payment.final ? null : waiting(WAITING_TEXT[payment.status] ?? WAITING_TEXT.PENDING));
+    const state = stateOf(payment);
+    const fingerprint = `${state} ${JSON.stringify(payment)}`;
+    if (fingerprint !== page.shown) {
+      if (page.shown) delay = FIRST_DELAY_MS; // something moved: look again soon
+      show(page, payment, state);
     }
-    if (payment.final) return;
-    if (Date.now() >= deadline) {
-      mount(slots.progress, stoppedChecking(payment, () => follow(paymentId, slots, signal)));
+    if (state !== "open") return;
+    if (Date.now() - started >= POLL_FOR_MS) {
+      mount(slots.progress, stoppedChecking(page, payment));
       return;
     }
-    await pause(POLL_EVERY_MS, signal);
+    // Wake up when the session ends, too, to stop waiting then rather than up to MAX_DELAY_MS later.
+    await pause(Math.min(delay, Math.max(0, untilSessionEnds(payment) + SESSION_END_MARGIN_MS)), signal);
     if (signal.aborted) return;
+    delay = Math.min(MAX_DELAY_MS, delay * BACKOFF);
+    payment = null;
   }
 }
 
+/** Draw the payment in its state; `checkedAt`: when the payer last asked to check again. */
+function show(page, payment, state, checkedAt = null) {
+  page.shown = `${state} ${JSON.stringify(payment)}`;
+  mount(page.slots.status, statusPanel(page, payment, state, checkedAt));
+  mount(page.slots.details, hasReceipt(payment) ? receipt(payment) : summary(payment));
+  mount(page.slots.progress, state === "open" ? waiting(WAITING_TEXT[payment.status] ?? WAITING_TEXT.PENDING) : null);
+}
+
+/** Wait `milliseconds`, and then for the tab to be visible again; cut short when the page is left. */
 function pause(milliseconds, signal) {
   return new Promise((resolve) => {
-    const timer = setTimeout(resolve, milliseconds);
-    signal.addEventListener(
-      "abort",
-      () => {
-        clearTimeout(timer);
-        resolve();
-      },
-      { once: true },
-    );
+    let timer = null;
+    const done = () => {
+      clearTimeout(timer);
+      document.removeEventListener("visibilitychange", whenVisible);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    const whenVisible = () => {
+      if (!document.hidden) done();
+    };
+    signal.addEventListener("abort", done, { once: true });
+    timer = setTimeout(() => {
+      if (document.hidden) {
+        document.addEventListener("visibilitychange", whenVisible);
+      } else {
+        done();
+      }
+    }, milliseconds);
   });
 }
 
 const WAITING_TEXT = {
+  CREATED: "Checking for the result…",
   PENDING: "Checking for the result…",
   DECLINED: "This page keeps checking, in case another try goes through…",
 };
@@ -93,17 +166,43 @@ function waiting(text) {
   return h("p", { class: "waiting" }, h("span", { class: "spinner", "aria-hidden": "true" }), text);
 }
 
-function stoppedChecking(payment, checkAgain) {
+/** The page polled for POLL_FOR_MS without a final result (the session still open). */
+function stoppedChecking(page, payment) {
   const text =
     payment.status === "DECLINED"
       ? "This page has stopped checking for another try. If you paid again at Invoice Cloud, check again."
       : "We have not heard the final result from Invoice Cloud yet. It can take a few minutes. " +
         "Please do not pay again.";
-  return notice(
-    payment.status === "DECLINED" ? "info" : "warning",
-    h("p", {}, text),
-    h("button", { type: "button", class: "button-secondary", onClick: checkAgain }, "Check again"),
-  );
+  return notice(payment.status === "DECLINED" ? "info" : "warning", h("p", {}, text), checkAgain(page, null));
+}
+
+/** "Check again": one request, then the page as it stands (following it again if still open). */
+function checkAgain(page, checkedAt) {
+  const problem = h("div", { class: "status-slot" });
+  const button = h("button", { type: "button", class: "button-secondary check-again" }, "Check again");
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    button.textContent = "Checking…";
+    mount(problem);
+    let payment;
+    try {
+      payment = await fetchPayment(page.paymentId);
+    } catch (error) {
+      if (page.signal.aborted) return;
+      mount(problem, errorNotice(error, { payment_not_found: notFound() }));
+      button.disabled = false;
+      button.textContent = "Check again";
+      return;
+    }
+    if (page.signal.aborted) return;
+    const state = stateOf(payment);
+    show(page, payment, state, new Date());
+    const slots = page.slots;
+    (slots.status.querySelector(".check-again") ?? slots.status.querySelector(".notice-title"))?.focus();
+    if (state === "open") await follow(page, payment);
+  });
+  const checked = checkedAt ? `Last checked ${formatMoment(checkedAt.toISOString())}.` : null;
+  return [h("div", { class: "actions" }, button), checked ? h("p", { class: "hint" }, checked) : null, problem];
 }
 
 function notFound() {
@@ -112,44 +211,103 @@ function notFound() {
 
 // ---- the result, in the payer's words ----------------------------------------------------------
 
-function statusPanel(payment) {
+function statusPanel(page, payment, state, checkedAt) {
+  const message = payment.statusMessage;
+  if (state === "ended") {
+    return payment.status === "DECLINED"
+      ? panel(
+          "error",
+          "Payment declined",
+          "Your payment was declined and the payment session has ended. No money was taken.",
+          newPaymentLink(),
+          checkAgain(page, checkedAt),
+        )
+      : sessionEndedPanel(page, payment, checkedAt);
+  }
   switch (payment.status) {
     case "APPROVED":
       return panel(
         "success",
         "Payment approved",
-        payment.statusMessage,
+        message,
+        hasReversals(payment) ? "Part of this payment has since been reversed: see below." : null,
         "Your receipt is below. You can print it or save it as a PDF.",
       );
     case "DECLINED":
-      return payment.final
-        ? panel("error", "Payment declined", payment.statusMessage, newPaymentLink())
-        : declinedPanel(payment);
+      return payment.final ? panel("error", "Payment declined", message, newPaymentLink()) : declinedPanel(payment);
     case "NEEDS_REVIEW":
-      return panel("warning", "We are checking your payment: please do not pay again", payment.statusMessage);
+      return panel(
+        "warning",
+        "We are checking this payment",
+        message,
+        "Your invoices stay reserved for this payment while we check.",
+        "The result will show here and in your payment history when we have finished. " +
+          "If you contact us about it, quote the payment ID below.",
+        checkAgain(page, checkedAt),
+      );
     case "FAILED":
-      return panel("error", "The payment could not be started", payment.statusMessage, newPaymentLink());
+      return panel("error", "The payment could not be started", message, newPaymentLink());
     case "EXPIRED":
-      return panel("warning", "The payment session expired", payment.statusMessage, newPaymentLink());
-    default:
+      return panel("info", "Payment session ended", message, "Your invoices can be paid again.", newPaymentLink());
+    case "CLOSED":
+      return panel(
+        "info",
+        "Payment closed",
+        message,
+        "Any invoice of this payment that is still due can be paid again.",
+        payBillsLink(),
+      );
+    case "REVERSED":
+      return panel(
+        "error",
+        "Payment reversed",
+        message,
+        "The invoices of this payment are due again.",
+        hasReversals(payment) ? "What happened is listed below." : null,
+        payBillsLink(),
+      );
+    case "CREATED":
+      return panel("info", "Setting up your payment", message);
+    case "PENDING":
       return panel(
         "info",
         "Waiting for confirmation",
-        "Invoice Cloud has not confirmed this payment yet. This usually takes a few seconds. Please do not pay again.",
+        message,
+        "If you paid on Invoice Cloud's page, this usually takes a few seconds. Please do not pay again.",
       );
+    default:
+      return panel("info", payment.final ? "Your payment" : "Waiting for confirmation", message);
   }
+}
+
+/** Still CREATED or PENDING at the server, but the session is over: the page stops waiting. */
+function sessionEndedPanel(page, payment, checkedAt) {
+  return panel(
+    "info",
+    "Your payment session has ended",
+    `The payment session ended on ${formatMoment(payment.sessionExpiresAt)}, and Invoice Cloud has not ` +
+      "reported a payment for it yet.",
+    "If you paid on Invoice Cloud's page, the result will show here once Invoice Cloud reports it: " +
+      "please do not pay again in the meantime. If you did not pay, no money was taken.",
+    "This page has stopped checking.",
+    checkAgain(page, checkedAt),
+  );
 }
 
 function panel(kind, title, ...paragraphs) {
   return notice(
     kind,
-    h("h2", { class: "notice-title" }, title),
+    h("h2", { class: "notice-title", tabindex: "-1" }, title),
     paragraphs.filter(Boolean).map((paragraph) => (typeof paragraph === "string" ? h("p", {}, paragraph) : paragraph)),
   );
 }
 
 function newPaymentLink() {
   return h("p", {}, link("#/pay", "Start a new payment"));
+}
+
+function payBillsLink() {
+  return h("p", {}, link("#/pay", "Pay bills"));
 }
 
 function declinedPanel(payment) {
@@ -179,28 +337,58 @@ function declinedPanel(payment) {
   );
 }
 
-/** What the payment is for, while it has no receipt. */
+// ---- what the payment is for, while it has no receipt -------------------------------------------
+
+const ENDED_LABELS = { EXPIRED: "Ended", FAILED: "Ended", DECLINED: "Ended", CLOSED: "Closed" };
+
 function summary(payment) {
+  const holding = HOLDING_SESSION.has(payment.status) && !payment.final;
+  const sessionLabel = untilSessionEnds(payment) > 0 ? "Session open until" : "Session ended";
+  const endedLabel = payment.status === "NEEDS_REVIEW" ? null : (ENDED_LABELS[payment.status] ?? "Completed");
   return h(
     "section",
     { class: "panel no-print", "aria-labelledby": "summary-title" },
     h("h2", { id: "summary-title" }, "Payment details"),
     facts([
       ["Payment ID", payment.paymentId],
-      ["Status", STATUS_LABELS[payment.status] ?? payment.status],
+      ["Status", statusLabel(payment.status)],
       ["Started", formatMoment(payment.createdAt)],
-      ["Amount", dollars(payment.amountDue)],
+      [sessionLabel, holding ? moment(payment.sessionExpiresAt) : null],
+      [endedLabel, endedLabel ? moment(payment.completedAt) : null],
+      ["Amount", amountText(payment.amountDue)],
+      ["Amount paid", amountText(payment.amountPaid)],
+      ["Payment method", methodText(payment)],
+      ["Authorization", present(payment.authorization)],
+      icPaymentIds(payment),
     ]),
     invoiceTable(payment, false),
+    reversalsSection(payment),
   );
 }
 
 // ---- the printable receipt ---------------------------------------------------------------------
 
+/** A receipt for a payment that moved money: approved, or reversed since. */
+function hasReceipt(payment) {
+  return payment.status === "APPROVED" || (payment.status === "REVERSED" && present(payment.amountPaid) !== null);
+}
+
 function receipt(payment) {
-  const paidCents = toCents(payment.amountPaid ?? "0.00");
-  const feeCents = toCents(payment.convenienceFee ?? "0.00");
-  const ids = payment.invoiceCloudPaymentIds ?? [];
+  // Absent amounts are zero here (no fee charged, nothing paid yet); one that is not an amount is
+  // shown as it is, without a total.
+  const paidCents = present(payment.amountPaid) === null ? 0 : centsOf(payment.amountPaid);
+  const feeCents = present(payment.convenienceFee) === null ? 0 : centsOf(payment.convenienceFee);
+  const totals =
+    paidCents === null || feeCents === null
+      ? [
+          ["Amount paid", amountText(payment.amountPaid)],
+          ["Convenience fee", amountText(payment.convenienceFee)],
+        ]
+      : [
+          ["Amount paid", formatCents(paidCents)],
+          ["Convenience fee", formatCents(feeCents)],
+          ["Total charged", formatCents(paidCents + feeCents)],
+        ];
   return h(
     "section",
     { class: "panel receipt", "aria-labelledby": "receipt-title" },
@@ -213,20 +401,15 @@ function receipt(payment) {
     facts([
       ["Paid to", payment.billerName],
       ["Payment ID", payment.paymentId],
-      [ids.length > 1 ? "Invoice Cloud payment IDs" : "Invoice Cloud payment ID", ids.length ? ids.join(", ") : null],
+      icPaymentIds(payment),
       ["Date", formatMoment(payment.completedAt ?? payment.createdAt)],
       ["Payment method", methodText(payment)],
-      ["Status", STATUS_LABELS[payment.status] ?? payment.status],
+      ["Authorization", present(payment.authorization)],
+      ["Status", statusLabel(payment.status)],
     ]),
     invoiceTable(payment, true),
-    facts(
-      [
-        ["Amount paid", formatCents(paidCents)],
-        ["Convenience fee", formatCents(feeCents)],
-        ["Total charged", formatCents(paidCents + feeCents)],
-      ],
-      "facts totals",
-    ),
+    facts(totals, "facts totals"),
+    reversalsSection(payment),
     h(
       "p",
       { class: "receipt-note" },
@@ -241,13 +424,21 @@ function receipt(payment) {
   );
 }
 
+function icPaymentIds(payment) {
+  const ids = Array.isArray(payment.invoiceCloudPaymentIds) ? payment.invoiceCloudPaymentIds : [];
+  const label = ids.length > 1 ? "Invoice Cloud payment IDs" : "Invoice Cloud payment ID";
+  return [label, ids.length ? ids.join(", ") : null];
+}
+
 function methodText(payment) {
+  const cardType = present(payment.cardType);
   if (payment.paymentMethod === "ACH") return "Bank account (ACH)";
-  if (payment.paymentMethod === "CARD") return payment.cardType ? `Card (${payment.cardType})` : "Card";
-  return payment.cardType ?? null;
+  if (payment.paymentMethod === "CARD") return cardType ? `Card (${cardType})` : "Card";
+  return cardType;
 }
 
 function invoiceTable(payment, withPaid) {
+  const invoices = Array.isArray(payment.invoices) ? payment.invoices : [];
   return h(
     "table",
     { class: "lines" },
@@ -266,7 +457,7 @@ function invoiceTable(payment, withPaid) {
     h(
       "tbody",
       {},
-      payment.invoices.map((invoice) =>
+      invoices.map((invoice) =>
         h(
           "tr",
           {},
@@ -276,7 +467,7 @@ function invoiceTable(payment, withPaid) {
             invoice.invoiceNumber,
             h("span", { class: "cell-note" }, "Account ", invoice.accountNumber),
           ),
-          h("td", { class: "num" }, dollars(invoice.amountDue)),
+          h("td", { class: "num" }, amountText(invoice.amountDue)),
           withPaid ? paidCell(invoice) : null,
         ),
       ),
@@ -285,7 +476,131 @@ function invoiceTable(payment, withPaid) {
 }
 
 function paidCell(invoice) {
-  const cents = toCents(invoice.amountPaid ?? "0.00");
+  const cents = present(invoice.amountPaid) === null ? 0 : centsOf(invoice.amountPaid);
+  if (cents === null) return h("td", { class: "num" }, amountText(invoice.amountPaid));
   const note = cents === 0 ? h("span", { class: "cell-note" }, "Not paid") : null;
   return h("td", { class: "num" }, formatCents(cents), note);
+}
+
+// ---- reversals (void, bank return, chargeback) -------------------------------------------------
+
+/** The payment's reversals that are objects; anything else in the list is left out. */
+export function reversalsOf(payment) {
+  const reversals = Array.isArray(payment?.reversals) ? payment.reversals : [];
+  return reversals.filter((reversal) => reversal !== null && typeof reversal === "object");
+}
+
+function hasReversals(payment) {
+  return reversalsOf(payment).length > 0;
+}
+
+/** "Payment voided", "Bank payment returned", "Chargeback"; an unknown kind as a plain reversal. */
+export function reversalKind(kind) {
+  return REVERSAL_KINDS[kind] ?? "Payment reversed";
+}
+
+/** The sum of the reversals' amounts in cents, or null when one of them is not an amount. */
+export function reversedCents(payment) {
+  let total = 0;
+  for (const reversal of reversalsOf(payment)) {
+    const cents = centsOf(reversal.amount);
+    if (cents === null) return null;
+    total += Math.abs(cents);
+  }
+  return total;
+}
+
+function reversalsSection(payment) {
+  const reversals = reversalsOf(payment);
+  if (!reversals.length) return null;
+  const total = reversedCents(payment);
+  const dueAgain =
+    payment.status === "REVERSED"
+      ? "The invoices of this payment are due again."
+      : "The amount reversed is due again on the invoices of this payment.";
+  return h(
+    "section",
+    { class: "reversals", "aria-labelledby": "reversals-title" },
+    h("h3", { id: "reversals-title" }, "Reversals"),
+    h(
+      "table",
+      { class: "lines" },
+      h("caption", { class: "visually-hidden" }, "Reversals of this payment"),
+      h(
+        "thead",
+        {},
+        h(
+          "tr",
+          {},
+          h("th", { scope: "col" }, "What happened"),
+          h("th", { scope: "col" }, "Date"),
+          h("th", { scope: "col", class: "num" }, "Amount"),
+        ),
+      ),
+      h(
+        "tbody",
+        {},
+        reversals.map((reversal) =>
+          h(
+            "tr",
+            {},
+            h("th", { scope: "row" }, reversalKind(reversal.kind)),
+            h("td", { class: "wrap" }, moment(reversal.at)),
+            // Not an amount: shown as it is, and allowed to wrap rather than widen the page.
+            h("td", { class: centsOf(reversal.amount) === null ? "wrap" : "num" }, reversedAmountText(reversal.amount)),
+          ),
+        ),
+      ),
+      reversals.length > 1 && total !== null
+        ? h(
+            "tfoot",
+            {},
+            h(
+              "tr",
+              {},
+              h("th", { scope: "row", colspan: "2" }, "Total reversed"),
+              h("td", { class: "num" }, formatCents(total)),
+            ),
+          )
+        : null,
+    ),
+    h("p", { class: "reversal-note" }, h("strong", {}, dueAgain)),
+  );
+}
+
+function reversedAmountText(text) {
+  const cents = centsOf(text);
+  return cents === null ? amountText(text) : formatCents(Math.abs(cents));
+}
+
+// ---- values that may be absent -----------------------------------------------------------------
+
+/** A value worth showing, or null (absent, null, or empty). */
+function present(value) {
+  return value === undefined || value === null || value === "" ? null : value;
+}
+
+/** "84.20" -> 8420; null when absent or not an amount. */
+function centsOf(text) {
+  if (present(text) === null) return null;
+  try {
+    return toCents(text);
+  } catch {
+    return null;
+  }
+}
+
+/** "84.20" -> "$84.20"; null when absent; anything else as it is (shown as text). */
+function amountText(text) {
+  if (present(text) === null) return null;
+  try {
+    return dollars(text);
+  } catch {
+    return String(text);
+  }
+}
+
+/** A date and time in the payer's words; null when absent. */
+function moment(text) {
+  return present(text) === null ? null : formatMoment(String(text));
 }
