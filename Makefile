@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test lint typecheck unit integration infra e2e openapi bench fmt clean
+.PHONY: dev test lint typecheck unit integration infra e2e openapi bench soak fmt clean
 
 $(STAMP): requirements-dev.txt layers/common/requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -47,6 +47,10 @@ openapi: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m bench
+
+# The model of the money rules for a long run (SOAK_EXAMPLES, SOAK_STEPS); figures in docs/reliability.md.
+soak: $(STAMP)
+	$(PY) -m tests.property.soak
 
 fmt: $(STAMP)
 	$(PY) -m ruff format .

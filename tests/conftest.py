@@ -4,6 +4,13 @@ Cloud simulator on a free port, and Lambda-style invocation of the functions."""
 from __future__ import annotations
 
 import os
+
+# Before anything imports the layer, as in Lambda, where the template sets them first: metrics made
+# at import read their namespace then (and flush on their own after 100 metrics in a long run).
+os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "Avocette")
+os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -19,8 +26,6 @@ from sandbox.stack import StackNames, StackSecrets, environment, provision
 from tests.environment import MISSING
 from tests.helpers import Stack, reset_process_state
 
-os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
-os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
 os.environ.setdefault("SAM_CLI_TELEMETRY", "0")
 
 _MOTO_LOCK = threading.RLock()

@@ -353,3 +353,14 @@ def test_credits_are_keyed_by_the_postback_and_release_only_fully_paid_invoices(
     assert credit.credit_id == f"pay-1#{pb.identity[:24]}"
     full = run(p, postback(amount="50.00"))
     assert [c.releases_hold for c in credits_of(p, full)] == [True, True]
+
+
+@pytest.mark.parametrize("status", list(PaymentStatus))
+def test_every_status_has_words_for_the_payer_and_never_an_internal_reason(status: PaymentStatus) -> None:
+    from avocette.domain.payments import status_message
+
+    p = payment(status, review_reason="duplicate_payment")
+    for now in (NOW, p.session_expires_at + timedelta(minutes=1)):
+        message = status_message(p, now)
+        assert message.endswith(".") or message.endswith("!")
+        assert "duplicate_payment" not in message and "_" not in message

@@ -176,6 +176,26 @@ def expire(payment: Payment, now: datetime) -> Payment | None:
     )
 
 
+# What the payer reads in the states that say the same whatever the details.
+_MESSAGES = {
+    PaymentStatus.CREATED: "Your payment is being set up with Invoice Cloud.",
+    PaymentStatus.PENDING: "Waiting for the result of your payment from Invoice Cloud.",
+    PaymentStatus.NEEDS_REVIEW: (
+        "We received a payment result that we need to check by hand. "
+        "Please do not pay again; your account will be updated within one business day."
+    ),
+    PaymentStatus.FAILED: "We could not start your payment with Invoice Cloud. No money was taken. Please try again.",
+    PaymentStatus.EXPIRED: "Your payment session ended before a payment was made. No money was taken.",
+    PaymentStatus.REVERSED: (
+        "This payment was reversed and no longer counts toward your bills. The invoices it paid are due again."
+    ),
+    PaymentStatus.CLOSED: (
+        "We reviewed this payment and closed it without applying it to your bills. "
+        "If you were charged, the charge is refunded to you by Invoice Cloud."
+    ),
+}
+
+
 def status_message(payment: Payment, now: datetime) -> str:
     """What the payer reads about their payment; never an internal reason."""
     paid = money.cents_to_text(payment.amount_paid_cents)
@@ -185,10 +205,6 @@ def status_message(payment: Payment, now: datetime) -> str:
                 "Your payment session has ended. If you paid, the result will show here once Invoice Cloud "
                 "reports it; please do not pay again meanwhile. If you did not pay, no money was taken."
             )
-        case PaymentStatus.CREATED:
-            return "Your payment is being set up with Invoice Cloud."
-        case PaymentStatus.PENDING:
-            return "Waiting for the result of your payment from Invoice Cloud."
         case PaymentStatus.DECLINED if payment.session_open(now):
             return "Your payment was declined. No money was taken. You can try again with another card or bank account."
         case PaymentStatus.DECLINED:
@@ -197,25 +213,7 @@ def status_message(payment: Payment, now: datetime) -> str:
             return f"Your payment of ${paid} was approved. Invoices you did not pay remain open on your account."
         case PaymentStatus.APPROVED:
             return f"Your payment of ${paid} was approved. Thank you!"
-        case PaymentStatus.NEEDS_REVIEW:
-            return (
-                "We received a payment result that we need to check by hand. "
-                "Please do not pay again; your account will be updated within one business day."
-            )
-        case PaymentStatus.FAILED:
-            return "We could not start your payment with Invoice Cloud. No money was taken. Please try again."
-        case PaymentStatus.EXPIRED:
-            return "Your payment session ended before a payment was made. No money was taken."
-        case PaymentStatus.REVERSED:
-            return (
-                "This payment was reversed and no longer counts toward your bills. The invoices it paid are due again."
-            )
-        case PaymentStatus.CLOSED:
-            return (
-                "We reviewed this payment and closed it without applying it to your bills. "
-                "If you were charged, the charge is refunded to you by Invoice Cloud."
-            )
-    raise AssertionError(f"unhandled status {payment.status}")  # pragma: no cover
+    return _MESSAGES[payment.status]
 
 
 # ---- GET /payments, GET /payments/{paymentId} -------------------------------------------------

@@ -27,6 +27,7 @@ __all__ = [
     "candidates",
     "dismiss",
     "line_index",
+    "reported_cents",
     "review_credits",
 ]
 
@@ -65,12 +66,26 @@ def _latest_approval(recorded: Mapping[str, RecordedPostback]) -> RecordedPostba
     return max(approvals, key=lambda r: r.received_at, default=None)
 
 
+def reported_cents(recorded: Mapping[str, RecordedPostback]) -> int | None:
+    """What Invoice Cloud's readable approvals say it charged for the payment (fees excluded): for
+    each of its payment ids, the largest credit reported (a conflicting copy restates the same money).
+    ``None`` when no readable approval was recorded (ops must then know the amount from IC)."""
+    by_guid: dict[str, int] = {}
+    for record in recorded.values():
+        postback = record.postback
+        if postback.approved and postback.problem is None and postback.credit_cents:
+            by_guid[postback.payment_guid] = max(by_guid.get(postback.payment_guid, 0), postback.credit_cents)
+    return sum(by_guid.values()) if by_guid else None
+
+
 def apply_allocation(
     payment: Payment, allocation: Mapping[int, int], recorded: Mapping[str, RecordedPostback], now: datetime
 ) -> Payment:
-    """NEEDS_REVIEW → APPROVED with ``allocation`` (cents by line index) paid. The payment's Invoice
-    Cloud details (payment id, fee, method, approval code) come from its latest readable approval,
-    when it has one and the payment lacks them."""
+    """NEEDS_REVIEW → APPROVED with ``allocation`` (cents by line index) paid. Refused when the
+    payment would then hold more than its readable approvals reported (a person cannot credit money
+    Invoice Cloud never said it charged; with no readable approval, ops know the amount from IC). The
+    payment's Invoice Cloud details (payment id, fee, method, approval code) come from its latest
+    readable approval, when it has one and the payment lacks them."""
     _require_review(payment)
     if not allocation:
         raise ReviewRefusedError("give at least one INVOICE=AMOUNT")
@@ -91,6 +106,13 @@ def apply_allocation(
         "version": payment.version + 1,
         "completed_at": payment.completed_at or now,
     }
+    reported = reported_cents(recorded)
+    total_paid = sum(line.paid_cents for line in lines)
+    if reported is not None and total_paid > reported:
+        raise ReviewRefusedError(
+            f"that would credit {money.cents_to_text(total_paid)} in all, more than the "
+            f"{money.cents_to_text(reported)} Invoice Cloud reported for this payment"
+        )
     approval = _latest_approval(recorded)
     if approval is not None:
         postback = approval.postback

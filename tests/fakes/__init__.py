@@ -1,0 +1,1 @@
+"""In-memory fakes of AWS clients, for tests that need more speed than moto gives."""
