@@ -14,7 +14,7 @@ from datetime import datetime
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-from avocette import SERVICE_NAME, clock
+from avocette import SERVICE_NAME, clock, emails
 from avocette.config import (
     ConfigurationError,
     Settings,
@@ -240,30 +240,13 @@ def _customer_record(client: InvoiceCloudClient, item: _Proven, deadline: float,
 
 
 def _send_linked_email(to: str, newly: list[_Proven], answers: dict[str, _IcAnswer], settings: Settings) -> bool:
-    linked = "\n".join(f"  - {item.account_number}" for item in newly)
-    unregistered = [item.account_number for item in newly if answers[item.account_number].registered is not True]
-    lines = [
-        "Hello,",
-        "",
-        f"These {settings.biller_name} accounts are now linked to your portal profile:",
-        linked,
-        "",
-        "You can see what you owe and pay your bills in the portal.",
-    ]
-    if unregistered:
-        lines += [
-            "",
-            "To finish registering with Invoice Cloud, our payment provider, sign in or create your login here:",
-            f"  {settings.ic_customer_portal_url}",
-            f"(for {', '.join(unregistered)}). Use the registration value printed on your bill.",
-        ]
-    lines += ["", f"If you did not do this, contact {settings.biller_name} right away.", ""]
-    return send_email(
-        to=to,
-        subject=f"Your {settings.biller_name} accounts are linked",
-        body="\n".join(lines),
-        purpose="accounts_linked",
+    subject, body = emails.registration_email(
+        biller_name=settings.biller_name,
+        linked=[item.account_number for item in newly],
+        unregistered=[item.account_number for item in newly if answers[item.account_number].registered is not True],
+        ic_portal_url=settings.ic_customer_portal_url,
     )
+    return send_email(to=to, subject=subject, body=body, purpose="accounts_linked")
 
 
 def _send_security_notice(item: _Proven, caller_email: str, settings: Settings, now: datetime) -> None:
@@ -271,21 +254,10 @@ def _send_security_notice(item: _Proven, caller_email: str, settings: Settings, 
     on_file = item.account.email.strip()
     if not on_file or on_file.lower() == caller_email.strip().lower():
         return
-    masked = f"ending in {item.account_number[-4:]}"
-    body = "\n".join(
-        [
-            "Hello,",
-            "",
-            f"On {now:%B %d, %Y} your {settings.biller_name} account {masked} was linked to a profile in our",
-            "online portal. A linked profile can see the account's bills and pay them.",
-            "",
-            f"If you know of this, there is nothing to do. If not, contact {settings.biller_name} right away.",
-            "",
-        ]
+    subject, body = emails.security_notice(
+        biller_name=settings.biller_name, account_number=item.account_number, linked_at=now
     )
-    send_email(
-        to=on_file, subject=f"Your {settings.biller_name} account was linked", body=body, purpose="security_notice"
-    )
+    send_email(to=on_file, subject=subject, body=body, purpose="security_notice")
 
 
 def list_registrations(sub: str) -> RegistrationsView:

@@ -1,0 +1,142 @@
+"""Every email the service sends, as a template: one function per email answering ``(subject, body)``
+from plain values, with no I/O. Sending them is :func:`avocette.email.send_email`'s.
+
+Bodies are plain text (SES sends them as ``Text``), so nothing is escaped; they hold payer data and
+are never logged. Amounts are integer cents written by :func:`avocette.money.cents_to_text`, never floats.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from typing import Final
+
+from avocette.money import cents_to_text
+
+__all__ = ["REVERSAL_KINDS", "registration_email", "reversal_email", "security_notice"]
+
+
+def _dollars(cents: int) -> str:
+    return f"${cents_to_text(cents)}"
+
+
+# ---- registration -------------------------------------------------------------------------------
+
+
+def registration_email(
+    *, biller_name: str, linked: Sequence[str], unregistered: Sequence[str], ic_portal_url: str
+) -> tuple[str, str]:
+    """To the payer who linked accounts: ``linked`` are the newly linked account numbers;
+    ``unregistered`` those not (or not known to be) registered with Invoice Cloud, who are told where
+    to finish registering (``ic_portal_url``, Invoice Cloud's customer portal)."""
+    lines = [
+        "Hello,",
+        "",
+        f"These {biller_name} accounts are now linked to your portal profile:",
+        "\n".join(f"  - {number}" for number in linked),
+        "",
+        "You can see what you owe and pay your bills in the portal.",
+    ]
+    if unregistered:
+        lines += [
+            "",
+            "To finish registering with Invoice Cloud, our payment provider, sign in or create your login here:",
+            f"  {ic_portal_url}",
+            f"(for {', '.join(unregistered)}). Use the registration value printed on your bill.",
+        ]
+    lines += ["", f"If you did not do this, contact {biller_name} right away.", ""]
+    return f"Your {biller_name} accounts are linked", "\n".join(lines)
+
+
+def security_notice(*, biller_name: str, account_number: str, linked_at: date) -> tuple[str, str]:
+    """To the account's billing email on file, when someone else linked the account: the account is
+    named by its last four characters only."""
+    masked = f"ending in {account_number[-4:]}"
+    body = "\n".join(
+        [
+            "Hello,",
+            "",
+            f"On {linked_at:%B %d, %Y} your {biller_name} account {masked} was linked to a profile in our",
+            "online portal. A linked profile can see the account's bills and pay them.",
+            "",
+            f"If you know of this, there is nothing to do. If not, contact {biller_name} right away.",
+            "",
+        ]
+    )
+    return f"Your {biller_name} account was linked", body
+
+
+# ---- reversals ----------------------------------------------------------------------------------
+
+# kind -> (subject, the first line of the body, what happened): "{amount}", "{biller}",
+# "{reference}" and "{occurred}" are filled in.
+_REVERSALS: Final[dict[str, tuple[str, str, str]]] = {
+    "VOID": (
+        "Your {biller} payment was voided",
+        "Your payment was voided.",
+        "On {occurred}, your payment of {amount} to {biller} (reference {reference}) was voided: it was "
+        "cancelled before it was completed.",
+    ),
+    "ACH_RETURN": (
+        "Your bank returned your {biller} payment",
+        "Your bank returned your payment.",
+        "On {occurred}, your bank returned your payment of {amount} to {biller} (reference {reference}), "
+        "so the money did not reach {biller}. A bank returns a payment when, for example, the account "
+        "has too little money in it, is closed, or its number was mistyped.",
+    ),
+    "CHARGEBACK": (
+        "Your {biller} card payment was disputed (chargeback)",
+        "Your card payment was disputed (chargeback).",
+        "On {occurred}, your card payment to {biller} (reference {reference}) was disputed with your "
+        "card's issuer, and {amount} was returned to your card.",
+    ),
+}
+REVERSAL_KINDS: Final = frozenset(_REVERSALS)
+
+
+def reversal_email(
+    *,
+    biller_name: str,
+    kind: str,
+    amount_cents: int,
+    invoices: list[tuple[str, str, int]],
+    payment_reference: str,
+    occurred: str,
+    portal_url: str | None,
+) -> tuple[str, str]:
+    """To the payer whose payment Invoice Cloud reversed: ``kind`` is ``VOID``, ``ACH_RETURN`` or
+    ``CHARGEBACK``; ``amount_cents`` what was reversed in all; ``invoices`` (account number,
+    invoice number, cents reversed on it), which are due again; ``occurred`` when it happened,
+    already written for the payer; ``portal_url`` where to pay again (``None``: "the portal").
+
+    Raises ``ValueError`` for another kind or no invoice, ``TypeError`` for an amount that is not
+    integer cents."""
+    if kind not in _REVERSALS:
+        raise ValueError(f"not a reversal kind: {kind!r}")
+    if not invoices:
+        raise ValueError("a reversal names at least one invoice")
+    subject, headline, what = _REVERSALS[kind]
+    values = {
+        "amount": _dollars(amount_cents),
+        "biller": biller_name,
+        "reference": payment_reference,
+        "occurred": occurred,
+    }
+    pay_again = f"Pay them again in the portal: {portal_url}" if portal_url else "Pay them again in the portal."
+    lines = [
+        "Hello,",
+        "",
+        headline,
+        "",
+        what.format(**values),
+        "",
+        "These invoices are due again (the amount reversed on each):",
+        *(f"  - account {account}, invoice {invoice}: {_dollars(cents)}" for account, invoice, cents in invoices),
+        "",
+        "What to do:",
+        f"  - {pay_again}",
+    ]
+    if kind == "ACH_RETURN":
+        lines.append("  - To pay from a bank account again, check its details with your bank first.")
+    lines += [f"  - If you believe this is a mistake, contact {biller_name}.", ""]
+    return subject.format(**values), "\n".join(lines)
