@@ -1,5 +1,11 @@
 """Invoice Cloud simulator for the local sandbox and the tests (DESIGN.md §8)."""
 
-from sandbox.invoicecloud.app import DEFAULT_CONFIG, AdjustableClock, CustomerRecord, InvoiceCloudSimulator
+from sandbox.invoicecloud.app import (
+    DEFAULT_CONFIG,
+    AdjustableClock,
+    CustomerRecord,
+    InvoiceCloudSimulator,
+    PaymentFileSink,
+)
 
-__all__ = ["DEFAULT_CONFIG", "AdjustableClock", "CustomerRecord", "InvoiceCloudSimulator"]
+__all__ = ["DEFAULT_CONFIG", "AdjustableClock", "CustomerRecord", "InvoiceCloudSimulator", "PaymentFileSink"]

@@ -1,4 +1,5 @@
-"""The CPV2 API, ``POST /cloudpaymentsapi/v2``: authentication, strict validation, injected faults."""
+"""The CPV2 API, ``POST /cloudpaymentsapi/v2``: authentication, strict validation, injected faults;
+and the biller status check, ``GET /api/v1/biller/status``, behind the same API key."""
 
 from __future__ import annotations
 
@@ -26,9 +27,7 @@ class Cpv2Api(SimulatorCore):
         if fault is not None:
             return self._cpv2_fault_response(fault)
         if not self._is_api_key(request):
-            response = cpv2_response("Authorization has been denied for this request.", status=401)
-            response.headers["WWW-Authenticate"] = 'Basic realm="Invoice Cloud"'
-            return response
+            return _denied()
         if request.mimetype != JSON_MIMETYPE:
             message = f"The request entity's media type '{request.mimetype}' is not supported for this resource."
             return cpv2_response(message, status=415)
@@ -41,7 +40,21 @@ class Cpv2Api(SimulatorCore):
         url = f"{self.base_url.rstrip('/')}/cloudpayments/{session.session_id}"
         return cpv2_response("SUCCESS", {"CloudPaymentURL": url})
 
+    def _handle_biller_status(self, request: Request) -> Response:
+        """What Invoice Cloud answers the check of whether our biller is live: its status as plain text.
+
+        No injected faults here: they are counted, and a health check polling this would use up a
+        fault a test set for CPV2.
+        """
+        if not self._is_api_key(request):
+            return _denied()
+        with self._lock:
+            status = str(self._config["billerStatus"])
+        return Response(status, mimetype="text/plain")
+
     def _is_api_key(self, request: Request) -> bool:
+        """HTTP Basic with the API key as the user and no password. werkzeug reads ``base64(key)``
+        (no colon) and ``base64(key + ":")`` alike, so both are accepted: clients differ in which they send."""
         auth = request.authorization
         if auth is None or auth.type != "basic":
             return False
@@ -76,3 +89,9 @@ class Cpv2Api(SimulatorCore):
         if fault == "500":
             return cpv2_response("An error has occurred.", status=500)
         return gateway_error(int(fault))
+
+
+def _denied() -> Response:
+    response = cpv2_response("Authorization has been denied for this request.", status=401)
+    response.headers["WWW-Authenticate"] = 'Basic realm="Invoice Cloud"'
+    return response

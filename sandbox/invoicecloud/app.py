@@ -1,10 +1,12 @@
-"""The Invoice Cloud simulator: CPV2 API, hosted payment pages, postbacks, CloudManagement, control API.
+"""The Invoice Cloud simulator: CPV2 API, hosted payment pages, postbacks, CloudManagement, payment
+files, control API.
 
 One WSGI app, all state in memory behind one re-entrant lock (see ``core``). The simulator is
 strict where the real service is only documented loosely (see ``validation.py``) and configurable
 where its behaviour is unknown (DESIGN.md §4a, ``config.py``), so that the tests can run our client
 against every plausible answer. Each area is a mixin in its own module: ``api`` (CPV2),
-``hosted`` (the payer's pages), ``control`` (``/_sim/``), ``cloud_management`` (customer records).
+``hosted`` (the payer's pages), ``control`` (``/_sim/``), ``cloud_management`` (customer records),
+``payment_files`` (the daily payment file, ``/_sim/payment-files``).
 """
 
 from __future__ import annotations
@@ -26,9 +28,11 @@ from sandbox.invoicecloud.config import DEFAULT_CONFIG
 from sandbox.invoicecloud.control import ControlApi
 from sandbox.invoicecloud.customers import CLOUD_MANAGEMENT_PATH, CustomerEntry, CustomerRecord
 from sandbox.invoicecloud.hosted import HostedPages
+from sandbox.invoicecloud.payment_file_format import PaymentFileSink
+from sandbox.invoicecloud.payment_files import PaymentFiles
 from sandbox.invoicecloud.responses import SimulatorRequest, json_response
 
-__all__ = ["DEFAULT_CONFIG", "AdjustableClock", "CustomerRecord", "InvoiceCloudSimulator"]
+__all__ = ["DEFAULT_CONFIG", "AdjustableClock", "CustomerRecord", "InvoiceCloudSimulator", "PaymentFileSink"]
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +41,7 @@ _URL_MAP: Final = Map(
         Rule("/", endpoint="index", methods=["GET"]),
         Rule("/static/ic.css", endpoint="css", methods=["GET"]),
         Rule("/cloudpaymentsapi/v2", endpoint="cpv2", methods=["POST"]),
+        Rule("/api/v1/biller/status", endpoint="biller_status", methods=["GET"]),
         Rule("/cloudpayments/<session_id>", endpoint="hosted_start", methods=["GET"]),
         Rule("/cloudpayments/<session_id>/<step>", endpoint="hosted_step", methods=["GET", "POST"]),
         Rule(f"{CLOUD_MANAGEMENT_PATH}/ViewCustomerRecord", endpoint="view_customer", methods=["POST"]),
@@ -47,11 +52,13 @@ _URL_MAP: Final = Map(
         Rule("/_sim/config", endpoint="config", methods=["GET", "POST"]),
         Rule("/_sim/reset", endpoint="reset", methods=["POST"]),
         Rule("/_sim/customers", endpoint="customers", methods=["GET"]),
+        Rule("/_sim/payment-files", endpoint="write_payment_file", methods=["POST"]),
+        Rule("/_sim/payment-files/<path:key>", endpoint="read_payment_file", methods=["GET"]),
     ]
 )
 
 
-class InvoiceCloudSimulator(Cpv2Api, HostedPages, ControlApi, CloudManagement):
+class InvoiceCloudSimulator(Cpv2Api, HostedPages, ControlApi, CloudManagement, PaymentFiles):
     """A WSGI app playing Invoice Cloud for one biller; see the module docstring."""
 
     def __init__(
@@ -63,9 +70,14 @@ class InvoiceCloudSimulator(Cpv2Api, HostedPages, ControlApi, CloudManagement):
         biller_name: str = "Avocette Utilities",
         customer_records: Iterable[CustomerRecord] = (),
         clock: Callable[[], datetime] | None = None,
+        payment_file_sink: PaymentFileSink | None = None,
     ) -> None:
         """``clock`` answers "now" for everything the simulator does (default: real UTC time, whole
-        seconds); the sandbox passes one it can move forward, e.g. :class:`AdjustableClock`."""
+        seconds); the sandbox passes one it can move forward, e.g. :class:`AdjustableClock`.
+
+        ``payment_file_sink(key, data)`` stores each payment file written and answers ``(bucket, key)``
+        (the sandbox puts it into the bucket the backend reconciles from). Either way the simulator
+        keeps the last file of each key, served at ``GET /_sim/payment-files/<key>``."""
         super().__init__(
             api_key=api_key,
             biller_guid=biller_guid,
@@ -73,11 +85,13 @@ class InvoiceCloudSimulator(Cpv2Api, HostedPages, ControlApi, CloudManagement):
             biller_name=biller_name,
             customer_records=customer_records,
             clock=clock,
+            payment_file_sink=payment_file_sink,
         )
         self._handlers: dict[str, Callable[..., Response]] = {
             "index": self._handle_index,
             "css": self._handle_css,
             "cpv2": self._handle_cpv2,
+            "biller_status": self._handle_biller_status,
             "hosted_start": self._handle_hosted,
             "hosted_step": self._handle_hosted,
             "view_customer": self._handle_view_customer,
@@ -88,6 +102,8 @@ class InvoiceCloudSimulator(Cpv2Api, HostedPages, ControlApi, CloudManagement):
             "config": self._handle_config,
             "reset": self._handle_reset,
             "customers": self._handle_customers,
+            "write_payment_file": self._handle_write_payment_file,
+            "read_payment_file": self._handle_read_payment_file,
         }
 
     @property

@@ -36,6 +36,8 @@ DEFAULT_CONFIG: Final[Mapping[str, Any]] = {
     "payExpiredSessions": False,
     # false: a part payment below an invoice's MinimumAmountDue is accepted
     "enforceMinimumAmount": True,
+    # What GET /api/v1/biller/status answers (as text); e.g. "Inactive" for a biller switched off.
+    "billerStatus": "Active",
     "apiFault": None,
     "apiFaultCount": None,
     "apiDelaySeconds": 0,
@@ -102,6 +104,7 @@ _CONFIG_RULES: Final[Mapping[str, _Rule]] = {
     "sessionMinutes": _SECONDS,
     "payExpiredSessions": _BOOLEAN,
     "enforceMinimumAmount": _BOOLEAN,
+    "billerStatus": _STRING,
     "apiFault": _nullable(_one_of(*FAULTS)),
     "apiFaultCount": _nullable(_POSITIVE_COUNT),
     "apiDelaySeconds": _SECONDS,

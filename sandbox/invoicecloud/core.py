@@ -22,6 +22,7 @@ from typing import Any, Final
 from sandbox.invoicecloud.clock import as_utc, utc_now
 from sandbox.invoicecloud.config import default_config, validate_config_update
 from sandbox.invoicecloud.customers import CustomerEntry, CustomerRecord
+from sandbox.invoicecloud.payment_file_format import PaymentFileSink, Reversal, StoredFile
 from sandbox.invoicecloud.postbacks import PostbackSender, build_postbacks, plan_deliveries
 from sandbox.invoicecloud.sessions import Attempt, PaymentMethod, Session
 
@@ -33,7 +34,7 @@ DEFAULT_BASE_URL: Final = "http://127.0.0.1:3001"
 
 
 class SimulatorCore:
-    """State: credentials, config, sessions, customer records; and what the areas share."""
+    """State: credentials, config, sessions, customer records, payment files; and what the areas share."""
 
     def __init__(
         self,
@@ -44,6 +45,7 @@ class SimulatorCore:
         biller_name: str,
         customer_records: Iterable[CustomerRecord],
         clock: Callable[[], datetime] | None,
+        payment_file_sink: PaymentFileSink | None = None,
     ) -> None:
         self.base_url = DEFAULT_BASE_URL
         self.biller_name = biller_name
@@ -56,16 +58,26 @@ class SimulatorCore:
         self._config: dict[str, Any] = default_config()
         self._sessions: dict[str, Session] = {}
         self._customers: dict[str, CustomerEntry] = {}
+        self._payment_file_sink = payment_file_sink
+        self._payment_files: dict[str, StoredFile] = {}  # by key: the last file written under it
+        self._reversals: list[Reversal] = []
+        # Serialises writing payment files, so that the sink can run without ``_lock`` (it may
+        # trigger the backend, which may call the simulator from another thread) while two writes
+        # still cannot both accept reversals that together take back more than was paid.
+        self._payment_file_lock = threading.Lock()
         self._sender = PostbackSender(self._lock, self._now)
         self.reset()
 
     def reset(self) -> None:
-        """Defaults back, sessions gone (their pending deliveries stop), customer records as constructed."""
+        """Defaults back, sessions gone (their pending deliveries stop), customer records as constructed,
+        payment files and reversals forgotten."""
         with self._lock:
             for session in self._sessions.values():
                 session.discarded.set()
             self._config = default_config()
             self._sessions = {}
+            self._payment_files = {}
+            self._reversals = []
             self._customers = {
                 record.account_number: CustomerEntry(dataclasses.replace(record)) for record in self._initial_customers
             }
