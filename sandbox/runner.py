@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+import boto3
 import requests
 from avocette import clock
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
@@ -21,6 +22,7 @@ from sandbox.gateway import Cors, Gateway, GatewayRoute
 from sandbox.invoicecloud import InvoiceCloudSimulator
 from sandbox.issuer import LocalIssuer
 from sandbox.mailbox import mailbox_route
+from sandbox.s3events import S3Notifications, S3Trigger
 from sandbox.scheduler import LOCAL_PERIOD_SECONDS, Scheduler
 from sandbox.serving import RunningServer, free_port, start_server
 from sandbox.stack import StackNames, StackSecrets, environment, forget_cached_clients, provision
@@ -74,6 +76,7 @@ class Sandbox:
         self.ports = ports
         self.schedule_seconds = schedule_seconds
         self.scheduler: Scheduler | None = None
+        self.notifications = S3Notifications(lambda environ, start_response: [])
         self.names = names or StackNames()
         self.secrets = StackSecrets()
         self.simulator: InvoiceCloudSimulator | None = None
@@ -102,9 +105,8 @@ class Sandbox:
             raise
 
     def _start(self) -> None:
-        self._servers.append(
-            start_server(_serialized(DomainDispatcherApplication(create_backend_app)), self.ports.moto, name="moto")
-        )
+        self.notifications = S3Notifications(_serialized(DomainDispatcherApplication(create_backend_app)))
+        self._servers.append(start_server(self.notifications, self.ports.moto, name="moto"))
         # moto keeps its data in this process: a sandbox started after another must not see its tables.
         requests.post(f"{self.moto_url}/moto-api/reset", timeout=10).raise_for_status()
         os.environ.update(
@@ -128,7 +130,8 @@ class Sandbox:
             biller_guid=self.secrets.biller_guid,
             web_service_key=self.secrets.web_service_key,
             customer_records=demo.demo_customer_records(),
-            clock=clock.utc_now,  # the sandbox's clock, which POST /dev/clock moves
+            clock=clock.utc_now,
+            payment_file_sink=self._put_payment_file,  # the sandbox's clock, which POST /dev/clock moves
         )
         self.simulator.base_url = self.simulator_url
         self._servers.append(start_server(self.simulator, self.ports.simulator, name="invoicecloud"))
@@ -156,11 +159,24 @@ class Sandbox:
         demo.load_demo_data()
         self._servers.append(start_server(self._gateway(), self.ports.gateway, name="gateway"))
 
+    def _put_payment_file(self, key: str, data: bytes) -> tuple[str, str]:
+        """Where the simulator's payment files go: the inbound bucket, which triggers the
+        reconciliation as S3 would (through moto's server and :class:`S3Notifications`)."""
+        bucket = self.names.inbound_bucket
+        boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=data, ContentType="text/csv")
+        return bucket, key
+
     def _gateway(self) -> Gateway:
         template = load_template()
         functions = load_functions(float(template["Globals"]["Function"].get("Timeout", 10)))
         self.scheduler = Scheduler(functions, period=self.schedule_seconds)
         self.scheduler.start()
+        buckets = self.names.buckets()
+        self.notifications.triggers = [
+            S3Trigger(bucket=buckets[bucket], prefix=prefix, suffix=suffix, function=function)
+            for function in functions.values()
+            for bucket, prefix, suffix in function.spec.s3_events
+        ]
         routes = [
             GatewayRoute(method=route.method, path=route.path, authorized=route.authorized, function=function)
             for function in functions.values()
@@ -187,6 +203,7 @@ class Sandbox:
         )
 
     def stop(self) -> None:
+        self.notifications.wait(timeout=30)
         if self.scheduler is not None:
             self.scheduler.stop()
             self.scheduler = None

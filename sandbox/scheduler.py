@@ -5,18 +5,20 @@
   ``avocette.clock.utc_now``), so that expiry, late approvals and daily jobs can be seen at once.
 - Functions with a ``Schedule`` event in template.yaml run on their own: a ``rate(...)`` of any
   length every minute (expiry is every five minutes in AWS, every minute here), so that a demo does
-  not wait; and on demand with ``POST /dev/run/{FunctionName}``, which answers what the function
-  returned.
+  not wait; a daily ``cron(M H * * ? *)`` once the sandbox's clock passes that time of day (the
+  biller's export), so that moving the clock a day forward runs it; and any of them on demand with
+  ``POST /dev/run/{FunctionName}``, which answers what the function returned.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 import uuid
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from avocette import clock
@@ -29,6 +31,16 @@ __all__ = ["Scheduler", "scheduled_event"]
 log = logging.getLogger("sandbox.scheduler")
 
 LOCAL_PERIOD_SECONDS = 60.0
+_DAILY = re.compile(r"^cron\((?P<minute>\d{1,2}) (?P<hour>\d{1,2}) \* \* \? \*\)$")
+
+
+def next_daily_run(expression: str, after: datetime) -> datetime | None:
+    """When a daily ``cron(M H * * ? *)`` runs next after ``after`` (UTC); ``None`` for others."""
+    match = _DAILY.match(expression)
+    if match is None:
+        return None
+    at = after.replace(hour=int(match["hour"]), minute=int(match["minute"]), second=0, microsecond=0)
+    return at if at > after else at + timedelta(days=1)
 
 
 def scheduled_event(function_name: str) -> dict[str, Any]:
@@ -58,6 +70,13 @@ class Scheduler:
         self.functions = dict(functions)
         self.scheduled = sorted(name for name, function in self.functions.items() if function.spec.schedules)
         self.period = period
+        now = clock.utc_now()
+        self._daily = {
+            name: (expression, next_run)
+            for name in self.scheduled
+            for expression in self.functions[name].spec.schedules
+            if (next_run := next_daily_run(expression, now)) is not None
+        }
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -73,11 +92,25 @@ class Scheduler:
 
     def _loop(self) -> None:
         while not self._stopped.wait(self.period):
-            for name in self.scheduled:
+            for name in self.due(clock.utc_now()):
                 try:
                     self.run(name)
                 except Exception:  # a failing job must not stop the others; it is logged by its function
                     log.exception("Scheduled function %s failed", name)
+
+    def due(self, now: datetime) -> list[str]:
+        """The functions to run now: every ``rate`` one, and a daily one whose time has come."""
+        names = []
+        for name in self.scheduled:
+            daily = self._daily.get(name)
+            if daily is None:
+                names.append(name)
+                continue
+            expression, next_run = daily
+            if now >= next_run:
+                names.append(name)
+                self._daily[name] = (expression, next_daily_run(expression, now) or next_run)
+        return names
 
     def run(self, name: str) -> Any:
         return self.functions[name].invoke(scheduled_event(name))

@@ -13,10 +13,10 @@ import boto3
 from avocette import config, email
 from avocette.invoicecloud import client
 from avocette.service import payments
-from avocette.store import table
+from avocette.store import files, table
 from aws_lambda_powertools.utilities import parameters
 
-from sandbox.template import create_table_request, global_environment, load_template, resolve
+from sandbox.template import create_table_request, function_specs, global_environment, load_template, resolve
 
 __all__ = ["StackNames", "StackSecrets", "environment", "forget_cached_clients", "provision"]
 
@@ -25,10 +25,20 @@ __all__ = ["StackNames", "StackSecrets", "environment", "forget_cached_clients",
 class StackNames:
     app_table: str = "avocette-app"
     idempotency_table: str = "avocette-idempotency"
+    billing_bucket: str = "avocette-billing"
+    inbound_bucket: str = "avocette-inbound"
+    exports_bucket: str = "avocette-exports"
     ic_secret_name: str = "avocette/invoice-cloud"
     postback_keys_secret_name: str = "avocette/postback-keys"
     registration_hash_secret_name: str = "avocette/registration-hash-key"
-    billing_bucket: str = "avocette-billing"
+
+    def buckets(self) -> dict[str, str]:
+        """The template's buckets by logical id."""
+        return {
+            "BillingBucket": self.billing_bucket,
+            "InboundBucket": self.inbound_bucket,
+            "ExportsBucket": self.exports_bucket,
+        }
 
 
 @dataclass(frozen=True)
@@ -82,24 +92,35 @@ def provision(names: StackNames, values: StackSecrets, *, sender_email: str) -> 
             Name=names.registration_hash_secret_name, SecretString=values.registration_hash_key
         ),
     }
-    boto3.client("s3").create_bucket(Bucket=names.billing_bucket)
+    s3 = boto3.client("s3")
+    for bucket in (names.billing_bucket, names.inbound_bucket, names.exports_bucket):
+        s3.create_bucket(Bucket=bucket)
     boto3.client("ses").verify_email_identity(EmailAddress=sender_email)
     return {
         "AppTable": names.app_table,
         "BillingBucket": names.billing_bucket,
+        "InboundBucket": names.inbound_bucket,
+        "ExportsBucket": names.exports_bucket,
         "IdempotencyTable": names.idempotency_table,
         **{logical_id: answer["ARN"] for logical_id, answer in arns.items()},
     }
 
 
 def environment(resources: dict[str, str], parameters: dict[str, str]) -> dict[str, str]:
-    """The functions' environment: Globals' variables, resolved with sandbox resources and parameter
-    values (a parameter not given takes its template default)."""
+    """The functions' environment: Globals' variables and each function's own, resolved with sandbox
+    resources and parameter values (a parameter not given takes its template default). The sandbox
+    runs every function in one environment, so two functions may not give one variable two values."""
     template = load_template()
     refs: dict[str, Any] = {name: spec["Default"] for name, spec in template["Parameters"].items() if "Default" in spec}
     refs.update(parameters)
     refs.update(resources)
-    resolved = resolve(global_environment(template), refs)
+    variables = dict(global_environment(template))
+    for spec in function_specs(template):
+        for name, value in spec.environment.items():
+            if name in variables and variables[name] != value:
+                raise ValueError(f"{spec.logical_id} sets {name} to another value than another function")
+            variables[name] = value
+    resolved = resolve(variables, refs)
     return {name: _as_text(value) for name, value in resolved.items()}
 
 
@@ -119,6 +140,7 @@ def forget_cached_clients() -> None:
     config.get_table_name.cache_clear()
     email.ses.cache_clear()
     table.dynamodb.cache_clear()
+    files.s3.cache_clear()
     client.get_client.cache_clear()
     payments._idempotency_store.cache_clear()
     parameters.clear_caches()  # type: ignore[no-untyped-call]

@@ -110,6 +110,7 @@ class FunctionSpec:
     routes: tuple[Route, ...] = ()
     timeout: int | None = None
     schedules: tuple[str, ...] = ()  # the expressions of its Schedule events, e.g. "rate(5 minutes)"
+    s3_events: tuple[tuple[str, str, str], ...] = ()  # (bucket's logical id, key prefix, key suffix)
 
 
 def function_specs(template: dict[str, Any] | None = None) -> list[FunctionSpec]:
@@ -122,9 +123,15 @@ def function_specs(template: dict[str, Any] | None = None) -> list[FunctionSpec]
         properties = resource["Properties"]
         routes = []
         schedules = []
+        s3_events = []
         for event in (properties.get("Events") or {}).values():
             if event.get("Type") == "Schedule":
                 schedules.append(str(event["Properties"]["Schedule"]))
+            if event.get("Type") == "S3":
+                rules = event["Properties"].get("Filter", {}).get("S3Key", {}).get("Rules", [])
+                filters = {rule["Name"]: rule["Value"] for rule in rules}
+                bucket = event["Properties"]["Bucket"]["Ref"]
+                s3_events.append((bucket, filters.get("prefix", ""), filters.get("suffix", "")))
             if event.get("Type") != "HttpApi":
                 continue
             event_properties = event["Properties"]
@@ -145,6 +152,7 @@ def function_specs(template: dict[str, Any] | None = None) -> list[FunctionSpec]
                 routes=tuple(routes),
                 timeout=properties.get("Timeout"),
                 schedules=tuple(schedules),
+                s3_events=tuple(s3_events),
             )
         )
     return specs

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from tools import billing, openapi, postback_keys, review
+from tools import billing, openapi, postback_keys, reconcile, review
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -37,6 +37,11 @@ def _parser() -> argparse.ArgumentParser:
     load.add_argument(
         "--hash-key-secret", help="the RegistrationHashKeySecret ARN (default: $REGISTRATION_HASH_KEY_ARN)"
     )
+    reconciling = commands.add_parser(
+        "reconcile", help="reconcile a local Invoice Cloud payment file named <YYYY-MM-DD>.csv (as invoicecloud/<name>)"
+    )
+    reconciling.add_argument("file", type=Path)
+    reconciling.add_argument("--table", help="the app table's name (default: $APP_TABLE_NAME)")
     review_command = commands.add_parser("review", help="payments flagged for review: list, show, apply, dismiss")
     review_command.add_argument("--table", help="the app table's name (default: $APP_TABLE_NAME)")
     review_commands = review_command.add_subparsers(dest="action", required=True)
@@ -107,6 +112,12 @@ def _run(arguments: argparse.Namespace) -> int:
         print(f"key {arguments.key_id} retired")
     elif arguments.command == "billing" and arguments.action == "import":
         return _import_billing(arguments)
+    elif arguments.command == "reconcile":
+        if not arguments.file.is_file():
+            print(f"error: no such file: {arguments.file}", file=sys.stderr)
+            return 2
+        report = reconcile.reconcile_path(arguments.file, table_name=arguments.table)
+        return reconcile.print_report(report, arguments.file)
     elif arguments.command == "review":
         review.use_table(arguments.table)
         return review.run(

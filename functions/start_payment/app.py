@@ -57,6 +57,7 @@ def handle_start_payment(
     outcome = payments.start_payment(
         payments.StartPaymentCommand(
             sub=caller.sub,
+            email=caller.email if caller.email_verified else None,
             idempotency_key=idempotency_key,
             invoices=request.invoices,
             postback_base_url=_api_base_url(),

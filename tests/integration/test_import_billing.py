@@ -286,31 +286,48 @@ def test_the_same_file_twice_changes_nothing_the_second_time(stack: Stack) -> No
 
 
 def test_a_newer_file_updates_billed_values_and_keeps_postback_credits_and_holds(stack: Stack) -> None:
-    # Given an imported invoice that a postback credited and a payment session holds
+    # Given an imported invoice that two postbacks credited (one of them carried by the biller's
+    # export the day before) and a payment session holds
     run([row("ACCT-1", "INV-1", "100.00", MinimumAmountDue="20.00", CCServiceFee="1.00")], key=NOV_10)
     invoice = get_invoice("ACCT-1", "INV-1")
-    credit = Credit(payment_id="p-0", cents=4000, approved_at=invoice.billed_as_of + timedelta(days=1))
+    exported = Credit(
+        payment_id="p-0",
+        cents=4000,
+        approved_at=invoice.billed_as_of + timedelta(hours=1),
+        exported_at=invoice.billed_as_of + timedelta(hours=23, minutes=30),
+    )
+    not_exported = Credit(payment_id="p-1", cents=1000, approved_at=invoice.billed_as_of + timedelta(hours=30))
     hold_until = invoice.billed_as_of + timedelta(days=15)
     billing_store.put_invoice(
-        invoice.model_copy(update={"credits": {"pay-1": credit}, "open_payment_id": "pay-2", "open_until": hold_until})
+        invoice.model_copy(
+            update={
+                "credits": {"pay-1": exported, "pay-2": not_exported},
+                "open_payment_id": "pay-2",
+                "open_until": hold_until,
+            }
+        )
     )
 
-    # When a newer file bills another amount and leaves the minimum and the fee blank
+    # When a newer file (a settlement lag after the export) bills another amount and leaves the
+    # minimum and the fee blank
     report = run([row("ACCT-1", "INV-1", "60.00")], key=NOV_12)
 
-    # Then the billed values are the file's, the blanks are removed, the credit is kept and marked as
-    # reflected by this file (approved a settlement lag before it), and the hold is intact
+    # Then the billed values are the file's, the blanks are removed, the exported credit is marked as
+    # reflected by this file, the other still counts against what is payable, and the hold is intact
     assert report.invoices.written == 1
     after = get_invoice("ACCT-1", "INV-1")
     assert after.billed_cents == 6000
     assert after.billed_as_of.isoformat() == "2026-11-12T06:00:00+00:00"
-    assert after.credits == {"pay-1": credit.model_copy(update={"reflected_as_of": after.billed_as_of})}
-    assert after.payable_cents() == 6000
+    assert after.credits == {
+        "pay-1": exported.model_copy(update={"reflected_as_of": after.billed_as_of}),
+        "pay-2": not_exported,
+    }
+    assert after.payable_cents() == 5000
     assert (after.open_payment_id, after.open_until) == ("pay-2", hold_until)
     item = invoice_item(stack, "ACCT-1", "INV-1")
     assert "minimumAmountDueCents" not in item and "ccServiceFeeCents" not in item
     assert isinstance(item["billedCents"], int)
-    assert (item["unpaidCents"], item["unreflectedCents"]) == (6000, 0)
+    assert (item["unpaidCents"], item["unreflectedCents"]) == (5000, 1000)
 
 
 def test_items_written_by_other_code_are_updated_when_older(stack: Stack) -> None:

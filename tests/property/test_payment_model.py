@@ -23,6 +23,7 @@ over a thousand sequences in under a minute; ``make soak`` runs many more (``MOD
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import threading
@@ -41,7 +42,7 @@ from avocette import clock, config, money
 from avocette.domain import errors
 from avocette.domain.billing import Account, Invoice, InvoiceRef
 from avocette.domain.payments import InvoiceSelection, PaymentStatus
-from avocette.service import expiry, payments, postbacks, review
+from avocette.service import expiry, export, payments, postbacks, reconcile, review
 from avocette.store import billing, keys, links, table
 from avocette.store.table import deserialize
 from hypothesis import HealthCheck, settings
@@ -59,6 +60,7 @@ from requests.adapters import BaseAdapter
 from werkzeug.test import Client
 
 from sandbox.invoicecloud import InvoiceCloudSimulator
+from sandbox.invoicecloud.config import ControlError
 from sandbox.serving import start_server
 from sandbox.stack import StackNames, StackSecrets, environment, forget_cached_clients, provision
 from sandbox.template import create_table_request
@@ -115,7 +117,16 @@ def _closure(moves: dict[PaymentStatus, set[PaymentStatus]]) -> dict[PaymentStat
 
 
 CONCURRENT_POSTBACK_MOVES = _closure(POSTBACK_MOVES)
+FILE_MOVES = _closure(
+    {
+        **{status: set(targets) | {S.NEEDS_REVIEW} for status, targets in POSTBACK_MOVES.items()},
+        S.APPROVED: {S.NEEDS_REVIEW, S.REVERSED},
+        S.NEEDS_REVIEW: set(),
+    }
+)
 START_MOVES = {S.CREATED: {S.PENDING, S.FAILED}}
+# A file's rows: recovered approvals (the postback column), reversals (APPROVED -> REVERSED, or
+# anything else -> NEEDS_REVIEW), in any number and order.
 
 MODES = st.fixed_dictionaries(
     {
@@ -269,6 +280,7 @@ class PaymentModel(RuleBasedStateMachine):
         self.charged: Counter[str] = Counter()  # payment id -> cents Invoice Cloud charged (amount + fee)
         self.approved_at: dict[tuple[str, str], datetime] = {}  # (invoice, credit id) -> approvedAt
         self.last_import: datetime = AS_OF
+        self.exported_through = clock.utc_now().date() - timedelta(days=1)
 
     # ---- set-up ----------------------------------------------------------------------------------
 
@@ -631,20 +643,65 @@ class PaymentModel(RuleBasedStateMachine):
         self._check_moves(REVIEW_MOVES, "review")
 
     def _billing_file_arrives(self) -> None:
-        """The biller's file as of now: each bill less the credits its system has posted (those
-        approved at least the settlement lag ago)."""
+        """The biller's exports of the days that ended, then its file as of now: each bill less what
+        its system has posted, which is what our exports carried at least the settlement lag ago."""
         now = clock.utc_now()
         if now <= self.last_import:
             return
+        yesterday = (now - timedelta(days=1)).date()
+        while self.exported_through < yesterday:
+            self.exported_through += timedelta(days=1)
+            STATS["export rows"] += export.export_day(self.exported_through).rows
         self.last_import = now
         invoices = billing.get_invoices(REFS)
         for ref in REFS:
             invoice = invoices[ref]
-            posted = sum(c.cents for c in invoice.credits.values() if c.approved_at <= now - timedelta(hours=LAG_HOURS))
+            posted = sum(
+                c.cents
+                for c in invoice.credits.values()
+                if c.exported_at is not None and c.exported_at + timedelta(hours=LAG_HOURS) < now
+            )
             update = invoice.model_copy(update={"billed_cents": BILLED[ref] - posted, "billed_as_of": now})
             billing.update_invoice_from_billing(update, settlement_lag_hours=LAG_HOURS)
         STATS["billing files"] += 1
         self._check_moves({}, "billing file")
+
+    @rule(
+        reverse=st.booleans(),
+        pick=st.integers(min_value=0, max_value=10**6),
+        kind=st.sampled_from(["VOID", "ACH_RETURN", "CHARGEBACK"]),
+        part=st.booleans(),
+    )
+    def invoice_clouds_file_arrives(self, *, reverse: bool, pick: int, kind: str, part: bool) -> None:
+        """Invoice Cloud's payment file of today (what it charged, maybe a reversal), reconciled:
+        lost postbacks recovered, reversals applied, differences to review."""
+        body: dict[str, Any] = {}
+        approved = sorted(self.paid_sessions)
+        if reverse and approved:
+            payment_id = approved[pick % len(approved)]
+            state = self.world.app.get(f"/_sim/sessions/{self.sessions[payment_id]}").get_json()
+            attempt = next(a for a in state["attempts"] if a["approved"])
+            line = attempt["invoices"][pick % len(attempt["invoices"])]
+            reversal: dict[str, Any] = {
+                "billerReference": payment_id,
+                "kind": kind,
+                "invoiceNumber": line["invoiceNumber"],
+                "accountNumber": line["accountNumber"],
+            }
+            if part and money.parse_cents(line["amount"]) > 100:
+                reversal["amount"] = "1.00"
+            body["reversals"] = [reversal]
+        try:
+            written = self.world.simulator.write_payment_file(body)
+        except ControlError:  # that much was reversed already, or nothing was paid there
+            written = self.world.simulator.write_payment_file({})
+        text = (self.world.simulator.payment_file(written["key"]) or b"").decode("utf-8-sig")
+        report = reconcile.reconcile_file(io.StringIO(text, newline=""), key=written["key"])
+        assert report.status.value == "IMPORTED", report.summary()
+        assert not report.bad_rows, report.bad_rows
+        for name, count in report.counts.model_dump().items():
+            STATS[f"file {name}"] += count
+        self._check_moves(FILE_MOVES, "payment file", single_event=False)
 
     # ---- the invariants -------------------------------------------------------------------------
 
@@ -669,6 +726,11 @@ class PaymentModel(RuleBasedStateMachine):
             assert item["unpaidCents"] == item["billedCents"] - unreflected, f"{ref}: unpaidCents out of step"
             assert item["billedCents"] - unreflected >= 0, f"{ref} is credited above its bill"
             for key, credit in credits.items():
+                if credit["cents"] > 0:
+                    assert credit.get("reversedCents", 0) <= credit["cents"], f"{ref}: {key} reversed above its cents"
+                else:
+                    reversed_ = credits.get(credit.get("reverses", ""))
+                    assert reversed_ is not None, f"{ref}: the reversal {key} takes back no credit"
                 seen = self.approved_at.setdefault((ref, key), credit["approvedAt"])
                 assert seen == credit["approvedAt"], f"{ref}: the approvedAt of {key} moved"
                 credited_by_payment[(credit["paymentId"], ref)] += credit["cents"]
@@ -708,6 +770,10 @@ MUST_HAPPEN = (
     "forged postback refused",
     "billing files",
     "review reason duplicate_payment",
+    "file recovered",
+    "file matched",
+    "file reversed",
+    "export rows",
 )
 
 

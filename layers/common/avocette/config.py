@@ -27,6 +27,7 @@ __all__ = [
     "InvoiceCloudSecret",
     "LedgerSettings",
     "Settings",
+    "get_exports_bucket",
     "get_invoice_cloud_secret",
     "get_ledger_settings",
     "get_postback_key_ring",
@@ -101,7 +102,7 @@ class Cpv2Options(BaseModel):
 
 
 class LedgerSettings(BaseModel):
-    """The settings the money rules need outside the API too (the importer, the expiry job)."""
+    """The settings the money rules need outside the API too (the importer, the jobs)."""
 
     model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
 
@@ -109,6 +110,11 @@ class LedgerSettings(BaseModel):
     # Invoice Cloud's page may outlive our session: its invoices stay held, and the payment open,
     # this much longer before it expires.
     payment_session_grace_minutes: int = Field(15, alias="PAYMENT_SESSION_GRACE_MINUTES", ge=0, le=24 * 60)
+    # Reconciliation with Invoice Cloud's payment file and the biller's export (DESIGN §6d, §6e).
+    ach_return_days: int = Field(5, alias="ACH_RETURN_DAYS", ge=0, le=120)
+    reconcile_missing_days: int = Field(3, alias="RECONCILE_MISSING_DAYS", ge=1, le=60)
+    ic_payment_file_format: str = Field("invoicecloud-payments-v1", alias="IC_PAYMENT_FILE_FORMAT", min_length=1)
+    biller_export_format: str = Field("biller-export-v1", alias="BILLER_EXPORT_FORMAT", min_length=1)
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str]) -> LedgerSettings:
@@ -229,6 +235,11 @@ def _required_variable(name: str) -> str:
 def get_ledger_settings() -> LedgerSettings:
     """The settlement lag and the session grace alone, for functions without the API's settings."""
     return LedgerSettings.from_environment(os.environ)
+
+
+def get_exports_bucket() -> str:
+    """``EXPORTS_BUCKET_NAME``: where the biller's daily export is written (export_payments only)."""
+    return _required_variable("EXPORTS_BUCKET_NAME")
 
 
 @lru_cache(maxsize=1)

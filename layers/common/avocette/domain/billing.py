@@ -10,10 +10,11 @@ credit, so that reading and the storage's own condition (``unpaidCents``) always
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["Account", "Credit", "Invoice", "InvoiceRef", "credit_id", "reflects"]
+__all__ = ["Account", "Credit", "CreditKind", "Invoice", "InvoiceRef", "credit_id", "reflects"]
 
 
 class InvoiceRef(BaseModel):
@@ -44,21 +45,39 @@ class Account(BaseModel):
     billed_as_of: datetime | None = None
 
 
+CreditKind = Literal["PAYMENT", "VOID", "ACH_RETURN", "CHARGEBACK"]
+
+
 class Credit(BaseModel):
-    """Money one approval applied to an invoice. Each approval is its own credit (keyed by
-    :func:`credit_id`), so that its ``approved_at`` is set once and never moved by a later one."""
+    """Money one approval applied to an invoice, or a reversal took back from it. Each is its own
+    entry (keyed by :func:`credit_id`), so that its ``approved_at`` is set once and never moved by a
+    later one, and the biller's export carries it once. A reversal (VOID, ACH_RETURN, CHARGEBACK) is
+    an entry of negative cents naming the credit it ``reverses``; that credit counts it in
+    ``reversed_cents``."""
 
     model_config = ConfigDict(frozen=True)
 
     payment_id: str
-    cents: int = Field(gt=0)
+    cents: int
     approved_at: datetime
-    # As-of time of the billing file that first reflected this credit; None while no file does.
+    kind: CreditKind = "PAYMENT"
+    payment_guid: str = ""  # Invoice Cloud's payment id, for the export and reversals
+    reverses: str | None = None  # a reversal: the key of the credit it takes back
+    reversed_cents: int = Field(0, ge=0)  # a payment credit: how much of it reversals took back
+    # When the biller's export carried it: a billing file made after that (and the settlement lag)
+    # accounts for it.
+    exported_at: datetime | None = None
+    # As-of time of the billing file that first reflected it; None while no file does.
     reflected_as_of: datetime | None = None
 
     @property
     def reflected(self) -> bool:
         return self.reflected_as_of is not None
+
+    @property
+    def remaining_cents(self) -> int:
+        """What of a payment credit no reversal has taken back."""
+        return self.cents - self.reversed_cents
 
 
 def credit_id(payment_id: str, source: str) -> str:
@@ -68,9 +87,13 @@ def credit_id(payment_id: str, source: str) -> str:
 
 
 def reflects(credit: Credit, billed_as_of: datetime, settlement_lag_hours: int) -> bool:
-    """Whether a billing file as of ``billed_as_of`` already accounts for ``credit``: the credit
-    was approved at least the settlement lag before the file was made."""
-    return credit.approved_at <= billed_as_of - timedelta(hours=settlement_lag_hours)
+    """Whether a billing file as of ``billed_as_of`` accounts for ``credit`` (DESIGN §5): the export
+    handed it to the biller, and the file was made at least the settlement lag after that. A credit
+    never exported always counts, so that a payment is never forgotten because a billing file came
+    late or early."""
+    if credit.exported_at is None:
+        return False
+    return credit.exported_at + timedelta(hours=settlement_lag_hours) < billed_as_of
 
 
 class Invoice(BaseModel):
@@ -122,7 +145,7 @@ class Invoice(BaseModel):
         }
 
     def credited_cents(self, payment_id: str) -> int:
-        """What one payment has credited to this invoice, over all its approvals."""
+        """What one payment has credited to this invoice, over all its approvals, less reversals."""
         return sum(credit.cents for credit in self.credits.values() if credit.payment_id == payment_id)
 
     def held_by(self, now: datetime) -> str | None:

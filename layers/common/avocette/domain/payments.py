@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Literal
 
@@ -21,6 +21,9 @@ __all__ = [
     "PaymentStatus",
     "PaymentView",
     "PaymentViewInvoice",
+    "Reversal",
+    "ReversalKind",
+    "ReversalView",
     "StartPaymentRequest",
     "StartPaymentResponse",
     "expire",
@@ -121,6 +124,23 @@ class PaymentLine(BaseModel):
         return max(0, self.due_cents - self.paid_cents)
 
 
+ReversalKind = Literal["VOID", "ACH_RETURN", "CHARGEBACK"]
+
+
+class Reversal(BaseModel):
+    """Money Invoice Cloud took back from an approved payment (a void, an ACH return, a chargeback),
+    as its payment file reported it; ``invoices`` holds the cents taken back per ``ACCOUNT/INVOICE``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    identity: str
+    kind: ReversalKind
+    cents: int = Field(gt=0)
+    at: datetime
+    payment_guid: str
+    invoices: dict[str, int]
+
+
 class Payment(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -140,6 +160,9 @@ class Payment(BaseModel):
     review_reason: str | None = None
     flagged_at: datetime | None = None
     failure_reason: str | None = None
+    # The payer's email as their sign-in said when they started it: where a reversal is reported.
+    email: str | None = Field(None, repr=False)
+    reversals: tuple[Reversal, ...] = ()
     version: int = 0
 
     @property
@@ -153,6 +176,19 @@ class Payment(BaseModel):
     @property
     def unpaid_cents(self) -> int:
         return sum(line.unpaid_cents for line in self.lines)
+
+    @property
+    def reversed_cents(self) -> int:
+        return sum(reversal.cents for reversal in self.reversals)
+
+    def clearing(self, now: datetime, ach_return_days: int) -> bool:
+        """An approved bank (ACH) payment is provisional until its bank could still return it."""
+        return (
+            self.status is PaymentStatus.APPROVED
+            and self.payment_method == "ACH"
+            and self.completed_at is not None
+            and now < self.completed_at + timedelta(days=ach_return_days)
+        )
 
     @property
     def refs(self) -> frozenset[InvoiceRef]:
@@ -196,9 +232,13 @@ _MESSAGES = {
 }
 
 
-def status_message(payment: Payment, now: datetime) -> str:
+ACH_CLEARING = " Bank payments can take a few days to clear."
+
+
+def status_message(payment: Payment, now: datetime, ach_return_days: int = 5) -> str:
     """What the payer reads about their payment; never an internal reason."""
     paid = money.cents_to_text(payment.amount_paid_cents)
+    clearing = ACH_CLEARING if payment.clearing(now, ach_return_days) else ""
     match payment.status:
         case PaymentStatus.PENDING | PaymentStatus.CREATED if payment.session_expires_at <= now:
             return (
@@ -209,10 +249,19 @@ def status_message(payment: Payment, now: datetime) -> str:
             return "Your payment was declined. No money was taken. You can try again with another card or bank account."
         case PaymentStatus.DECLINED:
             return "Your payment was declined and the payment session has ended. No money was taken."
+        case PaymentStatus.APPROVED if payment.reversals:
+            reversed_ = money.cents_to_text(payment.reversed_cents)
+            return (
+                f"Part of your payment (${reversed_}) was reversed; the invoices it paid are due again. "
+                f"${paid} of your payment still counts toward your bills."
+            )
         case PaymentStatus.APPROVED if payment.amount_paid_cents < payment.amount_due_cents:
-            return f"Your payment of ${paid} was approved. Invoices you did not pay remain open on your account."
+            return (
+                f"Your payment of ${paid} was approved. Invoices you did not pay remain open on your account."
+                + clearing
+            )
         case PaymentStatus.APPROVED:
-            return f"Your payment of ${paid} was approved. Thank you!"
+            return f"Your payment of ${paid} was approved. Thank you!" + clearing
     return _MESSAGES[payment.status]
 
 
@@ -224,6 +273,12 @@ class PaymentViewInvoice(CamelModel):
     invoice_number: str
     amount_due: str
     amount_paid: str | None = optional()
+
+
+class ReversalView(CamelModel):
+    kind: ReversalKind
+    amount: str
+    at: datetime
 
 
 class PaymentView(CamelModel):
@@ -242,16 +297,17 @@ class PaymentView(CamelModel):
     created_at: datetime
     session_expires_at: datetime
     completed_at: datetime | None = optional()
+    reversals: list[ReversalView] | None = optional("Money Invoice Cloud took back: voids, bank returns, chargebacks.")
     invoices: list[PaymentViewInvoice]
 
     @classmethod
-    def of(cls, payment: Payment, *, biller_name: str, now: datetime) -> PaymentView:
+    def of(cls, payment: Payment, *, biller_name: str, now: datetime, ach_return_days: int = 5) -> PaymentView:
         any_paid = payment.amount_paid_cents > 0
         return cls(
             payment_id=payment.payment_id,
             status=payment.status,
             final=payment.is_final(now),
-            status_message=status_message(payment, now),
+            status_message=status_message(payment, now, ach_return_days),
             biller_name=biller_name,
             amount_due=money.cents_to_text(payment.amount_due_cents),
             amount_paid=money.cents_to_text(payment.amount_paid_cents) if any_paid else None,
@@ -265,6 +321,10 @@ class PaymentView(CamelModel):
             created_at=payment.created_at,
             session_expires_at=payment.session_expires_at,
             completed_at=payment.completed_at,
+            reversals=[
+                ReversalView(kind=r.kind, amount=money.cents_to_text(r.cents), at=r.at) for r in payment.reversals
+            ]
+            or None,
             invoices=[
                 PaymentViewInvoice(
                     account_number=line.account_number,

@@ -22,6 +22,7 @@ from avocette.domain.payments import Payment, PaymentStatus
 
 __all__ = [
     "Decision",
+    "MoneyByGuid",
     "Outcome",
     "PaymentMethod",
     "PostbackCredit",
@@ -29,10 +30,12 @@ __all__ = [
     "ReceivedPostback",
     "RecordedPostback",
     "ReviewReason",
+    "Source",
     "allocate",
     "apply_decision",
     "credits_of",
     "decide_postback",
+    "money_applied",
     "postback_identity",
 ]
 
@@ -61,6 +64,7 @@ class ReviewReason(StrEnum):
     CONFLICTING_POSTBACK = "conflicting_postback"
     INVALID_POSTBACK = "invalid_postback"
     PAYMENT_CLOSED = "payment_closed"
+    RECONCILIATION_MISMATCH = "reconciliation_mismatch"
 
 
 # ---- the postback, read --------------------------------------------------------------------------
@@ -98,6 +102,8 @@ class ReceivedPostback:
     authorization: str  # IC's PaymentMessage, e.g. an approval code
     payment_date: str
     problem: str | None = None
+    # Invoice Cloud's payment file names the account of each row; its postbacks do not.
+    account_number: str = ""
 
     @property
     def approved(self) -> bool:
@@ -129,6 +135,30 @@ class RecordedPostback:
     reason: ReviewReason | None
     received_at: datetime
     source: Literal["postback", "file"] = "postback"
+    allocation: Mapping[str, int] = field(default_factory=dict)  # APPLIED: cents by "ACCOUNT/INVOICE"
+
+
+Source = Literal["postback", "file"]
+MoneyByGuid = Mapping[str, Mapping[str, int]]  # Invoice Cloud payment id -> "ACCOUNT/INVOICE" -> cents
+
+
+def money_applied(
+    recorded: Mapping[str, RecordedPostback], reviewed: MoneyByGuid | None = None
+) -> dict[str, dict[str, int]]:
+    """What each of Invoice Cloud's payment ids has applied to the payment's invoices (before any
+    reversal): its applied postbacks (received or recovered from the payment file) and the review
+    decisions taken for it."""
+    money: dict[str, dict[str, int]] = {}
+    for record in recorded.values():
+        if record.outcome is Outcome.APPLIED:
+            by_invoice = money.setdefault(record.postback.payment_guid, {})
+            for ref, cents in record.allocation.items():
+                by_invoice[ref] = by_invoice.get(ref, 0) + cents
+    for guid, allocation in (reviewed or {}).items():
+        by_invoice = money.setdefault(guid, {})
+        for ref, cents in allocation.items():
+            by_invoice[ref] = by_invoice.get(ref, 0) + cents
+    return money
 
 
 # ---- the decision ------------------------------------------------------------------------------------
@@ -175,34 +205,34 @@ def decide_postback(
     *,
     biller_guid: str,
     over_credit_refused: bool = False,
+    source: Source = "postback",
+    reviewed: MoneyByGuid | None = None,
 ) -> Decision:
-    """The transition table of §6c for one postback.
+    """The transition table of §6c for one postback, received from Invoice Cloud or recovered from
+    its payment file (``source``, §6d).
 
-    ``recorded`` holds the payment's postbacks by identity. ``over_credit_refused`` says the store
-    refused this postback's credits because an invoice would have been credited above its bill
-    across all payments: the payer was charged twice (``duplicate_payment``)."""
+    ``recorded`` holds the payment's postbacks by key; ``reviewed`` the money review decisions
+    applied, by Invoice Cloud payment id. ``over_credit_refused`` says the store refused this
+    postback's credits because an invoice would have been credited above its bill across all
+    payments: the payer was charged twice (``duplicate_payment``)."""
     record_as = postback.identity
-    existing = recorded.get(record_as)
-    if existing is not None:
-        if existing.postback.values == postback.values:
-            return Decision(Outcome.DUPLICATE, payment.status)
-        # The same postback with other contents: keep both, and let a person decide.
-        record_as = f"{record_as}-{postback.values.digest[:16]}"
-        if record_as in recorded:
-            return Decision(Outcome.DUPLICATE, payment.status)
-        return _review(payment, ReviewReason.CONFLICTING_POSTBACK, record_as)
-
+    if record_as in recorded:
+        return _again(payment, postback, recorded, source)
     if postback.problem is not None:
         decision = _review(payment, ReviewReason.INVALID_POSTBACK, record_as)
         return Decision(Outcome.INVALID, decision.status, record_as, decision.reason)
-
     if not postback.approved:
         if payment.status in (PaymentStatus.CREATED, PaymentStatus.PENDING):
             return Decision(Outcome.DECLINED, PaymentStatus.DECLINED, record_as)
         return Decision(Outcome.DECLINED, payment.status, record_as)
 
+    already = _already_applied(payment, postback, money_applied(recorded, reviewed), source)
+    if already is not None and already == postback.credit_cents:
+        return Decision(Outcome.DUPLICATE, payment.status)  # the same money, told again in another shape
     if payment.status is PaymentStatus.NEEDS_REVIEW:
         return Decision(Outcome.RECORDED, PaymentStatus.NEEDS_REVIEW, record_as)
+    if already is not None and source == "file":
+        return _review(payment, ReviewReason.RECONCILIATION_MISMATCH, record_as)
     reason = _unreconcilable(payment, postback, biller_guid)
     if reason is None and over_credit_refused:
         reason = ReviewReason.DUPLICATE_PAYMENT
@@ -215,6 +245,58 @@ def decide_postback(
         # Money for a payment already settled otherwise: a person must see it.
         return _review(payment, ReviewReason.PAYMENT_CLOSED, record_as)
     return Decision(Outcome.APPLIED, PaymentStatus.APPROVED, record_as, None, allocation, _notes(payment, allocation))
+
+
+def _again(
+    payment: Payment, postback: ReceivedPostback, recorded: Mapping[str, RecordedPostback], source: Source
+) -> Decision:
+    """A postback whose identity is recorded already: a duplicate when it says the same, else
+    recorded beside it (once) for a person to decide."""
+    existing = recorded[postback.identity]
+    if existing.postback.values == postback.values or _same_credit(existing, postback, source):
+        return Decision(Outcome.DUPLICATE, payment.status)
+    record_as = f"{postback.identity}-{postback.values.digest[:16]}"
+    if record_as in recorded:
+        return Decision(Outcome.DUPLICATE, payment.status)
+    reason = ReviewReason.RECONCILIATION_MISMATCH if source == "file" else ReviewReason.CONFLICTING_POSTBACK
+    return _review(payment, reason, record_as)
+
+
+def _same_credit(existing: RecordedPostback, postback: ReceivedPostback, source: Source) -> bool:
+    """A postback and a payment-file row of the same identity agree when they credit the same cents
+    (the file has no BillerGUID, its own date format, the fee on one row only)."""
+    if "file" not in (existing.source, source):
+        return False
+    return existing.postback.approved == postback.approved and existing.postback.credit_cents == postback.credit_cents
+
+
+def _already_applied(payment: Payment, postback: ReceivedPostback, money: MoneyByGuid, source: Source) -> int | None:
+    """What the postback's Invoice Cloud payment id has already applied where the postback points.
+    A payment-file row names its account and invoice: exactly that invoice. A postback may name no
+    invoice, the first, or one per account: its invoice, else its account, else the whole payment.
+    ``None`` when nothing was."""
+    applied = money.get(postback.payment_guid)
+    if not applied:
+        return None
+    if not postback.invoice_number:
+        return sum(applied.values())
+    refs = {
+        str(line.ref)
+        for line in payment.lines
+        if line.invoice_number == postback.invoice_number
+        and (not postback.account_number or line.account_number == postback.account_number)
+    }
+    on_invoice = sum(cents for ref, cents in applied.items() if ref in refs)
+    if on_invoice == postback.credit_cents or source == "file":
+        return on_invoice or None
+    # One postback per account: the named invoice's account, then the whole payment.
+    accounts = {ref.split("/", 1)[0] for ref in refs}
+    on_account = sum(cents for ref, cents in applied.items() if ref.split("/", 1)[0] in accounts)
+    if on_account == postback.credit_cents:
+        return on_account
+    if sum(applied.values()) == postback.credit_cents:
+        return sum(applied.values())
+    return on_invoice or None
 
 
 def _unreconcilable(payment: Payment, postback: ReceivedPostback, biller_guid: str) -> ReviewReason | None:

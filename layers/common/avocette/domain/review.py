@@ -26,6 +26,7 @@ __all__ = [
     "apply_allocation",
     "candidates",
     "dismiss",
+    "latest_approval",
     "line_index",
     "reported_cents",
     "review_credits",
@@ -61,7 +62,7 @@ def line_index(payment: Payment, name: str) -> int:
     return matches[0]
 
 
-def _latest_approval(recorded: Mapping[str, RecordedPostback]) -> RecordedPostback | None:
+def latest_approval(recorded: Mapping[str, RecordedPostback]) -> RecordedPostback | None:
     approvals = [r for r in recorded.values() if r.postback.approved and r.postback.problem is None]
     return max(approvals, key=lambda r: r.received_at, default=None)
 
@@ -113,7 +114,7 @@ def apply_allocation(
             f"that would credit {money.cents_to_text(total_paid)} in all, more than the "
             f"{money.cents_to_text(reported)} Invoice Cloud reported for this payment"
         )
-    approval = _latest_approval(recorded)
+    approval = latest_approval(recorded)
     if approval is not None:
         postback = approval.postback
         if postback.payment_guid not in payment.ic_payment_ids:

@@ -67,6 +67,7 @@ class StartPaymentCommand(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     sub: str
+    email: str | None = None  # where a reversal of this payment is reported (a verified address only)
     idempotency_key: str | None = None
     invoices: list[InvoiceSelection]
     postback_base_url: str
@@ -133,7 +134,7 @@ def _start_payment(command: StartPaymentCommand) -> StartPaymentOutcome:
         if any(invoice.payable_cents() <= 0 for invoice in invoices.values()):
             raise errors.InvoiceNotPayableError()
         ordered = [invoices[ref] for ref in refs]
-        payment = _new_payment(command.sub, ordered, settings.payment_session_minutes)
+        payment = _new_payment(command.sub, ordered, settings.payment_session_minutes, command.email)
         # Invoice Cloud's page may outlive our session: the invoices stay held through the grace,
         # until the expiry job closes the payment (DESIGN §6c).
         hold_until = payment.session_expires_at + timedelta(minutes=settings.payment_session_grace_minutes)
@@ -180,11 +181,12 @@ def _start_payment(command: StartPaymentCommand) -> StartPaymentOutcome:
     return StartPaymentOutcome(created=True, response=_start_response(pending, url))
 
 
-def _new_payment(sub: str, invoices: list[Invoice], session_minutes: int) -> Payment:
+def _new_payment(sub: str, invoices: list[Invoice], session_minutes: int, email: str | None) -> Payment:
     now = clock.utc_now()
     return Payment(
         payment_id=str(uuid.uuid4()),
         sub=sub,
+        email=email,
         status=PaymentStatus.CREATED,
         lines=tuple(
             PaymentLine(
@@ -248,7 +250,10 @@ def list_payment_views(sub: str, *, limit: int, cursor: str | None) -> PaymentLi
     settings = get_settings()
     now = clock.utc_now()
     return PaymentListResponse(
-        payments=[PaymentView.of(payment, biller_name=settings.biller_name, now=now) for payment in page.payments],
+        payments=[
+            PaymentView.of(payment, biller_name=settings.biller_name, now=now, ach_return_days=settings.ach_return_days)
+            for payment in page.payments
+        ],
         next_cursor=sign_blob(_cursor_key(), {"key": page.last_key}) if page.last_key else None,
     )
 
@@ -257,4 +262,7 @@ def get_payment_view(sub: str, payment_id: str) -> PaymentView:
     payment = payments_store.get_payment(payment_id)
     if payment is None or payment.sub != sub:
         raise errors.PaymentNotFoundError()
-    return PaymentView.of(payment, biller_name=get_settings().biller_name, now=clock.utc_now())
+    settings = get_settings()
+    return PaymentView.of(
+        payment, biller_name=settings.biller_name, now=clock.utc_now(), ach_return_days=settings.ach_return_days
+    )

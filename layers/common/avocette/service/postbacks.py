@@ -23,19 +23,21 @@ from avocette import SERVICE_NAME, clock
 from avocette.config import get_invoice_cloud_secret, get_postback_key_ring, get_settings
 from avocette.domain import errors
 from avocette.domain.billing import InvoiceRef
+from avocette.domain.ledger import LedgerEntry
 from avocette.domain.payments import Payment
 from avocette.domain.postbacks import (
     Decision,
     Outcome,
     ReceivedPostback,
     RecordedPostback,
+    Source,
     apply_decision,
     credits_of,
     decide_postback,
 )
 from avocette.invoicecloud.postback import parse_postback, read_postback_fields
 from avocette.store import payments as payments_store
-from avocette.store.payments import PostbackRaceError
+from avocette.store.payments import PaymentRecord, PostbackRaceError
 from avocette.store.table import StoreUnavailableError
 
 __all__ = ["PostbackResult", "apply_postback", "receive_postback"]
@@ -50,6 +52,7 @@ _RETRIES = 3
 class PostbackResult:
     outcome: Outcome
     status: str  # the payment's status afterwards
+    reason: str | None = None  # why it went to review
 
 
 def receive_postback(
@@ -80,46 +83,75 @@ def receive_postback(
 
 
 def apply_postback(
-    payment_id: str, postback: ReceivedPostback, fields: Mapping[str, str], *, source: str = "postback"
+    payment_id: str,
+    postback: ReceivedPostback,
+    fields: Mapping[str, str],
+    *,
+    source: Source = "postback",
+    biller_guid: str | None = None,
+    file_key: str | None = None,
 ) -> PostbackResult:
     """Record and apply one postback (from Invoice Cloud, or recovered from its payment file) by the
     rules of §6c. Raises ``PaymentNotFoundError`` and ``StoreUnavailableError``."""
-    biller_guid = get_invoice_cloud_secret().biller_guid
+    if biller_guid is None:
+        biller_guid = get_invoice_cloud_secret().biller_guid
     keep_holds: set[InvoiceRef] = set()
     over_credit = False
     read = True
-    payment: Payment | None = None
-    recorded: Mapping[str, RecordedPostback] = {}
+    record: PaymentRecord | None = None
     for attempt in range(_RETRIES + 1):
-        if read:
-            payment, recorded = payments_store.get_payment_with_postbacks(payment_id)
+        if read or record is None:
+            record = payments_store.get_payment_record(payment_id)
+        payment, recorded = record.payment, record.postbacks
         if payment is None:
-            metrics.add_metric(name="PostbackPaymentNotFound", unit=MetricUnit.Count, value=1)
-            logger.error("Postback for an unknown payment", extra={"payment_id": payment_id})
+            if source == "postback":
+                metrics.add_metric(name="PostbackPaymentNotFound", unit=MetricUnit.Count, value=1)
+                logger.error("Postback for an unknown payment", extra={"payment_id": payment_id})
             raise errors.PaymentNotFoundError()
         decision = decide_postback(
-            payment, postback, recorded, biller_guid=biller_guid, over_credit_refused=over_credit
+            payment,
+            postback,
+            recorded,
+            biller_guid=biller_guid,
+            over_credit_refused=over_credit,
+            source=source,
+            reviewed=record.reviewed_money,
         )
         if decision.outcome is Outcome.DUPLICATE:
             return _finish(payment_id, postback, decision, payment)
         now = clock.utc_now()
         after = apply_decision(payment, decision, postback, now)
-        record = RecordedPostback(
+        credits = credits_of(payment, decision)
+        recorded_now = RecordedPostback(
             key=decision.record_as,
             postback=postback,
             outcome=decision.outcome,
             reason=decision.reason,
             received_at=now,
-            source="file" if source == "file" else "postback",
+            source=source,
+            allocation={str(credit.ref): credit.cents for credit in credits},
+        )
+        ledger = LedgerEntry(
+            at=now,
+            credit_key=credits[0].credit_id if credits else "",
+            payment_id=payment_id,
+            kind="PAYMENT",
+            payment_guid=postback.payment_guid,
+            method=after.payment_method,
+            source=source,
+            invoices=recorded_now.allocation,
+            # Money recovered from Invoice Cloud's own file needs no confirmation from it.
+            confirmed_by=file_key if source == "file" else None,
         )
         try:
             payments_store.record_postback(
                 before=payment,
                 after=after,
-                record=record,
+                record=recorded_now,
                 fields=fields,
-                credits=credits_of(payment, decision),
+                credits=credits,
                 keep_holds=keep_holds,
+                ledger=ledger,
             )
         except PostbackRaceError as race:
             logger.info(
@@ -160,4 +192,8 @@ def _finish(payment_id: str, postback: ReceivedPostback, decision: Decision, pay
             "problem": postback.problem,
         },
     )
-    return PostbackResult(outcome=decision.outcome, status=payment.status.value)
+    return PostbackResult(
+        outcome=decision.outcome,
+        status=payment.status.value,
+        reason=decision.reason.value if decision.reason else None,
+    )

@@ -17,6 +17,7 @@ from aws_lambda_powertools import Logger
 from avocette import SERVICE_NAME, clock
 from avocette.domain import review as rules
 from avocette.domain.billing import InvoiceRef
+from avocette.domain.ledger import LedgerEntry
 from avocette.domain.payments import Payment
 from avocette.domain.review import Candidate, ReviewDecision, ReviewRefusedError
 from avocette.store import keys
@@ -115,13 +116,21 @@ def apply_review(payment_id: str, allocation: Mapping[str, int], *, note: str, b
         at = clock.timestamp(now)
         after = rules.apply_allocation(payment, by_line, record.postbacks, now)
         credits = rules.review_credits(payment, by_line, f"review-{at}")
+        approval = rules.latest_approval(record.postbacks)
+        guid = approval.postback.payment_guid if approval else ""
+        allocation = {str(payment.lines[index].ref): cents for index, cents in by_line.items()}
         audit = _audit_item(
-            payment,
-            ReviewDecision.APPLY,
-            at,
-            by,
-            note,
-            allocation={str(payment.lines[index].ref): cents for index, cents in by_line.items()},
+            payment, ReviewDecision.APPLY, at, by, note, allocation=allocation, paymentGuid=guid or None
+        )
+        ledger = LedgerEntry(
+            at=now,
+            credit_key=credits[0].credit_id,
+            payment_id=payment_id,
+            kind="PAYMENT",
+            payment_guid=guid,
+            method=after.payment_method,
+            source="review",
+            invoices=allocation,
         )
         try:
             payments_store.transact_credits(
@@ -130,6 +139,8 @@ def apply_review(payment_id: str, allocation: Mapping[str, int], *, note: str, b
                 credits=credits,
                 approved_at=now,
                 keep_holds=keep_holds,
+                ledger=ledger,
+                payment_guid=guid,
             )
         except PostbackRaceError as race:
             if race.over_credit:

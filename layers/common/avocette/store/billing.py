@@ -35,6 +35,7 @@ __all__ = [
     "invoice_from_item",
     "invoice_to_item",
     "list_invoices",
+    "mark_credit_exported",
     "put_account",
     "put_invoice",
     "update_account_from_billing",
@@ -87,14 +88,19 @@ def account_from_item(item: Mapping[str, Any]) -> Account:
 
 
 def credit_to_item(credit: Credit) -> dict[str, Any]:
+    """One entry of an invoice's ``credits`` map (only what is set: the map's entries stay small)."""
     entry: dict[str, Any] = {
         "paymentId": credit.payment_id,
         "cents": credit.cents,
         "approvedAt": clock.timestamp(credit.approved_at),
+        "kind": credit.kind,
+        "paymentGuid": credit.payment_guid or None,
+        "reverses": credit.reverses,
+        "reversedCents": credit.reversed_cents or None,
+        "exportedAt": clock.timestamp(credit.exported_at) if credit.exported_at else None,
+        "reflectedAsOf": clock.timestamp(credit.reflected_as_of) if credit.reflected_as_of else None,
     }
-    if credit.reflected_as_of is not None:
-        entry["reflectedAsOf"] = clock.timestamp(credit.reflected_as_of)
-    return entry
+    return {name: value for name, value in entry.items() if value is not None}
 
 
 def credit_from_item(entry: Mapping[str, Any]) -> Credit:
@@ -102,6 +108,11 @@ def credit_from_item(entry: Mapping[str, Any]) -> Credit:
         payment_id=entry["paymentId"],
         cents=entry["cents"],
         approved_at=clock.parse_timestamp(entry["approvedAt"]),
+        kind=entry.get("kind", "PAYMENT"),
+        payment_guid=entry.get("paymentGuid", ""),
+        reverses=entry.get("reverses"),
+        reversed_cents=entry.get("reversedCents", 0),
+        exported_at=_moment(entry.get("exportedAt")),
         reflected_as_of=_moment(entry.get("reflectedAsOf")),
     )
 
@@ -371,6 +382,20 @@ def _mark_reflected(key: dict[str, Any], reflected: Mapping[str, Credit], as_of:
     update.adds.extend(["#unreflected :minus", "#unpaid :cents"])
     update.values.update({":asOf": {"S": as_of}, ":minus": serialize_value(-cents), ":cents": serialize_value(cents)})
     update.apply_if(key, " AND ".join(conditions))
+
+
+def mark_credit_exported(ref: InvoiceRef, credit_key: str, at: datetime) -> bool:
+    """The biller's export carried this credit (or reversal) at ``at``: set once, so that a re-run
+    of the export moves nothing (DESIGN §6e). True when this call set it."""
+    update = _Update()
+    update.sets.append("#credits.#key.#exportedAt = :at")
+    update.names.update({"#credits": "credits", "#key": credit_key, "#exportedAt": "exportedAt"})
+    del update.names["#billedAsOf"]
+    update.values[":at"] = {"S": clock.timestamp(at)}
+    return update.apply_if(
+        keys.invoice_key(ref.account_number, ref.invoice_number),
+        "attribute_exists(#credits.#key) AND attribute_not_exists(#credits.#key.#exportedAt)",
+    )
 
 
 def _open_invoices_older_than(as_of: str) -> Iterator[list[tuple[str, str]]]:

@@ -12,10 +12,14 @@ __all__ = [
     "finished_day_pk",
     "invoice_key",
     "invoice_sk",
+    "ledger_key",
+    "ledger_pk",
     "link_key",
     "payment_key",
     "payment_pk",
     "postback_sk",
+    "reconciliation_key",
+    "reversal_sk",
     "review_sk",
     "user_payments_pk",
     "user_pk",
@@ -26,6 +30,7 @@ INVOICE_PREFIX = "INVOICE#"
 ACCOUNT_PREFIX = "ACCOUNT#"
 POSTBACK_PREFIX = "POSTBACK#"
 REVIEW_PREFIX = "REVIEW#"
+REVERSAL_PREFIX = "REVERSAL#"
 PAYMENT_SK = "PAYMENT"
 OPEN_PAYMENTS = "OPEN"
 # GSI2 partition of the payments waiting for a person (NEEDS_REVIEW), by when they were flagged.
@@ -66,6 +71,24 @@ def payment_key(payment_id: str) -> dict[str, Any]:
 
 def postback_sk(identity: str) -> str:
     return f"{POSTBACK_PREFIX}{identity}"
+
+
+def ledger_pk(day: str) -> str:
+    """The ledger's partition of one day (YYYY-MM-DD): the credits and reversals recorded that day."""
+    return f"LEDGER#{day}"
+
+
+def ledger_key(day: str, sort_key: str) -> dict[str, Any]:
+    return {"PK": {"S": ledger_pk(day)}, "SK": {"S": sort_key}}
+
+
+def reversal_sk(identity: str) -> str:
+    return f"{REVERSAL_PREFIX}{identity}"
+
+
+def reconciliation_key(day: str, file_key: str) -> dict[str, Any]:
+    """The record of one Invoice Cloud payment file reconciled, under the day it covers."""
+    return {"PK": {"S": f"RECON#{day}"}, "SK": {"S": f"FILE#{file_key}"}}
 
 
 def review_sk(at: str, sequence: int = 0) -> str:

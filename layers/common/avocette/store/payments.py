@@ -9,15 +9,16 @@ happen together (a payment and its invoices' holds; a postback, its payment and 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from avocette import clock
-from avocette.domain.billing import Invoice, InvoiceRef
-from avocette.domain.payments import Payment, PaymentLine, PaymentStatus
+from avocette.domain.billing import Credit, Invoice, InvoiceRef
+from avocette.domain.ledger import LedgerEntry
+from avocette.domain.payments import Payment, PaymentLine, PaymentStatus, Reversal
 from avocette.domain.postbacks import (
     Outcome,
     PostbackCredit,
@@ -26,7 +27,10 @@ from avocette.domain.postbacks import (
     RecordedPostback,
     ReviewReason,
 )
+from avocette.domain.reconciliation import ReversalCredit, ReversalPlan
 from avocette.store import keys
+from avocette.store.billing import credit_to_item
+from avocette.store.ledger import put_entry
 from avocette.store.table import (
     TransactionRaceError,
     deserialize,
@@ -61,6 +65,7 @@ __all__ = [
     "postback_to_item",
     "put_payment",
     "record_postback",
+    "record_reversal",
     "release_hold",
     "release_holds",
     "transact_credits",
@@ -146,6 +151,19 @@ def payment_to_item(payment: Payment) -> dict[str, Any]:
         "completedAt": clock.timestamp(payment.completed_at) if payment.completed_at else None,
         "reviewReason": payment.review_reason,
         "flaggedAt": clock.timestamp(payment.flagged_at) if payment.flagged_at else None,
+        "email": payment.email,
+        "reversals": [
+            {
+                "identity": reversal.identity,
+                "kind": reversal.kind,
+                "cents": reversal.cents,
+                "at": clock.timestamp(reversal.at),
+                "paymentGuid": reversal.payment_guid,
+                "invoices": dict(reversal.invoices),
+            }
+            for reversal in payment.reversals
+        ]
+        or None,
         "failureReason": payment.failure_reason,
         "version": payment.version,
         "GSI1PK": keys.user_payments_pk(payment.sub),
@@ -182,6 +200,18 @@ def payment_from_item(item: Mapping[str, Any]) -> Payment:
         completed_at=clock.parse_timestamp(item["completedAt"]) if item.get("completedAt") else None,
         review_reason=item.get("reviewReason"),
         flagged_at=clock.parse_timestamp(item["flaggedAt"]) if item.get("flaggedAt") else None,
+        email=item.get("email"),
+        reversals=tuple(
+            Reversal(
+                identity=entry["identity"],
+                kind=entry["kind"],
+                cents=entry["cents"],
+                at=clock.parse_timestamp(entry["at"]),
+                payment_guid=entry.get("paymentGuid", ""),
+                invoices=entry.get("invoices", {}),
+            )
+            for entry in item.get("reversals") or ()
+        ),
         failure_reason=item.get("failureReason"),
         version=item.get("version", 0),
     )
@@ -218,9 +248,11 @@ def postback_to_item(payment_id: str, record: RecordedPostback, fields: Mapping[
                 "authorization": postback.authorization,
                 "paymentDate": postback.payment_date,
                 "problem": postback.problem,
+                "accountNumber": postback.account_number or None,
             }
         ),
         "digest": values.digest,
+        "allocation": dict(record.allocation) or None,
         "outcome": record.outcome.value,
         "reason": record.reason.value if record.reason else None,
         "receivedAt": clock.timestamp(record.received_at),
@@ -251,6 +283,7 @@ def postback_from_item(item: Mapping[str, Any]) -> RecordedPostback:
         authorization=read.get("authorization", ""),
         payment_date=read.get("paymentDate", ""),
         problem=read.get("problem"),
+        account_number=read.get("accountNumber", ""),
     )
     return RecordedPostback(
         key=key,
@@ -259,6 +292,7 @@ def postback_from_item(item: Mapping[str, Any]) -> RecordedPostback:
         reason=ReviewReason(item["reason"]) if item.get("reason") else None,
         received_at=clock.parse_timestamp(item["receivedAt"]),
         source=item.get("source", "postback"),
+        allocation=dict(item.get("allocation") or {}),
     )
 
 
@@ -281,6 +315,18 @@ class PaymentRecord:
     postbacks: dict[str, RecordedPostback]
     postback_fields: dict[str, dict[str, str]]
     reviews: list[dict[str, Any]]
+    reversals: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def reviewed_money(self) -> dict[str, dict[str, int]]:
+        """What review decisions applied, by the Invoice Cloud payment id they applied it for."""
+        money: dict[str, dict[str, int]] = {}
+        for review in self.reviews:
+            if review.get("decision") == "APPLY" and review.get("paymentGuid"):
+                by_invoice = money.setdefault(review["paymentGuid"], {})
+                for ref, cents in (review.get("allocation") or {}).items():
+                    by_invoice[ref] = by_invoice.get(ref, 0) + int(cents)
+        return money
 
 
 def get_payment_record(payment_id: str) -> PaymentRecord:
@@ -289,6 +335,7 @@ def get_payment_record(payment_id: str) -> PaymentRecord:
     postbacks: dict[str, RecordedPostback] = {}
     fields: dict[str, dict[str, str]] = {}
     reviews: list[dict[str, Any]] = []
+    reversals: dict[str, dict[str, Any]] = {}
     items = query_items(
         TableName=table_name(),
         KeyConditionExpression="PK = :pk",
@@ -305,7 +352,11 @@ def get_payment_record(payment_id: str) -> PaymentRecord:
             fields[record.key] = dict(item.get("fields") or {})
         elif sort_key.startswith(keys.REVIEW_PREFIX):
             reviews.append(item)
-    return PaymentRecord(payment=payment, postbacks=postbacks, postback_fields=fields, reviews=reviews)
+        elif sort_key.startswith(keys.REVERSAL_PREFIX):
+            reversals[sort_key.removeprefix(keys.REVERSAL_PREFIX)] = item
+    return PaymentRecord(
+        payment=payment, postbacks=postbacks, postback_fields=fields, reviews=reviews, reversals=reversals
+    )
 
 
 def get_payment_with_postbacks(payment_id: str) -> tuple[Payment | None, dict[str, RecordedPostback]]:
@@ -495,12 +546,16 @@ def release_holds(
             pending = [ref for ref in pending if ref not in lost]
 
 
-def credit_update(payment_id: str, credit: PostbackCredit, approved_at: datetime, *, release: bool) -> dict[str, Any]:
+def credit_update(
+    payment_id: str, credit: PostbackCredit, approved_at: datetime, *, release: bool, payment_guid: str = ""
+) -> dict[str, Any]:
     """One invoice's credit: a new entry in ``credits``, ``unpaidCents`` lowered and
     ``unreflectedCents`` raised by its cents, on condition that the invoice is open and can take it:
     no invoice is credited above its bill across payments (DESIGN §6c). With ``release``, this
     payment's hold goes too (and must still be its own). ``ALL_OLD`` on failure tells the two apart."""
-    entry = {"paymentId": payment_id, "cents": credit.cents, "approvedAt": clock.timestamp(approved_at)}
+    entry = credit_to_item(
+        Credit(payment_id=payment_id, cents=credit.cents, approved_at=approved_at, payment_guid=payment_guid)
+    )
     update = "SET credits.#credit = :entry ADD unpaidCents :minus, unreflectedCents :cents"
     condition = "attribute_exists(credits) AND attribute_not_exists(closedAt) AND unpaidCents >= :cents"
     values: dict[str, Any] = {
@@ -532,15 +587,19 @@ def transact_credits(
     credits: Sequence[PostbackCredit],
     approved_at: datetime,
     keep_holds: Iterable[InvoiceRef] = (),
+    ledger: LedgerEntry | None = None,
+    payment_guid: str = "",
 ) -> None:
-    """One transaction: ``head`` (an audit item that must be new, then the payment at the version read)
-    and each invoice's credit. Raises :class:`PostbackRaceError` saying which parts lost."""
+    """One transaction: ``head`` (an audit item that must be new, then the payment at the version read),
+    each invoice's credit, and the ledger entry of this money. Raises :class:`PostbackRaceError`
+    saying which parts lost."""
     kept = set(keep_holds)
     items = list(head)
     for credit in credits:
-        items.append(
-            credit_update(payment_id, credit, approved_at, release=credit.releases_hold and credit.ref not in kept)
-        )
+        release = credit.releases_hold and credit.ref not in kept
+        items.append(credit_update(payment_id, credit, approved_at, release=release, payment_guid=payment_guid))
+    if ledger is not None and credits:
+        items.append(put_entry(ledger))
     try:
         transact(items)
     except TransactionRaceError as race:
@@ -573,10 +632,11 @@ def record_postback(
     fields: Mapping[str, str],
     credits: Sequence[PostbackCredit],
     keep_holds: Iterable[InvoiceRef] = (),
+    ledger: LedgerEntry | None = None,
 ) -> None:
     """One transaction: the postback (new only), the payment (at the version read), each credited
-    invoice's new credit, and the holds of invoices it paid in full (except ``keep_holds``, known to
-    be another session's now).
+    invoice's new credit, its ledger entry, and the holds of invoices it paid in full (except
+    ``keep_holds``, known to be another session's now).
 
     Raises :class:`PostbackRaceError` saying which parts lost: the postback was already recorded,
     the payment changed, an invoice would be credited above its bill, or a hold is not ours."""
@@ -591,5 +651,78 @@ def record_postback(
         put_payment(after, expected_version=before.version),
     ]
     transact_credits(
-        head, payment_id=before.payment_id, credits=credits, approved_at=record.received_at, keep_holds=keep_holds
+        head,
+        payment_id=before.payment_id,
+        credits=credits,
+        approved_at=record.received_at,
+        keep_holds=keep_holds,
+        ledger=ledger,
+        payment_guid=record.postback.payment_guid,
     )
+
+
+def _reversal_update(payment_id: str, reversal: ReversalCredit, kind: str, at: datetime, guid: str) -> dict[str, Any]:
+    """A reversal on one invoice: its own negative credit, the reversed cents of each credit it takes
+    from, and ``unpaidCents`` raised by what it took (the invoice is due again)."""
+    entry = credit_to_item(
+        Credit(
+            payment_id=payment_id,
+            cents=-reversal.cents,
+            approved_at=at,
+            kind=kind,
+            payment_guid=guid,
+            reverses=next(iter(reversal.taken)),
+        )
+    )
+    sets = ["credits.#reversal = :entry"]
+    names = {"#reversal": reversal.credit_key}
+    values: dict[str, Any] = {
+        ":entry": serialize_value(entry),
+        ":cents": serialize_value(reversal.cents),
+        ":minus": serialize_value(-reversal.cents),
+    }
+    conditions = ["attribute_not_exists(credits.#reversal)"]
+    for position, (key, reversed_after) in enumerate(sorted(reversal.reversed_after.items())):
+        names[f"#c{position}"] = key
+        sets.append(f"credits.#c{position}.reversedCents = :r{position}")
+        values[f":r{position}"] = serialize_value(reversed_after)
+        conditions.append(f"attribute_exists(credits.#c{position})")
+    return {
+        "Update": {
+            "TableName": table_name(),
+            "Key": keys.invoice_key(reversal.ref.account_number, reversal.ref.invoice_number),
+            "UpdateExpression": "SET " + ", ".join(sets) + " ADD unpaidCents :cents, unreflectedCents :minus",
+            "ConditionExpression": " AND ".join(conditions),
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+        }
+    }
+
+
+def record_reversal(
+    *, before: Payment, plan: ReversalPlan, audit: Mapping[str, Any], kind: str, guid: str, at: datetime,
+    ledger: LedgerEntry | None,
+) -> None:  # fmt: skip
+    """One transaction: the reversal's record (new only: a file listing it again changes nothing),
+    the payment at the version read, each invoice's reversal and the ledger entry. Raises
+    :class:`PostbackRaceError` (``postback_exists`` when the reversal was recorded already)."""
+    items: list[dict[str, Any]] = [
+        {
+            "Put": {
+                "TableName": table_name(),
+                "Item": serialize(
+                    {"PK": keys.payment_pk(before.payment_id), "SK": keys.reversal_sk(plan.identity), **audit}
+                ),
+                "ConditionExpression": "attribute_not_exists(SK)",
+            }
+        },
+        put_payment(plan.after, expected_version=before.version),
+    ]
+    items.extend(_reversal_update(before.payment_id, credit, kind, at, guid) for credit in plan.credits)
+    if ledger is not None and plan.credits:
+        items.append(put_entry(ledger))
+    try:
+        transact(items)
+    except TransactionRaceError as race:
+        reasons = race.reasons_for(len(items))
+        raise PostbackRaceError(postback_exists=reasons[0] == "ConditionalCheckFailed", payment_changed=True) from None

@@ -1,0 +1,22 @@
+"""Scheduled daily: the biller's export of yesterday's credits and reversals (DESIGN §6e). An event
+may name another day (``{"day": "YYYY-MM-DD"}``), to make or remake that day's file by hand."""
+
+from datetime import date
+from typing import Any
+
+from avocette import SERVICE_NAME
+from avocette.service import export
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+logger = Logger(service=SERVICE_NAME)
+tracer = Tracer()
+metrics = Metrics()
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    day = event.get("day") if isinstance(event, dict) else None
+    return export.export_day(date.fromisoformat(day) if isinstance(day, str) else None).as_dict()

@@ -1,0 +1,197 @@
+"""Reconciling with Invoice Cloud's payment file (DESIGN §6d): the rules, no I/O.
+
+Invoice Cloud's record of what it charged is the truth about money; our postbacks are a fast copy.
+A PAYMENT row is matched with the postbacks applied for its payment id and invoice, or, when none
+was, recovered: it becomes a postback (source ``file``) and goes through the very rules of §6c
+(:func:`postback_from_row`). A VOID, ACH_RETURN or CHARGEBACK row takes money back from the credits
+its payment id made on its invoice (:func:`plan_reversal`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from avocette import clock
+from avocette.domain.billing import Credit, Invoice, InvoiceRef, credit_id
+from avocette.domain.payments import Payment, PaymentStatus, Reversal, ReversalKind
+from avocette.domain.postbacks import PaymentMethod, PostbackValues, ReceivedPostback, postback_identity
+
+__all__ = [
+    "PaymentFileRow",
+    "ReversalCredit",
+    "ReversalPlan",
+    "RowKind",
+    "plan_reversal",
+    "postback_from_row",
+    "reversal_identity",
+]
+
+
+class RowKind(StrEnum):
+    PAYMENT = "PAYMENT"
+    VOID = "VOID"
+    ACH_RETURN = "ACH_RETURN"
+    CHARGEBACK = "CHARGEBACK"
+
+
+@dataclass(frozen=True)
+class PaymentFileRow:
+    """One row of Invoice Cloud's payment file, read by its format (``avocette.invoicecloud``)."""
+
+    line: int
+    kind: RowKind
+    payment_guid: str
+    biller_reference: str  # our payment id
+    account_number: str
+    invoice_number: str
+    cents: int  # what the row moved on its invoice, without the fee; positive for every kind
+    fee_cents: int
+    at: datetime
+    payment_type_id: str = ""
+    reason_code: str = ""
+
+    @property
+    def ref(self) -> str:
+        return f"{self.account_number}/{self.invoice_number}"
+
+
+def postback_from_row(row: PaymentFileRow, *, payment_type_ids: Mapping[str, PaymentMethod]) -> ReceivedPostback:
+    """A PAYMENT row as the postback Invoice Cloud would have sent for that one invoice: its
+    identity is the same as a per-invoice postback's, so the two are one and the same money."""
+    values = PostbackValues(
+        approved=True,
+        invoice_number=row.invoice_number,
+        amount_cents=row.cents,
+        fee_cents=row.fee_cents or None,
+        payment_type_id=row.payment_type_id,
+        biller_reference=row.biller_reference,
+        biller_guid="",
+    )
+    return ReceivedPostback(
+        identity=postback_identity(row.payment_guid, row.invoice_number, True),
+        payment_guid=row.payment_guid,
+        values=values,
+        credit_cents=row.cents,
+        payment_method=payment_type_ids.get(row.payment_type_id),
+        card_type="",
+        authorization="",
+        payment_date=clock.timestamp(row.at),
+        account_number=row.account_number,
+    )
+
+
+def reversal_identity(row: PaymentFileRow) -> str:
+    """sha256(Invoice Cloud payment id, kind, account/invoice): one reversal, however often a file
+    (or several) lists it."""
+    material = "\x1f".join((row.payment_guid, row.kind.value, row.account_number, row.invoice_number))
+    return hashlib.sha256(material.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class ReversalCredit:
+    """A reversal on one invoice: its own (negative) credit, and how much it takes from each of the
+    payment's credits there (``taken``: credit key -> cents)."""
+
+    ref: InvoiceRef
+    credit_key: str
+    cents: int
+    taken: Mapping[str, int]
+    reversed_after: Mapping[str, int]  # each credit taken from -> its reversed cents afterwards
+
+
+class ReversalOutcome(StrEnum):
+    REVERSED = "REVERSED"  # money taken back from the payment's credits
+    RECORDED = "RECORDED"  # recorded only: the payment is under review, reversed or closed already
+    REVIEW = "REVIEW"  # nothing of this payment id to take back there: a person must look
+
+
+@dataclass(frozen=True)
+class ReversalPlan:
+    identity: str
+    outcome: ReversalOutcome
+    after: Payment
+    credits: tuple[ReversalCredit, ...] = ()
+
+
+def plan_reversal(payment: Payment, row: PaymentFileRow, invoice: Invoice | None, now: datetime) -> ReversalPlan:
+    """What a VOID, ACH_RETURN or CHARGEBACK row does (§6c, the reversal column): on an APPROVED
+    payment, take ``row.cents`` back from the credits its payment id made on the row's invoice
+    (oldest first), the payment listing the reversal and becoming REVERSED when nothing is left; on a
+    payment under review, reversed or closed, record it only; anywhere else, or when there is not
+    that much to take back, put the payment under review with no money moved."""
+    identity = reversal_identity(row)
+    kind: ReversalKind = row.kind.value  # type: ignore[assignment]
+    if payment.status in (PaymentStatus.NEEDS_REVIEW, PaymentStatus.REVERSED, PaymentStatus.CLOSED):
+        return ReversalPlan(
+            identity, ReversalOutcome.RECORDED, payment.model_copy(update={"version": payment.version + 1})
+        )
+    candidates = _credits_of(payment, row, invoice) if payment.status is PaymentStatus.APPROVED else []
+    if sum(credit.remaining_cents for _, credit in candidates) < row.cents or not candidates or invoice is None:
+        flagged = payment.model_copy(
+            update={
+                "status": PaymentStatus.NEEDS_REVIEW,
+                "version": payment.version + 1,
+                "review_reason": "reconciliation_mismatch",
+                "flagged_at": now,
+                "completed_at": payment.completed_at or now,
+            }
+        )
+        return ReversalPlan(identity, ReversalOutcome.REVIEW, flagged)
+
+    taken: dict[str, int] = {}
+    left = row.cents
+    for key, credit in candidates:
+        take = min(left, credit.remaining_cents)
+        if take:
+            taken[key] = take
+            left -= take
+        if not left:
+            break
+    reversal_credit = ReversalCredit(
+        ref=invoice.ref,
+        credit_key=credit_id(payment.payment_id, "R" + identity),
+        cents=row.cents,
+        taken=taken,
+        reversed_after={key: invoice.credits[key].reversed_cents + cents for key, cents in taken.items()},
+    )
+    lines = tuple(
+        line.model_copy(update={"paid_cents": line.paid_cents - row.cents}) if str(line.ref) == row.ref else line
+        for line in payment.lines
+    )
+    reversal = Reversal(
+        identity=identity,
+        kind=kind,
+        cents=row.cents,
+        at=now,
+        payment_guid=row.payment_guid,
+        invoices={row.ref: row.cents},
+    )
+    remaining = sum(line.paid_cents for line in lines)
+    after = payment.model_copy(
+        update={
+            "lines": lines,
+            "reversals": (*payment.reversals, reversal),
+            "status": PaymentStatus.APPROVED if remaining > 0 else PaymentStatus.REVERSED,
+            "version": payment.version + 1,
+        }
+    )
+    return ReversalPlan(identity, ReversalOutcome.REVERSED, after, (reversal_credit,))
+
+
+def _credits_of(payment: Payment, row: PaymentFileRow, invoice: Invoice | None) -> list[tuple[str, Credit]]:
+    """The payment's credits on the row's invoice that its Invoice Cloud payment id made, oldest first."""
+    if invoice is None or not any(str(line.ref) == row.ref for line in payment.lines):
+        return []
+    found = [
+        (key, credit)
+        for key, credit in invoice.credits.items()
+        if credit.payment_id == payment.payment_id
+        and credit.kind == "PAYMENT"
+        and credit.payment_guid == row.payment_guid
+        and credit.remaining_cents > 0
+    ]
+    return sorted(found, key=lambda item: (item[1].approved_at, item[0]))

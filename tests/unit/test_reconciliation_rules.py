@@ -1,0 +1,264 @@
+"""The rules of DESIGN §6d and §6e without AWS: reading Invoice Cloud's payment file by its format,
+what a reversal takes back, what a file row does through the postback rules, the export's bytes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from avocette.biller.export_file import get_export_format
+from avocette.domain.billing import Credit, Invoice
+from avocette.domain.export import export_rows
+from avocette.domain.ledger import LedgerEntry
+from avocette.domain.payments import Payment, PaymentLine, PaymentStatus
+from avocette.domain.postbacks import Outcome, RecordedPostback, ReviewReason, decide_postback
+from avocette.domain.reconciliation import (
+    PaymentFileRow,
+    ReversalOutcome,
+    RowKind,
+    plan_reversal,
+    postback_from_row,
+    reversal_identity,
+)
+from avocette.invoicecloud.payment_file import FormatError, PaymentFileFormat, get_payment_file_format
+from hypothesis import given
+from hypothesis import strategies as st
+
+NOW = datetime(2026, 11, 25, 19, 0, tzinfo=UTC)
+FORMAT = get_payment_file_format("invoicecloud-payments-v1")
+S = PaymentStatus
+
+
+def row(kind: RowKind = RowKind.PAYMENT, cents: int = 3000, **fields: object) -> PaymentFileRow:
+    values: dict[str, object] = {
+        "line": 2,
+        "kind": kind,
+        "payment_guid": "G-1",
+        "biller_reference": "pay-1",
+        "account_number": "A",
+        "invoice_number": "I-1",
+        "cents": cents,
+        "fee_cents": 0,
+        "at": NOW,
+        "payment_type_id": "1",
+    }
+    values.update(fields)
+    return PaymentFileRow(**values)  # type: ignore[arg-type]
+
+
+def payment(status: PaymentStatus = S.APPROVED, paid: tuple[int, int] = (3000, 2000)) -> Payment:
+    return Payment(
+        payment_id="pay-1",
+        sub="alice",
+        status=status,
+        lines=(
+            PaymentLine(account_number="A", invoice_number="I-1", due_cents=3000, paid_cents=paid[0]),
+            PaymentLine(account_number="A", invoice_number="I-2", due_cents=2000, paid_cents=paid[1]),
+        ),
+        created_at=NOW - timedelta(days=1),
+        session_expires_at=NOW - timedelta(hours=23),
+        completed_at=NOW - timedelta(days=1),
+    )
+
+
+def invoice(*credits: tuple[str, Credit]) -> Invoice:
+    return Invoice(account_number="A", invoice_number="I-1", billed_cents=3000, billed_as_of=NOW, credits=dict(credits))
+
+
+def credit(cents: int = 3000, guid: str = "G-1", **extra: object) -> Credit:
+    return Credit(payment_id="pay-1", cents=cents, approved_at=NOW - timedelta(days=1), payment_guid=guid, **extra)  # type: ignore[arg-type]
+
+
+# ---- the format -------------------------------------------------------------------------------------
+
+
+def test_the_shipped_format_reads_a_row_and_the_day_of_its_key() -> None:
+    cells = {
+        "TransactionType": "ACH RETURN", "PaymentGUID": "G-1", "BillerReference": "pay-1", "AccountNumber": "A",
+        "InvoiceNumber": "I-1", "Amount": "12.50", "ConvenienceFee": "", "TransactionDate": "2026-11-25T19:00:00Z",
+        "PaymentTypeID": "2", "ReasonCode": "R01",
+    }  # fmt: skip
+    read = FORMAT.read_row(7, cells)
+    assert isinstance(read, PaymentFileRow)
+    assert (read.kind, read.cents, read.fee_cents, read.at, read.reason_code) == (
+        RowKind.ACH_RETURN,
+        1250,
+        0,
+        NOW,
+        "R01",
+    )
+    assert str(FORMAT.day_of("invoicecloud/2026-11-25.csv")) == "2026-11-25"
+    assert FORMAT.day_of("invoicecloud/25-11-2026.csv") is None and FORMAT.day_of("billing/2026-11-25.csv") is None
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "reason"),
+    [
+        ("Amount", "12.345", "is not an amount with at most two decimals"),
+        ("Amount", "-1.00", "must be between 0 and 1,000,000.00"),
+        ("Amount", "٣٠.٠٠", "is not an amount with at most two decimals"),
+        ("TransactionType", "REFUND", "is not a kind this format knows"),
+        ("TransactionDate", "11/25/2026", "is not a date in the form %Y-%m-%dT%H:%M:%SZ"),
+        ("PaymentGUID", "", "is required"),
+    ],
+)
+def test_a_bad_cell_is_reported_by_line_column_and_reason_never_its_value(column: str, value: str, reason: str) -> None:
+    cells = {
+        "TransactionType": "PAYMENT", "PaymentGUID": "G-1", "BillerReference": "pay-1", "AccountNumber": "A",
+        "InvoiceNumber": "I-1", "Amount": "12.50", "TransactionDate": "2026-11-25T19:00:00Z",
+    }  # fmt: skip
+    cells[column] = value
+    problems = FORMAT.read_row(9, cells)
+    assert isinstance(problems, list)
+    assert [(p.row, p.column, p.reason) for p in problems] == [(9, column, reason)]
+    assert all(value not in p.reason for p in problems if value)
+
+
+def test_a_header_without_a_needed_column_is_named() -> None:
+    assert FORMAT.header_problems(["PaymentGUID", "Amount"]) == [
+        "no column 'TransactionType' (kind)",
+        "no column 'BillerReference' (billerReference)",
+        "no column 'InvoiceNumber' (invoiceNumber)",
+        "no column 'TransactionDate' (date)",
+    ]
+
+
+def test_a_format_file_that_is_not_complete_is_refused() -> None:
+    with pytest.raises(FormatError):
+        get_payment_file_format("no-such-format")
+    with pytest.raises(ValueError, match="kinds"):
+        PaymentFileFormat.model_validate({**FORMAT.model_dump(by_alias=True), "kinds": {"PAYMENT": ["P"]}})
+
+
+# ---- a PAYMENT row through the postback rules ------------------------------------------------------
+
+
+def recorded(file_row: PaymentFileRow, allocation: dict[str, int]) -> dict[str, RecordedPostback]:
+    postback = postback_from_row(file_row, payment_type_ids={})
+    return {
+        postback.identity: RecordedPostback(
+            key=postback.identity, postback=postback, outcome=Outcome.APPLIED, reason=None, received_at=NOW,
+            allocation=allocation,
+        )
+    }  # fmt: skip
+
+
+def test_a_row_whose_money_was_applied_is_matched_and_another_amount_is_a_mismatch() -> None:
+    applied = recorded(row(), {"A/I-1": 3000})
+    p = payment()
+    file_postback = postback_from_row(row(), payment_type_ids={})
+    assert decide_postback(p, file_postback, applied, biller_guid="", source="file").outcome is Outcome.DUPLICATE
+    other = postback_from_row(row(cents=2500), payment_type_ids={})
+    decision = decide_postback(p, other, applied, biller_guid="", source="file")
+    assert (decision.status, decision.reason) == (S.NEEDS_REVIEW, ReviewReason.RECONCILIATION_MISMATCH)
+
+
+def test_a_row_with_no_postback_is_recovered_by_the_postback_rules() -> None:
+    p = payment(S.PENDING, paid=(0, 0))
+    decision = decide_postback(p, postback_from_row(row(), payment_type_ids={}), {}, biller_guid="", source="file")
+    assert (decision.outcome, decision.allocation) == (Outcome.APPLIED, {0: 3000})
+
+
+def test_a_postback_after_its_money_was_recovered_from_the_file_is_the_same_money() -> None:
+    """Invoice Cloud sent one postback for the payment (no invoice named); the file recovered it
+    per invoice first."""
+    applied = {**recorded(row(), {"A/I-1": 3000}), **recorded(row(invoice_number="I-2", cents=2000), {"A/I-2": 2000})}
+    from avocette.invoicecloud.postback import parse_postback
+
+    late = parse_postback(
+        {"PaymentGUID": "G-1", "Approved": "True", "PaymentAmount": "50.00", "InvoiceNumber": ""},
+        amount_includes_fee=False,
+        payment_type_ids={},
+    )
+    assert decide_postback(payment(), late, applied, biller_guid="").outcome is Outcome.DUPLICATE
+
+
+# ---- reversals ---------------------------------------------------------------------------------------
+
+
+def test_a_whole_reversal_reverses_the_payment_when_nothing_is_left() -> None:
+    p = payment(paid=(3000, 0))
+    plan = plan_reversal(p, row(RowKind.VOID), invoice(("pay-1#a", credit())), NOW)
+    assert plan.outcome is ReversalOutcome.REVERSED
+    assert (plan.after.status, plan.after.amount_paid_cents, plan.after.reversed_cents) == (S.REVERSED, 0, 3000)
+    (taken,) = plan.credits
+    assert (taken.cents, dict(taken.taken), dict(taken.reversed_after)) == (3000, {"pay-1#a": 3000}, {"pay-1#a": 3000})
+    assert plan.identity == reversal_identity(row(RowKind.VOID))
+
+
+def test_a_part_reversal_leaves_the_payment_approved_with_the_rest() -> None:
+    plan = plan_reversal(payment(), row(RowKind.CHARGEBACK, cents=1000), invoice(("pay-1#a", credit())), NOW)
+    assert (plan.after.status, plan.after.amount_paid_cents) == (S.APPROVED, 4000)
+
+
+def test_a_reversal_takes_only_this_payment_ids_credits_and_never_more_than_they_hold() -> None:
+    two = invoice(("pay-1#a", credit(1000)), ("pay-1#b", credit(2000, guid="G-2")))
+    assert plan_reversal(payment(), row(RowKind.VOID, cents=1500), two, NOW).outcome is ReversalOutcome.REVIEW
+    spent = invoice(("pay-1#a", credit(3000, reversed_cents=3000)))
+    assert plan_reversal(payment(), row(RowKind.VOID), spent, NOW).outcome is ReversalOutcome.REVIEW
+
+
+@pytest.mark.parametrize("status", [S.NEEDS_REVIEW, S.REVERSED, S.CLOSED])
+def test_a_reversal_of_a_settled_payment_is_recorded_only(status: PaymentStatus) -> None:
+    plan = plan_reversal(payment(status), row(RowKind.VOID), invoice(("pay-1#a", credit())), NOW)
+    assert (plan.outcome, plan.after.status, plan.credits) == (ReversalOutcome.RECORDED, status, ())
+
+
+@pytest.mark.parametrize("status", [S.PENDING, S.DECLINED, S.EXPIRED, S.FAILED])
+def test_a_reversal_of_money_never_applied_is_for_review(status: PaymentStatus) -> None:
+    plan = plan_reversal(payment(status, paid=(0, 0)), row(RowKind.ACH_RETURN), invoice(), NOW)
+    assert (plan.outcome, plan.after.status, plan.after.review_reason) == (
+        ReversalOutcome.REVIEW,
+        S.NEEDS_REVIEW,
+        "reconciliation_mismatch",
+    )
+
+
+@given(
+    credits=st.lists(st.integers(min_value=1, max_value=5000), min_size=1, max_size=4),
+    reversals=st.lists(st.integers(min_value=1, max_value=6000), min_size=1, max_size=5),
+)
+def test_reversed_cents_never_exceed_credited_cents(credits: list[int], reversals: list[int]) -> None:
+    """Reversals in any amounts, one after another: each takes only what is left, none more."""
+    total = sum(credits)
+    held = {f"pay-1#{n}": credit(cents) for n, cents in enumerate(credits)}
+    p = Payment(
+        payment_id="pay-1", sub="s", status=S.APPROVED,
+        lines=(PaymentLine(account_number="A", invoice_number="I-1", due_cents=total, paid_cents=total),),
+        created_at=NOW, session_expires_at=NOW, completed_at=NOW,
+    )  # fmt: skip
+    for n, cents in enumerate(reversals):
+        plan = plan_reversal(
+            p, row(RowKind.CHARGEBACK, cents=cents, payment_guid="G-1", line=n), invoice(*held.items()), NOW
+        )
+        if plan.outcome is not ReversalOutcome.REVERSED:
+            assert cents > sum(c.remaining_cents for c in held.values()) or p.status is not S.APPROVED
+            continue
+        for key, after in plan.credits[0].reversed_after.items():
+            held[key] = held[key].model_copy(update={"reversed_cents": after})
+            assert after <= held[key].cents
+        p = plan.after
+        assert p.reversed_cents + p.amount_paid_cents == total
+    assert sum(c.reversed_cents for c in held.values()) <= total
+
+
+# ---- the export --------------------------------------------------------------------------------------
+
+
+def test_the_export_is_ordered_signed_and_the_same_bytes_whatever_the_order_of_the_ledger() -> None:
+    entries = [
+        LedgerEntry(at=NOW, credit_key="p2#x", payment_id="p2", kind="CHARGEBACK", payment_guid="G-2", method="CARD",
+                    source="reversal", invoices={"B/I-9": -500}),
+        LedgerEntry(at=NOW - timedelta(hours=1), credit_key="p1#y", payment_id="p1", kind="PAYMENT", payment_guid="G-1",
+                    method="ACH", source="postback", invoices={"A/I-1": 3000, "A/I-2": 2000}),
+    ]  # fmt: skip
+    export_format = get_export_format("biller-export-v1")
+    data = export_format.render(export_rows(entries))
+    assert data == export_format.render(export_rows(reversed(entries)))
+    assert data.decode().split("\r\n") == [
+        "AccountNumber,InvoiceNumber,Amount,PostedAt,InvoiceCloudPaymentId,Method,Kind,Reference",
+        "A,I-1,30.00,2026-11-25T18:00:00Z,G-1,ACH,PAYMENT,p1",
+        "A,I-2,20.00,2026-11-25T18:00:00Z,G-1,ACH,PAYMENT,p1",
+        "B,I-9,-5.00,2026-11-25T19:00:00Z,G-2,CARD,CHARGEBACK,p2",
+        "",
+    ]
