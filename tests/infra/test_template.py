@@ -49,6 +49,9 @@ def test_sam_build_builds_every_function_and_the_layer(tmp_path: Path) -> None:
     layer = tmp_path / "CommonLayer" / "python"
     assert (layer / "avocette" / "money.py").is_file()
     assert (layer / "aws_lambda_powertools").is_dir() and (layer / "pydantic").is_dir()
+    # The file formats are data in the layer: the build must ship them.
+    for name in ("invoicecloud-payments-v1", "biller-export-v1"):
+        assert (layer / "avocette" / "formats" / f"{name}.json").is_file()
     for spec in function_specs():
         assert (tmp_path / spec.logical_id / "app.py").is_file()
 
@@ -152,6 +155,76 @@ def test_open_question_settings_have_the_design_assumptions(template: dict[str, 
     assert parameters["InvoiceCloudAmountIncludesFee"]["Default"] == "false"
     assert parameters["PaymentSessionMinutes"]["Default"] == 30
     assert parameters["PostbackSourceCidrs"]["Default"] == ""
+    assert parameters["PaymentSessionGraceMinutes"]["Default"] == 15
+    assert parameters["InvoiceCloudPaymentTypeIds"]["Default"] == "{}"
+    assert parameters["AchReturnDays"]["Default"] == 5
+    assert parameters["ReconcileMissingDays"]["Default"] == 3
+    for parameter, variable in (
+        ("InvoiceCloudPaymentFileFormat", "IC_PAYMENT_FILE_FORMAT"),
+        ("BillerExportFormat", "BILLER_EXPORT_FORMAT"),
+    ):
+        assert global_environment(template)[variable] == {"Ref": parameter}
+        assert (ROOT / "layers/common/avocette/formats" / f"{parameters[parameter]['Default']}.json").is_file()
+
+
+@pytest.mark.parametrize("bucket", ["BillingBucket", "InboundBucket", "ExportsBucket"])
+def test_buckets_are_encrypted_private_versioned_and_tls_only(template: dict[str, Any], bucket: str) -> None:
+    resources = template["Resources"]
+    properties = resources[bucket]["Properties"]
+    rule = properties["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
+    assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in ("AES256", "aws:kms")
+    assert all(properties["PublicAccessBlockConfiguration"].values())
+    assert properties["VersioningConfiguration"]["Status"] == "Enabled"
+    assert resources[bucket]["DeletionPolicy"] == "Retain"
+    policies = [
+        r
+        for r in resources.values()
+        if r["Type"] == "AWS::S3::BucketPolicy" and r["Properties"]["Bucket"] == {"Ref": bucket}
+    ]
+    (policy,) = policies
+    (statement,) = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert statement["Effect"] == "Deny" and statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+@pytest.mark.parametrize("bucket", ["InboundBucket", "ExportsBucket"])
+def test_payment_files_and_exports_are_kept_seven_years(template: dict[str, Any], bucket: str) -> None:
+    (rule,) = template["Resources"][bucket]["Properties"]["LifecycleConfiguration"]["Rules"]
+    assert (rule["Status"], rule["ExpirationInDays"]) == ("Enabled", 2557)
+
+
+def test_the_jobs_are_triggered_as_the_design_says(template: dict[str, Any]) -> None:
+    specs = {spec.logical_id: spec for spec in function_specs(template)}
+    assert specs["ExpirePaymentsFunction"].schedules == ("rate(5 minutes)",)
+    assert specs["ExportPaymentsFunction"].schedules == ("cron(30 5 * * ? *)",)
+    assert specs["ReconcilePaymentsFunction"].s3_events == (("InboundBucket", "invoicecloud/", ".csv"),)
+    assert specs["ImportBillingFunction"].s3_events == (("BillingBucket", "billing/", ".csv"),)
+
+
+@pytest.mark.parametrize(
+    "metric",
+    [
+        "PaymentNeedsReview",
+        "PostbackPaymentNotFound",
+        "BillingRowsRejected",
+        "PaymentsOpenPastGrace",
+        "ReconciliationMismatch",
+        "PostbackRecovered",
+        "PaymentReversed",
+        "PostbackMissingFromInvoiceCloud",
+        "PaymentFileRejected",
+    ],
+)
+def test_every_money_metric_has_an_alarm_to_the_topic(template: dict[str, Any], metric: str) -> None:
+    alarms = [
+        r["Properties"]
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::CloudWatch::Alarm" and r["Properties"].get("MetricName") == metric
+    ]
+    assert len(alarms) == 1, metric
+    (alarm,) = alarms
+    assert alarm["Namespace"] == "Avocette"
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": "avocette-payments"}]
+    assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
 
 
 def test_committed_openapi_document_is_current() -> None:
