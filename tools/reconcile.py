@@ -50,7 +50,8 @@ def reconcile_path(path: Path, *, table_name: str | None = None, progress: TextI
 
 def print_report(report: ReconcileReport, path: Path) -> int:
     """The summary, the first discrepancies and bad rows on stdout; the exit status (0 only when
-    every row was reconciled with nothing for a person to look at)."""
+    every row was reconciled and nothing needs a person: no mismatch, unknown payment, money
+    missing from Invoice Cloud or bad row; recoveries and reversals are listed, not failures)."""
     print(report.summary())
     for discrepancy in report.discrepancies[:_SHOWN]:
         where = f"line {discrepancy.line}: " if discrepancy.line else ""
@@ -58,5 +59,6 @@ def print_report(report: ReconcileReport, path: Path) -> int:
     for problem in report.bad_rows[:_SHOWN]:
         print(f"  bad row: line {problem.row}, {problem.column}: {problem.reason}")
     print(f"report: {path.with_name(files.report_key(path.name))}")
-    clean = not report.discrepancies and not report.bad_row_count
-    return 0 if report.status is ImportStatus.IMPORTED and clean else 1
+    counts = report.counts
+    attention = counts.mismatched + counts.unknown_payment + counts.missing_from_invoice_cloud + report.bad_row_count
+    return 0 if report.status is ImportStatus.IMPORTED and not attention else 1
