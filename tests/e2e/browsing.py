@@ -1,8 +1,10 @@
 """One test's browser tab (conftest.py opens it): the devices the tests use, a screenshot of each
-step, and the console errors the tab saw, sorted into those allowed and the rest."""
+step (and, with UPDATE_SCREENSHOTS=1, the README's screenshots), and the console errors the tab saw,
+sorted into those allowed and the rest."""
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +14,8 @@ from playwright.sync_api import ConsoleMessage, Error, Page
 
 PHONE: dict[str, Any] = {"viewport": {"width": 375, "height": 812}, "is_mobile": True, "has_touch": True}
 DESKTOP: dict[str, Any] = {"viewport": {"width": 1280, "height": 900}}
+DOCS_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+DOCS_WIDTH = 960  # the README's screenshots: a desktop page, narrow enough to read on GitHub
 _FAILED_LOAD = re.compile(r"Failed to load resource: the server responded with a status of (\d{3})")
 
 
@@ -39,6 +43,19 @@ class BrowserRun:
             assert overflow <= 0, f"the portal scrolls sideways by {overflow}px at step {name!r}"
         self._steps += 1
         self.page.screenshot(path=self.artifacts / f"{self._steps:02d}-{name}.png", full_page=True)
+
+    def docs_screenshot(self, name: str) -> None:
+        """Only when UPDATE_SCREENSHOTS=1: save the whole page, DOCS_WIDTH wide, as the README's
+        docs/screenshots/<name>.png; the tab goes back to its own size afterwards."""
+        if os.environ.get("UPDATE_SCREENSHOTS") != "1":
+            return
+        size = self.page.viewport_size
+        self.page.set_viewport_size({"width": DOCS_WIDTH, "height": 900})
+        try:
+            self.page.screenshot(path=DOCS_SCREENSHOTS / f"{name}.png", full_page=True)
+        finally:
+            if size:
+                self.page.set_viewport_size(size)
 
     def allow_http_error(self, status: int, path: str) -> None:
         """The next console error for an HTTP ``status`` answer to ``path`` (on the gateway) is expected."""

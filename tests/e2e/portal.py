@@ -5,9 +5,11 @@ simulator's settings) that make a payment's later life happen now."""
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import requests
 from playwright.sync_api import Locator, Page, expect
@@ -17,6 +19,7 @@ from tests.sandbox_client import SandboxClient
 
 APPROVING_CARD = "4111111111111111"
 DECLINING_CARD = "4000000000000002"
+APPROVING_ROUTING_NUMBER = "011000015"  # with any account number not ending in 0002
 OpenBrowser = Callable[[dict[str, Any]], BrowserRun]
 
 
@@ -115,6 +118,13 @@ def pay_by_card(page: Page, card: str, name: str) -> None:
     page.get_by_role("button", name=re.compile(r"^Pay \$[\d,.]+ by card$")).click()
 
 
+def pay_from_bank_account(page: Page, routing_number: str, account_number: str) -> None:
+    page.get_by_label("Routing number").fill(routing_number)
+    page.get_by_label("Account number").fill(account_number)
+    page.get_by_label("Account type").select_option("checking")
+    page.get_by_role("button", name=re.compile(r"^Pay \$[\d,.]+ from bank account$")).click()
+
+
 def authorization_code_on_receipt(page: Page) -> str:
     """The "Authorization code" on Invoice Cloud's receipt page."""
     code = page.locator("dt", has_text=re.compile("^Authorization code$")).locator("xpath=following-sibling::dd[1]")
@@ -149,6 +159,28 @@ def expect_not_waiting(page: Page) -> None:
 
 def payment_details(page: Page) -> Locator:
     return page.get_by_role("region", name="Payment details")
+
+
+def reversals_table(page: Page) -> Locator:
+    """The payment page's list of reversals (void, bank return, chargeback)."""
+    return page.get_by_role("region", name="Reversals").get_by_role("table")
+
+
+def reversal_cells(table: Locator, kind_in_words: str) -> Locator:
+    """The date and amount of the one reversal whose row reads ``kind_in_words`` (e.g. "Chargeback")."""
+    row = table.get_by_role("row").filter(has=table.page.get_by_role("rowheader", name=kind_in_words, exact=True))
+    expect(row).to_have_count(1)
+    return row.get_by_role("cell")
+
+
+def moment_in_words(text: str, zone: str) -> re.Pattern[str]:
+    """How the portal writes a time from the API (format.js formatMoment, en-US) for a browser in
+    ``zone``: "2026-12-02T00:16:40Z" in America/New_York is "Dec 1, 2026, 7:16 PM EST". Chromium's
+    ICU may put a narrow no-break space before "PM": any space matches."""
+    local = parse_moment(text).astimezone(ZoneInfo(zone))
+    hour = local.hour % 12 or 12
+    words = f"{local:%b} {local.day}, {local.year}, {hour}:{local:%M} {local:%p} {local.tzname()}"
+    return re.compile("^" + re.escape(words).replace(r"\ ", r"\s") + "$")
 
 
 def history_entry(page: Page, amount_text: str) -> Locator:
@@ -188,6 +220,29 @@ def run_scheduled_function(run: BrowserRun, name: str) -> dict[str, Any]:
     answer = requests.post(f"{run.gateway}/dev/run/{name}", timeout=60)
     assert answer.status_code == 200, answer.text
     return dict(answer.json()["result"])
+
+
+def wait_for_payment(
+    run: BrowserRun, sub: str, payment_id: str, until: Callable[[dict[str, Any]], bool], timeout: float = 30
+) -> dict[str, Any]:
+    """GET /payments/{id} until ``until(payment)`` holds (e.g. a reconciliation that runs on its own
+    after a file lands in S3); answers that payment."""
+    deadline = time.monotonic() + timeout
+    while True:
+        payment = payment_as_api_sends_it(run, sub, payment_id)
+        if until(payment):
+            return payment
+        assert time.monotonic() < deadline, f"payment {payment_id} still as it was after {timeout}s: {payment}"
+        time.sleep(0.2)
+
+
+def invoice_cloud_reverses(run: BrowserRun, *reversals: dict[str, str]) -> dict[str, Any]:
+    """Invoice Cloud's payment file of the day, with these reversals (``billerReference``, ``kind``:
+    VOID, ACH_RETURN or CHARGEBACK, optionally ``invoiceNumber`` and ``amount``), written into the
+    inbound bucket, where it starts the reconciliation (asynchronously). Answers {bucket, key, rows}."""
+    answer = requests.post(f"{run.simulator}/_sim/payment-files", json={"reversals": list(reversals)}, timeout=30)
+    assert answer.status_code == 201, answer.text
+    return dict(answer.json())
 
 
 def configure_simulator(run: BrowserRun, **settings: Any) -> None:

@@ -122,6 +122,7 @@ def test_carol_registers_her_accounts_and_pays_one_of_two_invoices(open_browser:
     expect_fact(receipt, "Total charged", "$56.10")
     expect(receipt.get_by_role("button", name="Print receipt")).to_be_visible()
     run.step("return-approved")
+    run.docs_screenshot("portal-receipt")  # the README's picture, with UPDATE_SCREENSHOTS=1
 
     # Printed, the page is the receipt alone.
     page.emulate_media(media="print")

@@ -68,27 +68,27 @@ def security_notice(*, biller_name: str, account_number: str, linked_at: date) -
 
 # ---- reversals ----------------------------------------------------------------------------------
 
-# kind -> (subject, the first line of the body, what happened): "{amount}", "{biller}",
-# "{reference}" and "{occurred}" are filled in.
+# kind -> (subject, the first line of the body, what happened): "{what}" (the payment, or the part
+# of it), "{amount}", "{biller}", "{reference}" and "{occurred}" are filled in.
 _REVERSALS: Final[dict[str, tuple[str, str, str]]] = {
     "VOID": (
         "Your {biller} payment was voided",
         "Your payment was voided.",
-        "On {occurred}, your payment of {amount} to {biller} (reference {reference}) was voided: it was "
-        "cancelled before it was completed.",
+        "On {occurred}, {what} to {biller} (reference {reference}) was voided: it was cancelled before "
+        "the money reached {biller}.",
     ),
     "ACH_RETURN": (
         "Your bank returned your {biller} payment",
         "Your bank returned your payment.",
-        "On {occurred}, your bank returned your payment of {amount} to {biller} (reference {reference}), "
-        "so the money did not reach {biller}. A bank returns a payment when, for example, the account "
-        "has too little money in it, is closed, or its number was mistyped.",
+        "On {occurred}, your bank returned {what} to {biller} (reference {reference}), so the money did "
+        "not reach {biller}. A bank returns a payment when, for example, the account has too little "
+        "money in it, is closed, or its number was mistyped.",
     ),
     "CHARGEBACK": (
         "Your {biller} card payment was disputed (chargeback)",
         "Your card payment was disputed (chargeback).",
-        "On {occurred}, your card payment to {biller} (reference {reference}) was disputed with your "
-        "card's issuer, and {amount} was returned to your card.",
+        "On {occurred}, {what} to {biller} (reference {reference}) was disputed with your card's issuer, "
+        "and {amount} was returned to your card.",
     ),
 }
 REVERSAL_KINDS: Final = frozenset(_REVERSALS)
@@ -103,9 +103,11 @@ def reversal_email(
     payment_reference: str,
     occurred: str,
     portal_url: str | None,
+    payment_cents: int | None = None,
 ) -> tuple[str, str]:
     """To the payer whose payment Invoice Cloud reversed: ``kind`` is ``VOID``, ``ACH_RETURN`` or
-    ``CHARGEBACK``; ``amount_cents`` what was reversed in all; ``invoices`` (account number,
+    ``CHARGEBACK``; ``amount_cents`` what was reversed in all, of a payment of ``payment_cents``
+    (the same when absent: the whole payment); ``invoices`` (account number,
     invoice number, cents reversed on it), which are due again; ``occurred`` when it happened,
     already written for the payer; ``portal_url`` where to pay again (``None``: "the portal").
 
@@ -116,7 +118,10 @@ def reversal_email(
     if not invoices:
         raise ValueError("a reversal names at least one invoice")
     subject, headline, what = _REVERSALS[kind]
+    total = payment_cents if payment_cents is not None else amount_cents
+    whole = f"your payment of {_dollars(total)}"
     values = {
+        "what": whole if amount_cents >= total else f"{_dollars(amount_cents)} of {whole}",
         "amount": _dollars(amount_cents),
         "biller": biller_name,
         "reference": payment_reference,

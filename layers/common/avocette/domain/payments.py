@@ -252,8 +252,8 @@ def status_message(payment: Payment, now: datetime, ach_return_days: int = 5) ->
         case PaymentStatus.APPROVED if payment.reversals:
             reversed_ = money.cents_to_text(payment.reversed_cents)
             return (
-                f"Part of your payment (${reversed_}) was reversed; the invoices it paid are due again. "
-                f"${paid} of your payment still counts toward your bills."
+                f"${reversed_} of your payment was reversed and is due again on your bills. "
+                f"The other ${paid} of your payment still counts toward them."
             )
         case PaymentStatus.APPROVED if payment.amount_paid_cents < payment.amount_due_cents:
             return (

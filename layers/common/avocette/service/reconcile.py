@@ -140,6 +140,9 @@ class _PaymentFileRows(RowImporter):
         self.tally = Tally()
         self._locks: dict[str, threading.Lock] = {}
         self._locks_lock = threading.Lock()
+        # The payers to tell, once per payment and kind when the file is done: (payment id, kind) ->
+        # (email, the payment's amount before the file, rows reversed).
+        self._notices: dict[tuple[str, str], tuple[str, int, list[PaymentFileRow]]] = {}
 
     def read_header(self, names: list[str] | None) -> None:
         if not names:
@@ -292,7 +295,14 @@ class _PaymentFileRows(RowImporter):
                     self.tallies.count("seen_before")
                     return False
                 continue
-            self._reversed(row, plan.outcome, payment.email, now)
+            self._reversed(row, plan.outcome)
+            if plan.outcome is ReversalOutcome.REVERSED and payment.email:
+                with self._locks_lock:
+                    notice = self._notices.setdefault(
+                        (payment.payment_id, row.kind.value),
+                        (payment.email, payment.amount_paid_cents + payment.reversed_cents, []),
+                    )
+                    notice[2].append(row)
             return True
         raise StoreUnavailableError("the reversal could not be recorded: the payment kept changing")
 
@@ -300,7 +310,7 @@ class _PaymentFileRows(RowImporter):
         ref = InvoiceRef(account_number=row.account_number, invoice_number=row.invoice_number)
         return billing_store.get_invoices([ref]).get(ref)
 
-    def _reversed(self, row: PaymentFileRow, outcome: ReversalOutcome, email: str | None, now: Any) -> None:
+    def _reversed(self, row: PaymentFileRow, outcome: ReversalOutcome) -> None:
         metrics.add_metric(name=f"Payment{_KIND_WORDS[row.kind.value]}", unit=MetricUnit.Count, value=1)
         if outcome is ReversalOutcome.REVIEW:
             self.tallies.count("mismatched", self._at(row, "reversal_without_credit"))
@@ -312,15 +322,20 @@ class _PaymentFileRows(RowImporter):
             return
         self.tallies.count("reversed", self._at(row, row.kind.value.lower()))
         metrics.add_metric(name="PaymentReversed", unit=MetricUnit.Count, value=1)
-        if email:
+
+    def _tell_payers(self) -> None:
+        """One email per payment and kind: what was reversed on which invoices (an email never undoes
+        what was done; a failure to send is logged by purpose only)."""
+        for (payment_id, kind), (email, payment_cents, rows) in sorted(self._notices.items()):
             subject, body = emails.reversal_email(
                 biller_name=self.biller_name,
-                kind=row.kind.value,
-                amount_cents=row.cents,
-                invoices=[(row.account_number, row.invoice_number, row.cents)],
-                payment_reference=row.biller_reference,
-                occurred=clock.timestamp(now),
+                kind=kind,
+                amount_cents=sum(row.cents for row in rows),
+                invoices=[(row.account_number, row.invoice_number, row.cents) for row in rows],
+                payment_reference=payment_id,
+                occurred=min(row.at for row in rows).strftime("%B %-d, %Y"),
                 portal_url=self.portal_url,
+                payment_cents=payment_cents,
             )
             send_email(to=email, subject=subject, body=body, purpose="reversal_notice")
 
@@ -340,6 +355,7 @@ class _PaymentFileRows(RowImporter):
         )
 
     def finish(self, run: Run) -> None:
+        self._tell_payers()
         day = self.format.day_of(self.key)
         if day is None:
             return

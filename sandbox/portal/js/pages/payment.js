@@ -230,7 +230,8 @@ function statusPanel(page, payment, state, checkedAt) {
         "success",
         "Payment approved",
         message,
-        hasReversals(payment) ? "Part of this payment has since been reversed: see below." : null,
+        // The server's message says how much was reversed; the receipt lists each reversal.
+        hasReversals(payment) ? "What happened is listed on the receipt below." : null,
         "Your receipt is below. You can print it or save it as a PDF.",
       );
     case "DECLINED":
@@ -261,8 +262,8 @@ function statusPanel(page, payment, state, checkedAt) {
       return panel(
         "error",
         "Payment reversed",
+        // The server's message already says the invoices are due again (and so do the reversals).
         message,
-        "The invoices of this payment are due again.",
         hasReversals(payment) ? "What happened is listed below." : null,
         payBillsLink(),
       );
