@@ -9,7 +9,8 @@ import sys
 import threading
 import warnings
 
-from sandbox.runner import DEFAULT_BASE_PORT, Sandbox, SandboxPorts
+from sandbox.functions import FunctionError
+from sandbox.runner import DEFAULT_BASE_PORT, PoolSizes, Sandbox, SandboxPorts
 
 
 def _how_to(sandbox: Sandbox) -> str:
@@ -21,6 +22,7 @@ avocette-payments sandbox is ready.
   OpenAPI          {api}/openapi.json
   Invoice Cloud    {sandbox.simulator_url}/   (simulator; control API under /_sim/)
   AWS (moto)       {sandbox.moto_url}
+  Functions        {_workers(sandbox)}
 
 Try it (see README.md for the whole walk-through):
   TOKEN=$(curl -s '{api}/dev/token?sub=alice' | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
@@ -40,25 +42,50 @@ Press Ctrl-C to stop; every run starts from the demo data with fresh keys.
 """
 
 
+def _workers(sandbox: Sandbox) -> str:
+    sizes = sandbox.pool_sizes
+    return (
+        f"{len(sandbox.pools)}, each in worker processes of its own: up to {sizes.http} per HTTP function, "
+        f"{sizes.events} per scheduled or S3 one (SANDBOX_HTTP_WORKERS, SANDBOX_EVENT_WORKERS)"
+    )
+
+
+def _stop_signal(*_: object) -> None:
+    raise KeyboardInterrupt  # SIGTERM stops the sandbox as Ctrl-C does, even while it starts
+
+
 def main() -> int:
     warnings.filterwarnings("ignore", "No application metrics to publish", UserWarning)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
     base = int(os.environ.get("SANDBOX_BASE_PORT", DEFAULT_BASE_PORT))
-    sandbox = Sandbox(SandboxPorts.from_base(base))
+    sizes = PoolSizes(
+        http=int(os.environ.get("SANDBOX_HTTP_WORKERS", PoolSizes.http)),
+        events=int(os.environ.get("SANDBOX_EVENT_WORKERS", PoolSizes.events)),
+    )
+    prewarm = os.environ.get("SANDBOX_PREWARM", "").lower() in ("1", "true", "yes")
+    sandbox = Sandbox(SandboxPorts.from_base(base), pool_sizes=sizes, prewarm=prewarm)
+    signal.signal(signal.SIGTERM, _stop_signal)
+    # Ctrl-C stops it even when started from a shell that ignores SIGINT for background jobs.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
-        sandbox.start()
+        sandbox.start()  # stops what it started if it fails or is interrupted
     except OSError as exc:
         print(f"Could not start the sandbox on ports {base}-{base + 2}: {exc}", file=sys.stderr)
         print("Set SANDBOX_BASE_PORT to move it, e.g. SANDBOX_BASE_PORT=4000 make dev", file=sys.stderr)
         return 1
+    except FunctionError as exc:
+        print(f"Could not start the sandbox: {exc} (its traceback is logged above)", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
     print(_how_to(sandbox), flush=True)
-    stopped = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     try:
-        stopped.wait()
+        threading.Event().wait()
     except KeyboardInterrupt:
         pass
     finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         sandbox.stop()
     return 0
 

@@ -21,7 +21,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from sandbox.functions import LocalFunction
+from sandbox.functions import FunctionError, FunctionPool
 from sandbox.issuer import LocalIssuer, TokenRejectedError
 
 __all__ = ["Gateway", "GatewayRoute"]
@@ -53,7 +53,7 @@ class GatewayRoute:
     method: str
     path: str  # API Gateway form, e.g. /payments/{paymentId}
     authorized: bool
-    function: LocalFunction
+    function: FunctionPool
 
     @property
     def route_key(self) -> str:
@@ -115,9 +115,8 @@ class Gateway:
             response.headers["Access-Control-Allow-Origin"] = origin
             response.headers["Vary"] = "Origin"
         log.info(
-            "%s %s -> %s (%d ms)",
-            request.method,
-            request.path,  # never the query string: postback tokens travel there
+            "%s -> %s (%d ms)",
+            self._log_label(request),
             response.status_code,
             (time.monotonic() - started) * 1000,
         )
@@ -138,6 +137,16 @@ class Gateway:
                 return self._static(request.path)
             return _json(404, {"message": "Not Found"})
         return self._invoke(self._by_key[route_key], dict(path_parameters), request)
+
+    def _log_label(self, request: Request) -> str:
+        """What the access log names: a route's key (``POST /postback/{paymentId}/{token}``), never the
+        path it was called with (the postback token is part of it), nor the query string."""
+        try:
+            route_key, _ = self._map.bind_to_environ(request.environ).match()
+        except HTTPException:
+            path = "/postback/..." if request.path.startswith("/postback/") else request.path
+            return f"{request.method} {path}"
+        return str(route_key)
 
     def _extra_route(self, path: str) -> Callable[[Request], Response] | None:
         if path in self._extra:
@@ -175,7 +184,11 @@ class Gateway:
                 response.headers["WWW-Authenticate"] = "Bearer"
                 return response
         event = _http_api_event(route, path_parameters, request, body, claims)
-        result = route.function.invoke(event)
+        try:
+            result = route.function.invoke(event)
+        except FunctionError:
+            # What API Gateway answers when its Lambda integration fails (raised, timed out, crashed).
+            return _json(500, {"message": "Internal Server Error"})
         return _lambda_response(result)
 
     # ---- sandbox-only helpers -----------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""The whole local stack in one process: moto's server, the Invoice Cloud simulator, the gateway."""
+"""The whole local stack: moto's server, the Invoice Cloud simulator and the gateway in this process,
+each function in worker processes of its own (:mod:`sandbox.functions`)."""
 
 from __future__ import annotations
 
@@ -13,11 +14,11 @@ from typing import Any
 
 import boto3
 import requests
-from avocette import clock
+from avocette import clock, runtime
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
 from sandbox import demo
-from sandbox.functions import load_functions
+from sandbox.functions import FunctionPool, PoolSizes, lambda_variables, stop_pools
 from sandbox.gateway import Cors, Gateway, GatewayRoute
 from sandbox.invoicecloud import InvoiceCloudSimulator
 from sandbox.issuer import LocalIssuer
@@ -25,11 +26,17 @@ from sandbox.mailbox import mailbox_route
 from sandbox.s3events import S3Notifications, S3Trigger
 from sandbox.scheduler import LOCAL_PERIOD_SECONDS, Scheduler
 from sandbox.serving import RunningServer, free_port, start_server
-from sandbox.stack import StackNames, StackSecrets, environment, forget_cached_clients, provision
-from sandbox.template import load_template
-from tools.openapi import build_openapi_document
+from sandbox.stack import (
+    StackNames,
+    StackSecrets,
+    environment,
+    function_environments,
+    provision,
+    template_variable_names,
+)
+from stackdef.template import function_specs, load_template
 
-__all__ = ["DEFAULT_BASE_PORT", "Sandbox", "SandboxPorts"]
+__all__ = ["DEFAULT_BASE_PORT", "PoolSizes", "Sandbox", "SandboxPorts"]
 
 log = logging.getLogger("sandbox")
 
@@ -66,15 +73,37 @@ def _serialized(app: Any) -> Any:
     return locked
 
 
+def _openapi_document() -> dict[str, Any]:
+    """Built from the functions' resolvers, imported here only when asked for (not at start-up)."""
+    from stackdef.openapi import build_openapi_document  # noqa: PLC0415 - imports every function
+
+    return build_openapi_document()
+
+
 class Sandbox:
-    """Start with :meth:`start`, stop with :meth:`stop`. Sets the process's AWS endpoint and the
-    functions' environment while running, and puts the previous environment back when stopped."""
+    """Start with :meth:`start`, stop with :meth:`stop`.
+
+    The functions run in worker processes (``pools``, by logical id), each with its own environment
+    (the AWS settings below, then Globals' and its own variables); one worker per function is ready
+    when :meth:`start` returns, and a pool grows to its size (``pool_sizes``) as concurrent invocations
+    need it, or at once with ``prewarm``. This process's own environment gets the AWS endpoint and
+    every function's variables (for code run here: the demo data, tests calling services directly)
+    while running, and the previous environment back when stopped."""
 
     def __init__(
-        self, ports: SandboxPorts, *, names: StackNames | None = None, schedule_seconds: float = LOCAL_PERIOD_SECONDS
+        self,
+        ports: SandboxPorts,
+        *,
+        names: StackNames | None = None,
+        schedule_seconds: float = LOCAL_PERIOD_SECONDS,
+        pool_sizes: PoolSizes | None = None,
+        prewarm: bool = False,
     ) -> None:
         self.ports = ports
         self.schedule_seconds = schedule_seconds
+        self.pool_sizes = pool_sizes or PoolSizes()
+        self.prewarm = prewarm
+        self.pools: dict[str, FunctionPool] = {}
         self.scheduler: Scheduler | None = None
         self.notifications = S3Notifications(lambda environ, start_response: [])
         self.names = names or StackNames()
@@ -106,7 +135,7 @@ class Sandbox:
 
     def _start(self) -> None:
         self.notifications = S3Notifications(_serialized(DomainDispatcherApplication(create_backend_app)))
-        self._servers.append(start_server(self.notifications, self.ports.moto, name="moto"))
+        self._servers.append(start_server(self.notifications, self.ports.moto, name="moto", security_headers=False))
         # moto keeps its data in this process: a sandbox started after another must not see its tables.
         requests.post(f"{self.moto_url}/moto-api/reset", timeout=10).raise_for_status()
         os.environ.update(
@@ -121,7 +150,7 @@ class Sandbox:
             }
         )
         os.environ.pop("AWS_PROFILE", None)
-        forget_cached_clients()
+        runtime.reset()
         clock.set_offset(timedelta())
         resources = provision(self.names, self.secrets, sender_email=SENDER_EMAIL)
 
@@ -137,27 +166,45 @@ class Sandbox:
         self._servers.append(start_server(self.simulator, self.ports.simulator, name="invoicecloud"))
 
         self.issuer = LocalIssuer(issuer=f"{self.gateway_url}/dev")
-        os.environ.update(
-            environment(
-                resources,
-                {
-                    "JwtIssuer": self.issuer.issuer,
-                    "JwtAudience": self.issuer.audience,
-                    "CorsAllowOrigins": self.gateway_url,
-                    "InvoiceCloudBaseUrl": self.simulator_url,
-                    "InvoiceCloudPaymentUrlPrefixes": self.simulator_url + "/",
-                    "InvoiceCloudCustomerPortalUrl": self.simulator_url + "/portal/",
-                    "PublicApiBaseUrl": self.gateway_url,
-                    "PortalReturnUrl": self.gateway_url + "/#/return/{paymentId}",
-                    "SenderEmail": SENDER_EMAIL,
-                    # The simulator's PaymentTypeID values (the real ones are an open question).
-                    "InvoiceCloudPaymentTypeIds": json.dumps(SIMULATOR_PAYMENT_TYPE_IDS),
-                },
-            )
-        )
-        forget_cached_clients()
+        parameters = {
+            "JwtIssuer": self.issuer.issuer,
+            "JwtAudience": self.issuer.audience,
+            "CorsAllowOrigins": self.gateway_url,
+            "InvoiceCloudBaseUrl": self.simulator_url,
+            "InvoiceCloudPaymentUrlPrefixes": self.simulator_url + "/",
+            "InvoiceCloudCustomerPortalUrl": self.simulator_url + "/portal/",
+            "PublicApiBaseUrl": self.gateway_url,
+            "PortalReturnUrl": self.gateway_url + "/#/return/{paymentId}",
+            "SenderEmail": SENDER_EMAIL,
+            # The simulator's PaymentTypeID values (the real ones are an open question).
+            "InvoiceCloudPaymentTypeIds": json.dumps(SIMULATOR_PAYMENT_TYPE_IDS),
+        }
+        self._start_workers(resources, parameters)  # their imports run while this process goes on
+        os.environ.update(environment(resources, parameters))
+        runtime.reset()
         demo.load_demo_data()
         self._servers.append(start_server(self._gateway(), self.ports.gateway, name="gateway"))
+        for pool in self.pools.values():
+            if self.prewarm or pool.spec.routes:
+                pool.wait_ready(pool.size if self.prewarm else 1)
+        for pool in self.pools.values():
+            pool.start(pool.size if self.prewarm else 1)  # the others start now, in the background
+
+    def _start_workers(self, resources: dict[str, str], parameters: dict[str, str]) -> None:
+        """Each function's pool, with its own environment: this process's, without any function's
+        variables, then what Lambda sets, then Globals' and the function's own."""
+        own = function_environments(resources, parameters)
+        template_names = template_variable_names()
+        base = {name: value for name, value in os.environ.items() if name not in template_names}
+        for spec in function_specs():
+            pool = FunctionPool(
+                spec,
+                size=self.pool_sizes.size_of(spec),
+                environment={**base, **lambda_variables(spec), **own[spec.logical_id]},
+            )
+            self.pools[spec.logical_id] = pool
+            if self.prewarm or spec.routes:
+                pool.start(pool.size if self.prewarm else 1)
 
     def _put_payment_file(self, key: str, data: bytes) -> tuple[str, str]:
         """Where the simulator's payment files go: the inbound bucket, which triggers the
@@ -168,19 +215,18 @@ class Sandbox:
 
     def _gateway(self) -> Gateway:
         template = load_template()
-        functions = load_functions(float(template["Globals"]["Function"].get("Timeout", 10)))
-        self.scheduler = Scheduler(functions, period=self.schedule_seconds)
+        self.scheduler = Scheduler(self.pools, period=self.schedule_seconds)
         self.scheduler.start()
         buckets = self.names.buckets()
         self.notifications.triggers = [
-            S3Trigger(bucket=buckets[bucket], prefix=prefix, suffix=suffix, function=function)
-            for function in functions.values()
-            for bucket, prefix, suffix in function.spec.s3_events
+            S3Trigger(bucket=buckets[bucket], prefix=prefix, suffix=suffix, function=pool)
+            for pool in self.pools.values()
+            for bucket, prefix, suffix in pool.spec.s3_events
         ]
         routes = [
-            GatewayRoute(method=route.method, path=route.path, authorized=route.authorized, function=function)
-            for function in functions.values()
-            for route in function.spec.routes
+            GatewayRoute(method=route.method, path=route.path, authorized=route.authorized, function=pool)
+            for pool in self.pools.values()
+            for route in pool.spec.routes
         ]
         cors_config = template["Resources"]["HttpApi"]["Properties"]["CorsConfiguration"]
         cors = Cors(
@@ -194,7 +240,7 @@ class Sandbox:
             routes,
             self.issuer,
             cors,
-            openapi=build_openapi_document,
+            openapi=_openapi_document,
             extra_routes={
                 "/dev/mailbox": mailbox_route,
                 "/dev/clock": self.scheduler.clock_route,
@@ -210,9 +256,11 @@ class Sandbox:
         for server in reversed(self._servers):
             server.stop()
         self._servers.clear()
+        stop_pools(self.pools.values())
+        self.pools = {}
         if self._saved_environ is not None:
             os.environ.clear()
             os.environ.update(self._saved_environ)
             self._saved_environ = None
-        forget_cached_clients()
+        runtime.reset()
         clock.set_offset(timedelta())

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote_plus, unquote
 
-from sandbox.functions import LocalFunction
+from sandbox.functions import FunctionError, FunctionPool
 
 __all__ = ["S3Notifications", "S3Trigger", "object_created_event"]
 
@@ -30,7 +30,7 @@ class S3Trigger:
     bucket: str
     prefix: str
     suffix: str
-    function: LocalFunction
+    function: FunctionPool
 
     def matches(self, bucket: str, key: str) -> bool:
         return bucket == self.bucket and key.startswith(self.prefix) and key.endswith(self.suffix)
@@ -118,8 +118,10 @@ class S3Notifications:
     def _invoke(trigger: S3Trigger, event: dict[str, Any]) -> None:
         try:
             trigger.function.invoke(event)
-        except Exception:  # the function logs its own failure; S3 would retry, the sandbox only reports
-            log.exception("%s failed on an S3 event", trigger.function.spec.logical_id)
+        except FunctionError as error:  # the function logged its failure; S3 would retry, the sandbox reports
+            log.error("%s failed on an S3 event: %s: %s", error.function, error.error_type, error.message)
+        except Exception:
+            log.exception("%s could not be invoked on an S3 event", trigger.function.spec.logical_id)
 
     def wait(self, timeout: float = 60.0) -> None:
         """Wait for the functions notified so far (tests, and the sandbox when it stops)."""

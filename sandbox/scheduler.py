@@ -24,7 +24,7 @@ from typing import Any
 from avocette import clock
 from werkzeug.wrappers import Request, Response
 
-from sandbox.functions import LocalFunction
+from sandbox.functions import FunctionError, FunctionPool
 
 __all__ = ["Scheduler", "scheduled_event"]
 
@@ -66,7 +66,7 @@ class Scheduler:
     """Runs the template's scheduled functions every ``period`` seconds until :meth:`stop`, and
     serves ``/dev/clock`` and ``/dev/run/{FunctionName}``."""
 
-    def __init__(self, functions: Mapping[str, LocalFunction], *, period: float = LOCAL_PERIOD_SECONDS) -> None:
+    def __init__(self, functions: Mapping[str, FunctionPool], *, period: float = LOCAL_PERIOD_SECONDS) -> None:
         self.functions = dict(functions)
         self.scheduled = sorted(name for name, function in self.functions.items() if function.spec.schedules)
         self.period = period
@@ -95,8 +95,10 @@ class Scheduler:
             for name in self.due(clock.utc_now()):
                 try:
                     self.run(name)
-                except Exception:  # a failing job must not stop the others; it is logged by its function
-                    log.exception("Scheduled function %s failed", name)
+                except FunctionError as error:  # a failing job must not stop the others
+                    log.error("Scheduled function %s failed: %s: %s", name, error.error_type, error.message)
+                except Exception:
+                    log.exception("Scheduled function %s could not be invoked", name)
 
     def due(self, now: datetime) -> list[str]:
         """The functions to run now: every ``rate`` one, and a daily one whose time has come."""
@@ -149,4 +151,8 @@ class Scheduler:
                 404,
                 {"error": "not_found", "message": f"No scheduled function {name!r}; try one of {self.scheduled}"},
             )
-        return _json(200, {"function": name, "result": self.run(name)})
+        try:
+            result = self.run(name)
+        except FunctionError as error:  # Lambda's Invoke answers the function's error in its body
+            return _json(500, {"function": name, "errorType": error.error_type, "errorMessage": error.message})
+        return _json(200, {"function": name, "result": result})

@@ -10,15 +10,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
-from avocette import config, email
-from avocette.invoicecloud import client
-from avocette.service import payments
-from avocette.store import files, table
-from aws_lambda_powertools.utilities import parameters
 
-from sandbox.template import create_table_request, function_specs, global_environment, load_template, resolve
+from stackdef.template import create_table_request, function_environment, function_specs, load_template, resolve
 
-__all__ = ["StackNames", "StackSecrets", "environment", "forget_cached_clients", "provision"]
+__all__ = [
+    "StackNames",
+    "StackSecrets",
+    "environment",
+    "function_environments",
+    "provision",
+    "template_variable_names",
+]
 
 
 @dataclass(frozen=True)
@@ -106,22 +108,42 @@ def provision(names: StackNames, values: StackSecrets, *, sender_email: str) -> 
     }
 
 
-def environment(resources: dict[str, str], parameters: dict[str, str]) -> dict[str, str]:
-    """The functions' environment: Globals' variables and each function's own, resolved with sandbox
-    resources and parameter values (a parameter not given takes its template default). The sandbox
-    runs every function in one environment, so two functions may not give one variable two values."""
+def function_environments(resources: dict[str, str], parameters: dict[str, str]) -> dict[str, dict[str, str]]:
+    """Each function's environment, by logical id, as Lambda gives it: Globals' variables and the
+    function's own over them, resolved with sandbox resources and parameter values (a parameter not
+    given takes its template default)."""
     template = load_template()
     refs: dict[str, Any] = {name: spec["Default"] for name, spec in template["Parameters"].items() if "Default" in spec}
     refs.update(parameters)
     refs.update(resources)
-    variables = dict(global_environment(template))
-    for spec in function_specs(template):
-        for name, value in spec.environment.items():
+    return {
+        spec.logical_id: {
+            name: _as_text(value) for name, value in resolve(function_environment(spec, template), refs).items()
+        }
+        for spec in function_specs(template)
+    }
+
+
+def environment(resources: dict[str, str], parameters: dict[str, str]) -> dict[str, str]:
+    """Every function's variables at once, for code that runs several functions' code in one process
+    (tests calling handlers and services directly, the sandbox's own demo data), so two functions may
+    not give one variable two values. The sandbox's workers each get only their own
+    (:func:`function_environments`)."""
+    variables: dict[str, str] = {}
+    owners: dict[str, str] = {}
+    for logical_id, own in function_environments(resources, parameters).items():
+        for name, value in own.items():
             if name in variables and variables[name] != value:
-                raise ValueError(f"{spec.logical_id} sets {name} to another value than another function")
+                raise ValueError(f"{logical_id} sets {name} to another value than {owners[name]}")
             variables[name] = value
-    resolved = resolve(variables, refs)
-    return {name: _as_text(value) for name, value in resolved.items()}
+            owners.setdefault(name, logical_id)
+    return variables
+
+
+def template_variable_names() -> set[str]:
+    """Every variable name any function's environment sets (Globals' and the functions' own)."""
+    template = load_template()
+    return {name for spec in function_specs(template) for name in function_environment(spec, template)}
 
 
 def _as_text(value: Any) -> str:
@@ -130,17 +152,3 @@ def _as_text(value: Any) -> str:
     if isinstance(value, list):
         return ",".join(str(item) for item in value)
     return str(value)
-
-
-def forget_cached_clients() -> None:
-    """Forget every cached client, setting and secret, as a cold Lambda start would: those made for
-    another endpoint or environment must not be reused."""
-    config.get_settings.cache_clear()
-    config.get_ledger_settings.cache_clear()
-    config.get_table_name.cache_clear()
-    email.ses.cache_clear()
-    table.dynamodb.cache_clear()
-    files.s3.cache_clear()
-    client.get_client.cache_clear()
-    payments._idempotency_store.cache_clear()
-    parameters.clear_caches()  # type: ignore[no-untyped-call]

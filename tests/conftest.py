@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from avocette import clock
+from avocette import clock, runtime
 from moto import mock_aws
 from moto.core.botocore_stubber import BotocoreStubber
 
@@ -24,7 +24,8 @@ from sandbox.invoicecloud import InvoiceCloudSimulator
 from sandbox.serving import RunningServer, start_server
 from sandbox.stack import StackNames, StackSecrets, environment, provision
 from tests.environment import MISSING
-from tests.helpers import Stack, reset_process_state
+from tests.helpers import Stack
+from tests.security.leaks import LogCapture
 
 os.environ.setdefault("SAM_CLI_TELEMETRY", "0")
 
@@ -65,9 +66,9 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
     monkeypatch.setattr(BotocoreStubber, "process_request", serialized)
     with mock_aws():
-        reset_process_state()
+        runtime.reset()
         yield
-    reset_process_state()
+    runtime.reset()
 
 
 @pytest.fixture
@@ -102,9 +103,19 @@ def stack(
         monkeypatch.setenv(name, value)
     simulator.reset()
     simulator.update_config({"postbackRetryDelaySeconds": 0.05})
-    reset_process_state()
+    runtime.reset()
     yield Stack(names=names, secrets=values, env=env, simulator=simulator, simulator_url=server.url, api_base=api_base)
     simulator.reset()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def log_capture() -> Iterator[LogCapture]:
+    """Every log record of the run (the sandbox's worker output too); the run fails at its end if one
+    holds a postback token, a secret, a JWT, a registration value or a payer's details (docs/security.md)."""
+    with LogCapture.installed() as capture:
+        yield capture
+        leaks = capture.leaks()
+    assert not leaks, f"{len(leaks)} log lines hold what must never be logged:\n" + "\n".join(leaks[:20])
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

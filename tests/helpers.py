@@ -1,4 +1,5 @@
-"""Test helpers: process state, billing data, API Gateway HTTP API (v2) events, and the functions."""
+"""Test helpers: billing data, API Gateway HTTP API (v2) events, and the functions. (A test that changes
+the environment forgets what the layer cached with ``avocette.runtime.reset()``.)"""
 
 from __future__ import annotations
 
@@ -17,15 +18,10 @@ from avocette.domain.billing import Account, Invoice
 from avocette.domain.registration import registration_hash
 from avocette.store import billing, links
 
-from sandbox.functions import load_module
 from sandbox.invoicecloud import InvoiceCloudSimulator
-from sandbox.stack import StackNames, StackSecrets, forget_cached_clients
-from sandbox.template import function_specs
-
-
-def reset_process_state() -> None:
-    """Forget every cached client, setting and secret, as a cold Lambda start would."""
-    forget_cached_clients()
+from sandbox.stack import StackNames, StackSecrets
+from stackdef.functions import load_module
+from stackdef.template import function_specs
 
 
 @dataclass
@@ -255,12 +251,10 @@ def postback_event(
     in_query: bool = False,
     source_ip: str = "198.51.100.7",
 ) -> dict[str, Any]:
-    """A postback as API Gateway passes it to the postback function (no JWT)."""
+    """A postback as API Gateway passes it to the postback function (no JWT): the token in the path
+    (``token=None`` leaves the path's token empty), the fields in the body or the query string."""
+    path_token = postback_token(stack, payment_id) if token is True else (token or "")
     query: dict[str, str] = {}
-    if token is True:
-        query["token"] = postback_token(stack, payment_id)
-    elif isinstance(token, str):
-        query["token"] = token
     body = None
     if in_query:
         query.update(fields)
@@ -268,9 +262,9 @@ def postback_event(
         body = urlencode(fields)
     return http_event(
         "POST",
-        f"/postback/{payment_id}",
-        route="/postback/{paymentId}",
-        path_parameters={"paymentId": payment_id},
+        f"/postback/{payment_id}/{path_token}",
+        route="/postback/{paymentId}/{token}",
+        path_parameters={"paymentId": payment_id, "token": path_token},
         sub=None,
         body=body,
         headers={"content-type": "application/x-www-form-urlencoded"},

@@ -21,6 +21,7 @@ class Answer:
     body: str | bytes = ""
     content_type: str = "application/json"
     delay: float = 0.0
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -53,7 +54,9 @@ class ScriptedServer:
             answer = self.answers.popleft() if self.answers else Answer(500, "no answer scripted", "text/plain")
         if answer.delay:
             time.sleep(answer.delay)
-        return Response(answer.body, status=answer.status, content_type=answer.content_type)(environ, start_response)
+        response = Response(answer.body, status=answer.status, content_type=answer.content_type)
+        response.headers.extend(answer.headers)
+        return response(environ, start_response)
 
 
 @contextmanager

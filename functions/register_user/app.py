@@ -2,15 +2,19 @@
 
 # No `from __future__ import annotations` here: Powertools reads the route signatures at run time,
 # through the tracer's wrapper, whose globals cannot resolve string annotations.
+from typing import Annotated
+
 from avocette import SERVICE_NAME, web
 from avocette.domain.registration import RegistrationRequest, RegistrationResponse, RegistrationsView
 from avocette.service import registration
 from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 logger = Logger(service=SERVICE_NAME)
-tracer = Tracer()
+tracer = Tracer(patch_modules=["botocore", "requests"])  # AWS and Invoice Cloud, nothing else
 metrics = Metrics()
 app = web.create_app()
 
@@ -25,6 +29,19 @@ def handle_register_accounts(request: RegistrationRequest) -> RegistrationRespon
 @tracer.capture_method
 def handle_list_registrations() -> RegistrationsView:
     return registration.list_registrations(web.current_caller(app).sub)
+
+
+@app.delete(
+    "/registrations/<accountNumber>",
+    summary="Unlink one of your accounts (other users' links to it stay)",
+    responses={204: {"description": "Your link to the account is gone."}},
+)
+@tracer.capture_method
+def handle_unlink_account(
+    account_number: Annotated[str, Path(alias="accountNumber", min_length=1, max_length=64)],
+) -> Response[None]:
+    registration.unlink_account(web.current_caller(app).sub, account_number)
+    return Response(status_code=204, body=None)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

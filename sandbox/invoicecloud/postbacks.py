@@ -128,7 +128,7 @@ class PostbackSender:
         thread = threading.Thread(
             target=self._deliver,
             args=(session, attempt, session.postback_url, config),
-            name=f"ic-postbacks-{session.session_id[:8]}",
+            name="ic-postbacks",  # never the session id: it opens the payer's page
             daemon=True,
         )
         thread.start()

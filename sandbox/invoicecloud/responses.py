@@ -105,7 +105,7 @@ def html_response(body: str, status: int = 200, css_url: str = "") -> Response:
     response = Response(body, status=status, mimetype="text/html")
     response.headers["Content-Security-Policy"] = (
         f"default-src 'none'; style-src {style_sources}; img-src 'self' data:; form-action 'self'; "
-        f"base-uri 'none'; script-src 'unsafe-hashes' 'sha256-{_PRINT_HASH}'"
+        f"base-uri 'none'; frame-ancestors 'none'; script-src 'unsafe-hashes' 'sha256-{_PRINT_HASH}'"
     )
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Content-Type-Options"] = "nosniff"

@@ -12,7 +12,7 @@ import requests
 
 from sandbox.issuer import LocalIssuer
 from sandbox.runner import Sandbox, SandboxPorts
-from sandbox.template import ROOT, function_specs
+from stackdef.template import ROOT, function_specs
 
 pytestmark = pytest.mark.sandbox
 
@@ -71,8 +71,10 @@ def test_dev_token_needs_a_sub(sandbox: Sandbox) -> None:
 
 
 def test_the_postback_route_has_no_jwt_and_reaches_its_function(sandbox: Sandbox) -> None:
-    answer = requests.post(f"{sandbox.gateway_url}/postback/abc", data={"PaymentGUID": "g"}, timeout=10)
+    answer = requests.post(f"{sandbox.gateway_url}/postback/abc/v2.bad", data={"PaymentGUID": "g"}, timeout=10)
     assert answer.status_code == 403 and answer.json()["error"] == "invalid_token"
+    # Without a token in the path there is no such route (API Gateway answers 404 itself).
+    assert requests.post(f"{sandbox.gateway_url}/postback/abc", data={}, timeout=10).status_code == 404
 
 
 def test_unknown_routes_and_methods_are_404(sandbox: Sandbox) -> None:
@@ -118,7 +120,12 @@ def test_cors_refuses_other_origins(sandbox: Sandbox) -> None:
 
 def test_every_template_route_is_served(sandbox: Sandbox) -> None:
     served = {route.route_key for spec in function_specs() for route in spec.routes}
-    assert {"POST /payments", "GET /payments", "GET /payments/{paymentId}", "POST /postback/{paymentId}"} <= served
+    assert {
+        "POST /payments",
+        "GET /payments",
+        "GET /payments/{paymentId}",
+        "POST /postback/{paymentId}/{token}",
+    } <= served
     for key in served:
         method, path = key.split(" ")
         url = sandbox.gateway_url + path.replace("{paymentId}", "p-1")
@@ -129,4 +136,4 @@ def test_every_template_route_is_served(sandbox: Sandbox) -> None:
 def test_openapi_document_is_served_and_matches_the_committed_one(sandbox: Sandbox) -> None:
     served = get(sandbox, "/openapi.json").json()
     assert served == json.loads((ROOT / "docs" / "openapi.json").read_text())
-    assert {"/payments", "/payments/{paymentId}", "/postback/{paymentId}"} <= set(served["paths"])
+    assert {"/payments", "/payments/{paymentId}", "/postback/{paymentId}/{token}"} <= set(served["paths"])

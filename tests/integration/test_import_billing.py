@@ -570,7 +570,7 @@ def test_an_s3_upload_is_imported_and_reported_beside_the_file(stack: Stack, buc
         "status": "IMPORTED",
         "rows": 2,
     }
-    assert report["accounts"] == {"written": 1, "unchanged": 0}
+    assert report["accounts"] == {"written": 1, "unchanged": 0, "linksRemoved": 0}
     assert report["invoices"] == {"written": 1, "unchanged": 0, "closed": 1}
     assert report["badRows"] == [{"row": 3, "column": "BalanceDue", "reason": "amount has more than two decimals"}]
     assert (report["badRowsOmitted"], report["warnings"], "reason" in report) == (0, [], False)

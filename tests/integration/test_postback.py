@@ -1,4 +1,4 @@
-"""POST /postback/{paymentId}: token first, recorded exactly once, reconciled, life cycle of §6c."""
+"""POST /postback/{paymentId}/{token}: token first, recorded exactly once, reconciled, life cycle of §6c."""
 
 from __future__ import annotations
 
@@ -88,10 +88,10 @@ def test_token_made_with_an_older_key_still_verifies(stack: Stack, one_invoice: 
 def test_source_outside_the_allowed_cidrs_is_403(
     stack: Stack, one_invoice: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tests.helpers import reset_process_state
+    from avocette import runtime
 
     monkeypatch.setenv("POSTBACK_SOURCE_CIDRS", "203.0.113.0/24")
-    reset_process_state()
+    runtime.reset()
     before = table_items(stack)
     assert (
         send_postback(stack, one_invoice, approved_fields(one_invoice, "50.00"), source_ip="198.51.100.7").status == 403
@@ -187,7 +187,7 @@ def deliver_concurrently(stack: Stack, payment_id: str, deliveries: list[dict[st
 
     def deliver(fields: dict[str, str]) -> str:
         return postback_service.receive_postback(
-            payment_id=payment_id, token=token, source_ip=None, body=urlencode(fields), query={}
+            payment_id=payment_id, token=token, source_ip=None, body=urlencode(fields).encode(), query={}
         ).outcome
 
     with pytest.MonkeyPatch.context() as patch:

@@ -69,8 +69,8 @@ def test_start_builds_the_request_from_server_side_data(alice: Stack) -> None:
     assert sent["BillerReference"] == payment_id
     assert sent["ReturnURL"] == f"https://portal.avocette.test/#/return/{payment_id}"
     postback_url = sent["PostBackURL"]
-    assert postback_url.startswith(f"{alice.api_base}/postback/{payment_id}?token=v2.")
-    token = postback_url.split("token=", 1)[1]
+    assert postback_url.startswith(f"{alice.api_base}/postback/{payment_id}/v2.")
+    token = postback_url.rsplit("/", 1)[1]
     assert KeyRing.from_secret(alice.secrets.postback_keys).verify_postback_token(payment_id, token)
     assert [c["AccountNumber"] for c in sent["Customers"]] == ["A-1", "A-2"]
     first = sent["Customers"][0]
@@ -300,10 +300,10 @@ def test_invoice_cloud_failure_fails_the_payment_and_releases_the_invoices(
 
 
 def test_invoice_cloud_timeout_is_504(alice: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
-    from tests.helpers import reset_process_state
+    from avocette import runtime
 
     monkeypatch.setenv("IC_READ_TIMEOUT_SECONDS", "0.5")
-    reset_process_state()
+    runtime.reset()
     alice.simulator.update_config({"apiDelaySeconds": 2, "apiFaultCount": 1})
     answer = start_payment("alice", [("A-1", "I-11")])
     assert (answer.status, answer.json["error"]) == (504, "invoice_cloud_unavailable")
@@ -312,14 +312,13 @@ def test_invoice_cloud_timeout_is_504(alice: Stack, monkeypatch: pytest.MonkeyPa
 
 def test_wrong_api_key_is_502_and_the_key_is_not_in_the_answer(alice: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
     import boto3
-
-    from tests.helpers import reset_process_state
+    from avocette import runtime
 
     boto3.client("secretsmanager").put_secret_value(
         SecretId=alice.names.ic_secret_name,
         SecretString=json.dumps({"apiKey": "wrong-key-123456", "billerGuid": "b", "webServiceKey": "w"}),
     )
-    reset_process_state()
+    runtime.reset()
     answer = start_payment("alice", [("A-1", "I-11")])
     assert answer.status == 502 and "wrong-key-123456" not in answer.body
 
@@ -327,10 +326,10 @@ def test_wrong_api_key_is_502_and_the_key_is_not_in_the_answer(alice: Stack, mon
 def test_payment_url_outside_the_allowlist_never_reaches_the_browser(
     alice: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tests.helpers import reset_process_state
+    from avocette import runtime
 
     monkeypatch.setenv("IC_PAYMENT_URL_PREFIXES", "https://www.invoicecloud.com/")
-    reset_process_state()
+    runtime.reset()
     answer = start_payment("alice", [("A-1", "I-11")])
     assert answer.status == 502 and "cloudpayments" not in answer.body
     assert payments_in_table(alice)[0]["status"] == "FAILED"

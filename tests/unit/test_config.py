@@ -1,60 +1,85 @@
-"""Settings: every one from the environment, errors that name the variable, never a value."""
+"""Settings: each group from the environment, errors that name the variable, never a value; each
+function reads only its own group (the template gives it only those variables)."""
 
 from __future__ import annotations
 
 import pytest
-from avocette.config import ConfigurationError, Settings
+from avocette.config import (
+    ConfigurationError,
+    Cpv2Options,
+    InvoiceCloudSettings,
+    LedgerSettings,
+    PortalSettings,
+    PostbackSettings,
+    StartSettings,
+)
 
-from sandbox.template import global_environment
+from stackdef.template import function_specs
 
-BASE = {
-    name: value for name, value in global_environment().items() if isinstance(value, str) and name.startswith("CPV2_")
-} | {
-    "APP_TABLE_NAME": "app",
-    "IDEMPOTENCY_TABLE_NAME": "idem",
-    "IC_BASE_URL": "https://www.invoicecloud.com",
-    "IC_PAYMENT_URL_PREFIXES": "https://www.invoicecloud.com/",
-    "PORTAL_RETURN_URL": "https://portal.example/#/return/{paymentId}",
-    "BILLER_NAME": "Avocette Utilities",
-    "IC_SECRET_ARN": "arn:ic",
-    "POSTBACK_KEYS_ARN": "arn:keys",
-}
+START = {spec.logical_id: spec for spec in function_specs()}["StartPaymentFunction"].environment
+CPV2 = {name: value for name, value in START.items() if name.startswith("CPV2_") and isinstance(value, str)}
 
 
-def settings(**changes: str) -> Settings:
-    environ = {**BASE, **changes}
-    return Settings.from_environment({name: value for name, value in environ.items() if value != "<unset>"})
+def test_the_templates_cpv2_values_read_as_the_seed_says() -> None:
+    read = Cpv2Options.model_validate(CPV2)
+    assert read.allow_swipe is False and read.allow_remove is True and read.view_mode == 0
+    assert (read.cc_service_fee_cents, read.ach_service_fee_cents, read.invoice_type_id) == (100, 100, 6)
+    assert read.css_url is None
 
 
-def test_template_values_read_as_the_seed_says() -> None:
-    read = settings()
-    assert read.cpv2.allow_swipe is False and read.cpv2.allow_remove is True and read.cpv2.view_mode == 0
-    assert (read.cpv2.cc_service_fee_cents, read.cpv2.ach_service_fee_cents, read.cpv2.invoice_type_id) == (100, 100, 6)
-    assert read.cpv2.css_url is None
-    assert (read.ic_amount_includes_fee, read.payment_session_minutes, read.postback_source_cidrs) == (False, 30, ())
+def test_defaults_of_the_open_questions() -> None:
+    postback = PostbackSettings.from_environment({})
+    assert (postback.ic_amount_includes_fee, postback.ic_payment_type_ids, postback.postback_source_cidrs) == (
+        False,
+        {},
+        (),
+    )
+    ledger = LedgerSettings.from_environment({})
+    assert (ledger.payment_session_grace_minutes, ledger.ach_return_days, ledger.reconcile_missing_days) == (15, 5, 3)
+    ic = InvoiceCloudSettings.from_environment({"IC_BASE_URL": "https://www.invoicecloud.com"})
+    assert ic.ic_basic_auth_form == "key"
 
 
 @pytest.mark.parametrize(
-    ("changes", "named"),
+    ("model", "environ", "named"),
     [
-        ({"IDEMPOTENCY_TABLE_NAME": "<unset>"}, "IDEMPOTENCY_TABLE_NAME"),
-        ({"PORTAL_RETURN_URL": "https://portal.example/return"}, "PORTAL_RETURN_URL"),
-        ({"IC_PAYMENT_URL_PREFIXES": "https://www.invoicecloud.com"}, "IC_PAYMENT_URL_PREFIXES"),
-        ({"POSTBACK_SOURCE_CIDRS": "10.0.0.0/33"}, "POSTBACK_SOURCE_CIDRS"),
-        ({"CPV2_ALLOW_SWIPE": "<unset>"}, "CPV2_ALLOW_SWIPE"),
-        ({"CPV2_CC_SERVICE_FEE": "1.005"}, "CPV2_CC_SERVICE_FEE"),
-        ({"CPV2_VIEW_MODE": "2"}, "CPV2_VIEW_MODE"),
+        (StartSettings, {"PORTAL_RETURN_URL": "https://p/#/r/{paymentId}"}, "IDEMPOTENCY_TABLE_NAME"),
+        (StartSettings, {"IDEMPOTENCY_TABLE_NAME": "idem", "PORTAL_RETURN_URL": "https://p/r"}, "PORTAL_RETURN_URL"),
+        (
+            InvoiceCloudSettings,
+            {"IC_BASE_URL": "https://x", "IC_PAYMENT_URL_PREFIXES": "https://x"},
+            "IC_PAYMENT_URL_PREFIXES",
+        ),
+        (InvoiceCloudSettings, {"IC_BASE_URL": "https://x", "IC_BASIC_AUTH_FORM": "colon"}, "IC_BASIC_AUTH_FORM"),
+        (InvoiceCloudSettings, {}, "IC_BASE_URL"),
+        (PostbackSettings, {"POSTBACK_SOURCE_CIDRS": "10.0.0.0/33"}, "POSTBACK_SOURCE_CIDRS"),
+        (PostbackSettings, {"IC_PAYMENT_TYPE_IDS": '{"1": "CHECK"}'}, "IC_PAYMENT_TYPE_IDS"),
+        (PortalSettings, {}, "BILLER_NAME"),
+        (LedgerSettings, {"ACH_RETURN_DAYS": "-1"}, "ACH_RETURN_DAYS"),
     ],
 )
-def test_bad_settings_are_named(changes: dict[str, str], named: str) -> None:
+def test_bad_settings_are_named(model: type, environ: dict[str, str], named: str) -> None:
     with pytest.raises(ConfigurationError, match=named):
-        settings(**changes)
+        model.from_environment(environ)
+
+
+@pytest.mark.parametrize("missing", ["CPV2_ALLOW_SWIPE", "CPV2_CC_SERVICE_FEE"])
+def test_a_missing_cpv2_option_is_named(missing: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from avocette.config import get_cpv2_options
+
+    for name, value in CPV2.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv(missing)
+    get_cpv2_options.cache_clear()
+    with pytest.raises(ConfigurationError, match=missing):
+        get_cpv2_options()
+    get_cpv2_options.cache_clear()
 
 
 def test_postback_source_cidrs() -> None:
-    anyone = settings()
+    anyone = PostbackSettings.from_environment({})
     assert anyone.postback_source_allowed(None) and anyone.postback_source_allowed("203.0.113.5")
-    limited = settings(POSTBACK_SOURCE_CIDRS="203.0.113.0/24, 2001:db8::/32")
+    limited = PostbackSettings.from_environment({"POSTBACK_SOURCE_CIDRS": "203.0.113.0/24, 2001:db8::/32"})
     assert limited.postback_source_allowed("203.0.113.5")
     assert limited.postback_source_allowed("2001:db8::1")
     assert not limited.postback_source_allowed("198.51.100.1")
@@ -63,7 +88,17 @@ def test_postback_source_cidrs() -> None:
 
 
 def test_blank_public_base_url_means_the_requests_own() -> None:
-    assert settings(PUBLIC_API_BASE_URL="").public_api_base_url is None
+    start = StartSettings.from_environment(
+        {"IDEMPOTENCY_TABLE_NAME": "idem", "PORTAL_RETURN_URL": "https://p/#/r/{paymentId}", "PUBLIC_API_BASE_URL": ""}
+    )
+    assert start.public_api_base_url is None
+
+
+def test_the_portal_url_is_the_return_url_before_its_route() -> None:
+    portal = PortalSettings.from_environment(
+        {"BILLER_NAME": "B", "PORTAL_RETURN_URL": "https://portal.example/#/return/{paymentId}"}
+    )
+    assert portal.portal_url == "https://portal.example/"
 
 
 def test_the_table_name_is_read_alone(monkeypatch: pytest.MonkeyPatch) -> None:

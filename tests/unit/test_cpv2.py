@@ -15,7 +15,7 @@ from avocette.domain.billing import Account, Invoice
 from avocette.invoicecloud import cpv2
 from pydantic import ValidationError
 
-from sandbox.template import global_environment
+from stackdef.template import function_specs
 
 SEED_SAMPLE = Path(__file__).resolve().parent.parent / "data" / "cpv2_seed_sample.txt"
 
@@ -41,8 +41,9 @@ SEED_TABLE_FIELDS = {
 
 def template_options() -> Cpv2Options:
     """The CPV2 options exactly as template.yaml deploys them."""
+    (start,) = [spec for spec in function_specs() if spec.logical_id == "StartPaymentFunction"]
     return Cpv2Options.model_validate(
-        {name: value for name, value in global_environment().items() if name.startswith("CPV2_")}
+        {name: value for name, value in start.environment.items() if name.startswith("CPV2_")}
     )
 
 

@@ -25,7 +25,7 @@ from botocore.exceptions import ClientError, ParamValidationError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sandbox.template import create_table_request
+from stackdef.template import create_table_request
 from tests.fakes.dynamodb import FakeDynamoDB
 
 TABLE = "fake-vs-moto"

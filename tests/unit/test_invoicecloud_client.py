@@ -29,7 +29,9 @@ def server() -> Iterator[ScriptedServer]:
         yield scripted
 
 
-def make_client(base_url: str, *, read_timeout: float = 2.0, deadline: float = 5.0) -> InvoiceCloudClient:
+def make_client(
+    base_url: str, *, read_timeout: float = 2.0, deadline: float = 5.0, basic_auth_form: str = "key"
+) -> InvoiceCloudClient:
     secret = InvoiceCloudSecret(apiKey=SecretStr(API_KEY), billerGuid="b", webServiceKey=SecretStr("w"))
     return InvoiceCloudClient(
         base_url=base_url,
@@ -37,6 +39,7 @@ def make_client(base_url: str, *, read_timeout: float = 2.0, deadline: float = 5
         connect_timeout=1.0,
         read_timeout=read_timeout,
         deadline_seconds=deadline,
+        basic_auth_form=basic_auth_form,
     )
 
 
@@ -54,8 +57,24 @@ def test_success_posts_json_with_basic_auth_and_returns_the_url(server: Scripted
     (sent,) = server.received
     assert (sent.method, sent.path) == ("POST", "/cloudpaymentsapi/v2")
     assert sent.headers["Content-Type"] == "application/json"
-    assert sent.headers["Authorization"] == "Basic " + base64.b64encode(f"{API_KEY}:".encode()).decode()
+    # The API key alone, as every public integration sends it (IC_BASIC_AUTH_FORM=key, the default).
+    assert sent.headers["Authorization"] == "Basic " + base64.b64encode(API_KEY.encode()).decode()
     assert json.loads(sent.body) == json.loads(cpv2.encode_request(seed_request()))
+
+
+def test_the_rfc_form_of_the_credential_when_the_setting_asks_for_it(server: ScriptedServer) -> None:
+    server.script(success())
+    start(make_client(server.url, basic_auth_form="key-colon"))
+    (sent,) = server.received
+    assert sent.headers["Authorization"] == "Basic " + base64.b64encode(f"{API_KEY}:".encode()).decode()
+
+
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+def test_a_redirect_is_never_followed_and_the_body_is_sent_once(server: ScriptedServer, status: int) -> None:
+    server.script(Answer(status, "", headers={"Location": "http://evil.example/steal"}))
+    with pytest.raises(errors.InvoiceCloudRejectedError, match="redirect"):
+        start(make_client(server.url))
+    assert len(server.received) == 1
 
 
 def test_message_other_than_success_is_a_rejection_carrying_ic_text(server: ScriptedServer) -> None:

@@ -1,6 +1,8 @@
 """Settings from the environment and secrets from Secrets Manager, each read once and cached.
 
-Nothing here runs at import time: handlers call :func:`get_settings` (and the secret getters) inside
+Each function reads only the settings it uses (DESIGN §7): the settings are grouped by concern, each
+group with its own getter, so that a read-only function starts without Invoice Cloud's settings and
+its role without their secrets. Nothing here runs at import time: handlers call the getters inside
 an invocation, so tests and the sandbox can set the environment first. Secrets go through
 Powertools Parameters, which caches them across invocations of a warm Lambda.
 """
@@ -13,10 +15,20 @@ import os
 import re
 from collections.abc import Mapping
 from functools import lru_cache
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aws_lambda_powertools.utilities import parameters
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
 
 from avocette import money
 from avocette.security import KeyRing
@@ -25,14 +37,23 @@ __all__ = [
     "ConfigurationError",
     "Cpv2Options",
     "InvoiceCloudSecret",
+    "InvoiceCloudSettings",
     "LedgerSettings",
-    "Settings",
+    "PortalSettings",
+    "PostbackSettings",
+    "RegistrationSettings",
+    "StartSettings",
+    "get_cpv2_options",
     "get_exports_bucket",
     "get_invoice_cloud_secret",
+    "get_invoice_cloud_settings",
     "get_ledger_settings",
+    "get_portal_settings",
     "get_postback_key_ring",
+    "get_postback_settings",
     "get_registration_hash_key",
-    "get_settings",
+    "get_registration_settings",
+    "get_start_settings",
     "get_table_name",
 ]
 
@@ -101,10 +122,31 @@ class Cpv2Options(BaseModel):
     ach_service_fee_cents: FeeCents = Field(alias="CPV2_ACH_SERVICE_FEE")
 
 
-class LedgerSettings(BaseModel):
-    """The settings the money rules need outside the API too (the importer, the jobs)."""
+class _EnvSettings(BaseModel):
+    """Settings read from the environment by variable name; an error names the variables, never a value."""
 
     model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str]) -> Self:
+        try:
+            return cls.model_validate(dict(environ))
+        except ValidationError as exc:
+            names = ", ".join(sorted({_env_name(cls, error["loc"]) for error in exc.errors()}))
+            raise ConfigurationError(f"invalid or missing settings: {names}") from None
+
+
+def _env_name(model: type[BaseModel], loc: tuple[Any, ...]) -> str:
+    if not loc:
+        return "?"
+    field = model.model_fields.get(str(loc[0]))
+    if field is not None and field.alias:
+        return field.alias
+    return str(loc[0])
+
+
+class LedgerSettings(_EnvSettings):
+    """The money rules' settings, each with its default: any function may read them."""
 
     settlement_lag_hours: int = Field(24, alias="SETTLEMENT_LAG_HOURS", ge=0)
     # Invoice Cloud's page may outlive our session: its invoices stay held, and the payment open,
@@ -116,67 +158,63 @@ class LedgerSettings(BaseModel):
     ic_payment_file_format: str = Field("invoicecloud-payments-v1", alias="IC_PAYMENT_FILE_FORMAT", min_length=1)
     biller_export_format: str = Field("biller-export-v1", alias="BILLER_EXPORT_FORMAT", min_length=1)
 
-    @classmethod
-    def from_environment(cls, environ: Mapping[str, str]) -> LedgerSettings:
-        try:
-            return cls.model_validate(dict(environ))
-        except ValidationError as exc:
-            names = ", ".join(sorted({_env_name(cls, error["loc"]) for error in exc.errors()}))
-            raise ConfigurationError(f"invalid or missing settings: {names}") from None
+
+def _has_payment_id(url: str) -> str:
+    if url and "{paymentId}" not in url:
+        raise ValueError("PORTAL_RETURN_URL must contain {paymentId}")
+    return url
 
 
-class Settings(LedgerSettings):
-    """Every setting of DESIGN §7, read from the environment by its variable name."""
+DEFAULT_BILLER_TIME_ZONE = "America/New_York"
 
-    idempotency_table_name: str = Field(alias="IDEMPOTENCY_TABLE_NAME", min_length=3)
 
-    ic_base_url: str = Field(alias="IC_BASE_URL", pattern=r"^https?://")
-    ic_payment_url_prefixes: CommaSeparated = Field(alias="IC_PAYMENT_URL_PREFIXES", min_length=1)
-    ic_customer_portal_url: str = Field("", alias="IC_CUSTOMER_PORTAL_URL")
-    public_api_base_url: OptionalText = Field(None, alias="PUBLIC_API_BASE_URL")
-    portal_return_url: str = Field(alias="PORTAL_RETURN_URL")
+def _time_zone_name(name: str) -> str:
+    """An IANA zone name the tz database knows (e.g. ``America/New_York``)."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError("BILLER_TIME_ZONE must be an IANA time zone name, e.g. America/New_York") from None
+    return name
+
+
+class PortalSettings(_EnvSettings):
+    """What payers read: the biller's name, where the portal is, who emails come from."""
+
     biller_name: str = Field(alias="BILLER_NAME", min_length=1)
     sender_email: str = Field("", alias="SENDER_EMAIL")
+    portal_return_url: Annotated[str, AfterValidator(_has_payment_id)] = Field("", alias="PORTAL_RETURN_URL")
+    ic_customer_portal_url: str = Field("", alias="IC_CUSTOMER_PORTAL_URL")
+    # Every date and time a payer reads (portal, emails) is shown in the biller's zone; the API keeps UTC.
+    biller_time_zone: Annotated[str, AfterValidator(_time_zone_name)] = Field(
+        DEFAULT_BILLER_TIME_ZONE, alias="BILLER_TIME_ZONE"
+    )
+
+    @property
+    def time_zone(self) -> ZoneInfo:
+        return ZoneInfo(self.biller_time_zone)
+
+    @property
+    def portal_url(self) -> str | None:
+        """The portal's own address (PORTAL_RETURN_URL before its ``#`` or ``{paymentId}``)."""
+        base = self.portal_return_url.split("#", 1)[0].split("{paymentId}", 1)[0]
+        return base or None
+
+
+class StartSettings(_EnvSettings):
+    """POST /payments: the session, where Invoice Cloud calls back and sends the payer back."""
+
+    idempotency_table_name: str = Field(alias="IDEMPOTENCY_TABLE_NAME", min_length=3)
+    public_api_base_url: OptionalText = Field(None, alias="PUBLIC_API_BASE_URL")
+    portal_return_url: Annotated[str, AfterValidator(_has_payment_id)] = Field(alias="PORTAL_RETURN_URL", min_length=1)
+    payment_session_minutes: int = Field(30, alias="PAYMENT_SESSION_MINUTES", ge=1, le=24 * 60)
+
+
+class PostbackSettings(_EnvSettings):
+    """How Invoice Cloud's postbacks are read (DESIGN §4a) and from where they may come."""
 
     ic_amount_includes_fee: bool = Field(False, alias="IC_AMOUNT_INCLUDES_FEE")
-    payment_session_minutes: int = Field(30, alias="PAYMENT_SESSION_MINUTES", ge=1, le=24 * 60)
     ic_payment_type_ids: PaymentTypeIds = Field(default_factory=dict, alias="IC_PAYMENT_TYPE_IDS")
     postback_source_cidrs: CommaSeparated = Field((), alias="POSTBACK_SOURCE_CIDRS")
-
-    ic_connect_timeout_seconds: float = Field(3.0, alias="IC_CONNECT_TIMEOUT_SECONDS", gt=0)
-    ic_read_timeout_seconds: float = Field(10.0, alias="IC_READ_TIMEOUT_SECONDS", gt=0)
-    ic_deadline_seconds: float = Field(20.0, alias="IC_DEADLINE_SECONDS", gt=0)
-    ic_missing_record_fault: str = Field("(?i)not found", alias="IC_MISSING_RECORD_FAULT", min_length=1)
-
-    registration_ic_budget_seconds: float = Field(5.0, alias="REGISTRATION_IC_BUDGET_SECONDS", gt=0)
-    registration_user_failures_per_hour: int = Field(5, alias="REGISTRATION_USER_FAILURES_PER_HOUR", ge=1)
-    registration_account_failures_per_day: int = Field(10, alias="REGISTRATION_ACCOUNT_FAILURES_PER_DAY", ge=1)
-
-    ic_secret_arn: str = Field(alias="IC_SECRET_ARN", min_length=1)
-    postback_keys_arn: str = Field(alias="POSTBACK_KEYS_ARN", min_length=1)
-
-    cpv2: Cpv2Options
-
-    @field_validator("ic_payment_url_prefixes")
-    @classmethod
-    def _prefixes_are_urls(cls, prefixes: tuple[str, ...]) -> tuple[str, ...]:
-        for prefix in prefixes:
-            if not prefix.startswith(("https://", "http://")) or not prefix.endswith("/"):
-                raise ValueError("each payment URL prefix must be an http(s) URL ending with '/'")
-        return prefixes
-
-    @field_validator("portal_return_url")
-    @classmethod
-    def _return_url_names_payment(cls, url: str) -> str:
-        if "{paymentId}" not in url:
-            raise ValueError("PORTAL_RETURN_URL must contain {paymentId}")
-        return url
-
-    @field_validator("ic_missing_record_fault")
-    @classmethod
-    def _pattern_compiles(cls, pattern: str) -> str:
-        re.compile(pattern)
-        return pattern
 
     @field_validator("postback_source_cidrs")
     @classmethod
@@ -197,31 +235,79 @@ class Settings(LedgerSettings):
             return False
         return any(address in ipaddress.ip_network(cidr, strict=False) for cidr in self.postback_source_cidrs)
 
+
+class InvoiceCloudSettings(_EnvSettings):
+    """Calling Invoice Cloud: where, how long to wait, how to present the API key (DESIGN §4)."""
+
+    ic_base_url: str = Field(alias="IC_BASE_URL", pattern=r"^https?://")
+    ic_payment_url_prefixes: CommaSeparated = Field((), alias="IC_PAYMENT_URL_PREFIXES")
+    ic_basic_auth_form: Literal["key", "key-colon"] = Field("key", alias="IC_BASIC_AUTH_FORM")
+    ic_connect_timeout_seconds: float = Field(3.0, alias="IC_CONNECT_TIMEOUT_SECONDS", gt=0)
+    ic_read_timeout_seconds: float = Field(10.0, alias="IC_READ_TIMEOUT_SECONDS", gt=0)
+    ic_deadline_seconds: float = Field(20.0, alias="IC_DEADLINE_SECONDS", gt=0)
+    ic_missing_record_fault: str = Field("(?i)not found", alias="IC_MISSING_RECORD_FAULT", min_length=1)
+
+    @field_validator("ic_payment_url_prefixes")
     @classmethod
-    def from_environment(cls, environ: Mapping[str, str]) -> Settings:
-        values: dict[str, Any] = dict(environ)
-        try:
-            values["cpv2"] = Cpv2Options.model_validate(dict(environ))
-            return cls.model_validate(values)
-        except ValidationError as exc:
-            model = Cpv2Options if exc.title == Cpv2Options.__name__ else cls
-            names = ", ".join(sorted({_env_name(model, error["loc"]) for error in exc.errors()}))
-            raise ConfigurationError(f"invalid or missing settings: {names}") from None
+    def _prefixes_are_urls(cls, prefixes: tuple[str, ...]) -> tuple[str, ...]:
+        for prefix in prefixes:
+            if not prefix.startswith(("https://", "http://")) or not prefix.endswith("/"):
+                raise ValueError("each payment URL prefix must be an http(s) URL ending with '/'")
+        return prefixes
+
+    @field_validator("ic_missing_record_fault")
+    @classmethod
+    def _pattern_compiles(cls, pattern: str) -> str:
+        re.compile(pattern)
+        return pattern
 
 
-def _env_name(model: type[BaseModel], loc: tuple[Any, ...]) -> str:
-    if not loc:
-        return "?"
-    field = model.model_fields.get(str(loc[0]))
-    if field is not None and field.alias:
-        return field.alias
-    return str(loc[0])
+class RegistrationSettings(_EnvSettings):
+    """Proving accounts (DESIGN §6b): the failure budgets and Invoice Cloud's time budget."""
+
+    registration_ic_budget_seconds: float = Field(5.0, alias="REGISTRATION_IC_BUDGET_SECONDS", gt=0)
+    registration_user_failures_per_hour: int = Field(5, alias="REGISTRATION_USER_FAILURES_PER_HOUR", ge=1)
+    registration_account_failures_per_day: int = Field(10, alias="REGISTRATION_ACCOUNT_FAILURES_PER_DAY", ge=1)
 
 
 @lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    """Everything the API functions need (DESIGN §7)."""
-    return Settings.from_environment(os.environ)
+def get_ledger_settings() -> LedgerSettings:
+    return LedgerSettings.from_environment(os.environ)
+
+
+@lru_cache(maxsize=1)
+def get_portal_settings() -> PortalSettings:
+    return PortalSettings.from_environment(os.environ)
+
+
+@lru_cache(maxsize=1)
+def get_start_settings() -> StartSettings:
+    return StartSettings.from_environment(os.environ)
+
+
+@lru_cache(maxsize=1)
+def get_postback_settings() -> PostbackSettings:
+    return PostbackSettings.from_environment(os.environ)
+
+
+@lru_cache(maxsize=1)
+def get_invoice_cloud_settings() -> InvoiceCloudSettings:
+    return InvoiceCloudSettings.from_environment(os.environ)
+
+
+@lru_cache(maxsize=1)
+def get_registration_settings() -> RegistrationSettings:
+    return RegistrationSettings.from_environment(os.environ)
+
+
+@lru_cache(maxsize=1)
+def get_cpv2_options() -> Cpv2Options:
+    """The biller's CPV2 options (POST /payments only)."""
+    try:
+        return Cpv2Options.model_validate(dict(os.environ))
+    except ValidationError as exc:
+        names = ", ".join(sorted({_env_name(Cpv2Options, error["loc"]) for error in exc.errors()}))
+        raise ConfigurationError(f"invalid or missing settings: {names}") from None
 
 
 def _required_variable(name: str) -> str:
@@ -229,12 +315,6 @@ def _required_variable(name: str) -> str:
     if not value:
         raise ConfigurationError(f"invalid or missing settings: {name}")
     return value
-
-
-@lru_cache(maxsize=1)
-def get_ledger_settings() -> LedgerSettings:
-    """The settlement lag and the session grace alone, for functions without the API's settings."""
-    return LedgerSettings.from_environment(os.environ)
 
 
 def get_exports_bucket() -> str:
@@ -277,7 +357,7 @@ def _secret_json(arn: str, what: str) -> dict[str, Any]:
 
 
 def get_invoice_cloud_secret() -> InvoiceCloudSecret:
-    value = _secret_json(get_settings().ic_secret_arn, "Invoice Cloud")
+    value = _secret_json(_required_variable("IC_SECRET_ARN"), "Invoice Cloud")
     try:
         return InvoiceCloudSecret.model_validate(value)
     except ValidationError:
@@ -285,7 +365,7 @@ def get_invoice_cloud_secret() -> InvoiceCloudSecret:
 
 
 def get_postback_key_ring() -> KeyRing:
-    value = _secret_json(get_settings().postback_keys_arn, "postback key ring")
+    value = _secret_json(_required_variable("POSTBACK_KEYS_ARN"), "postback key ring")
     try:
         return KeyRing.from_secret(value)
     except ValueError as exc:

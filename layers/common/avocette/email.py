@@ -11,7 +11,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from avocette import SERVICE_NAME
-from avocette.config import get_settings
+from avocette.config import get_portal_settings
 
 __all__ = ["send_email", "ses"]
 
@@ -28,7 +28,7 @@ def send_email(*, to: str, subject: str, body: str, purpose: str) -> bool:
     when SES refuses or cannot be reached: an email never undoes what was already done."""
     try:
         ses().send_email(
-            Source=get_settings().sender_email,
+            Source=get_portal_settings().sender_email,
             Destination={"ToAddresses": [to]},
             Message={
                 "Subject": {"Data": subject, "Charset": "UTF-8"},

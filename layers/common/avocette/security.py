@@ -10,21 +10,15 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["KeyRing", "constant_time_equal", "keyed_hash", "sign_blob", "verify_blob"]
+__all__ = ["KeyRing", "constant_time_equal", "keyed_hash"]
 
 
 def _b64url(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
-
-
-def _b64url_decode(text: str) -> bytes:
-    padded = text + "=" * (-len(text) % 4)
-    return base64.urlsafe_b64decode(padded.encode("ascii"))
 
 
 def constant_time_equal(left: str | bytes, right: str | bytes) -> bool:
@@ -75,29 +69,3 @@ class KeyRing:
         if key_id not in self.keys:
             return False
         return constant_time_equal(self._mac(key_id, "postback|" + payment_id), mac)
-
-    def derived_key(self, purpose: str) -> bytes:
-        """A key for another purpose (e.g. cursors), derived from the current key."""
-        return hmac.new(self.keys[self.current], f"derive|{purpose}".encode(), hashlib.sha256).digest()
-
-
-def sign_blob(key: bytes, payload: Mapping[str, Any]) -> str:
-    """``base64url(json).base64url(hmac)``: an opaque value the caller can hand out and get back."""
-    body = _b64url(json.dumps(payload, separators=(",", ":"), sort_keys=True).encode())
-    mac = _b64url(hmac.new(key, body.encode(), hashlib.sha256).digest())
-    return f"{body}.{mac}"
-
-
-def verify_blob(key: bytes, blob: str) -> dict[str, Any] | None:
-    """The payload of a value made by :func:`sign_blob`, or ``None`` when it was altered."""
-    body, dot, mac = blob.partition(".")
-    if not dot or not body or not mac:
-        return None
-    expected = _b64url(hmac.new(key, body.encode(), hashlib.sha256).digest())
-    if not constant_time_equal(expected, mac):
-        return None
-    try:
-        payload = json.loads(_b64url_decode(body))
-    except (ValueError, UnicodeDecodeError):
-        return None
-    return payload if isinstance(payload, dict) else None

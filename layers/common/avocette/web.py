@@ -3,9 +3,12 @@ mapping of typed errors to the contract's ``{"error", "message"}`` answers (DESI
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import traceback
 from collections.abc import Mapping
+from decimal import Decimal
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
@@ -38,6 +41,7 @@ _DOMAIN_STATUS: dict[type[errors.DomainError], HTTPStatus] = {
     errors.RegistrationRequiredError: HTTPStatus.FORBIDDEN,
     errors.EmailUnverifiedError: HTTPStatus.FORBIDDEN,
     errors.InvoiceNotFoundError: HTTPStatus.NOT_FOUND,
+    errors.AccountNotFoundError: HTTPStatus.NOT_FOUND,
     errors.PaymentNotFoundError: HTTPStatus.NOT_FOUND,
     errors.InvoiceNotPayableError: HTTPStatus.CONFLICT,
     errors.PaymentInProgressError: HTTPStatus.CONFLICT,
@@ -89,24 +93,101 @@ def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
     ]
 
 
+_JSON_TYPES = ("application/json",)
+_MAX_DEPTH = 32
+_MAX_NUMBER_DIGITS = 30
+
+
+class _Refused(Exception):
+    def __init__(self, status: HTTPStatus, code: str, message: str) -> None:
+        super().__init__(code)
+        self.status, self.code, self.message = status, code, message
+
+
+def _answer(status: HTTPStatus, code: str, message: str) -> dict[str, Any]:
+    return {
+        "statusCode": int(status),
+        "headers": {"Content-Type": content_types.APPLICATION_JSON, "Cache-Control": "no-store"},
+        "body": json.dumps({"error": code, "message": message}, separators=(",", ":")),
+        "isBase64Encoded": False,
+    }
+
+
+def _depth(value: Any, limit: int) -> int:
+    """How deep a parsed JSON value nests (lists and objects), stopping at ``limit``."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth)
+            if deepest > limit:
+                return deepest
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
+def _checked_json_body(event: Mapping[str, Any]) -> str | None:
+    """The body as JSON text a payer's browser could have sent, or why not (raises :class:`_Refused`).
+
+    Checked before Powertools reads it: the size in bytes (64 KB), UTF-8, a JSON content type, JSON
+    that parses without recursion or giant numbers, and no deeper than 32 levels."""
+    raw = event.get("body")
+    if not raw:
+        return None
+    try:
+        data = base64.b64decode(raw, validate=True) if event.get("isBase64Encoded") else str(raw).encode("utf-8")
+    except (binascii.Error, ValueError, UnicodeEncodeError):
+        raise _Refused(HTTPStatus.BAD_REQUEST, "invalid_json", "The request body is not valid JSON.") from None
+    if len(data) > MAX_BODY_BYTES:
+        raise _Refused(
+            HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "payload_too_large", "The request body is larger than 64 KB."
+        )
+    headers = {str(name).lower(): str(value) for name, value in (event.get("headers") or {}).items()}
+    media = headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media and media not in _JSON_TYPES:
+        raise _Refused(
+            HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "Send the request body as application/json."
+        )
+    try:
+        text = data.decode("utf-8")
+        if text.startswith("\ufeff"):
+            raise ValueError("byte order mark")
+        parsed = json.loads(text, parse_float=Decimal, parse_int=_bounded_int, parse_constant=_no_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise _Refused(HTTPStatus.BAD_REQUEST, "invalid_json", "The request body is not valid JSON.") from None
+    if _depth(parsed, _MAX_DEPTH) > _MAX_DEPTH:
+        raise _Refused(HTTPStatus.BAD_REQUEST, "invalid_json", "The request body nests too deeply.")
+    return text
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > _MAX_NUMBER_DIGITS:
+        raise ValueError("number too large")
+    return int(text)
+
+
+def _no_constant(text: str) -> Any:
+    raise ValueError(f"{text} is not JSON")
+
+
 class ApiResolver(APIGatewayHttpResolver):
-    """Powertools' HTTP API resolver, refusing bodies over 64 KB before anything reads them
-    (request validation runs ahead of every middleware, so the check sits here)."""
+    """Powertools' HTTP API resolver behind a guard: bodies over 64 KB (in bytes), not UTF-8, not
+    JSON, or JSON that would make a parser recurse or build giant numbers are answered with the
+    contract's errors before anything reads them (request validation runs ahead of every middleware,
+    so the check sits here). Every answer says ``Cache-Control: no-store``: they are one user's data."""
 
     def resolve(self, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
-        body = event.get("body") or ""
-        limit = MAX_BODY_BYTES * 4 // 3 + 4 if event.get("isBase64Encoded") else MAX_BODY_BYTES
-        if len(body) > limit:
-            return {
-                "statusCode": int(HTTPStatus.REQUEST_ENTITY_TOO_LARGE),
-                "headers": {"Content-Type": content_types.APPLICATION_JSON},
-                "body": json.dumps(
-                    {"error": "payload_too_large", "message": "The request body is larger than 64 KB."},
-                    separators=(",", ":"),
-                ),
-                "isBase64Encoded": False,
-            }
-        return super().resolve(event, context)
+        try:
+            text = _checked_json_body(event)
+        except _Refused as refused:
+            logger.info("Request refused", extra={"error_code": refused.code, "http_status": int(refused.status)})
+            return _answer(refused.status, refused.code, refused.message)
+        if text is not None:
+            event = {**event, "body": text, "isBase64Encoded": False}
+        answer = super().resolve(event, context)
+        headers = answer.setdefault("headers", {})
+        headers["Cache-Control"] = "no-store"
+        return answer
 
 
 def create_app() -> ApiResolver:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "AccountNotFoundError",
     "DomainError",
     "EmailUnverifiedError",
     "IdempotencyKeyReusedError",
@@ -51,6 +52,11 @@ class EmailUnverifiedError(DomainError):
 class TooManyAttemptsError(DomainError):
     code = "too_many_attempts"
     message = "Too many unsuccessful attempts. Please try again later."
+
+
+class AccountNotFoundError(DomainError):
+    code = "account_not_found"
+    message = "That account is not linked to your profile."
 
 
 class InvoiceNotFoundError(DomainError):

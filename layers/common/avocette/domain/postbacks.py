@@ -207,14 +207,16 @@ def decide_postback(
     over_credit_refused: bool = False,
     source: Source = "postback",
     reviewed: MoneyByGuid | None = None,
+    told_by_file: Mapping[str, int] | None = None,
 ) -> Decision:
     """The transition table of §6c for one postback, received from Invoice Cloud or recovered from
     its payment file (``source``, §6d).
 
     ``recorded`` holds the payment's postbacks by key; ``reviewed`` the money review decisions
-    applied, by Invoice Cloud payment id. ``over_credit_refused`` says the store refused this
-    postback's credits because an invoice would have been credited above its bill across all
-    payments: the payer was charged twice (``duplicate_payment``)."""
+    applied, by Invoice Cloud payment id; ``told_by_file`` what the whole payment file says this
+    postback's payment id paid, by "ACCOUNT/INVOICE" (a file row only). ``over_credit_refused``
+    says the store refused this postback's credits because an invoice would have been credited
+    above its bill across all payments: the payer was charged twice (``duplicate_payment``)."""
     record_as = postback.identity
     if record_as in recorded:
         return _again(payment, postback, recorded, source)
@@ -225,19 +227,27 @@ def decide_postback(
         if payment.status in (PaymentStatus.CREATED, PaymentStatus.PENDING):
             return Decision(Outcome.DECLINED, PaymentStatus.DECLINED, record_as)
         return Decision(Outcome.DECLINED, payment.status, record_as)
-
-    already = _already_applied(payment, postback, money_applied(recorded, reviewed), source)
+    money = money_applied(recorded, reviewed)
+    already = _already_applied(payment, postback, money, source)
     if already is not None and already == postback.credit_cents:
         return Decision(Outcome.DUPLICATE, payment.status)  # the same money, told again in another shape
     if payment.status is PaymentStatus.NEEDS_REVIEW:
         return Decision(Outcome.RECORDED, PaymentStatus.NEEDS_REVIEW, record_as)
-    if already is not None and source == "file":
-        return _review(payment, ReviewReason.RECONCILIATION_MISMATCH, record_as)
     reason = _unreconcilable(payment, postback, biller_guid)
-    if reason is None and over_credit_refused:
+    if source == "file" and (
+        already is not None or _put_elsewhere(money.get(postback.payment_guid, {}), told_by_file or {})
+    ):
+        # The file says otherwise than what was applied for this payment id (another amount here, or
+        # its money on invoices the file does not list): applying the row would credit twice.
+        reason = ReviewReason.RECONCILIATION_MISMATCH
+    elif reason is None and over_credit_refused:
         reason = ReviewReason.DUPLICATE_PAYMENT
     if reason is not None:
         return _review(payment, reason, record_as)
+    return _allocated(payment, postback, record_as)
+
+
+def _allocated(payment: Payment, postback: ReceivedPostback, record_as: str) -> Decision:
     allocation = allocate(payment, postback.invoice_number, postback.credit_cents or 0)
     if isinstance(allocation, ReviewReason):
         return _review(payment, allocation, record_as)
@@ -260,6 +270,11 @@ def _again(
         return Decision(Outcome.DUPLICATE, payment.status)
     reason = ReviewReason.RECONCILIATION_MISMATCH if source == "file" else ReviewReason.CONFLICTING_POSTBACK
     return _review(payment, reason, record_as)
+
+
+def _put_elsewhere(applied: Mapping[str, int], told: Mapping[str, int]) -> bool:
+    """Money of one payment id applied to an invoice its payment file does not list for it."""
+    return any(cents and ref not in told for ref, cents in applied.items())
 
 
 def _same_credit(existing: RecordedPostback, postback: ReceivedPostback, source: Source) -> bool:

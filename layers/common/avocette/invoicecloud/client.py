@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import time
@@ -27,7 +28,7 @@ from urllib3.response import BaseHTTPResponse
 from urllib3.util.retry import Retry
 
 from avocette import SERVICE_NAME
-from avocette.config import InvoiceCloudSecret, get_invoice_cloud_secret, get_settings
+from avocette.config import InvoiceCloudSecret, get_invoice_cloud_secret, get_invoice_cloud_settings
 from avocette.invoicecloud.cpv2 import Cpv2Request, Cpv2Response, encode_request
 from avocette.invoicecloud.customers import (
     CustomerRecordStatus,
@@ -45,7 +46,14 @@ from avocette.invoicecloud.errors import (
     UnexpectedPaymentUrlError,
 )
 
-__all__ = ["CPV2_PATH", "CUSTOMER_RECORDS_PATH", "DeadlineExceededError", "InvoiceCloudClient", "get_client"]
+__all__ = [
+    "CPV2_PATH",
+    "CUSTOMER_RECORDS_PATH",
+    "DeadlineExceededError",
+    "InvoiceCloudClient",
+    "basic_credential",
+    "get_client",
+]
 
 logger = Logger(service=SERVICE_NAME, child=True)
 
@@ -116,8 +124,10 @@ class InvoiceCloudClient:
         connect_timeout: float = 3.0,
         read_timeout: float = 10.0,
         deadline_seconds: float = 20.0,
+        basic_auth_form: str = "key",
     ) -> None:
         self._base_url = base_url.rstrip("/")
+        self._basic_auth_form = basic_auth_form
         self._secret = secret
         self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
@@ -154,7 +164,9 @@ class InvoiceCloudClient:
             timeout = (min(self._connect_timeout, remaining), min(self._read_timeout, remaining))
             started = time.monotonic()
             try:
-                response = self._session.post(self._base_url + path, timeout=timeout, **kwargs)
+                # Never follow a redirect: the body carries the biller's keys and payers' details,
+                # and a redirect could send them anywhere, over plain http (DESIGN §4).
+                response = self._session.post(self._base_url + path, timeout=timeout, allow_redirects=False, **kwargs)
             except requests.ConnectTimeout:
                 raise InvoiceCloudTimeoutError(
                     f"{operation}: Invoice Cloud did not accept the connection in time"
@@ -167,6 +179,12 @@ class InvoiceCloudClient:
                 raise InvoiceCloudUnavailableError(f"{operation}: Invoice Cloud could not be reached") from None
             except requests.RequestException:
                 raise InvoiceCloudUnavailableError(f"{operation}: the request to Invoice Cloud failed") from None
+        if response.is_redirect or 300 <= response.status_code < 400:
+            logger.warning("Invoice Cloud redirected; not followed", extra={"operation": operation})
+            raise InvoiceCloudRejectedError(
+                f"{operation}: Invoice Cloud answered with a redirect, which is never followed",
+                status=response.status_code,
+            )
         logger.info(
             "Invoice Cloud answered",
             extra={
@@ -184,8 +202,11 @@ class InvoiceCloudClient:
             "CloudPaymentsV2",
             CPV2_PATH,
             data=encode_request(request),
-            headers={"Content-Type": "application/json", "Accept": "application/json"},
-            auth=(secret.api_key.get_secret_value(), ""),
+            headers={
+                "Content-Type": "application/json",
+                "Accept": "application/json",
+                "Authorization": basic_credential(secret.api_key.get_secret_value(), self._basic_auth_form),
+            },
         )
         answer = _cpv2_answer(response)
         url = answer.data.cloud_payment_url if answer.data else None
@@ -242,6 +263,14 @@ class InvoiceCloudClient:
             return
         fault = _fault_or_raise("UpdateCustomerRecord", response)
         raise InvoiceCloudRejectedError(f"UpdateCustomerRecord: {_ic_message(fault)}", status=response.status_code)
+
+
+def basic_credential(api_key: str, form: str) -> str:
+    """CPV2's Authorization header: ``Basic base64(apiKey)``, as the Koha plugin, Aspen and the
+    public proof of concept send it (``key``), or the RFC 7617 form ``base64(apiKey:)``
+    (``key-colon``), by the setting IC_BASIC_AUTH_FORM (DESIGN §4a)."""
+    material = api_key if form == "key" else f"{api_key}:"
+    return "Basic " + base64.b64encode(material.encode("utf-8")).decode("ascii")
 
 
 def _fault_or_raise(operation: str, response: requests.Response) -> str:
@@ -304,11 +333,12 @@ def _ic_message(message: str | None, status: int | None = None) -> str:
 @lru_cache(maxsize=1)
 def get_client() -> InvoiceCloudClient:
     """The process's client (one HTTP session, reused across warm invocations)."""
-    settings = get_settings()
+    settings = get_invoice_cloud_settings()
     return InvoiceCloudClient(
         base_url=settings.ic_base_url,
         secret=get_invoice_cloud_secret,
         connect_timeout=settings.ic_connect_timeout_seconds,
         read_timeout=settings.ic_read_timeout_seconds,
         deadline_seconds=settings.ic_deadline_seconds,
+        basic_auth_form=settings.ic_basic_auth_form,
     )

@@ -16,6 +16,7 @@ Logs and metrics carry counts, the key and the as-of time only: every cell is pa
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from functools import partial
@@ -32,6 +33,7 @@ from avocette.domain import billing_file
 from avocette.domain.billing_file import BillingKeyError, HeaderError, ParsedRow, RowProblem
 from avocette.service.imports.report import (
     MAX_LISTED,
+    AccountCounts,
     Counts,
     ImportReport,
     ImportStatus,
@@ -90,6 +92,8 @@ class _BillingRows(RowImporter):
         self.accounts = Tally()
         self.invoices = Tally()
         self.closed = 0
+        self.links_removed = 0
+        self._links_lock = threading.Lock()
         # (account, invoice) -> first line: finds repeated rows, and tells a full file what it lists.
         self.seen: dict[tuple[str, str], int] = {}
         # account -> (first line, profile fingerprint): the first row's profile wins.
@@ -119,12 +123,17 @@ class _BillingRows(RowImporter):
             return
         if self._first_of_account(run, row):
             account = row.account(self.as_of, self.hash_key)
-            run.submit(partial(billing_store.update_account_from_billing, account), self.accounts, row=False)
+            write_account = partial(billing_store.update_account_from_billing, account, on_new_proof=self._unlinked)
+            run.submit(write_account, self.accounts, row=False)
         invoice = row.invoice(self.as_of)
         write = partial(
             billing_store.update_invoice_from_billing, invoice, settlement_lag_hours=self.settlement_lag_hours
         )
         run.submit(write, self.invoices, row=True)
+
+    def _unlinked(self, removed: int) -> None:
+        with self._links_lock:  # from the pool's threads
+            self.links_removed += removed
 
     def _parsed(self, run: Run, line: int, values: list[str]) -> ParsedRow | None:
         """A row's cells checked; a bad row is recorded and answers ``None``.
@@ -177,7 +186,9 @@ class _BillingRows(RowImporter):
             status=outcome.status,
             reason=outcome.reason,
             rows=run.rows,
-            accounts=Counts(written=self.accounts.written, unchanged=self.accounts.unchanged),
+            accounts=AccountCounts(
+                written=self.accounts.written, unchanged=self.accounts.unchanged, links_removed=self.links_removed
+            ),
             invoices=InvoiceCounts(
                 written=self.invoices.written, unchanged=self.invoices.unchanged, closed=self.closed
             ),

@@ -20,7 +20,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from avocette import SERVICE_NAME, clock
-from avocette.config import get_invoice_cloud_secret, get_postback_key_ring, get_settings
+from avocette.config import get_invoice_cloud_secret, get_postback_key_ring, get_postback_settings
 from avocette.domain import errors
 from avocette.domain.billing import InvoiceRef
 from avocette.domain.ledger import LedgerEntry
@@ -56,13 +56,15 @@ class PostbackResult:
 
 
 def receive_postback(
-    *, payment_id: str, token: str | None, source_ip: str | None, body: str, query: Mapping[str, str]
+    *, payment_id: str, token: str | None, source_ip: str | None, body: bytes, query: Mapping[str, str]
 ) -> PostbackResult:
     """Authenticate, then record and apply a postback exactly once.
 
-    Raises ``InvalidTokenError`` (403, nothing read), ``PaymentNotFoundError`` (404),
-    ``InvalidPostbackError`` (400, recorded for review) and ``StoreUnavailableError`` (503)."""
-    settings = get_settings()
+    The token (and the source address, when POSTBACK_SOURCE_CIDRS is set) is checked before the
+    body is decoded. Raises ``InvalidTokenError`` (403, nothing read), ``PaymentNotFoundError`` (404),
+    ``InvalidPostbackError`` (400, recorded for review: a body that is not UTF-8 included) and
+    ``StoreUnavailableError`` (503)."""
+    settings = get_postback_settings()
     if not get_postback_key_ring().verify_postback_token(payment_id, token) or not settings.postback_source_allowed(
         source_ip
     ):
@@ -70,7 +72,13 @@ def receive_postback(
         logger.warning("Postback refused: bad token or source", extra={"payment_id": payment_id})
         raise errors.InvalidTokenError()
 
-    fields = read_postback_fields(body, query)
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        # Form bodies are ASCII (anything else is percent-encoded): this is no postback we can read,
+        # and nothing in it is taken; it is recorded as unreadable, for review.
+        text, query = "", {}
+    fields = read_postback_fields(text, query)
     postback = parse_postback(
         fields,
         amount_includes_fee=settings.ic_amount_includes_fee,
@@ -90,6 +98,7 @@ def apply_postback(
     source: Source = "postback",
     biller_guid: str | None = None,
     file_key: str | None = None,
+    told_by_file: Mapping[str, int] | None = None,
 ) -> PostbackResult:
     """Record and apply one postback (from Invoice Cloud, or recovered from its payment file) by the
     rules of §6c. Raises ``PaymentNotFoundError`` and ``StoreUnavailableError``."""
@@ -116,6 +125,7 @@ def apply_postback(
             over_credit_refused=over_credit,
             source=source,
             reviewed=record.reviewed_money,
+            told_by_file=told_by_file,
         )
         if decision.outcome is Outcome.DUPLICATE:
             return _finish(payment_id, postback, decision, payment)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
@@ -17,10 +17,14 @@ from aws_lambda_powertools.metrics import MetricUnit
 from avocette import SERVICE_NAME, clock, emails
 from avocette.config import (
     ConfigurationError,
-    Settings,
+    InvoiceCloudSettings,
+    PortalSettings,
+    RegistrationSettings,
     get_invoice_cloud_secret,
+    get_invoice_cloud_settings,
+    get_portal_settings,
     get_registration_hash_key,
-    get_settings,
+    get_registration_settings,
 )
 from avocette.domain import errors
 from avocette.domain.billing import Account
@@ -40,13 +44,28 @@ from avocette.invoicecloud.client import InvoiceCloudClient, get_client
 from avocette.invoicecloud.customers import NewCustomerRecord
 from avocette.invoicecloud.errors import InvoiceCloudError
 from avocette.store import billing as billing_store
+from avocette.store import keys, ratelimits
 from avocette.store import links as links_store
-from avocette.store import ratelimits
+from avocette.store.table import TransactionRaceError, transact
 
-__all__ = ["list_registrations", "register_accounts"]
+__all__ = [
+    "list_registrations",
+    "register_accounts",
+    "unlink_account",
+]
 
 logger = Logger(service=SERVICE_NAME, child=True)
 metrics = Metrics()
+
+
+@dataclass(frozen=True)
+class _Settings:
+    """What a registration reads: its budgets, the portal's words, Invoice Cloud's addresses."""
+
+    registration: RegistrationSettings
+    portal: PortalSettings
+    invoice_cloud: InvoiceCloudSettings
+
 
 _IC_WORKERS = 8
 
@@ -72,20 +91,9 @@ def register_accounts(caller: Caller, request: RegistrationRequest) -> Registrat
     """POST /registrations. Raises ``EmailUnverifiedError`` (403) and ``TooManyAttemptsError`` (429)."""
     if not caller.email or not caller.email_verified:
         raise errors.EmailUnverifiedError()
-    settings = get_settings()
+    settings = _Settings(get_registration_settings(), get_portal_settings(), get_invoice_cloud_settings())
     now = clock.utc_now()
-    rejected, proofs = _prove(caller.sub, request, now, settings)
-    proven = [
-        _Proven(
-            account_number=number,
-            account=account,
-            registration_value=value,
-            newly_linked=links_store.create_link(
-                links_store.Link(sub=caller.sub, account_number=number, linked_at=now)
-            ),
-        )
-        for number, (account, value) in proofs.items()
-    ]
+    rejected, proven = _prove_and_link(caller.sub, request, now, settings)
     answers = _ask_invoice_cloud(proven, settings)
     for item in proven:
         registered = answers[item.account_number].registered
@@ -121,45 +129,82 @@ def register_accounts(caller: Caller, request: RegistrationRequest) -> Registrat
     )
 
 
-def _prove(
-    sub: str, request: RegistrationRequest, now: datetime, settings: Settings
-) -> tuple[dict[str, AccountResult], dict[str, tuple[Account, str]]]:
-    """Check each account in order, within the failure budgets: (rejected results, proven accounts
-    with the value offered). An unknown account and a wrong value are checked, and answered, alike."""
+_RECORD_ATTEMPTS = 4
+
+
+def _prove_and_link(
+    sub: str, request: RegistrationRequest, now: datetime, settings: _Settings
+) -> tuple[dict[str, AccountResult], list[_Proven]]:
+    """Check each account in order, within the failure budgets, and link the proven ones: (rejected
+    results, proven accounts). An unknown account and a wrong value are checked, and answered, alike.
+
+    One BatchGetItem reads the accounts, the user's links to them and the budgets; one transaction
+    records the failures and makes the links, at the budgets read (see :mod:`avocette.store.ratelimits`).
+    When another request of this user moved the budgets meanwhile, everything is read and checked again:
+    no result is answered that was checked against a budget that was not the current one."""
     key = get_registration_hash_key()
-    stored = billing_store.get_accounts(account.account_number for account in request.accounts)
-    rejected: dict[str, AccountResult] = {}
-    proven: dict[str, tuple[Account, str]] = {}
-    budget_spent = False
-    checked = 0
-    for offered in request.accounts:
-        number = offered.account_number
-        reservation = None
-        if not budget_spent:
-            reservation = ratelimits.reserve(
-                sub,
-                number,
-                now,
-                user_limit=settings.registration_user_failures_per_hour,
-                account_limit=settings.registration_account_failures_per_day,
-            )
-            budget_spent = reservation is None
-        if reservation is None:
-            rejected[number] = _rejected(number, "rate_limited")
+    budgets = settings.registration
+    numbers = [account.account_number for account in request.accounts]
+    offered = {account.account_number: account.registration_value for account in request.accounts}
+    for attempt in range(_RECORD_ATTEMPTS):
+        items = billing_store.get_items(
+            [
+                *(keys.account_key(number) for number in numbers),
+                *(links_store.link_key(sub, number) for number in numbers),
+                *ratelimits.budget_keys(sub, numbers, now),
+            ]
+        )
+        stored = {
+            item["accountNumber"]: billing_store.account_from_item(item) for item in items if item["SK"] == keys.PROFILE
+        }
+        linked = {
+            str(item["SK"]).removeprefix(keys.ACCOUNT_PREFIX) for item in items if item["PK"] == keys.user_pk(sub)
+        }
+        budget = ratelimits.read_budget(sub, numbers, now, items)
+        granted, refused = budget.grant(
+            numbers,
+            user_limit=budgets.registration_user_failures_per_hour,
+            account_limit=budgets.registration_account_failures_per_day,
+        )
+        if refused:
+            metrics.add_metric(name="RegistrationRateLimited", unit=MetricUnit.Count, value=1)
+            if not granted:
+                raise _too_many_attempts(budget, numbers, settings)
+        rejected: dict[str, AccountResult] = {number: _rejected(number, "rate_limited") for number in refused}
+        proven: list[_Proven] = []
+        for number in granted:
+            account = stored.get(number)
+            # matches() hashes the offered value even for an unknown account: timing tells nothing.
+            if matches(key, offered[number], account.registration_hash if account else None) and account:
+                proven.append(_Proven(number, account, offered[number], newly_linked=number not in linked))
+            else:
+                rejected[number] = _rejected(number, "not_found_or_mismatch")
+        failed = [number for number in granted if number in rejected]
+        writes = budget.writes(
+            failed,
+            [item.account_number for item in proven],
+            account_limit=budgets.registration_account_failures_per_day,
+        )
+        for item in proven:
+            if item.newly_linked:
+                link = links_store.Link(
+                    sub=sub,
+                    account_number=item.account_number,
+                    linked_at=now,
+                    proof_hash=item.account.registration_hash,
+                )
+                writes.append(links_store.new_link_put(link))
+            else:
+                writes.append(links_store.link_exists_check(sub, item.account_number))
+        try:
+            transact(writes)
+        except TransactionRaceError:
+            if attempt == _RECORD_ATTEMPTS - 1:
+                raise
+            logger.info("Registration budgets or links moved; reading again")
             continue
-        checked += 1
-        account = stored.get(number)
-        # matches() hashes the offered value even for an unknown account: timing tells nothing.
-        if matches(key, offered.registration_value, account.registration_hash if account else None) and account:
-            ratelimits.release(reservation)
-            proven[number] = (account, offered.registration_value)
-        else:
-            rejected[number] = _rejected(number, "not_found_or_mismatch")
-    if budget_spent:
-        metrics.add_metric(name="RegistrationRateLimited", unit=MetricUnit.Count, value=1)
-        if not checked:
-            raise errors.TooManyAttemptsError()
-    return rejected, proven
+        return rejected, proven
+    raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
 
 def _rejected(number: str, reason: str) -> AccountResult:
@@ -174,13 +219,13 @@ def _rejected(number: str, reason: str) -> AccountResult:
     )
 
 
-def _ask_invoice_cloud(proven: list[_Proven], settings: Settings) -> dict[str, _IcAnswer]:
+def _ask_invoice_cloud(proven: list[_Proven], settings: _Settings) -> dict[str, _IcAnswer]:
     """ViewCustomerRecord for every proven account in parallel, creating missing records, within
     the budget; what did not answer in time (or failed) is UNKNOWN."""
     answers = dict.fromkeys((item.account_number for item in proven), _UNKNOWN)
     if not proven:
         return answers
-    budget = settings.registration_ic_budget_seconds
+    budget = settings.registration.registration_ic_budget_seconds
     deadline = time.monotonic() + budget
     # Made here, not in the pool: boto3 (behind the cached secret) creates clients safely from one
     # thread, and every call below then shares one HTTP session.
@@ -193,7 +238,9 @@ def _ask_invoice_cloud(proven: list[_Proven], settings: Settings) -> dict[str, _
     pool = ThreadPoolExecutor(max_workers=min(_IC_WORKERS, len(proven)), thread_name_prefix="ic-records")
     try:
         futures: dict[Future[_IcAnswer], str] = {
-            pool.submit(_customer_record, client, item, deadline, settings.ic_missing_record_fault): item.account_number
+            pool.submit(
+                _customer_record, client, item, deadline, settings.invoice_cloud.ic_missing_record_fault
+            ): item.account_number
             for item in proven
         }
         done, _ = wait(futures, timeout=budget)
@@ -239,23 +286,23 @@ def _customer_record(client: InvoiceCloudClient, item: _Proven, deadline: float,
     return _IcAnswer(IcRecord.CREATED, False)
 
 
-def _send_linked_email(to: str, newly: list[_Proven], answers: dict[str, _IcAnswer], settings: Settings) -> bool:
+def _send_linked_email(to: str, newly: list[_Proven], answers: dict[str, _IcAnswer], settings: _Settings) -> bool:
     subject, body = emails.registration_email(
-        biller_name=settings.biller_name,
+        biller_name=settings.portal.biller_name,
         linked=[item.account_number for item in newly],
         unregistered=[item.account_number for item in newly if answers[item.account_number].registered is not True],
-        ic_portal_url=settings.ic_customer_portal_url,
+        ic_portal_url=settings.portal.ic_customer_portal_url,
     )
     return send_email(to=to, subject=subject, body=body, purpose="accounts_linked")
 
 
-def _send_security_notice(item: _Proven, caller_email: str, settings: Settings, now: datetime) -> None:
+def _send_security_notice(item: _Proven, caller_email: str, settings: _Settings, now: datetime) -> None:
     """The account's billing email on file, when it is not the caller's, hears of the new link."""
     on_file = item.account.email.strip()
     if not on_file or on_file.lower() == caller_email.strip().lower():
         return
     subject, body = emails.security_notice(
-        biller_name=settings.biller_name, account_number=item.account_number, linked_at=now
+        biller_name=settings.portal.biller_name, account_number=item.account_number, linked_at=now
     )
     send_email(to=on_file, subject=subject, body=body, purpose="security_notice")
 
@@ -273,4 +320,37 @@ def list_registrations(sub: str) -> RegistrationsView:
             )
             for link in links
         ],
+    )
+
+
+def unlink_account(sub: str, account_number: str) -> None:
+    """DELETE /registrations/{accountNumber}: the caller's own link goes; other users' links stay.
+    Raises ``AccountNotFoundError`` (404) when the caller has no such link, whoever else does."""
+    if not links_store.delete_link(sub, account_number):
+        raise errors.AccountNotFoundError()
+    metrics.add_metric(name="AccountsUnlinked", unit=MetricUnit.Count, value=1)
+    logger.info("Account unlinked")
+
+
+def _too_many_attempts(
+    budget: ratelimits.Budget, numbers: list[str], settings: _Settings
+) -> errors.TooManyAttemptsError:
+    """The 429, saying when a check may be tried again (``details.retryAt``, RFC 3339 UTC; the message
+    in the biller's zone): when enough of the user's failures have left the sliding hour for one more,
+    and, when every account asked for has spent its daily budget, when the (UTC) day turns."""
+    budgets = settings.registration
+    retry = budget.now
+    failures = sorted(budget.log)
+    if len(failures) >= budgets.registration_user_failures_per_hour:
+        oldest_to_leave = failures[len(failures) - budgets.registration_user_failures_per_hour]
+        retry = max(retry, datetime.fromtimestamp(oldest_to_leave, UTC) + ratelimits.HOUR)
+    limit = budgets.registration_account_failures_per_day
+    if all(budget.account_failures.get(number, 0) >= limit for number in numbers):
+        next_day = (budget.now.astimezone(UTC) + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+        retry = max(retry, next_day)
+    retry = retry.replace(microsecond=0) + timedelta(seconds=1)
+    when = emails.local_time(retry, settings.portal.time_zone)
+    return errors.TooManyAttemptsError(
+        f"Too many unsuccessful attempts. Please try again after {when}.",
+        details={"retryAt": clock.timestamp(retry)},
     )

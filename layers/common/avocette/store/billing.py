@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Container, Iterable, Iterator, Mapping
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping
 from concurrent.futures import Executor
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Literal, overload
 
@@ -12,6 +13,7 @@ from botocore.exceptions import ClientError
 from avocette import clock
 from avocette.domain.billing import Account, Credit, Invoice, InvoiceRef
 from avocette.store import keys
+from avocette.store import links as links_store
 from avocette.store.table import (
     deserialize,
     dynamodb,
@@ -24,20 +26,24 @@ from avocette.store.table import (
 )
 
 __all__ = [
+    "PaymentReads",
     "account_from_item",
     "account_to_item",
     "close_absent_invoices",
     "credit_from_item",
     "credit_to_item",
     "get_account",
+    "get_account_with_invoices",
     "get_accounts",
     "get_invoices",
+    "get_items",
     "invoice_from_item",
     "invoice_to_item",
     "list_invoices",
     "mark_credit_exported",
     "put_account",
     "put_invoice",
+    "read_for_payment",
     "update_account_from_billing",
     "update_invoice_from_billing",
 ]
@@ -186,6 +192,71 @@ def _batch_get(item_keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return found
 
 
+def get_items(item_keys: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The items at ``item_keys`` (any kinds, one BatchGetItem per hundred keys, consistent reads);
+    missing ones are left out. Duplicate keys are read once."""
+    unique = {(key["PK"]["S"], key["SK"]["S"]): key for key in item_keys}
+    return _batch_get([unique[position] for position in sorted(unique)])
+
+
+@dataclass(frozen=True)
+class PaymentReads:
+    """What starting a payment reads, in one BatchGetItem: which of the invoices' accounts the user
+    has linked, the invoices, and their accounts' profiles (for the hosted page)."""
+
+    linked: frozenset[str]
+    invoices: dict[InvoiceRef, Invoice]
+    accounts: dict[str, Account]
+
+
+def read_for_payment(sub: str, refs: Iterable[InvoiceRef]) -> PaymentReads:
+    """The user's links to the invoices' accounts, the invoices and the accounts, in one BatchGetItem
+    (consistent reads; up to 33 invoices of distinct accounts fit in one request)."""
+    wanted = sorted(set(refs), key=str)
+    numbers = sorted({ref.account_number for ref in wanted})
+    user = keys.user_pk(sub)
+    items = get_items(
+        [
+            *(keys.link_key(sub, number) for number in numbers),
+            *(keys.account_key(number) for number in numbers),
+            *(keys.invoice_key(ref.account_number, ref.invoice_number) for ref in wanted),
+        ]
+    )
+    linked: set[str] = set()
+    invoices: dict[InvoiceRef, Invoice] = {}
+    accounts: dict[str, Account] = {}
+    for item in items:
+        if item["PK"] == user:
+            linked.add(str(item["SK"]).removeprefix(keys.ACCOUNT_PREFIX))
+        elif item["SK"] == keys.PROFILE:
+            account = account_from_item(item)
+            accounts[account.account_number] = account
+        elif str(item["SK"]).startswith(keys.INVOICE_PREFIX):
+            invoice = invoice_from_item(item)
+            invoices[invoice.ref] = invoice
+    return PaymentReads(linked=frozenset(linked), invoices=invoices, accounts=accounts)
+
+
+def get_account_with_invoices(account_number: str) -> tuple[Account | None, list[Invoice]]:
+    """An account's profile and every invoice of it, in invoice-number order: one Query, as they
+    share the ``ACCOUNT#{number}`` partition."""
+    account: Account | None = None
+    invoices: list[Invoice] = []
+    items = query_items(
+        TableName=table_name(),
+        KeyConditionExpression="PK = :pk",
+        ExpressionAttributeValues={":pk": {"S": keys.account_pk(account_number)}},
+        ConsistentRead=True,
+    )
+    for item in items:
+        sort_key = str(item["SK"])
+        if sort_key == keys.PROFILE:
+            account = account_from_item(item)
+        elif sort_key.startswith(keys.INVOICE_PREFIX):
+            invoices.append(invoice_from_item(item))
+    return account, invoices
+
+
 def get_accounts(account_numbers: Iterable[str]) -> dict[str, Account]:
     unique = sorted(set(account_numbers))
     items = _batch_get([keys.account_key(number) for number in unique])
@@ -285,9 +356,15 @@ class _Update:
     @overload
     def apply_if(self, key: dict[str, Any], condition: str, *, return_new: Literal[True]) -> dict[str, Any] | None: ...
 
-    def apply_if(self, key: dict[str, Any], condition: str, *, return_new: bool = False) -> Any:
-        """One conditional UpdateItem: True (or, with ``return_new``, the item as written) when
-        written; False (``None``) when the condition kept it unchanged."""
+    @overload
+    def apply_if(self, key: dict[str, Any], condition: str, *, return_old: Literal[True]) -> dict[str, Any] | None: ...
+
+    def apply_if(
+        self, key: dict[str, Any], condition: str, *, return_new: bool = False, return_old: bool = False
+    ) -> Any:
+        """One conditional UpdateItem: True (or, with ``return_new``/``return_old``, the item as
+        written or as it was) when written; False (``None``) when the condition kept it unchanged."""
+        returned = "ALL_NEW" if return_new else "ALL_OLD" if return_old else "NONE"
         try:
             with store_errors():
                 answer = dynamodb().update_item(
@@ -297,26 +374,66 @@ class _Update:
                     ConditionExpression=condition,
                     ExpressionAttributeNames=self.names,
                     ExpressionAttributeValues=self.values,
-                    ReturnValues="ALL_NEW" if return_new else "NONE",
+                    ReturnValues=returned,
                 )
         except ClientError as exc:
             if error_code(exc) == "ConditionalCheckFailedException":
-                return None if return_new else False
+                return None if returned != "NONE" else False
             raise
-        return deserialize(answer["Attributes"]) if return_new else True
+        if returned == "NONE":
+            return True
+        return deserialize(answer.get("Attributes") or {})
 
 
-def update_account_from_billing(account: Account) -> bool:
+def update_account_from_billing(account: Account, *, on_new_proof: Callable[[int], None] | None = None) -> bool:
     """Write an account's profile as of ``account.billed_as_of``, unless newer data is stored.
 
     A blank registration hash removes the stored one: the file says the account cannot be proven.
+    When the registration value changed (the account changed hands), the links proven with another
+    value go (DESIGN §6b): a link lives as long as its proof; ``on_new_proof`` is told how many.
     True when written, False when unchanged (newer data already stored)."""
     if account.billed_as_of is None:
         raise ValueError("a billed account needs its file's as-of time")
     item = account_to_item(account)
+    # The links a new value ends go before the profile is written, then again after it (a link proven
+    # between the two with the old value): were the profile written first, a failure or a crash before
+    # the links went would leave them for good, as the file's retry finds the profile up to date.
+    removed = _unlink_if_proof_changes(account, item["billedAsOf"])
     update = _Update().billed(item, _ACCOUNT_BILLED)
     update.values[":asOf"] = serialize_value(item["billedAsOf"])
-    return update.apply_if(keys.account_key(account.account_number), _NEWER)
+    before = update.apply_if(keys.account_key(account.account_number), _NEWER, return_old=True)
+    if before is None:
+        return False
+    previous = before.get("registrationHash", "")
+    if previous and previous != account.registration_hash:
+        removed += links_store.remove_links_not_proven_by(account.account_number, account.registration_hash)
+    if removed and on_new_proof is not None:
+        on_new_proof(removed)
+    return True
+
+
+def _unlink_if_proof_changes(account: Account, as_of: str) -> int:
+    """Remove the links not proven by ``account``'s registration value when this file will replace a
+    stored, older profile whose value differs; how many went."""
+    with store_errors():
+        stored = (
+            dynamodb()
+            .get_item(
+                TableName=table_name(),
+                Key=keys.account_key(account.account_number),
+                ProjectionExpression="#billedAsOf, registrationHash",
+                ExpressionAttributeNames={"#billedAsOf": "billedAsOf"},
+                ConsistentRead=True,
+            )
+            .get("Item")
+        )
+    if not stored:
+        return 0
+    current = deserialize(stored)
+    previous = current.get("registrationHash", "")
+    if not previous or previous == account.registration_hash or str(current.get("billedAsOf", "")) >= as_of:
+        return 0
+    return links_store.remove_links_not_proven_by(account.account_number, account.registration_hash)
 
 
 def update_invoice_from_billing(invoice: Invoice, *, settlement_lag_hours: int) -> bool:

@@ -8,6 +8,7 @@ __all__ = [
     "OPEN_PAYMENTS",
     "REVIEW_QUEUE",
     "account_key",
+    "account_links_pk",
     "account_pk",
     "finished_day_pk",
     "invoice_key",
@@ -55,6 +56,11 @@ def invoice_key(account_number: str, invoice_number: str) -> dict[str, Any]:
 
 def user_pk(sub: str) -> str:
     return f"USER#{sub}"
+
+
+def account_links_pk(account_number: str) -> str:
+    """GSI1 partition of the links to one account (each user's link under ``USER#{sub}``)."""
+    return f"LINKS#{account_number}"
 
 
 def link_key(sub: str, account_number: str) -> dict[str, Any]:

@@ -1,18 +1,37 @@
-"""Links between a portal user and the accounts they proved (``USER#{sub}`` / ``ACCOUNT#{acct}``)."""
+"""Links between a portal user and the accounts they proved (``USER#{sub}`` / ``ACCOUNT#{acct}``).
+
+A link keeps the keyed hash of the registration value that proved it: a link lives as long as its
+proof (DESIGN §6b). When a billing file changes an account's registration value (the account changed
+hands), the import removes the links proven with the old one; GSI1 (``LINKS#{acct}``) finds them.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from avocette import clock
 from avocette.store import keys
 from avocette.store.table import dynamodb, error_code, query_items, serialize, store_errors, table_name
 
-__all__ = ["Link", "create_link", "link_to_item", "list_links", "put_link", "set_invoice_cloud_registered"]
+__all__ = [
+    "Link",
+    "create_link",
+    "delete_link",
+    "link_exists_check",
+    "link_from_item",
+    "link_key",
+    "link_to_item",
+    "list_links",
+    "new_link_put",
+    "put_link",
+    "remove_links_not_proven_by",
+    "set_invoice_cloud_registered",
+]
 
 
 class Link(BaseModel):
@@ -22,6 +41,8 @@ class Link(BaseModel):
     account_number: str
     linked_at: datetime
     invoice_cloud_registered: bool | None = None
+    # The keyed hash of the registration value that proved it ("" for links made by hand).
+    proof_hash: str = Field("", repr=False)
 
 
 def link_to_item(link: Link) -> dict[str, Any]:
@@ -32,15 +53,45 @@ def link_to_item(link: Link) -> dict[str, Any]:
         "accountNumber": link.account_number,
         "linkedAt": clock.timestamp(link.linked_at),
         "invoiceCloudRegistered": link.invoice_cloud_registered,
+        "proofHash": link.proof_hash or None,
+        "GSI1PK": keys.account_links_pk(link.account_number),
+        "GSI1SK": keys.user_pk(link.sub),
     }
 
 
-def _link_from_item(item: dict[str, Any]) -> Link:
+def link_key(sub: str, account_number: str) -> dict[str, Any]:
+    return keys.link_key(sub, account_number)
+
+
+def new_link_put(link: Link) -> dict[str, Any]:
+    """A transaction item: the link, on condition that there is none yet."""
+    return {
+        "Put": {
+            "TableName": table_name(),
+            "Item": serialize(link_to_item(link)),
+            "ConditionExpression": "attribute_not_exists(PK)",
+        }
+    }
+
+
+def link_exists_check(sub: str, account_number: str) -> dict[str, Any]:
+    """A transaction item: the link is (still) there."""
+    return {
+        "ConditionCheck": {
+            "TableName": table_name(),
+            "Key": keys.link_key(sub, account_number),
+            "ConditionExpression": "attribute_exists(PK)",
+        }
+    }
+
+
+def link_from_item(item: Mapping[str, Any]) -> Link:
     return Link(
         sub=item["sub"],
         account_number=item["accountNumber"],
         linked_at=clock.parse_timestamp(item["linkedAt"]),
         invoice_cloud_registered=item.get("invoiceCloudRegistered"),
+        proof_hash=item.get("proofHash", ""),
     )
 
 
@@ -52,7 +103,7 @@ def list_links(sub: str) -> dict[str, Link]:
         ExpressionAttributeValues={":pk": {"S": keys.user_pk(sub)}, ":prefix": {"S": keys.ACCOUNT_PREFIX}},
         ConsistentRead=True,
     )
-    links = (_link_from_item(item) for item in items)
+    links = (link_from_item(item) for item in items)
     return {link.account_number: link for link in links}
 
 
@@ -91,3 +142,54 @@ def set_invoice_cloud_registered(sub: str, account_number: str, registered: bool
     except ClientError as exc:
         if error_code(exc) != "ConditionalCheckFailedException":
             raise
+
+
+def delete_link(sub: str, account_number: str) -> bool:
+    """Remove the user's own link to the account; False when there was none."""
+    try:
+        with store_errors():
+            dynamodb().delete_item(
+                TableName=table_name(),
+                Key=keys.link_key(sub, account_number),
+                ConditionExpression="attribute_exists(PK)",
+            )
+    except ClientError as exc:
+        if error_code(exc) == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
+def remove_links_not_proven_by(account_number: str, proof_hash: str) -> int:
+    """Remove the account's links whose proof is not ``proof_hash`` (the registration value changed:
+    the account changed hands). Each removal is conditional on the link still holding the proof it
+    was read with. Answers how many were removed."""
+    items = query_items(
+        TableName=table_name(),
+        IndexName="GSI1",
+        KeyConditionExpression="GSI1PK = :pk",
+        ExpressionAttributeValues={":pk": {"S": keys.account_links_pk(account_number)}},
+    )
+    removed = 0
+    for item in items:
+        held = item.get("proofHash", "")
+        if held == proof_hash:
+            continue
+        condition = "proofHash = :held" if held else "attribute_not_exists(proofHash)"
+        values = {":held": {"S": held}} if held else None
+        request: dict[str, Any] = {
+            "TableName": table_name(),
+            "Key": keys.link_key(item["sub"], account_number),
+            "ConditionExpression": condition,
+        }
+        if values:
+            request["ExpressionAttributeValues"] = values
+        try:
+            with store_errors():
+                dynamodb().delete_item(**request)
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise
+            continue
+        removed += 1
+    return removed

@@ -8,6 +8,8 @@ happen together (a payment and its invoices' holds; a postback, its payment and 
 
 from __future__ import annotations
 
+import base64
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -32,6 +34,7 @@ from avocette.store import keys
 from avocette.store.billing import credit_to_item
 from avocette.store.ledger import put_entry
 from avocette.store.table import (
+    StoreUnavailableError,
     TransactionRaceError,
     deserialize,
     dynamodb,
@@ -59,6 +62,7 @@ __all__ = [
     "list_user_payments",
     "mark_failed",
     "mark_pending",
+    "page_cursor",
     "payment_from_item",
     "payment_to_item",
     "postback_from_item",
@@ -68,6 +72,7 @@ __all__ = [
     "record_reversal",
     "release_hold",
     "release_holds",
+    "start_key_of",
     "transact_credits",
 ]
 
@@ -371,6 +376,34 @@ class PaymentPage:
     last_key: dict[str, Any] | None
 
 
+_POSITION = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z#[A-Za-z0-9-]{1,64}$")
+
+
+def page_cursor(last_key: Mapping[str, Any]) -> str:
+    """An opaque cursor for the page after ``last_key``: only the position inside the user's own GSI1
+    partition (``{createdAt}#{paymentId}``). It needs no signing key: the partition always comes from
+    the caller's token, so an altered cursor can only move within the caller's own payments."""
+    position = str(last_key["GSI1SK"]["S"])
+    return base64.urlsafe_b64encode(position.encode()).decode().rstrip("=")
+
+
+def start_key_of(sub: str, cursor: str) -> dict[str, Any] | None:
+    """The ExclusiveStartKey a cursor stands for, in ``sub``'s partition; ``None`` when it is not one."""
+    try:
+        position = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if len(cursor) > 200 or not _POSITION.match(position):
+        return None
+    payment_id = position.split("#", 1)[1]
+    return {
+        "GSI1PK": {"S": keys.user_payments_pk(sub)},
+        "GSI1SK": {"S": position},
+        "PK": {"S": keys.payment_pk(payment_id)},
+        "SK": {"S": keys.PAYMENT_SK},
+    }
+
+
 def list_user_payments(sub: str, *, limit: int, start_key: dict[str, Any] | None) -> PaymentPage:
     """A user's payments, newest first, one page (GSI1)."""
     request: dict[str, Any] = {
@@ -476,16 +509,24 @@ def create_payment(payment: Payment, invoices: Sequence[Invoice], now: datetime,
         raise InvoiceHoldConflictError(str(exc)) from None
 
 
+_PENDING_ATTEMPTS = 3
+
+
 def mark_pending(payment: Payment, payment_url: str) -> Payment:
     """CREATED -> PENDING with IC's URL. When a postback got there first, only the URL is added."""
     pending = payment.model_copy(
         update={"status": PaymentStatus.PENDING, "payment_url": payment_url, "version": payment.version + 1}
     )
-    try:
-        transact([put_payment(pending, expected_version=payment.version)])
-        return pending
-    except TransactionRaceError:
-        pass
+    for _ in range(_PENDING_ATTEMPTS):
+        try:
+            transact([put_payment(pending, expected_version=payment.version)])
+            return pending
+        except TransactionRaceError as race:
+            if "ConditionalCheckFailed" in race.reasons:
+                break  # the payment moved on (a postback): only the URL is missing
+            # Cancelled without a condition failing (a conflict, throttling): the payment is as read.
+    else:
+        raise StoreUnavailableError("the payment's session could not be recorded")
     try:
         with store_errors():
             answer = dynamodb().update_item(

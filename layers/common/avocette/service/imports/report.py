@@ -21,6 +21,7 @@ from avocette.store.files import report_key
 
 __all__ = [
     "MAX_LISTED",
+    "AccountCounts",
     "Counts",
     "ImportReport",
     "ImportStatus",
@@ -124,6 +125,12 @@ class ReportProblems:
 # ---- the billing import's report -----------------------------------------------------------------
 
 
+class AccountCounts(Counts):
+    links_removed: int = Field(
+        0, description="Links removed because the account's registration value changed (it changed hands)."
+    )
+
+
 class InvoiceCounts(Counts):
     closed: int = 0
 
@@ -137,7 +144,7 @@ class ImportReport(ReportProblems, CamelModel):
     status: ImportStatus
     reason: str | None = optional()
     rows: int = 0
-    accounts: Counts = Field(default_factory=Counts)
+    accounts: AccountCounts = Field(default_factory=AccountCounts)
     invoices: InvoiceCounts = Field(default_factory=InvoiceCounts)
     bad_rows: list[Problem] = Field(default_factory=list)
     bad_rows_omitted: int = 0

@@ -1,5 +1,6 @@
-"""Reading template.yaml, so that the sandbox and the tests use the stack's own definitions:
-the tables' keys and indexes, the functions, their routes and their environment."""
+"""Reading template.yaml, so that the sandbox, the tools, the benchmarks and the tests use the stack's
+own definitions: the tables' keys and indexes, the functions, their routes, events, limits and
+environment."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ __all__ = [
     "FunctionSpec",
     "Route",
     "create_table_request",
+    "function_environment",
     "function_specs",
     "global_environment",
     "load_template",
@@ -108,14 +110,22 @@ class FunctionSpec:
     handler: str
     environment: dict[str, Any] = field(default_factory=dict)
     routes: tuple[Route, ...] = ()
-    timeout: int | None = None
+    timeout: int | None = None  # its own Timeout; see :attr:`timeout_seconds` for the one that applies
+    global_timeout: int = 3  # Globals.Function.Timeout (Lambda's default when the template has none)
+    memory_size: int = 128  # MemorySize, its own or Globals'
     schedules: tuple[str, ...] = ()  # the expressions of its Schedule events, e.g. "rate(5 minutes)"
     s3_events: tuple[tuple[str, str, str], ...] = ()  # (bucket's logical id, key prefix, key suffix)
+
+    @property
+    def timeout_seconds(self) -> int:
+        """How long an invocation may run: its own Timeout, else Globals'."""
+        return self.timeout or self.global_timeout
 
 
 def function_specs(template: dict[str, Any] | None = None) -> list[FunctionSpec]:
     """Every ``AWS::Serverless::Function``: code, handler, its own environment, and HTTP routes."""
     loaded = template or load_template()
+    defaults = (loaded.get("Globals") or {}).get("Function") or {}
     specs = []
     for logical_id, resource in loaded["Resources"].items():
         if resource.get("Type") != "AWS::Serverless::Function":
@@ -151,6 +161,8 @@ def function_specs(template: dict[str, Any] | None = None) -> list[FunctionSpec]
                 environment=dict((properties.get("Environment") or {}).get("Variables") or {}),
                 routes=tuple(routes),
                 timeout=properties.get("Timeout"),
+                global_timeout=int(defaults.get("Timeout", 3)),
+                memory_size=int(properties.get("MemorySize") or defaults.get("MemorySize", 128)),
                 schedules=tuple(schedules),
                 s3_events=tuple(s3_events),
             )
@@ -159,5 +171,11 @@ def function_specs(template: dict[str, Any] | None = None) -> list[FunctionSpec]
 
 
 def global_environment(template: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``Globals.Function.Environment.Variables``, unresolved."""
     loaded = template or load_template()
     return dict(loaded["Globals"]["Function"]["Environment"]["Variables"])
+
+
+def function_environment(spec: FunctionSpec, template: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What Lambda gives one function, unresolved: Globals' variables, then its own over them."""
+    return {**global_environment(template), **spec.environment}

@@ -1,0 +1,170 @@
+"""Least privilege, as template.yaml grants it: each function gets exactly the actions, resources,
+secrets and settings its code uses, written out here so that widening any of them is a deliberate
+change of this file (DESIGN §7 and the hardening issue: the read-only functions hold no secret and
+no write, nobody gets Scan, DeleteItem or BatchWriteItem they never call, SES only sends, and a
+function needs only its own settings to start)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from stackdef.template import function_environment, function_specs, load_template
+
+pytestmark = pytest.mark.infra
+
+APP_TABLE = "AppTable"
+GSI1 = "AppTable/index/GSI1"
+GSI2 = "AppTable/index/GSI2"
+IDEMPOTENCY = "IdempotencyTable"
+
+# Function -> (resource, sorted actions) for every DynamoDB statement.
+DYNAMODB: dict[str, dict[str, set[str]]] = {
+    "StartPaymentFunction": {
+        APP_TABLE: {"Query", "GetItem", "BatchGetItem", "PutItem", "UpdateItem", "ConditionCheckItem"},
+        IDEMPOTENCY: {"GetItem", "PutItem", "UpdateItem", "DeleteItem"},
+    },
+    "PaymentsFunction": {APP_TABLE: {"GetItem"}, GSI1: {"Query"}},
+    "PostbackFunction": {APP_TABLE: {"Query", "PutItem", "UpdateItem", "ConditionCheckItem"}},
+    "RegisterUserFunction": {
+        APP_TABLE: {"Query", "GetItem", "BatchGetItem", "PutItem", "UpdateItem", "DeleteItem", "ConditionCheckItem"}
+    },
+    "AccountsFunction": {APP_TABLE: {"Query", "BatchGetItem"}},
+    "ExpirePaymentsFunction": {APP_TABLE: {"PutItem", "UpdateItem", "ConditionCheckItem"}, GSI2: {"Query"}},
+    "ImportBillingFunction": {APP_TABLE: {"UpdateItem", "Scan", "Query", "DeleteItem"}, GSI1: {"Query"}},
+    "ReconcilePaymentsFunction": {
+        APP_TABLE: {"Query", "GetItem", "BatchGetItem", "PutItem", "UpdateItem", "ConditionCheckItem"}
+    },
+    "ExportPaymentsFunction": {APP_TABLE: {"Query", "UpdateItem"}},
+}
+
+# Function -> the secrets it may read.
+SECRETS: dict[str, set[str]] = {
+    "StartPaymentFunction": {"InvoiceCloudSecret", "PostbackKeysSecret"},  # the API key; postback URLs
+    "PaymentsFunction": set(),
+    "PostbackFunction": {"InvoiceCloudSecret", "PostbackKeysSecret"},  # the BillerGUID; the tokens
+    "RegisterUserFunction": {"InvoiceCloudSecret", "RegistrationHashKeySecret"},
+    "AccountsFunction": set(),
+    "ExpirePaymentsFunction": set(),
+    "ImportBillingFunction": {"RegistrationHashKeySecret"},
+    "ReconcilePaymentsFunction": {"InvoiceCloudSecret"},  # the BillerGUID each row must name
+    "ExportPaymentsFunction": set(),
+}
+
+# The functions that send email (ses:SendEmail from the sender's identity, nothing else of SES).
+SENDERS = {"RegisterUserFunction", "ReconcilePaymentsFunction"}
+
+# The functions that call Invoice Cloud over HTTP, and so alone get its connection settings.
+CALLERS_OF_INVOICE_CLOUD = {"StartPaymentFunction", "RegisterUserFunction"}
+
+NEVER = {"dynamodb:Scan", "dynamodb:BatchWriteItem", "dynamodb:DeleteItem", "dynamodb:*", "s3:*", "ses:*"}
+ALLOWED_TO_DELETE_OR_SCAN = {"RegisterUserFunction": {"dynamodb:DeleteItem"}, "ImportBillingFunction": {
+    "dynamodb:DeleteItem", "dynamodb:Scan"}}  # fmt: skip
+STARTPAYMENT_IDEMPOTENCY_DELETE = {"StartPaymentFunction": {"dynamodb:DeleteItem"}}  # Powertools' own records
+
+
+def _resource_name(resource: Any) -> str:
+    if isinstance(resource, dict) and "Fn::GetAtt" in resource:
+        return str(resource["Fn::GetAtt"][0])
+    if isinstance(resource, dict) and "Ref" in resource:
+        return str(resource["Ref"])
+    if isinstance(resource, dict) and "Fn::Sub" in resource:
+        text = resource["Fn::Sub"]
+        return str(text).replace("${", "").replace(".Arn}", "").replace("}", "")
+    return str(resource)
+
+
+def _statements(logical_id: str) -> list[dict[str, Any]]:
+    properties = load_template()["Resources"][logical_id]["Properties"]
+    statements: list[dict[str, Any]] = []
+    for policy in properties.get("Policies") or []:
+        assert isinstance(policy, dict) and "Statement" in policy, (
+            f"{logical_id}: only explicit statements (a SAM policy template grants more than it names): {policy}"
+        )
+        statements.extend(policy["Statement"])
+    return statements
+
+
+FUNCTIONS = sorted(spec.logical_id for spec in function_specs())
+
+
+def test_every_function_is_described_here() -> None:
+    assert set(FUNCTIONS) == set(DYNAMODB) == set(SECRETS)
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_dynamodb_actions_are_exactly_those_the_code_calls(function: str) -> None:
+    granted: dict[str, set[str]] = {}
+    for statement in _statements(function):
+        actions = statement["Action"]
+        if not any(str(action).startswith("dynamodb:") for action in actions):
+            continue
+        assert statement.get("Effect", "Allow") == "Allow"
+        granted.setdefault(_resource_name(statement["Resource"]), set()).update(
+            str(action).removeprefix("dynamodb:") for action in actions
+        )
+    assert granted == DYNAMODB[function]
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_no_function_gets_scan_delete_or_batch_writes_it_never_uses(function: str) -> None:
+    actions = {str(action) for statement in _statements(function) for action in statement["Action"]}
+    allowed = ALLOWED_TO_DELETE_OR_SCAN.get(function, set())
+    if function in STARTPAYMENT_IDEMPOTENCY_DELETE:  # on the idempotency table only (asserted above)
+        allowed = allowed | STARTPAYMENT_IDEMPOTENCY_DELETE[function]
+    assert not (actions & NEVER) - allowed
+    assert not any("*" in action for action in actions), "no wildcard actions"
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_secrets_are_read_only_by_the_functions_that_use_them(function: str) -> None:
+    read = {
+        _resource_name(statement["Resource"])
+        for statement in _statements(function)
+        if "secretsmanager:GetSecretValue" in statement["Action"]
+    }
+    assert read == SECRETS[function]
+    assert all(action == "secretsmanager:GetSecretValue" for s in _statements(function) for action in s["Action"]
+               if str(action).startswith("secretsmanager:"))  # fmt: skip
+    # The KMS key that encrypts the secrets: decrypt for every function that reads one.
+    kms = {str(a) for s in _statements(function) for a in s["Action"] if str(a).startswith("kms:")}
+    if SECRETS[function]:
+        assert "kms:Decrypt" in kms
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_email_is_only_sent_and_only_by_the_senders(function: str) -> None:
+    ses = [s for s in _statements(function) if any(str(a).startswith("ses:") for a in s["Action"])]
+    if function not in SENDERS:
+        assert not ses
+        return
+    (statement,) = ses
+    assert statement["Action"] == ["ses:SendEmail"]
+    assert "identity/${SenderEmail}" in statement["Resource"]["Fn::Sub"]
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_each_function_gets_only_its_own_settings(function: str) -> None:
+    spec = next(spec for spec in function_specs() if spec.logical_id == function)
+    variables = set(function_environment(spec))
+    secret_variables = {
+        "InvoiceCloudSecret": "IC_SECRET_ARN",
+        "PostbackKeysSecret": "POSTBACK_KEYS_ARN",
+        "RegistrationHashKeySecret": "REGISTRATION_HASH_KEY_ARN",
+    }
+    assert {name for name in secret_variables.values() if name in variables} == {
+        secret_variables[secret] for secret in SECRETS[function]
+    }
+    connection = {"IC_BASE_URL", "IC_BASIC_AUTH_FORM", "IC_CONNECT_TIMEOUT_SECONDS", "IC_READ_TIMEOUT_SECONDS"}
+    if function in CALLERS_OF_INVOICE_CLOUD:
+        assert connection <= variables
+    else:
+        assert not connection & variables
+    if function not in {"StartPaymentFunction"}:
+        assert not {name for name in variables if name.startswith("CPV2_")}
+
+
+def test_globals_carry_only_what_every_function_needs() -> None:
+    names = set(load_template()["Globals"]["Function"]["Environment"]["Variables"])
+    assert names == {name for name in names if name.startswith("POWERTOOLS_")} | {"APP_TABLE_NAME"}
