@@ -38,8 +38,7 @@ def reconcile_path(path: Path, *, table_name: str | None = None, progress: TextI
     file_format = get_payment_file_format(config.get_ledger_settings().ic_payment_file_format)
     key = f"invoicecloud/{path.name}"
     bar = ProgressBar(count_rows(path), progress or sys.stderr)
-    with path.open(encoding=file_format.encoding, newline="") as handle:
-        report = reconcile_file(handle, key=key, progress=bar)
+    report = reconcile_file(lambda: path.open(encoding=file_format.encoding, newline=""), key=key, progress=bar)
     if report.rows:
         bar.close(report.rows)
     target = path.with_name(files.report_key(path.name))

@@ -38,11 +38,11 @@ from unittest import mock
 from urllib.parse import urlencode
 
 import pytest
-from avocette import clock, config, money
+from avocette import clock, config, money, runtime
 from avocette.domain import errors
 from avocette.domain.billing import Account, Invoice, InvoiceRef
 from avocette.domain.payments import InvoiceSelection, PaymentStatus
-from avocette.service import expiry, export, payments, postbacks, reconcile, review
+from avocette.service import expiry, export, postbacks, reconcile, review, starting
 from avocette.store import billing, keys, links, table
 from avocette.store.table import deserialize
 from hypothesis import HealthCheck, settings
@@ -62,8 +62,8 @@ from werkzeug.test import Client
 from sandbox.invoicecloud import InvoiceCloudSimulator
 from sandbox.invoicecloud.config import ControlError
 from sandbox.serving import start_server
-from sandbox.stack import StackNames, StackSecrets, environment, forget_cached_clients, provision
-from sandbox.template import create_table_request
+from sandbox.stack import StackNames, StackSecrets, environment, provision
+from stackdef.template import create_table_request
 from tests.fakes.dynamodb import FakeDynamoDB
 
 EXAMPLES = int(os.environ.get("MODEL_EXAMPLES", "1000"))
@@ -162,7 +162,7 @@ def world() -> Iterator[World]:
             {"AWS_ACCESS_KEY_ID": "model", "AWS_SECRET_ACCESS_KEY": "model", "AWS_DEFAULT_REGION": "us-east-1"}
         )
         os.environ.pop("AWS_ENDPOINT_URL", None)
-        forget_cached_clients()
+        runtime.reset()
         secrets = StackSecrets()
         simulator = InvoiceCloudSimulator(
             api_key=secrets.ic_api_key,
@@ -189,7 +189,7 @@ def world() -> Iterator[World]:
             },
         )
         os.environ.update(env)
-        forget_cached_clients()
+        runtime.reset()
         from avocette.invoicecloud.client import CPV2_PATH, get_client
         from avocette.security import KeyRing
 
@@ -212,7 +212,7 @@ def world() -> Iterator[World]:
             server.stop()
             clock.set_offset(timedelta())
             table.dynamodb.cache_clear()
-            forget_cached_clients()
+            runtime.reset()
 
 
 class InProcess(BaseAdapter):
@@ -293,7 +293,7 @@ class PaymentModel(RuleBasedStateMachine):
         simulator.update_config({**modes, "dropPostbacks": True, "payExpiredSessions": False})
         includes_fee = mode["feeInAmount"] == mode["settingRight"]
         os.environ["IC_AMOUNT_INCLUDES_FEE"] = "true" if includes_fee else "false"
-        config.get_settings.cache_clear()
+        config.get_postback_settings.cache_clear()
         for number in ACCOUNTS:
             billing.put_account(Account(account_number=number, name="Household", billed_as_of=AS_OF))
             for user in USERS:
@@ -347,7 +347,7 @@ class PaymentModel(RuleBasedStateMachine):
 
     @rule(user=st.sampled_from(USERS), picks=st.lists(st.sampled_from(REFS), min_size=1, max_size=4, unique=True))
     def start(self, user: str, picks: list[InvoiceRef]) -> None:
-        command = payments.StartPaymentCommand(
+        command = starting.StartPaymentCommand(
             sub=user,
             invoices=[
                 InvoiceSelection(account_number=r.account_number, invoice_number=r.invoice_number) for r in picks
@@ -355,7 +355,7 @@ class PaymentModel(RuleBasedStateMachine):
             postback_base_url="https://api.avocette.test",
         )
         try:
-            outcome = payments.start_payment(command)
+            outcome = starting.start_payment(command)
         except (errors.PaymentInProgressError, errors.InvoiceNotPayableError, errors.RequestInProgressError) as exc:
             STATS[f"start refused {exc.code}"] += 1
             self._check_moves({}, "refused start")
@@ -442,7 +442,11 @@ class PaymentModel(RuleBasedStateMachine):
         token = token if token is not None else self.world.token_ring.postback_token(delivery.payment_id)
         try:
             result = postbacks.receive_postback(
-                payment_id=delivery.payment_id, token=token, source_ip=None, body=urlencode(delivery.fields), query={}
+                payment_id=delivery.payment_id,
+                token=token,
+                source_ip=None,
+                body=urlencode(delivery.fields).encode(),
+                query={},
             )
         except errors.InvalidPostbackError:
             STATS["postback INVALID"] += 1
@@ -696,7 +700,7 @@ class PaymentModel(RuleBasedStateMachine):
         except ControlError:  # that much was reversed already, or nothing was paid there
             written = self.world.simulator.write_payment_file({})
         text = (self.world.simulator.payment_file(written["key"]) or b"").decode("utf-8-sig")
-        report = reconcile.reconcile_file(io.StringIO(text, newline=""), key=written["key"])
+        report = reconcile.reconcile_file(lambda: io.StringIO(text, newline=""), key=written["key"])
         assert report.status.value == "IMPORTED", report.summary()
         assert not report.bad_rows, report.bad_rows
         for name, count in report.counts.model_dump().items():

@@ -262,3 +262,28 @@ def test_the_export_is_ordered_signed_and_the_same_bytes_whatever_the_order_of_t
         "B,I-9,-5.00,2026-11-25T19:00:00Z,G-2,CARD,CHARGEBACK,p2",
         "",
     ]
+
+
+def test_a_row_for_an_invoice_the_postbacks_did_not_pay_is_a_mismatch_when_they_paid_another() -> None:
+    """Found by the soak: Invoice Cloud named the first *requested* invoice (I-2, which allows part
+    payments) for a part payment the payer made on I-1; the rules put it on I-2. The file then lists
+    the money on I-1: recovering that row as well would credit the same money twice."""
+    misplaced = recorded(row(invoice_number="I-2", cents=500), {"A/I-2": 500})
+    file_row = postback_from_row(row(invoice_number="I-1", cents=500), payment_type_ids={})
+    p = payment(paid=(0, 500))
+    decision = decide_postback(p, file_row, misplaced, biller_guid="", source="file", told_by_file={"A/I-1": 500})
+    assert (decision.status, decision.reason, decision.allocation) == (
+        S.NEEDS_REVIEW,
+        ReviewReason.RECONCILIATION_MISMATCH,
+        {},
+    )
+    # A lost per-invoice postback is still recovered: the file lists the invoice that was paid too.
+    lost = decide_postback(
+        payment(S.APPROVED, paid=(0, 500)),
+        postback_from_row(row(invoice_number="I-1", cents=3000), payment_type_ids={}),
+        misplaced,
+        biller_guid="",
+        source="file",
+        told_by_file={"A/I-1": 3000, "A/I-2": 500},
+    )
+    assert (lost.outcome, lost.allocation) == (Outcome.APPLIED, {0: 3000})

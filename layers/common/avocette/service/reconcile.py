@@ -14,11 +14,13 @@ row that two files list changes nothing the second time.
 
 from __future__ import annotations
 
+import csv
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -26,12 +28,13 @@ from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import Field
 
 from avocette import SERVICE_NAME, clock, emails
-from avocette.config import get_invoice_cloud_secret, get_ledger_settings, get_settings
+from avocette.config import get_invoice_cloud_secret, get_ledger_settings, get_portal_settings, get_postback_settings
 from avocette.domain import errors
 from avocette.domain.billing import InvoiceRef, credit_id
 from avocette.domain.billing_file import RowProblem
 from avocette.domain.common import CamelModel, optional
 from avocette.domain.ledger import LedgerEntry
+from avocette.domain.payments import receipt_reference
 from avocette.domain.postbacks import Outcome
 from avocette.domain.reconciliation import PaymentFileRow, ReversalOutcome, RowKind, plan_reversal, postback_from_row
 from avocette.email import send_email
@@ -132,10 +135,13 @@ class _PaymentFileRows(RowImporter):
     label = "Reconciliation"
     thread_name_prefix = "reconcile"
 
-    def __init__(self, key: str, file_format: PaymentFileFormat, tallies: _Tallies) -> None:
+    def __init__(
+        self, key: str, file_format: PaymentFileFormat, tallies: _Tallies, told: dict[str, dict[str, int]]
+    ) -> None:
         self.key = key
         self.format = file_format
         self.tallies = tallies
+        self.told = told
         self.header: list[str] = []
         self.tally = Tally()
         self._locks: dict[str, threading.Lock] = {}
@@ -143,6 +149,7 @@ class _PaymentFileRows(RowImporter):
         # The payers to tell, once per payment and kind when the file is done: (payment id, kind) ->
         # (email, the payment's amount before the file, rows reversed).
         self._notices: dict[tuple[str, str], tuple[str, int, list[PaymentFileRow]]] = {}
+        self._paid_at: dict[str, datetime] = {}  # when each payment noticed was made, for its email
 
     def read_header(self, names: list[str] | None) -> None:
         if not names:
@@ -157,11 +164,12 @@ class _PaymentFileRows(RowImporter):
             )
 
     def prepare(self) -> None:
-        settings = get_settings()
-        self.type_ids = settings.ic_payment_type_ids
+        portal = get_portal_settings()
+        self.type_ids = get_postback_settings().ic_payment_type_ids
         self.biller_guid = get_invoice_cloud_secret().biller_guid
-        self.biller_name = settings.biller_name
-        self.portal_url = settings.portal_return_url.split("#", 1)[0] or None
+        self.biller_name = portal.biller_name
+        self.portal_url = portal.portal_url
+        self.time_zone = portal.time_zone
         dynamodb()  # the clients are made in this thread, before the pool's use them
 
     def read_row(self, run: Run, line: int, values: list[str]) -> None:
@@ -190,7 +198,13 @@ class _PaymentFileRows(RowImporter):
         fields = {"source": "Invoice Cloud payment file", "file": self.key, "line": str(row.line)}
         try:
             result = apply_postback(
-                row.biller_reference, postback, fields, source="file", biller_guid=self.biller_guid, file_key=self.key
+                row.biller_reference,
+                postback,
+                fields,
+                source="file",
+                biller_guid=self.biller_guid,
+                file_key=self.key,
+                told_by_file=self.told.get(row.payment_guid, {}),
             )
         except errors.PaymentNotFoundError:
             self._unknown(row)
@@ -302,6 +316,8 @@ class _PaymentFileRows(RowImporter):
                         (payment.payment_id, row.kind.value),
                         (payment.email, payment.amount_paid_cents + payment.reversed_cents, []),
                     )
+                    if payment.completed_at is not None:
+                        self._paid_at[payment.payment_id] = payment.completed_at
                     notice[2].append(row)
             return True
         raise StoreUnavailableError("the reversal could not be recorded: the payment kept changing")
@@ -332,10 +348,11 @@ class _PaymentFileRows(RowImporter):
                 kind=kind,
                 amount_cents=sum(row.cents for row in rows),
                 invoices=[(row.account_number, row.invoice_number, row.cents) for row in rows],
-                payment_reference=payment_id,
-                occurred=min(row.at for row in rows).strftime("%B %-d, %Y"),
+                payment_reference=receipt_reference(payment_id),
+                occurred=emails.local_date(min(row.at for row in rows), self.time_zone),
                 portal_url=self.portal_url,
                 payment_cents=payment_cents,
+                paid_at=emails.local_time(paid, self.time_zone) if (paid := self._paid_at.get(payment_id)) else None,
             )
             send_email(to=email, subject=subject, body=body, purpose="reversal_notice")
 
@@ -394,8 +411,33 @@ def _record_done(report: ReconcileReport, report_key: str) -> None:
         dynamodb().put_item(TableName=table_name(), Item=serialize(item))
 
 
-def reconcile_file(lines: Iterable[str], *, key: str, progress: Callable[[int], None] | None = None) -> ReconcileReport:
-    """Reconcile one payment file read from ``lines`` (text with its line ends)."""
+Opener = Callable[[], AbstractContextManager[Iterable[str]]]
+
+
+def _told_by_file(opener: Opener, file_format: PaymentFileFormat) -> dict[str, dict[str, int]]:
+    """A first pass over the file: what its PAYMENT rows say each Invoice Cloud payment id paid on
+    each invoice (a few numbers per payment, however long the file). A row alone cannot tell that a
+    payment id's money went elsewhere in the payment than the file says; the whole file can."""
+    told: dict[str, dict[str, int]] = {}
+    with opener() as lines:
+        reader = csv.reader(lines, delimiter=file_format.delimiter, quotechar=file_format.quotechar)
+        try:
+            header = [name.strip().removeprefix("\ufeff") for name in next(reader, [])]
+            for values in reader:
+                if len(values) != len(header):
+                    continue
+                row = file_format.read_row(reader.line_num, dict(zip(header, values, strict=True)))
+                if isinstance(row, PaymentFileRow) and row.kind is RowKind.PAYMENT:
+                    by_invoice = told.setdefault(row.payment_guid, {})
+                    by_invoice[row.ref] = by_invoice.get(row.ref, 0) + row.cents
+        except (csv.Error, UnicodeDecodeError):
+            return told  # the second pass reports what is wrong with the file
+    return told
+
+
+def reconcile_file(opener: Opener, *, key: str, progress: Callable[[int], None] | None = None) -> ReconcileReport:
+    """Reconcile one payment file; ``opener()`` opens it for reading (text with its line ends), as a
+    context manager: it is read twice, streaming both times."""
     started = clock.utc_now()
     settings = get_ledger_settings()
     file_format = get_payment_file_format(settings.ic_payment_file_format)
@@ -411,11 +453,12 @@ def reconcile_file(lines: Iterable[str], *, key: str, progress: Callable[[int], 
                 finished_at=clock.utc_now(),
             )
         )
-    importer = _PaymentFileRows(key, file_format, tallies)
-    outcome = stream_rows(
-        importer, lines, key=key, logger=logger, progress=progress,
-        delimiter=file_format.delimiter, quotechar=file_format.quotechar,
-    )  # fmt: skip
+    importer = _PaymentFileRows(key, file_format, tallies, _told_by_file(opener, file_format))
+    with opener() as lines:
+        outcome = stream_rows(
+            importer, lines, key=key, logger=logger, progress=progress,
+            delimiter=file_format.delimiter, quotechar=file_format.quotechar,
+        )  # fmt: skip
     run = outcome.run
     report = ReconcileReport(
         **report_args,
@@ -449,8 +492,11 @@ def _finish(report: ReconcileReport) -> ReconcileReport:
 def reconcile_s3_object(bucket: str, key: str, *, version_id: str | None = None) -> ReconcileReport:
     """Reconcile ``s3://bucket/key``, write its report beside it and record it done."""
     file_format = get_payment_file_format(get_ledger_settings().ic_payment_file_format)
-    with files.open_text(bucket, key, encoding=file_format.encoding, version_id=version_id) as lines:
-        report = reconcile_file(lines, key=key)
+
+    def opener() -> AbstractContextManager[Iterable[str]]:
+        return files.open_text(bucket, key, encoding=file_format.encoding, version_id=version_id)
+
+    report = reconcile_file(opener, key=key)
     report_key = files.put_report(bucket, key, report.to_json())
     _record_done(report, report_key)
     return report
