@@ -8,7 +8,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 logger = Logger(service=SERVICE_NAME)
-tracer = Tracer()
+tracer = Tracer(patch_modules=["botocore"])  # only what this function calls: AWS, no HTTP client
 metrics = Metrics()
 
 

@@ -13,7 +13,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 logger = Logger(service=SERVICE_NAME)
-tracer = Tracer()
+tracer = Tracer(patch_modules=["botocore"])  # only what this function calls: AWS, no HTTP client
 app = web.create_app()
 
 

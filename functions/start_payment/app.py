@@ -5,9 +5,9 @@
 from typing import Annotated
 
 from avocette import SERVICE_NAME, web
-from avocette.config import get_settings
+from avocette.config import get_start_settings
 from avocette.domain.payments import StartPaymentRequest, StartPaymentResponse
-from avocette.service import payments
+from avocette.service import starting
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Header
@@ -15,7 +15,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 logger = Logger(service=SERVICE_NAME)
-tracer = Tracer()
+tracer = Tracer(patch_modules=["botocore", "requests"])  # AWS and Invoice Cloud, nothing else
 metrics = Metrics()
 app = web.create_app()
 
@@ -33,7 +33,7 @@ IdempotencyKey = Annotated[
 
 def _api_base_url() -> str:
     """PUBLIC_API_BASE_URL when set, else this request's own domain and stage."""
-    configured = get_settings().public_api_base_url
+    configured = get_start_settings().public_api_base_url
     if configured:
         return configured
     context = app.current_event.request_context
@@ -54,8 +54,8 @@ def handle_start_payment(
     request: StartPaymentRequest, idempotency_key: IdempotencyKey = None
 ) -> Response[StartPaymentResponse]:
     caller = web.current_caller(app)
-    outcome = payments.start_payment(
-        payments.StartPaymentCommand(
+    outcome = starting.start_payment(
+        starting.StartPaymentCommand(
             sub=caller.sub,
             email=caller.email if caller.email_verified else None,
             idempotency_key=idempotency_key,

@@ -12,14 +12,13 @@ __all__ = ["list_accounts"]
 
 
 def list_accounts(sub: str) -> AccountsResponse:
-    """The user's linked accounts in account-number order; 403 ``registration_required`` without any."""
+    """The user's linked accounts in account-number order; 403 ``registration_required`` without any.
+    One Query for the links, then one per account (its profile and invoices share a partition)."""
     links = links_store.list_links(sub)
     if not links:
         raise errors.RegistrationRequiredError()
-    accounts = billing_store.get_accounts(links)
-    return AccountsResponse.of(
-        [
-            (accounts.get(number) or Account(account_number=number), billing_store.list_invoices(number))
-            for number in sorted(links)
-        ]
-    )
+    rows = []
+    for number in sorted(links):
+        account, invoices = billing_store.get_account_with_invoices(number)
+        rows.append((account or Account(account_number=number), invoices))
+    return AccountsResponse.of(rows)

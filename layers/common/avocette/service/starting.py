@@ -1,0 +1,253 @@
+"""Starting a payment (DESIGN §6a): POST /payments. Only this talks to Invoice Cloud's payment API
+and keeps idempotency records; reading payments back is :mod:`avocette.service.payments`, so that the
+read-only payments function loads neither (docs/performance.md)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from functools import lru_cache
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyPersistenceLayerError,
+    IdempotencyValidationError,
+)
+from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel, ConfigDict
+
+from avocette import SERVICE_NAME, clock, money
+from avocette.config import (
+    get_cpv2_options,
+    get_invoice_cloud_settings,
+    get_ledger_settings,
+    get_postback_key_ring,
+    get_start_settings,
+)
+from avocette.domain import errors
+from avocette.domain.billing import Account, Invoice, InvoiceRef
+from avocette.domain.payments import (
+    InvoiceSelection,
+    Payment,
+    PaymentLine,
+    PaymentStatus,
+    StartPaymentResponse,
+)
+from avocette.invoicecloud.client import get_client
+from avocette.invoicecloud.cpv2 import build_payment_request
+from avocette.invoicecloud.errors import InvoiceCloudError
+from avocette.store import billing as billing_store
+from avocette.store import links as links_store
+from avocette.store import payments as payments_store
+from avocette.store.table import StoreUnavailableError, TransactionRaceError
+
+__all__ = ["StartPaymentCommand", "StartPaymentOutcome", "start_payment"]
+
+logger = Logger(service=SERVICE_NAME, child=True)
+metrics = Metrics()
+
+IDEMPOTENCY_EXPIRY_SECONDS = 24 * 60 * 60
+_HOLD_ATTEMPTS = 3
+
+
+class StartPaymentCommand(BaseModel):
+    """What POST /payments asks for, with who asks. Only ``sub`` and ``idempotency_key`` key the
+    idempotency record; only ``invoices`` is compared when a key comes back."""
+
+    model_config = ConfigDict(frozen=True)
+
+    sub: str
+    email: str | None = None  # where a reversal of this payment is reported (a verified address only)
+    idempotency_key: str | None = None
+    invoices: list[InvoiceSelection]
+    postback_base_url: str
+
+
+class StartPaymentOutcome(BaseModel):
+    created: bool
+    response: StartPaymentResponse
+
+
+@lru_cache(maxsize=1)
+def _idempotency_store() -> DynamoDBPersistenceLayer:
+    return DynamoDBPersistenceLayer(table_name=get_start_settings().idempotency_table_name)
+
+
+def start_payment(command: StartPaymentCommand, lambda_context: LambdaContext | None = None) -> StartPaymentOutcome:
+    """Start (or offer again) a payment session. With an ``Idempotency-Key``, a retry of the same
+    request gets the same answer; errors are not remembered, so a failed request can be retried."""
+    if not command.idempotency_key:
+        return _start_payment(command=command)
+    config = IdempotencyConfig(
+        event_key_jmespath="[sub, idempotency_key]",
+        payload_validation_jmespath="invoices",
+        expires_after_seconds=IDEMPOTENCY_EXPIRY_SECONDS,
+    )
+    if lambda_context is not None:
+        config.register_lambda_context(lambda_context)
+    guarded = idempotent_function(
+        data_keyword_argument="command",
+        persistence_store=_idempotency_store(),
+        config=config,
+        output_serializer=PydanticSerializer(model=StartPaymentOutcome),
+    )(_start_payment)
+    try:
+        outcome: StartPaymentOutcome = guarded(command=command)
+    except IdempotencyAlreadyInProgressError:
+        raise errors.RequestInProgressError() from None
+    except IdempotencyValidationError:
+        raise errors.IdempotencyKeyReusedError() from None
+    except IdempotencyPersistenceLayerError as exc:
+        raise StoreUnavailableError("the idempotency table is unavailable") from exc
+    return outcome
+
+
+def _start_payment(command: StartPaymentCommand) -> StartPaymentOutcome:
+    settings = get_start_settings()
+    grace = get_ledger_settings().payment_session_grace_minutes
+    refs = [selection.ref for selection in command.invoices]
+
+    # One BatchGetItem reads the user's links to these accounts, the invoices and the accounts.
+    reads = billing_store.read_for_payment(command.sub, refs)
+    # Ownership first: an unknown invoice and another user's invoice answer alike.
+    if any(ref.account_number not in reads.linked for ref in refs):
+        # Only on this refusal: is the user registered at all (403) or not for this account (404)?
+        if not links_store.list_links(command.sub):
+            raise errors.RegistrationRequiredError()
+        raise errors.InvoiceNotFoundError()
+
+    invoices = reads.invoices
+    for attempt in range(_HOLD_ATTEMPTS):
+        now = clock.utc_now()
+        if attempt:
+            invoices = billing_store.get_invoices(refs)
+        if len(invoices) != len(refs):
+            raise errors.InvoiceNotFoundError()
+        holders = {holder for invoice in invoices.values() if (holder := invoice.held_by(now))}
+        if holders:
+            found = _open_session_of(holders, command.sub, set(refs), now)
+            if isinstance(found, StartPaymentOutcome):
+                return found
+            # A request of this user for these invoices held them and then failed (or died) before
+            # recording Invoice Cloud's session: nobody was given a URL, so this one asks again.
+            payment = found
+            ordered = [invoices[line.ref] for line in payment.lines]
+            logger.info("Resuming a payment left without its session", extra={"payment_id": payment.payment_id})
+            break
+        if any(invoice.payable_cents() <= 0 for invoice in invoices.values()):
+            raise errors.InvoiceNotPayableError()
+        ordered = [invoices[ref] for ref in refs]
+        payment = _new_payment(command.sub, ordered, settings.payment_session_minutes, command.email)
+        # Invoice Cloud's page may outlive our session: the invoices stay held through the grace,
+        # until the expiry job closes the payment (DESIGN §6c).
+        hold_until = payment.session_expires_at + timedelta(minutes=grace)
+        try:
+            payments_store.create_payment(payment, ordered, now, hold_until=hold_until)
+            logger.info("Payment created", extra={"payment_id": payment.payment_id, "invoice_count": len(refs)})
+            break
+        except payments_store.InvoiceHoldConflictError:
+            logger.info("Invoice hold raced; reading again", extra={"payment_id": payment.payment_id})
+    else:
+        raise errors.PaymentInProgressError()
+
+    accounts = reads.accounts
+    request = build_payment_request(
+        get_cpv2_options(),
+        [
+            (
+                accounts.get(invoice.account_number) or Account(account_number=invoice.account_number),
+                invoice,
+                line.due_cents,
+            )
+            for invoice, line in zip(ordered, payment.lines, strict=True)
+        ],
+        post_back_url=_postback_url(command.postback_base_url, payment.payment_id),
+        return_url=settings.portal_return_url.replace("{paymentId}", payment.payment_id),
+        biller_reference=payment.payment_id,
+    )
+    try:
+        prefixes = get_invoice_cloud_settings().ic_payment_url_prefixes
+        url = get_client().start_cloud_payment(request, allowed_url_prefixes=prefixes)
+    except InvoiceCloudError as exc:
+        metrics.add_metric(name="PaymentStartFailed", unit=MetricUnit.Count, value=1)
+        try:
+            payments_store.mark_failed(payment, type(exc).__name__, clock.utc_now())
+        except (StoreUnavailableError, TransactionRaceError):
+            # The holds lapse at the session's expiry; the expiry job finishes the payment.
+            logger.warning("Could not mark the payment FAILED", extra={"payment_id": payment.payment_id})
+        logger.warning(
+            "Payment start failed", extra={"payment_id": payment.payment_id, "error_type": type(exc).__name__}
+        )
+        raise
+    pending = payments_store.mark_pending(payment, url)
+    metrics.add_metric(name="PaymentStarted", unit=MetricUnit.Count, value=1)
+    logger.info("Payment pending", extra={"payment_id": payment.payment_id, "status": pending.status.value})
+    return StartPaymentOutcome(created=True, response=_start_response(pending, url))
+
+
+def _new_payment(sub: str, invoices: list[Invoice], session_minutes: int, email: str | None) -> Payment:
+    now = clock.utc_now()
+    return Payment(
+        payment_id=str(uuid.uuid4()),
+        sub=sub,
+        email=email,
+        status=PaymentStatus.CREATED,
+        lines=tuple(
+            PaymentLine(
+                account_number=invoice.account_number,
+                invoice_number=invoice.invoice_number,
+                due_cents=invoice.payable_cents(),
+                minimum_cents=invoice.minimum_amount_due_cents,
+                allow_partial=invoice.allow_partial_payments,
+            )
+            for invoice in invoices
+        ),
+        created_at=now,
+        session_expires_at=now + timedelta(minutes=session_minutes),
+    )
+
+
+def _postback_url(base_url: str, payment_id: str) -> str:
+    token = get_postback_key_ring().postback_token(payment_id)
+    # The token goes in the path: Invoice Cloud may add its fields as a query string, and access logs
+    # and proxies keep query strings (DESIGN §3).
+    return f"{base_url.rstrip('/')}/postback/{payment_id}/{token}"
+
+
+def _start_response(payment: Payment, url: str) -> StartPaymentResponse:
+    return StartPaymentResponse(
+        payment_id=payment.payment_id,
+        status="DECLINED" if payment.status is PaymentStatus.DECLINED else "PENDING",
+        payment_url=url,
+        amount_due=money.cents_to_text(payment.amount_due_cents),
+        session_expires_at=payment.session_expires_at,
+    )
+
+
+def _open_session_of(
+    holders: set[str], sub: str, refs: set[InvoiceRef], now: datetime
+) -> StartPaymentOutcome | Payment:
+    """The same user asking for the same invoices while their session is open gets it back; a payment
+    of theirs for them still CREATED (its request failed or died between holding the invoices and
+    recording the session) is returned to be resumed; any other overlap is a payment in progress.
+
+    Resuming while the first request is in fact still running costs at most a second Invoice Cloud
+    session that nobody is shown: :func:`payments_store.mark_pending` records one URL only."""
+    if len(holders) == 1:
+        payment = payments_store.get_payment(next(iter(holders)))
+        if payment is not None and payment.sub == sub and payment.refs == refs and payment.session_open(now):
+            if payment.payment_url is None:
+                if payment.status is PaymentStatus.CREATED:
+                    return payment
+                raise errors.PaymentInProgressError()
+            logger.info("Open session offered again", extra={"payment_id": payment.payment_id})
+            return StartPaymentOutcome(created=False, response=_start_response(payment, payment.payment_url))
+    raise errors.PaymentInProgressError()
