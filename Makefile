@@ -4,8 +4,10 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+SCAN_VENV := .venv-scan
+SCAN_STAMP := $(SCAN_VENV)/.installed
 
-.PHONY: dev test lint typecheck unit integration infra e2e openapi bench soak fmt clean
+.PHONY: dev test lint typecheck unit integration infra e2e openapi bench soak fuzz load fmt clean scan deploy require-env
 
 $(STAMP): requirements-dev.txt layers/common/requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -18,7 +20,7 @@ $(STAMP): requirements-dev.txt layers/common/requirements.txt
 dev: $(STAMP)
 	$(PY) -m sandbox
 
-test: $(STAMP) lint typecheck
+test: $(STAMP) lint typecheck scan
 	$(PY) -m pytest
 
 lint: $(STAMP)
@@ -52,9 +54,38 @@ bench: $(STAMP)
 soak: $(STAMP)
 	$(PY) -m tests.property.soak
 
+# The security suite's long runs (docs/security.md): contract fuzzing with 2,000 requests per operation
+# and every DynamoDB fault kind; load with 500 payments and 2,000 postbacks.
+fuzz: $(STAMP)
+	FUZZ_EXAMPLES=2000 FAULTS=all $(PY) -m pytest tests/security/test_contract.py tests/security/test_faults.py -s
+
+load: $(STAMP)
+	LOAD_STARTS=500 LOAD_POSTBACKS=2000 $(PY) -m pytest tests/security/test_load.py -s
+
 fmt: $(STAMP)
 	$(PY) -m ruff format .
 	$(PY) -m ruff check --fix .
 
 clean:
-	rm -rf $(VENV) .aws-sam .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(SCAN_VENV) .aws-sam .mypy_cache .ruff_cache
+
+# The infrastructure scan: checkov over template.yaml, in its own virtual environment (its pins would
+# break the functions'). Every finding is fixed or suppressed in the template with its reason.
+$(SCAN_STAMP): requirements-scan.txt
+	@test -x $(SCAN_VENV)/bin/python || $(PYTHON) -m venv $(SCAN_VENV)
+	$(SCAN_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(SCAN_VENV)/bin/python -m pip install --quiet -r requirements-scan.txt
+	@touch $(SCAN_STAMP)
+
+scan: $(SCAN_STAMP)
+	$(SCAN_VENV)/bin/checkov --file template.yaml --framework cloudformation --skip-download --compact --quiet
+
+# `make deploy ENV=dev|prod`: sam build, then sam deploy with that environment of samconfig.toml.
+# GUIDED=1 asks for the parameters samconfig.toml does not hold and saves them there (first deploy).
+require-env:
+	@test -n "$(ENV)" || { echo "make deploy needs ENV: make deploy ENV=dev (or ENV=prod); see docs/operations.md" >&2; exit 2; }
+	@grep -q '^\[$(ENV)\.deploy\.parameters\]' samconfig.toml || { echo "samconfig.toml has no environment '$(ENV)'" >&2; exit 2; }
+
+deploy: require-env $(STAMP)
+	SAM_CLI_TELEMETRY=0 $(VENV)/bin/sam build --config-env $(ENV)
+	SAM_CLI_TELEMETRY=0 $(VENV)/bin/sam deploy --config-env $(ENV) $(if $(GUIDED),--guided)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from tools import billing, openapi, postback_keys, reconcile, review
+from tools import billing, health, openapi, postback_keys, reconcile, review
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -65,6 +65,10 @@ def _parser() -> argparse.ArgumentParser:
     for decision in (apply, dismiss):
         decision.add_argument("--note", required=True, help="why: kept in the audit trail")
         decision.add_argument("--by", help="who decides (default: the AWS caller identity)")
+    checking = commands.add_parser(
+        "health", help="is the stack ready: secrets, Invoice Cloud, tables, buckets, jobs (one line each)"
+    )
+    health.add_arguments(checking)
     return parser
 
 
@@ -90,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     arguments = _parser().parse_args(argv)
     if arguments.endpoint:
         _use_endpoint(arguments.endpoint)
+    elif arguments.command == "health" and arguments.sandbox:
+        _use_endpoint(f"http://127.0.0.1:{health.sandbox_base_port() + 2}")  # the sandbox's moto
     try:
         return _run(arguments)
     except (BotoCoreError, ClientError) as exc:
@@ -118,6 +124,8 @@ def _run(arguments: argparse.Namespace) -> int:
             return 2
         report = reconcile.reconcile_path(arguments.file, table_name=arguments.table)
         return reconcile.print_report(report, arguments.file)
+    elif arguments.command == "health":
+        return health.run(arguments)
     elif arguments.command == "review":
         review.use_table(arguments.table)
         return review.run(

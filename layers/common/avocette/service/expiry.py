@@ -17,6 +17,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from avocette import SERVICE_NAME, clock
 from avocette.config import get_ledger_settings
 from avocette.domain.payments import expire
+from avocette.store import jobs
 from avocette.store import payments as payments_store
 from avocette.store.payments import PostbackRaceError
 
@@ -57,4 +58,5 @@ def expire_payments() -> ExpiryResult:
     metrics.add_metric(name="PaymentsOpenPastGrace", unit=MetricUnit.Count, value=overdue)
     result = ExpiryResult(expired=expired, raced=raced, overdue=overdue)
     logger.info("Expiry run", extra=result.as_dict())
+    jobs.record_run("expire_payments", now)  # only when: a re-run records the same
     return result

@@ -20,7 +20,7 @@ from avocette.config import get_exports_bucket, get_ledger_settings
 from avocette.domain.billing import InvoiceRef
 from avocette.domain.export import export_rows
 from avocette.store import billing as billing_store
-from avocette.store import files
+from avocette.store import files, jobs
 from avocette.store import ledger as ledger_store
 
 __all__ = ["ExportResult", "export_day"]
@@ -74,4 +74,5 @@ def export_day(day: date | None = None) -> ExportResult:
     metrics.add_metric(name="ExportRows", unit=MetricUnit.Count, value=len(rows))
     metrics.add_metric(name="ExportRun", unit=MetricUnit.Count, value=1)
     logger.info("Biller export written", extra={"day": result.day, "key": key, "rows": len(rows), "newly": newly})
+    jobs.record_run("export_payments", now, {"day": result.day, "rows": len(rows)})  # as a re-run would
     return result
