@@ -72,5 +72,9 @@ def payment_date(moment: datetime) -> str:
     return moment.astimezone(PAYMENT_TIME_ZONE).strftime("%m/%d/%Y %I:%M:%S %p")
 
 
-def receipt_time(moment: datetime) -> str:
-    return moment.astimezone(PAYMENT_TIME_ZONE).strftime("%m/%d/%Y %I:%M %p %Z")
+def receipt_time(moment: datetime, zone: tzinfo = PAYMENT_TIME_ZONE) -> str:
+    """A time on a payer's page, in ``zone`` (the biller's) with its name: "Nov 25, 2026, 3:04 PM EST",
+    as the portal and the emails write it."""
+    local = moment.astimezone(zone)
+    hour = local.hour % 12 or 12
+    return f"{local:%b} {local.day}, {local.year}, {hour}:{local:%M} {local:%p} {local.tzname()}"

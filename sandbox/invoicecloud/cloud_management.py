@@ -1,13 +1,16 @@
-"""CloudManagement web services: ViewCustomerRecord and UpdateCustomerRecord, form-encoded in, XML out."""
+"""CloudManagement web services (ViewCustomerRecord and UpdateCustomerRecord, form-encoded in, XML out),
+and the customer portal page where a payer finishes registering (``/portal/``)."""
 
 from __future__ import annotations
 
 import dataclasses
 import hmac
+import re
 from collections.abc import Mapping
 
 from werkzeug.wrappers import Request, Response
 
+from sandbox.invoicecloud import pages
 from sandbox.invoicecloud.core import SimulatorCore
 from sandbox.invoicecloud.customers import (
     CREDENTIAL_FIELDS,
@@ -19,12 +22,51 @@ from sandbox.invoicecloud.customers import (
     customer_record_xml,
     update_answer_xml,
 )
-from sandbox.invoicecloud.responses import FORM_MIMETYPE, gateway_error, soap_fault, xml_response
+from sandbox.invoicecloud.responses import FORM_MIMETYPE, gateway_error, html_response, soap_fault, xml_response
 
 __all__ = ["CloudManagement"]
 
 
+_NOT_REGISTERED = (
+    "We could not register that account: check the account number and the registration value printed on "
+    "your bill. If Invoice Cloud has no registration value for your account yet, contact the biller."
+)
+
+
+def _comparable(value: str) -> str:
+    """A registration value as typed and as on file compare without case, spaces or hyphens."""
+    return re.sub(r"[\s-]+", "", value).upper()
+
+
 class CloudManagement(SimulatorCore):
+    def _handle_customer_portal(self, request: Request) -> Response:
+        """GET: the registration form. POST: register the account if its registration value matches the
+        one Invoice Cloud has on file (the biller sent it with UpdateCustomerRecord)."""
+        if request.method == "GET":
+            return html_response(pages.customer_portal_page(self.biller_name))
+        account = request.form.get("account_number", "").strip()
+        offered = request.form.get("registration_value", "")
+        login = request.form.get("login_email", "").strip()
+        if not account or not offered.strip() or "@" not in login or " " in login:
+            message = "Enter the account number, the registration value and an email address for your login."
+            page = pages.customer_portal_page(
+                self.biller_name, account_number=account, login_email=login, message=message
+            )
+            return html_response(page, 400)
+        with self._lock:
+            entry = self._customers.get(account)
+            on_file = entry.record.registration_value if entry else ""
+            if entry is None or not on_file or not hmac.compare_digest(_comparable(on_file), _comparable(offered)):
+                page = pages.customer_portal_page(
+                    self.biller_name, account_number=account, login_email=login, message=_NOT_REGISTERED
+                )
+                return html_response(page, 400)
+            entry.record.registered = True
+            entry.record.login_name = login
+            entry.record.registration_date = self._now().astimezone(self.time_zone).strftime("%m/%d/%Y")
+        page = pages.customer_portal_page(self.biller_name, account_number=account, login_email=login, registered=True)
+        return html_response(page)
+
     def _handle_view_customer(self, request: Request) -> Response:
         form, refusal = self._cloud_management_form(request)
         if refusal is not None:

@@ -15,11 +15,11 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, tzinfo
 from decimal import Decimal
 from typing import Any, Final
 
-from sandbox.invoicecloud.clock import as_utc, utc_now
+from sandbox.invoicecloud.clock import PAYMENT_TIME_ZONE, as_utc, utc_now
 from sandbox.invoicecloud.config import default_config, validate_config_update
 from sandbox.invoicecloud.customers import CustomerEntry, CustomerRecord
 from sandbox.invoicecloud.payment_file_format import PaymentFileSink, Reversal, StoredFile
@@ -49,6 +49,8 @@ class SimulatorCore:
     ) -> None:
         self.base_url = DEFAULT_BASE_URL
         self.biller_name = biller_name
+        # The zone the payer's pages show times in: the biller's (BILLER_TIME_ZONE), Eastern by default.
+        self.time_zone: tzinfo = PAYMENT_TIME_ZONE
         self._api_key = api_key
         self._biller_guid = biller_guid
         self._web_service_key = web_service_key

@@ -54,7 +54,9 @@ class HostedPages(SimulatorCore):
             session = self._sessions.get(session_id)
             if session is None or step not in steps:
                 return html_response(pages.not_found_page(self.biller_name), 404)
-            frame = pages.Frame(self.biller_name, session_id, str(session.request.get("CssUrl", "")))
+            frame = pages.Frame(
+                self.biller_name, session_id, str(session.request.get("CssUrl", "")), return_url=session.return_url
+            )
             refusal = self._may_pay(session)
             if refusal == "APPROVED":
                 if step == "receipt" and request.method == "GET":
@@ -234,7 +236,7 @@ class HostedPages(SimulatorCore):
         receipt = pages.ReceiptView(
             receipt_number=attempt.payment_guid,
             authorization=attempt.authorization or "",
-            paid_at=receipt_time(attempt.at),
+            paid_at=receipt_time(attempt.at, self.time_zone),
             method=attempt.method.description,
             lines=[
                 pages.ReceiptLine(item.line.display_account_number, item.line.invoice_number, dollars(item.amount))

@@ -30,6 +30,7 @@ __all__ = [
     "ReceiptView",
     "account_page",
     "billing_page",
+    "customer_portal_page",
     "expired_page",
     "index_page",
     "invoices_page",
@@ -66,6 +67,7 @@ class Frame:
     biller_name: str
     session_id: str
     css_url: str = ""
+    return_url: str = ""  # the session's ReturnURL: every step links back there
 
     def step_url(self, step: str) -> str:
         return f"/cloudpayments/{self.session_id}/{step}"
@@ -318,7 +320,7 @@ def payment_page(
 <section class="panel">
   <h1>Payment</h1>
   {banner}
-  <p class="lead">Choose how to pay. The convenience fee depends on the payment method.</p>
+  <p class="lead">{_e(fee_text(offers))}</p>
 </section>
 <div class="methods">{panels}</div>
 <section class="panel hints" aria-labelledby="hints-title">
@@ -332,6 +334,22 @@ def payment_page(
 </section>
 <p><a href="{_e(frame.step_url("billing"))}">Back to billing information</a></p>"""
     return _layout(frame, "Payment", "payment", body)
+
+
+def fee_text(offers: Sequence[MethodOffer]) -> str:
+    """What the payment page says about the convenience fee, true to the fees offered."""
+    fees = {offer.fee for offer in offers}
+    if len(offers) < 2:
+        only = offers[0] if offers else None
+        if only is None or only.fee == "$0.00":
+            return "There is no convenience fee."
+        return f"A convenience fee of {only.fee} is added to this payment."
+    if fees == {"$0.00"}:
+        return "Choose how to pay. There is no convenience fee."
+    if len(fees) == 1:
+        return f"Choose how to pay. The convenience fee is {offers[0].fee} whichever way you pay."
+    described = " and ".join(f"{offer.fee} by {'card' if offer.kind == 'CARD' else 'bank account'}" for offer in offers)
+    return f"Choose how to pay. The convenience fee depends on the payment method: {described}."
 
 
 def _card_panel(frame: Frame, offer: MethodOffer, form: PaymentForm) -> str:
@@ -432,7 +450,7 @@ def expired_page(frame: Frame) -> str:
   in this session after it expired.</p>
   <p>Go back to {_e(frame.biller_name)} and start the payment again.</p>
 </section>"""
-    return _layout(frame, "Session expired", None, body)
+    return _layout(frame, "Session expired", None, body, back_label=f"Return to {frame.biller_name}")
 
 
 def not_found_page(biller_name: str) -> str:
@@ -481,9 +499,18 @@ _LOCK_ICON = (
 )
 
 
-def _layout(frame: Frame, title: str, step: str | None, body: str) -> str:
+def _layout(frame: Frame, title: str, step: str | None, body: str, *, back_label: str = "") -> str:
+    """The page around ``body``. Before the receipt (which has its own way back), every page of a session
+    with a ReturnURL offers a way back to the biller: the payer is never left with only Back."""
     custom_css = f'<link rel="stylesheet" href="{_e(frame.css_url)}">' if frame.css_url else ""
     steps = _step_indicator(step) if step else ""
+    back = ""
+    if frame.return_url and step != "receipt":
+        label = back_label or f"Cancel and return to {frame.biller_name}"
+        back = (
+            f'<p class="cancel-row no-print"><a id="cancel-link" href="{_e(frame.return_url)}">{_e(label)}</a>'
+            f"{'' if back_label else ' · no money has been taken'}</p>"
+        )
     return f"""<!doctype html>
 <html lang="en">
 <head>
@@ -505,6 +532,7 @@ def _layout(frame: Frame, title: str, step: str | None, body: str) -> str:
 <main class="container">
 {steps}
 {body}
+{back}
 </main>
 <footer class="container footer">
   Simulated Invoice Cloud for local development and tests. Never enter real card data.
@@ -553,3 +581,42 @@ def _text_input(
 
 def _field_error(name: str, error: str | None) -> str:
     return f'<p class="field-error" id="{_e(name)}-error">{_e(error)}</p>' if error else ""
+
+
+# --------------------------------------------------------------------------- customer portal
+
+
+def customer_portal_page(
+    biller_name: str, *, account_number: str = "", login_email: str = "", message: str = "", registered: bool = False
+) -> str:
+    """Invoice Cloud's customer portal, where the registration email sends a payer to finish registering:
+    the payer names the account, the registration value printed on the bill and a login email."""
+    if registered:
+        body = f"""
+<section class="panel">
+  <h1><span class="ok" aria-hidden="true">&#10004;</span> You are registered</h1>
+  <p class="lead" role="status">Account <strong>{_e(account_number)}</strong> is registered with Invoice Cloud
+  for {_e(biller_name)}; your login is <strong>{_e(login_email)}</strong>.</p>
+  <p>You can close this page and go back to the {_e(biller_name)} portal.</p>
+</section>"""
+        return _layout(Frame(biller_name=biller_name, session_id=""), "Registered", None, body)
+    banner = _banner(message, "error")
+    fields = (
+        _text_input("account_number", "Account number", account_number, None, autocomplete="off")
+        + _text_input("registration_value", "Registration value (printed on your bill)", "", None)
+        + _text_input(
+            "login_email", "Email for your login", login_email, None, autocomplete="email", input_type="email"
+        )
+    )
+    body = f"""
+<section class="panel">
+  <h1>Customer portal</h1>
+  <p class="lead">Register with Invoice Cloud to manage your {_e(biller_name)} account: paperless bills,
+  AutoPay and your payment history.</p>
+  {banner}
+  <form method="post" action="/portal/" novalidate>
+    {fields}
+    <div class="actions"><button type="submit" class="primary">Register</button></div>
+  </form>
+</section>"""
+    return _layout(Frame(biller_name=biller_name, session_id=""), "Customer portal", None, body)

@@ -110,9 +110,13 @@ def test_carol_registers_her_accounts_and_pays_one_of_two_invoices(open_browser:
     # Back in the portal: approved, with a receipt of what was paid (one invoice, not the other), and
     # the card's authorization as Invoice Cloud reported it (payers need it to dispute a charge).
     expect(page.get_by_role("heading", name="Payment approved")).to_be_visible()
+    expect(page.locator(".payment-status")).to_contain_text(
+        "Your payment of $56.10 (including a $1.00 fee) was approved. Invoices you did not pay remain open"
+    )
     receipt = payment_view(page)
     expect(receipt).to_contain_text("Avocette Utilities")
-    expect_fact(receipt, "Payment ID", payment_id)
+    expect(receipt.locator("#receipt-reference")).to_have_text(re.compile(r"^AVC-[0-9A-Z]{4}-[0-9A-Z]{4}$"))
+    expect_fact(receipt.get_by_role("region", name="Technical references"), "Payment ID", payment_id)
     expect_fact(receipt, "Payment method", "Card (Visa)")
     expect_fact(receipt, "Authorization", re.compile(rf"(^|\s){re.escape(authorization)}$"))
     expect(receipt_cells(receipt, "INV-3001-1")).to_have_text(["$55.10", "$55.10"])

@@ -42,11 +42,14 @@ from tests.e2e.portal import (
 
 pytestmark = pytest.mark.e2e
 
-PAYER_ZONE = "America/New_York"  # the browser's; the portal writes times in the payer's own zone
+# The portal writes times in the biller's zone (BILLER_TIME_ZONE, the sandbox's default), whatever the
+# browser's own zone is: these tests run the browser in another one.
+BILLER_ZONE = "America/New_York"
+BROWSER_ZONE = "America/Los_Angeles"
 
 
 def test_bob_card_payment_is_charged_back_and_his_invoice_is_due_again(open_browser: OpenBrowser) -> None:
-    run = open_browser({**PHONE, "timezone_id": PAYER_ZONE})
+    run = open_browser({**PHONE, "timezone_id": BROWSER_ZONE})
     page = run.page
     sign_in(run, "bob")
 
@@ -82,7 +85,7 @@ def test_bob_card_payment_is_charged_back_and_his_invoice_is_due_again(open_brow
     expect_fact(details, "Payment method", "Card (Visa)")
     reversals = reversals_table(page)
     expect(reversal_cells(reversals, "Chargeback")).to_have_text(
-        [moment_in_words(reversed_["reversals"][0]["at"], PAYER_ZONE), "$63.75"]
+        [moment_in_words(reversed_["reversals"][0]["at"], BILLER_ZONE), "$63.75"]
     )
     expect(details.get_by_role("region", name="Reversals")).to_contain_text(
         "The invoices of this payment are due again."
@@ -114,14 +117,14 @@ def test_bob_card_payment_is_charged_back_and_his_invoice_is_due_again(open_brow
     expect(email).to_have_count(1)
     expect(email).to_contain_text("bob@example.com")
     body = email.locator("pre")
-    expect(body).to_contain_text(f"(reference {payment_id})")
+    expect(body).to_contain_text(f"(reference {reversed_['receiptReference']})")
     expect(body).to_contain_text("$63.75 was returned to your card")
     expect(body).to_contain_text("account ACCT-2001, invoice INV-2001-1: $63.75")
     run.step("mailbox")
 
 
 def test_alice_payment_is_partly_voided_and_stays_approved_for_the_rest(open_browser: OpenBrowser) -> None:
-    run = open_browser({**DESKTOP, "timezone_id": PAYER_ZONE})
+    run = open_browser({**DESKTOP, "timezone_id": BROWSER_ZONE})
     page = run.page
     sign_in(run, "alice")
 
@@ -157,7 +160,7 @@ def test_alice_payment_is_partly_voided_and_stays_approved_for_the_rest(open_bro
     expect_fact(receipt, "Amount paid", "$116.35")
     reversals = reversals_table(page)
     expect(reversal_cells(reversals, "Payment voided")).to_have_text(
-        [moment_in_words(voided["reversals"][0]["at"], PAYER_ZONE), "$10.00"]
+        [moment_in_words(voided["reversals"][0]["at"], BILLER_ZONE), "$10.00"]
     )
     expect(receipt.get_by_role("region", name="Reversals")).to_contain_text(
         "The amount reversed is due again on the invoices of this payment."
@@ -199,7 +202,7 @@ def test_alice_bank_payment_says_it_can_take_a_few_days_to_clear(open_browser: O
     return_to_portal(run)
 
     panel = result_panel(page, "Payment approved")
-    expect(panel).to_contain_text("Your payment of $120.00 was approved.")
+    expect(panel).to_contain_text("Your payment of $121.00 (including a $1.00 fee) was approved.")
     expect(panel).to_contain_text("Bank payments can take a few days to clear.")
     receipt = payment_view(page)
     expect_fact(receipt, "Payment method", "Bank account (ACH)")

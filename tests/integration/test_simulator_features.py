@@ -130,7 +130,7 @@ def test_session_times_payment_date_and_receipt_follow_the_injected_clock(
     assert attempt["at"] == "2026-11-25T19:25:02.000Z"
     [postback] = receiver.wait_for(1)
     assert postback.form["PaymentDate"] == "11/25/2026 02:25:02 PM"
-    assert "11/25/2026 02:25 PM EST" in receipt.text
+    assert "Nov 25, 2026, 2:25 PM EST" in receipt.text
     [record] = ic.session(session_id)["postbacks"]
     assert record["attempts"][0]["at"] == "2026-11-25T19:25:02.000Z"
 

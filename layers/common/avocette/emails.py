@@ -8,16 +8,30 @@ are never logged. Amounts are integer cents written by :func:`avocette.money.cen
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime, tzinfo
 from typing import Final
 
 from avocette.money import cents_to_text
 
-__all__ = ["REVERSAL_KINDS", "registration_email", "reversal_email", "security_notice"]
+__all__ = ["REVERSAL_KINDS", "local_date", "local_time", "registration_email", "reversal_email", "security_notice"]
 
 
 def _dollars(cents: int) -> str:
     return f"${cents_to_text(cents)}"
+
+
+def local_time(moment: datetime, zone: tzinfo) -> str:
+    """A moment as a payer reads it, in the biller's zone, with the zone: "Nov 25, 2026, 3:04 PM EST"
+    (the portal and the simulator's receipt write the same)."""
+    local = moment.astimezone(zone)
+    hour = local.hour % 12 or 12
+    return f"{local:%b} {local.day}, {local.year}, {hour}:{local:%M} {local:%p} {local.tzname()}"
+
+
+def local_date(moment: datetime, zone: tzinfo) -> str:
+    """The day of a moment in the biller's zone: "November 25, 2026"."""
+    local = moment.astimezone(zone)
+    return f"{local:%B} {local.day}, {local.year}"
 
 
 # ---- registration -------------------------------------------------------------------------------
@@ -104,12 +118,14 @@ def reversal_email(
     occurred: str,
     portal_url: str | None,
     payment_cents: int | None = None,
+    paid_at: str | None = None,
 ) -> tuple[str, str]:
     """To the payer whose payment Invoice Cloud reversed: ``kind`` is ``VOID``, ``ACH_RETURN`` or
     ``CHARGEBACK``; ``amount_cents`` what was reversed in all, of a payment of ``payment_cents``
     (the same when absent: the whole payment); ``invoices`` (account number,
     invoice number, cents reversed on it), which are due again; ``occurred`` when it happened,
-    already written for the payer; ``portal_url`` where to pay again (``None``: "the portal").
+    already written for the payer; ``portal_url`` where to pay again (``None``: "the portal");
+    ``paid_at`` when the payment was made, written for the payer (see :func:`local_time`).
 
     Raises ``ValueError`` for another kind or no invoice, ``TypeError`` for an amount that is not
     integer cents."""
@@ -119,7 +135,7 @@ def reversal_email(
         raise ValueError("a reversal names at least one invoice")
     subject, headline, what = _REVERSALS[kind]
     total = payment_cents if payment_cents is not None else amount_cents
-    whole = f"your payment of {_dollars(total)}"
+    whole = f"your payment of {_dollars(total)}" + (f" made on {paid_at}" if paid_at else "")
     values = {
         "what": whole if amount_cents >= total else f"{_dollars(amount_cents)} of {whole}",
         "amount": _dollars(amount_cents),

@@ -1,7 +1,7 @@
 // The payments API, as any portal frontend calls it: JSON, the ID token as a bearer token, and
 // errors answered as {"error": "<code>", "message": "<text a payer can read>"}.
 
-import { currentSession, signOut } from "./session.js";
+import { currentSession, expireSession } from "./session.js";
 
 export class ApiError extends Error {
   constructor(status, code, message, details) {
@@ -25,6 +25,7 @@ const INVOICE_CLOUD_UNAVAILABLE =
 export async function api(method, path, { body, headers = {} } = {}) {
   const session = currentSession();
   if (!session) {
+    expireSession(); // a session that ran out while the page was open: the header says so now
     throw new ApiError(401, "unauthorized", SIGN_IN_AGAIN);
   }
   const request = {
@@ -51,7 +52,7 @@ export async function api(method, path, { body, headers = {} } = {}) {
 function errorFrom(status, answer) {
   const code = typeof answer?.error === "string" ? answer.error : `http_${status}`;
   if (status === 401) {
-    signOut();
+    expireSession();
     return new ApiError(401, "unauthorized", SIGN_IN_AGAIN);
   }
   if (code === "invoice_cloud_unavailable") {

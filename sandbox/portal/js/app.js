@@ -5,7 +5,7 @@
 
 import { ApiError } from "./api.js";
 import { h, heading, mount, notice, link } from "./dom.js";
-import { currentSession, onSessionChange, rememberReturnTo, signOut } from "./session.js";
+import { currentSession, expiredSession, onSessionChange, rememberReturnTo, signOut } from "./session.js";
 import * as accounts from "./pages/accounts.js";
 import * as history from "./pages/history.js";
 import * as mailbox from "./pages/mailbox.js";
@@ -53,6 +53,7 @@ async function render() {
   }
   activeRoute?.abort();
   activeRoute = new AbortController();
+  renderWho(currentSession()); // a sign-in may have run out since the last page
   const view = h("div", { class: "view" });
   mount(document.getElementById("main"), view);
 
@@ -107,6 +108,15 @@ function focusHeading(view) {
 function renderWho(session) {
   const who = document.getElementById("who");
   if (!session) {
+    const expired = expiredSession();
+    if (expired) {
+      mount(
+        who,
+        h("span", { class: "who-text", id: "sign-in-expired" }, "Your sign-in has expired"),
+        link("#/signin", "Sign in again"),
+      );
+      return;
+    }
     mount(who, link("#/signin", "Sign in"));
     return;
   }

@@ -30,14 +30,53 @@ export function dollars(text) {
 }
 
 const DAY = new Intl.DateTimeFormat("en-US", { year: "numeric", month: "short", day: "numeric", timeZone: "UTC" });
-const MOMENT = new Intl.DateTimeFormat("en-US", {
-  year: "numeric",
-  month: "short",
-  day: "numeric",
-  hour: "numeric",
-  minute: "2-digit",
-  timeZoneName: "short",
-});
+// Times are shown in the biller's time zone, with the zone's name: payers read their utility's
+// local time, the same on the portal, on Invoice Cloud's receipt and in emails. The API sends UTC
+// (RFC 3339) and names the zone in each payment (billerTimeZone); pages without a payment use the
+// zone last seen in one (kept for the tab), else the device's own.
+const ZONE_KEY = "avocette.portal.billerTimeZone";
+const MOMENT_FORMATS = new Map();
+
+function momentFormat(timeZone) {
+  const key = timeZone || "";
+  if (!MOMENT_FORMATS.has(key)) {
+    let format;
+    try {
+      format = new Intl.DateTimeFormat("en-US", {
+        year: "numeric",
+        month: "short",
+        day: "numeric",
+        hour: "numeric",
+        minute: "2-digit",
+        timeZoneName: "short",
+        ...(timeZone ? { timeZone } : {}),
+      });
+    } catch {
+      return momentFormat(null); // a zone this browser does not know: the device's, still named
+    }
+    MOMENT_FORMATS.set(key, format);
+  }
+  return MOMENT_FORMATS.get(key);
+}
+
+/** Remember the biller's zone from an API answer, for pages that show times without a payment. */
+export function rememberTimeZone(timeZone) {
+  if (typeof timeZone === "string" && timeZone) {
+    try {
+      sessionStorage.setItem(ZONE_KEY, timeZone);
+    } catch {
+      // storage full or unavailable: the zone is still passed where a payment is at hand
+    }
+  }
+}
+
+function rememberedTimeZone() {
+  try {
+    return sessionStorage.getItem(ZONE_KEY);
+  } catch {
+    return null;
+  }
+}
 
 /** "2026-12-15" -> "Dec 15, 2026" (a calendar date: no time zone may move it by a day). */
 export function formatDate(text) {
@@ -45,10 +84,15 @@ export function formatDate(text) {
   return DAY.format(new Date(`${text}T00:00:00Z`));
 }
 
-/** "2026-11-25T20:40:01Z" -> "Nov 25, 2026, 3:40 PM EST" in the payer's own time zone. */
-export function formatMoment(text) {
+/**
+ * "2026-11-25T20:40:01Z" -> "Nov 25, 2026, 3:40 PM EST": in `timeZone` (the biller's, from the
+ * payment), else the zone remembered from the last payment seen, else the device's.
+ */
+export function formatMoment(text, timeZone = null) {
   const moment = new Date(text);
-  return Number.isNaN(moment.getTime()) ? (text ?? "") : MOMENT.format(moment);
+  if (Number.isNaN(moment.getTime())) return text ?? "";
+  rememberTimeZone(timeZone);
+  return momentFormat(timeZone || rememberedTimeZone()).format(moment);
 }
 
 /** "1 invoice", "2 invoices". */

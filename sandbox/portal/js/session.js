@@ -6,18 +6,46 @@ const STORAGE_KEY = "avocette.portal.session";
 const RETURN_TO_KEY = "avocette.portal.returnTo";
 const listeners = new Set();
 
-/** {token, sub, email, expiresAt} of the signed-in user, or null. */
-export function currentSession() {
+function storedSession() {
   let session;
   try {
     session = JSON.parse(sessionStorage.getItem(STORAGE_KEY) ?? "null");
   } catch {
     session = null;
   }
-  if (!session || typeof session.token !== "string" || Date.now() >= session.expiresAt) {
-    return null;
+  return session && typeof session.token === "string" ? session : null;
+}
+
+/** {token, sub, email, expiresAt} of the signed-in user, or null. */
+export function currentSession() {
+  const session = storedSession();
+  return session && Date.now() < session.expiresAt ? session : null;
+}
+
+/** The session that ended without the user signing out (its token expired or was refused), or null. */
+export function expiredSession() {
+  const session = storedSession();
+  return session && Date.now() >= session.expiresAt ? session : null;
+}
+
+/** The API refused the token: keep who it was (to say that the sign-in expired), but not as signed in. */
+export function expireSession() {
+  const session = storedSession();
+  if (!session) return;
+  if (Date.now() < session.expiresAt) {
+    sessionStorage.setItem(STORAGE_KEY, JSON.stringify({ ...session, expiresAt: 0 }));
   }
-  return session;
+  notify();
+}
+
+// When the token runs out while a page is open, everyone listening hears of it then, not at the next click.
+let expiryTimer = null;
+function watchExpiry() {
+  clearTimeout(expiryTimer);
+  const session = currentSession();
+  if (session) {
+    expiryTimer = setTimeout(notify, Math.min(2 ** 31 - 1, session.expiresAt - Date.now() + 50));
+  }
 }
 
 /** Sign in as `sub` with the sandbox's token issuer; resolves to the new session. */
@@ -65,8 +93,11 @@ export function takeReturnTo() {
 
 function notify() {
   const session = currentSession();
+  watchExpiry();
   for (const listener of listeners) listener(session);
 }
+
+watchExpiry();
 
 /** The claims of a JWT, read only to show the user's email; the API checks the signature. */
 function claimsOf(token) {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -27,10 +28,24 @@ __all__ = [
     "StartPaymentRequest",
     "StartPaymentResponse",
     "expire",
+    "receipt_reference",
     "status_message",
 ]
 
 MAX_INVOICES_PER_PAYMENT = 50
+
+# Crockford's base 32: digits and capitals without I, L, O and U, so nothing reads as another character.
+_REFERENCE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def receipt_reference(payment_id: str) -> str:
+    """The short reference a payer reads and quotes, derived from the payment id alone: "AVC-7KQ4-M2XD".
+
+    40 bits of the id's SHA-256, in Crockford's base 32. It names the payment to a person reading the
+    receipt; it is not a key (the payment id is), so a rare collision misleads no lookup."""
+    number = int.from_bytes(hashlib.sha256(payment_id.encode()).digest()[:5], "big")
+    chars = "".join(_REFERENCE_ALPHABET[(number >> shift) & 31] for shift in range(35, -1, -5))
+    return f"AVC-{chars[:4]}-{chars[4:]}"
 
 
 class PaymentStatus(StrEnum):
@@ -257,12 +272,20 @@ def status_message(payment: Payment, now: datetime, ach_return_days: int = 5) ->
             )
         case PaymentStatus.APPROVED if payment.amount_paid_cents < payment.amount_due_cents:
             return (
-                f"Your payment of ${paid} was approved. Invoices you did not pay remain open on your account."
-                + clearing
+                f"Your payment of {_charged(payment)} was approved. Invoices you did not pay remain open on your "
+                "account." + clearing
             )
         case PaymentStatus.APPROVED:
-            return f"Your payment of ${paid} was approved. Thank you!" + clearing
+            return f"Your payment of {_charged(payment)} was approved. Thank you!" + clearing
     return _MESSAGES[payment.status]
+
+
+def _charged(payment: Payment) -> str:
+    """What the payer was charged, with the fee named: "$157.09 (including a $2.00 fee)"."""
+    paid = money.cents_to_text(payment.amount_paid_cents + payment.convenience_fee_cents)
+    if not payment.convenience_fee_cents:
+        return f"${paid}"
+    return f"${paid} (including a ${money.cents_to_text(payment.convenience_fee_cents)} fee)"
 
 
 # ---- GET /payments, GET /payments/{paymentId} -------------------------------------------------
@@ -283,10 +306,23 @@ class ReversalView(CamelModel):
 
 class PaymentView(CamelModel):
     payment_id: str
+    receipt_reference: str = Field(
+        description='A short reference for the payer to read and quote, derived from paymentId: "AVC-7KQ4-M2XD".'
+    )
     status: PaymentStatus
     final: bool
     status_message: str
     biller_name: str
+    biller_time_zone: str = Field(
+        description="The biller's IANA time zone (e.g. America/New_York): show every time of this payment in it. "
+        "The times themselves are RFC 3339 UTC."
+    )
+    payment_url: str | None = optional(
+        "Invoice Cloud's page of this payment while its session is open and no result is in: continue there."
+    )
+    invoices_held_until: datetime | None = optional(
+        "Until when this payment's invoices are held while it is not final: no other payment of them can start."
+    )
     amount_due: str
     amount_paid: str | None = optional()
     convenience_fee: str | None = optional()
@@ -301,14 +337,31 @@ class PaymentView(CamelModel):
     invoices: list[PaymentViewInvoice]
 
     @classmethod
-    def of(cls, payment: Payment, *, biller_name: str, now: datetime, ach_return_days: int = 5) -> PaymentView:
+    def of(
+        cls,
+        payment: Payment,
+        *,
+        biller_name: str,
+        now: datetime,
+        ach_return_days: int = 5,
+        biller_time_zone: str = "America/New_York",
+        grace_minutes: int = 15,
+    ) -> PaymentView:
         any_paid = payment.amount_paid_cents > 0
+        final = payment.is_final(now)
+        continuable = payment.status in (PaymentStatus.PENDING, PaymentStatus.DECLINED) and payment.session_open(now)
         return cls(
             payment_id=payment.payment_id,
+            receipt_reference=receipt_reference(payment.payment_id),
             status=payment.status,
-            final=payment.is_final(now),
+            final=final,
             status_message=status_message(payment, now, ach_return_days),
             biller_name=biller_name,
+            biller_time_zone=biller_time_zone,
+            payment_url=payment.payment_url if continuable else None,
+            invoices_held_until=None
+            if final or not payment.status.holds_session
+            else payment.session_expires_at + timedelta(minutes=grace_minutes),
             amount_due=money.cents_to_text(payment.amount_due_cents),
             amount_paid=money.cents_to_text(payment.amount_paid_cents) if any_paid else None,
             convenience_fee=money.cents_to_text(payment.convenience_fee_cents)

@@ -1,260 +1,36 @@
-"""Starting a payment (DESIGN §6a) and reading payments back (§3)."""
+"""Reading payments back (DESIGN §3): GET /payments and GET /payments/{paymentId}. Starting one is
+:mod:`avocette.service.starting`."""
 
 from __future__ import annotations
 
-import uuid
-from datetime import datetime, timedelta
-from functools import lru_cache
+from datetime import datetime
 
-from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
-from aws_lambda_powertools.utilities.idempotency.exceptions import (
-    IdempotencyAlreadyInProgressError,
-    IdempotencyPersistenceLayerError,
-    IdempotencyValidationError,
-)
-from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
-from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel, ConfigDict
-
-from avocette import SERVICE_NAME, clock, money
-from avocette.config import get_postback_key_ring, get_settings
+from avocette import clock
+from avocette.config import get_ledger_settings, get_portal_settings
 from avocette.domain import errors
-from avocette.domain.billing import Account, Invoice, InvoiceRef
-from avocette.domain.payments import (
-    InvoiceSelection,
-    Payment,
-    PaymentLine,
-    PaymentListResponse,
-    PaymentStatus,
-    PaymentView,
-    StartPaymentResponse,
-)
-from avocette.invoicecloud.client import get_client
-from avocette.invoicecloud.cpv2 import build_payment_request
-from avocette.invoicecloud.errors import InvoiceCloudError
-from avocette.security import sign_blob, verify_blob
-from avocette.store import billing as billing_store
-from avocette.store import keys
-from avocette.store import links as links_store
+from avocette.domain.payments import Payment, PaymentListResponse, PaymentView
 from avocette.store import payments as payments_store
-from avocette.store.table import StoreUnavailableError, TransactionRaceError
 
-__all__ = [
-    "StartPaymentCommand",
-    "StartPaymentOutcome",
-    "get_payment_view",
-    "list_payment_views",
-    "start_payment",
-]
-
-logger = Logger(service=SERVICE_NAME, child=True)
-metrics = Metrics()
-
-IDEMPOTENCY_EXPIRY_SECONDS = 24 * 60 * 60
-_HOLD_ATTEMPTS = 3
-
-
-class StartPaymentCommand(BaseModel):
-    """What POST /payments asks for, with who asks. Only ``sub`` and ``idempotency_key`` key the
-    idempotency record; only ``invoices`` is compared when a key comes back."""
-
-    model_config = ConfigDict(frozen=True)
-
-    sub: str
-    email: str | None = None  # where a reversal of this payment is reported (a verified address only)
-    idempotency_key: str | None = None
-    invoices: list[InvoiceSelection]
-    postback_base_url: str
-
-
-class StartPaymentOutcome(BaseModel):
-    created: bool
-    response: StartPaymentResponse
-
-
-@lru_cache(maxsize=1)
-def _idempotency_store() -> DynamoDBPersistenceLayer:
-    return DynamoDBPersistenceLayer(table_name=get_settings().idempotency_table_name)
-
-
-def start_payment(command: StartPaymentCommand, lambda_context: LambdaContext | None = None) -> StartPaymentOutcome:
-    """Start (or offer again) a payment session. With an ``Idempotency-Key``, a retry of the same
-    request gets the same answer; errors are not remembered, so a failed request can be retried."""
-    if not command.idempotency_key:
-        return _start_payment(command=command)
-    config = IdempotencyConfig(
-        event_key_jmespath="[sub, idempotency_key]",
-        payload_validation_jmespath="invoices",
-        expires_after_seconds=IDEMPOTENCY_EXPIRY_SECONDS,
-    )
-    if lambda_context is not None:
-        config.register_lambda_context(lambda_context)
-    guarded = idempotent_function(
-        data_keyword_argument="command",
-        persistence_store=_idempotency_store(),
-        config=config,
-        output_serializer=PydanticSerializer(model=StartPaymentOutcome),
-    )(_start_payment)
-    try:
-        outcome: StartPaymentOutcome = guarded(command=command)
-    except IdempotencyAlreadyInProgressError:
-        raise errors.RequestInProgressError() from None
-    except IdempotencyValidationError:
-        raise errors.IdempotencyKeyReusedError() from None
-    except IdempotencyPersistenceLayerError as exc:
-        raise StoreUnavailableError("the idempotency table is unavailable") from exc
-    return outcome
-
-
-def _start_payment(command: StartPaymentCommand) -> StartPaymentOutcome:
-    settings = get_settings()
-    refs = [selection.ref for selection in command.invoices]
-
-    # Ownership first: an unknown invoice and another user's invoice answer alike.
-    links = links_store.list_links(command.sub)
-    if not links:
-        raise errors.RegistrationRequiredError()
-    if any(ref.account_number not in links for ref in refs):
-        raise errors.InvoiceNotFoundError()
-
-    for _attempt in range(_HOLD_ATTEMPTS):
-        now = clock.utc_now()
-        invoices = billing_store.get_invoices(refs)
-        if len(invoices) != len(refs):
-            raise errors.InvoiceNotFoundError()
-        holders = {holder for invoice in invoices.values() if (holder := invoice.held_by(now))}
-        if holders:
-            return _offer_open_session(holders, command.sub, set(refs), now)
-        if any(invoice.payable_cents() <= 0 for invoice in invoices.values()):
-            raise errors.InvoiceNotPayableError()
-        ordered = [invoices[ref] for ref in refs]
-        payment = _new_payment(command.sub, ordered, settings.payment_session_minutes, command.email)
-        # Invoice Cloud's page may outlive our session: the invoices stay held through the grace,
-        # until the expiry job closes the payment (DESIGN §6c).
-        hold_until = payment.session_expires_at + timedelta(minutes=settings.payment_session_grace_minutes)
-        try:
-            payments_store.create_payment(payment, ordered, now, hold_until=hold_until)
-            break
-        except payments_store.InvoiceHoldConflictError:
-            logger.info("Invoice hold raced; reading again", extra={"payment_id": payment.payment_id})
-    else:
-        raise errors.PaymentInProgressError()
-
-    logger.info("Payment created", extra={"payment_id": payment.payment_id, "invoice_count": len(refs)})
-    accounts = billing_store.get_accounts(ref.account_number for ref in refs)
-    request = build_payment_request(
-        settings.cpv2,
-        [
-            (
-                accounts.get(invoice.account_number) or Account(account_number=invoice.account_number),
-                invoice,
-                line.due_cents,
-            )
-            for invoice, line in zip(ordered, payment.lines, strict=True)
-        ],
-        post_back_url=_postback_url(command.postback_base_url, payment.payment_id),
-        return_url=settings.portal_return_url.replace("{paymentId}", payment.payment_id),
-        biller_reference=payment.payment_id,
-    )
-    try:
-        url = get_client().start_cloud_payment(request, allowed_url_prefixes=settings.ic_payment_url_prefixes)
-    except InvoiceCloudError as exc:
-        metrics.add_metric(name="PaymentStartFailed", unit=MetricUnit.Count, value=1)
-        try:
-            payments_store.mark_failed(payment, type(exc).__name__, clock.utc_now())
-        except (StoreUnavailableError, TransactionRaceError):
-            # The holds lapse at the session's expiry; the expiry job finishes the payment.
-            logger.warning("Could not mark the payment FAILED", extra={"payment_id": payment.payment_id})
-        logger.warning(
-            "Payment start failed", extra={"payment_id": payment.payment_id, "error_type": type(exc).__name__}
-        )
-        raise
-    pending = payments_store.mark_pending(payment, url)
-    metrics.add_metric(name="PaymentStarted", unit=MetricUnit.Count, value=1)
-    logger.info("Payment pending", extra={"payment_id": payment.payment_id, "status": pending.status.value})
-    return StartPaymentOutcome(created=True, response=_start_response(pending, url))
-
-
-def _new_payment(sub: str, invoices: list[Invoice], session_minutes: int, email: str | None) -> Payment:
-    now = clock.utc_now()
-    return Payment(
-        payment_id=str(uuid.uuid4()),
-        sub=sub,
-        email=email,
-        status=PaymentStatus.CREATED,
-        lines=tuple(
-            PaymentLine(
-                account_number=invoice.account_number,
-                invoice_number=invoice.invoice_number,
-                due_cents=invoice.payable_cents(),
-                minimum_cents=invoice.minimum_amount_due_cents,
-                allow_partial=invoice.allow_partial_payments,
-            )
-            for invoice in invoices
-        ),
-        created_at=now,
-        session_expires_at=now + timedelta(minutes=session_minutes),
-    )
-
-
-def _postback_url(base_url: str, payment_id: str) -> str:
-    token = get_postback_key_ring().postback_token(payment_id)
-    return f"{base_url.rstrip('/')}/postback/{payment_id}?token={token}"
-
-
-def _start_response(payment: Payment, url: str) -> StartPaymentResponse:
-    return StartPaymentResponse(
-        payment_id=payment.payment_id,
-        status="DECLINED" if payment.status is PaymentStatus.DECLINED else "PENDING",
-        payment_url=url,
-        amount_due=money.cents_to_text(payment.amount_due_cents),
-        session_expires_at=payment.session_expires_at,
-    )
-
-
-def _offer_open_session(holders: set[str], sub: str, refs: set[InvoiceRef], now: datetime) -> StartPaymentOutcome:
-    """The same user asking for the same invoices while their session is open gets it back;
-    any other overlap is a payment in progress."""
-    if len(holders) == 1:
-        payment = payments_store.get_payment(next(iter(holders)))
-        if payment is not None and payment.sub == sub and payment.refs == refs and payment.session_open(now):
-            if payment.payment_url is None:
-                raise errors.RequestInProgressError()
-            logger.info("Open session offered again", extra={"payment_id": payment.payment_id})
-            return StartPaymentOutcome(created=False, response=_start_response(payment, payment.payment_url))
-    raise errors.PaymentInProgressError()
+__all__ = ["get_payment_view", "list_payment_views"]
 
 
 # ---- reading ----------------------------------------------------------------------------------------
 
 
-def _cursor_key() -> bytes:
-    return get_postback_key_ring().derived_key("payments-cursor")
-
-
 def list_payment_views(sub: str, *, limit: int, cursor: str | None) -> PaymentListResponse:
-    """One page of the user's payments, newest first; the cursor is signed and bound to the user."""
+    """One page of the user's payments, newest first. The cursor is a position inside the caller's
+    own payments (the partition comes from the token): an altered one is a 422, never another
+    user's data."""
     start_key = None
     if cursor:
-        payload = verify_blob(_cursor_key(), cursor)
-        start_key = payload.get("key") if payload else None
-        if not isinstance(start_key, dict) or start_key.get("GSI1PK") != {"S": keys.user_payments_pk(sub)}:
+        start_key = payments_store.start_key_of(sub, cursor)
+        if start_key is None:
             raise errors.InvalidCursorError()
     page = payments_store.list_user_payments(sub, limit=limit, start_key=start_key)
-    settings = get_settings()
     now = clock.utc_now()
     return PaymentListResponse(
-        payments=[
-            PaymentView.of(payment, biller_name=settings.biller_name, now=now, ach_return_days=settings.ach_return_days)
-            for payment in page.payments
-        ],
-        next_cursor=sign_blob(_cursor_key(), {"key": page.last_key}) if page.last_key else None,
+        payments=[_view(payment, now) for payment in page.payments],
+        next_cursor=payments_store.page_cursor(page.last_key) if page.last_key else None,
     )
 
 
@@ -262,7 +38,16 @@ def get_payment_view(sub: str, payment_id: str) -> PaymentView:
     payment = payments_store.get_payment(payment_id)
     if payment is None or payment.sub != sub:
         raise errors.PaymentNotFoundError()
-    settings = get_settings()
+    return _view(payment, clock.utc_now())
+
+
+def _view(payment: Payment, now: datetime) -> PaymentView:
+    portal, ledger = get_portal_settings(), get_ledger_settings()
     return PaymentView.of(
-        payment, biller_name=settings.biller_name, now=clock.utc_now(), ach_return_days=settings.ach_return_days
+        payment,
+        biller_name=portal.biller_name,
+        now=now,
+        ach_return_days=ledger.ach_return_days,
+        biller_time_zone=portal.biller_time_zone,
+        grace_minutes=ledger.payment_session_grace_minutes,
     )

@@ -68,7 +68,7 @@ function invoiceItem(invoice, accountTitleId) {
       "h3",
       { id: titleId },
       "Invoice ",
-      invoice.invoiceNumber,
+      h("span", { class: "invoice-number" }, invoice.invoiceNumber),
       paid ? h("span", { class: "badge badge-ok" }, "Paid") : null,
     ),
     facts([

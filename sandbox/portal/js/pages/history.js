@@ -75,7 +75,12 @@ function paymentRow(payment) {
       h("span", { class: `badge badge-${status.toLowerCase()}` }, statusLabel(payment.status)),
     ),
     outcome ? h("p", { class: "history-outcome" }, outcome) : null,
-    h("p", { class: "history-meta" }, formatMoment(payment.createdAt)),
+    h(
+      "p",
+      { class: "history-meta" },
+      formatMoment(payment.createdAt, payment.billerTimeZone),
+      payment.receiptReference ? ` · Reference ${payment.receiptReference}` : null,
+    ),
     h(
       "p",
       { class: "history-meta" },

@@ -1,9 +1,15 @@
 // Pay: choose invoices across accounts, see the running total, and go to Invoice Cloud to pay.
+// Above the list, every payment of this user still in progress (its invoices are held until it ends),
+// each with the way to continue it; when nothing is left to pay, the page says so.
 
 import { api, goToInvoiceCloud, startPayment } from "../api.js";
-import { h, heading, loadingRegion, mount, notice, settle } from "../dom.js";
+import { h, heading, link, loadingRegion, mount, notice, settle } from "../dom.js";
 import { errorNotice, PAYMENT_ERRORS } from "../errors.js";
 import { dollars, formatCents, formatDate, formatMoment, plural, toCents } from "../format.js";
+
+// Payments in progress are recent (a session and its grace last under an hour): the newest page of
+// the history holds them.
+const RECENT_PAYMENTS = 50;
 
 export async function render({ view }) {
   const content = loadingRegion("Loading your invoices…");
@@ -18,21 +24,114 @@ export async function render({ view }) {
     ),
     content,
   );
-  let answer;
+  let accounts;
+  let payments;
   try {
-    answer = (await api("GET", "/accounts")).body;
+    const [accountsAnswer, paymentsAnswer] = await Promise.all([
+      api("GET", "/accounts"),
+      api("GET", `/payments?limit=${RECENT_PAYMENTS}`),
+    ]);
+    accounts = accountsAnswer.body.accounts;
+    payments = paymentsAnswer.body.payments;
   } catch (error) {
     settle(content, errorNotice(error));
     return;
   }
-  settle(content, payForm(answer.accounts, () => render({ view })));
+  const open = inProgress(payments);
+  settle(content, ...payPage(accounts, open, () => render({ view })));
 }
 
-function payForm(accounts, reload) {
+/** The user's payments that still hold their invoices, oldest first. */
+function inProgress(payments) {
+  const now = Date.now();
+  return (Array.isArray(payments) ? payments : [])
+    .filter((payment) => !payment.final && Date.parse(payment.invoicesHeldUntil) > now)
+    .reverse();
+}
+
+function payPage(accounts, open, reload) {
+  const held = new Set();
+  for (const payment of open) {
+    for (const invoice of payment.invoices ?? []) held.add(key(invoice.accountNumber, invoice.invoiceNumber));
+  }
+  const payable = accounts.some((account) =>
+    account.invoices.some(
+      (invoice) => toCents(invoice.payable) > 0 && !held.has(key(account.accountNumber, invoice.invoiceNumber)),
+    ),
+  );
+  // One primary action: continuing the first open session, when there is one; paying otherwise.
+  const primary = open.findIndex((payment) => payment.paymentUrl);
+  const sessions = open.map((payment, index) => openSessionNotice(payment, index === primary));
+  if (!payable && !open.length) {
+    return [nothingDue()];
+  }
+  if (!payable) {
+    return [...sessions, h("p", { class: "hint" }, "Every other invoice is paid. ", link("#/history", "See your payments"))];
+  }
+  return [...sessions, payForm(accounts, held, primary < 0, reload)];
+}
+
+function key(accountNumber, invoiceNumber) {
+  return `${accountNumber}\u0000${invoiceNumber}`;
+}
+
+function nothingDue() {
+  return notice(
+    "success",
+    h("h2", { class: "notice-title", id: "nothing-due" }, "Nothing is due"),
+    h("p", {}, "All the bills on your linked accounts are paid. There is nothing to pay right now."),
+    h("p", {}, link("#/history", "See your payments"), " · ", link("#/accounts", "Your accounts")),
+  );
+}
+
+/** A payment in progress: continue it on Invoice Cloud, or wait until its invoices are free again. */
+function openSessionNotice(payment, primary) {
+  const zone = payment.billerTimeZone;
+  const until = formatMoment(payment.invoicesHeldUntil, zone);
+  const invoices = (payment.invoices ?? []).map((invoice) => invoice.invoiceNumber);
+  return notice(
+    "info",
+    h("h2", { class: "notice-title" }, "Payment in progress"),
+    h(
+      "p",
+      { class: "open-session-text" },
+      payment.paymentUrl
+        ? `Continue on Invoice Cloud, or wait until ${until} to start another.`
+        : "Invoice Cloud has not reported the result of this payment yet: please do not pay again. " +
+            `Its invoices are held until ${until}.`,
+    ),
+    h(
+      "p",
+      {},
+      `${dollars(payment.amountDue)} for ${plural(invoices.length, "invoice")}: `,
+      invoices.map((number, index) => [index ? ", " : "", h("span", { class: "invoice-number" }, number)]),
+      payment.receiptReference ? ` (reference ${payment.receiptReference})` : null,
+    ),
+    payment.status === "DECLINED"
+      ? h("p", {}, "Your last attempt was declined. You can try again with another card or bank account.")
+      : null,
+    payment.paymentUrl
+      ? h(
+          "button",
+          {
+            type: "button",
+            class: primary ? "button-primary continue-session" : "button-secondary continue-session",
+            onClick: () => goToInvoiceCloud(payment.paymentUrl),
+          },
+          `Continue paying ${dollars(payment.amountDue)} on Invoice Cloud`,
+        )
+      : null,
+  );
+}
+
+function payForm(accounts, held, primary, reload) {
   const choices = []; // {checkbox, accountNumber, invoiceNumber, cents}
   const count = h("span", { id: "selected-count" });
   const total = h("strong", { id: "selected-total" });
-  const payButton = h("button", { type: "submit", class: "button-primary button-large" });
+  const payButton = h("button", {
+    type: "submit",
+    class: primary ? "button-primary button-large" : "button-secondary button-large",
+  });
   const status = h("div", { class: "status-slot" });
 
   const update = () => {
@@ -60,7 +159,7 @@ function payForm(accounts, reload) {
         goToInvoiceCloud(payment.paymentUrl);
         return;
       }
-      mount(status, openSessionNotice(payment));
+      mount(status, reusedSessionNotice(payment));
     } catch (error) {
       mount(status, errorNotice(error, PAYMENT_ERRORS), refreshAfter(error, reload));
     }
@@ -78,8 +177,9 @@ function payForm(accounts, reload) {
             "ul",
             { class: "pay-list" },
             account.invoices.map((invoice, invoiceIndex) => {
-              const choice = invoiceChoice(account, invoice, `pay-${accountIndex}-${invoiceIndex}`, update);
-              if (choice.cents > 0) choices.push(choice);
+              const inPayment = held.has(key(account.accountNumber, invoice.invoiceNumber));
+              const choice = invoiceChoice(account, invoice, `pay-${accountIndex}-${invoiceIndex}`, update, inPayment);
+              if (choice.cents > 0 && !inPayment) choices.push(choice);
               return choice.item;
             }),
           )
@@ -110,28 +210,32 @@ function payForm(accounts, reload) {
   );
 }
 
-function invoiceChoice(account, invoice, id, onChange) {
+function invoiceChoice(account, invoice, id, onChange, inPayment) {
   const cents = toCents(invoice.payable);
-  const checkbox = h("input", { type: "checkbox", id, name: "invoice", disabled: cents <= 0, onChange });
+  const open = cents > 0 && !inPayment;
+  const checkbox = h("input", { type: "checkbox", id, name: "invoice", disabled: !open, onChange });
+  const state = cents <= 0 ? "Paid" : inPayment ? "In a payment in progress" : null;
   const item = h(
     "li",
-    { class: cents > 0 ? "pay-item" : "pay-item is-paid" },
+    { class: open ? "pay-item" : "pay-item is-paid" },
     checkbox,
     h(
       "label",
       { for: id },
-      h("span", { class: "pay-item-title" }, "Invoice ", invoice.invoiceNumber),
+      h("span", { class: "pay-item-title" }, "Invoice ", h("span", { class: "invoice-number" }, invoice.invoiceNumber)),
       h("span", { class: "pay-item-meta" }, `Due ${formatDate(invoice.dueDate)}`),
-      invoice.minimumAmountDue && cents > 0
+      invoice.minimumAmountDue && open
         ? h("span", { class: "pay-item-meta" }, `Minimum due ${dollars(invoice.minimumAmountDue)}`)
         : null,
+      state && cents > 0 ? h("span", { class: "pay-item-meta" }, state) : null,
       h("span", { class: "pay-item-amount" }, cents > 0 ? dollars(invoice.payable) : "Paid"),
     ),
   );
   return { item, checkbox, cents, accountNumber: account.accountNumber, invoiceNumber: invoice.invoiceNumber };
 }
 
-function openSessionNotice(payment) {
+/** The API handed back a session already open for exactly these invoices (200). */
+function reusedSessionNotice(payment) {
   return notice(
     "info",
     h("p", {}, h("strong", {}, "You already have a payment session open for these invoices — continue it.")),
@@ -141,7 +245,7 @@ function openSessionNotice(payment) {
     h("p", {}, `It stays open until ${formatMoment(payment.sessionExpiresAt)}.`),
     h(
       "button",
-      { type: "button", class: "button-primary", onClick: () => goToInvoiceCloud(payment.paymentUrl) },
+      { type: "button", class: "button-secondary", onClick: () => goToInvoiceCloud(payment.paymentUrl) },
       `Continue paying ${dollars(payment.amountDue)} with Invoice Cloud`,
     ),
   );

@@ -243,7 +243,7 @@ function statusPanel(page, payment, state, checkedAt) {
         message,
         "Your invoices stay reserved for this payment while we check.",
         "The result will show here and in your payment history when we have finished. " +
-          "If you contact us about it, quote the payment ID below.",
+          "If you contact us about it, quote the reference below.",
         checkAgain(page, checkedAt),
       );
     case "FAILED":
@@ -275,6 +275,7 @@ function statusPanel(page, payment, state, checkedAt) {
         "Waiting for confirmation",
         message,
         "If you paid on Invoice Cloud's page, this usually takes a few seconds. Please do not pay again.",
+        continueOffer(payment),
       );
     default:
       return panel("info", payment.final ? "Your payment" : "Waiting for confirmation", message);
@@ -286,7 +287,7 @@ function sessionEndedPanel(page, payment, checkedAt) {
   return panel(
     "info",
     "Your payment session has ended",
-    `The payment session ended on ${formatMoment(payment.sessionExpiresAt)}, and Invoice Cloud has not ` +
+    `The payment session ended on ${formatMoment(payment.sessionExpiresAt, payment.billerTimeZone)}, and Invoice Cloud has not ` +
       "reported a payment for it yet.",
     "If you paid on Invoice Cloud's page, the result will show here once Invoice Cloud reports it: " +
       "please do not pay again in the meantime. If you did not pay, no money was taken.",
@@ -311,6 +312,24 @@ function payBillsLink() {
   return h("p", {}, link("#/pay", "Pay bills"));
 }
 
+/** A payer who left Invoice Cloud's page before paying may go back to it while the session is open. */
+function continueOffer(payment) {
+  if (!present(payment.paymentUrl)) return null;
+  return [
+    h(
+      "p",
+      {},
+      "If you left Invoice Cloud's page before paying, you can continue there until " +
+        `${formatMoment(payment.sessionExpiresAt, payment.billerTimeZone)}.`,
+    ),
+    h(
+      "button",
+      { type: "button", class: "button-secondary", onClick: () => goToInvoiceCloud(payment.paymentUrl) },
+      "Continue on Invoice Cloud",
+    ),
+  ];
+}
+
 function declinedPanel(payment) {
   const status = h("div", { class: "status-slot" });
   const button = h("button", { type: "button", class: "button-primary" }, "Try again");
@@ -318,6 +337,10 @@ function declinedPanel(payment) {
     button.disabled = true;
     button.textContent = "Opening Invoice Cloud…";
     mount(status);
+    if (present(payment.paymentUrl)) {
+      goToInvoiceCloud(payment.paymentUrl); // the same open session, straight back to it
+      return;
+    }
     try {
       const invoices = payment.invoices.map(({ accountNumber, invoiceNumber }) => ({ accountNumber, invoiceNumber }));
       const { payment: session } = await startPayment(invoices);
@@ -332,7 +355,7 @@ function declinedPanel(payment) {
     "error",
     "Payment declined",
     payment.statusMessage,
-    `This payment session stays open until ${formatMoment(payment.sessionExpiresAt)}.`,
+    `This payment session stays open until ${formatMoment(payment.sessionExpiresAt, payment.billerTimeZone)}.`,
     button,
     status,
   );
@@ -350,20 +373,20 @@ function summary(payment) {
     "section",
     { class: "panel no-print", "aria-labelledby": "summary-title" },
     h("h2", { id: "summary-title" }, "Payment details"),
+    referenceLine(payment),
     facts([
-      ["Payment ID", payment.paymentId],
       ["Status", statusLabel(payment.status)],
-      ["Started", formatMoment(payment.createdAt)],
-      [sessionLabel, holding ? moment(payment.sessionExpiresAt) : null],
-      [endedLabel, endedLabel ? moment(payment.completedAt) : null],
+      ["Started", formatMoment(payment.createdAt, payment.billerTimeZone)],
+      [sessionLabel, holding ? moment(payment.sessionExpiresAt, payment.billerTimeZone) : null],
+      [endedLabel, endedLabel ? moment(payment.completedAt, payment.billerTimeZone) : null],
       ["Amount", amountText(payment.amountDue)],
       ["Amount paid", amountText(payment.amountPaid)],
       ["Payment method", methodText(payment)],
       ["Authorization", present(payment.authorization)],
-      icPaymentIds(payment),
     ]),
     invoiceTable(payment, false),
     reversalsSection(payment),
+    technicalReferences(payment),
   );
 }
 
@@ -399,11 +422,10 @@ function receipt(payment) {
       h("p", { class: "receipt-biller" }, payment.billerName),
       h("h2", { id: "receipt-title" }, "Payment receipt"),
     ),
+    referenceLine(payment),
     facts([
       ["Paid to", payment.billerName],
-      ["Payment ID", payment.paymentId],
-      icPaymentIds(payment),
-      ["Date", formatMoment(payment.completedAt ?? payment.createdAt)],
+      ["Date", formatMoment(payment.completedAt ?? payment.createdAt, payment.billerTimeZone)],
       ["Payment method", methodText(payment)],
       ["Authorization", present(payment.authorization)],
       ["Status", statusLabel(payment.status)],
@@ -411,6 +433,7 @@ function receipt(payment) {
     invoiceTable(payment, true),
     facts(totals, "facts totals"),
     reversalsSection(payment),
+    technicalReferences(payment),
     h(
       "p",
       { class: "receipt-note" },
@@ -422,6 +445,28 @@ function receipt(payment) {
       h("button", { type: "button", class: "button-primary", onClick: () => window.print() }, "Print receipt"),
       link("#/history", "Payment history"),
     ),
+  );
+}
+
+/** The short reference a payer reads and quotes, first on the receipt and the summary. */
+function referenceLine(payment) {
+  const reference = present(payment.receiptReference);
+  if (reference === null) return null;
+  return h(
+    "p",
+    { class: "receipt-reference" },
+    h("span", { class: "receipt-reference-label" }, "Reference"),
+    h("strong", { id: "receipt-reference" }, reference),
+  );
+}
+
+/** The full identifiers, below: what support and Invoice Cloud look payments up by. */
+function technicalReferences(payment) {
+  return h(
+    "section",
+    { class: "technical-references", "aria-labelledby": "technical-references-title" },
+    h("h3", { id: "technical-references-title" }, "Technical references"),
+    facts([["Payment ID", payment.paymentId], icPaymentIds(payment)], "facts facts-technical"),
   );
 }
 
@@ -465,8 +510,8 @@ function invoiceTable(payment, withPaid) {
           h(
             "th",
             { scope: "row" },
-            invoice.invoiceNumber,
-            h("span", { class: "cell-note" }, "Account ", invoice.accountNumber),
+            h("span", { class: "invoice-number" }, invoice.invoiceNumber),
+            h("span", { class: "cell-note" }, "Account ", h("span", { class: "account-number" }, invoice.accountNumber)),
           ),
           h("td", { class: "num" }, amountText(invoice.amountDue)),
           withPaid ? paidCell(invoice) : null,
@@ -546,7 +591,7 @@ function reversalsSection(payment) {
             "tr",
             {},
             h("th", { scope: "row" }, reversalKind(reversal.kind)),
-            h("td", { class: "wrap" }, moment(reversal.at)),
+            h("td", { class: "wrap" }, moment(reversal.at, payment.billerTimeZone)),
             // Not an amount: shown as it is, and allowed to wrap rather than widen the page.
             h("td", { class: centsOf(reversal.amount) === null ? "wrap" : "num" }, reversedAmountText(reversal.amount)),
           ),
@@ -601,7 +646,7 @@ function amountText(text) {
   }
 }
 
-/** A date and time in the payer's words; null when absent. */
-function moment(text) {
-  return present(text) === null ? null : formatMoment(String(text));
+/** A date and time in the payer's words, in the biller's zone (`timeZone`); null when absent. */
+function moment(text, timeZone) {
+  return present(text) === null ? null : formatMoment(String(text), timeZone);
 }

@@ -85,7 +85,7 @@ function registrationForm(results, afterSubmit) {
       afterSubmit();
     } catch (error) {
       markInvalid(rows, error.details);
-      mount(formStatus, errorNotice(error));
+      mount(formStatus, errorNotice(error, { too_many_attempts: tooManyAttempts(error) }));
     }
     submitButton.disabled = false;
     submitButton.textContent = "Link accounts";
@@ -210,10 +210,24 @@ function outcomeItem(account) {
 
 const OUTCOME_LABELS = { LINKED: "Linked", ALREADY_LINKED: "Already linked", REJECTED: "Not linked" };
 
+/**
+ * The 429: the server's message says when to try again, in the biller's zone (details.retryAt has
+ * the same time in UTC); then what to check meanwhile.
+ */
+function tooManyAttempts(error) {
+  return [
+    h("strong", { id: "rate-limited" }, "Linking is paused for your security. "),
+    `${error.message} `,
+    "Meanwhile, check the account number and the registration value printed on your bill.",
+  ];
+}
+
 function outcomeText(account) {
   if (account.outcome === "LINKED") return "Linked to your profile. You can now see and pay its bills here.";
   if (account.outcome === "ALREADY_LINKED") return "This account was already linked to your profile. Nothing to do.";
-  if (account.reason === "rate_limited") return "Too many attempts; try again later.";
+  if (account.reason === "rate_limited") {
+    return "Not checked: too many unsuccessful attempts for this account or your profile. Try it again later.";
+  }
   return "We could not match this account number and registration value. Check both on your bill.";
 }
 

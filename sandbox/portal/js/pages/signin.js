@@ -1,7 +1,7 @@
 // "Sign in as": a demo chooser standing in for the portal's real (OpenID Connect) sign-in.
 
 import { h, heading, mount, notice } from "../dom.js";
-import { currentSession, signIn, takeReturnTo } from "../session.js";
+import { currentSession, expiredSession, signIn, takeReturnTo } from "../session.js";
 
 const DEMO_USERS = [
   { sub: "alice", about: "two linked accounts, three open invoices" },
@@ -12,9 +12,18 @@ const DEMO_USERS = [
 export async function render({ view }) {
   const status = h("div", { class: "status-slot" });
   const session = currentSession();
+  const expired = session ? null : expiredSession();
   mount(
     view,
     heading("Sign in"),
+    expired
+      ? notice(
+          "warning",
+          h("strong", { id: "expired-notice" }, "Your sign-in has expired. "),
+          `You were signed in as ${expired.sub}; for your security, a sign-in lasts a limited time. ` +
+            "Sign in again to continue where you were.",
+        )
+      : null,
     notice(
       "info",
       h("strong", {}, "Sandbox sign-in. "),
