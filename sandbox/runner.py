@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import boto3
 import requests
@@ -179,6 +180,10 @@ class Sandbox:
             # The simulator's PaymentTypeID values (the real ones are an open question).
             "InvoiceCloudPaymentTypeIds": json.dumps(SIMULATOR_PAYMENT_TYPE_IDS),
         }
+        zone = os.environ.get("BILLER_TIME_ZONE", "").strip()
+        if zone:  # the biller's zone for every time a payer reads: portal, emails, the simulator's receipt
+            parameters["BillerTimeZone"] = zone
+            self.simulator.time_zone = ZoneInfo(zone)
         self._start_workers(resources, parameters)  # their imports run while this process goes on
         os.environ.update(environment(resources, parameters))
         runtime.reset()
