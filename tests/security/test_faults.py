@@ -298,9 +298,6 @@ KNOWN: dict[tuple[str, int, str], str] = {
     **{("start payment", 2, fault): _START_RESUMED for fault in _TRANSIENT_NAMES},
     ("start payment", 2, "killed"): "the retry answers 200 with the open session; the idempotency record differs",
     **{("registration", 2, fault): _REGISTRATION for fault in _TRANSIENT_NAMES},
-    ("expiry", 1, "cancelled:ThrottlingError"): (
-        "counted as a race with a postback; the next run left the invoices held"
-    ),
 }
 
 

@@ -563,6 +563,9 @@ def mark_failed(payment: Payment, reason: str, now: datetime) -> Payment:
     return failed
 
 
+_RELEASE_ATTEMPTS = 3
+
+
 def release_holds(
     before: Payment, after: Payment, refs: Iterable[InvoiceRef], *, head: Sequence[dict[str, Any]] = ()
 ) -> Payment:
@@ -571,8 +574,11 @@ def release_holds(
     transaction. A hold that is no longer this payment's is left alone (released already, or another
     session holds the invoice now) and the write is tried again without it.
 
-    Raises :class:`PostbackRaceError` (``payment_changed``) when the payment moved on meanwhile."""
+    Raises :class:`PostbackRaceError` (``payment_changed``) when the payment moved on meanwhile, and
+    :class:`StoreUnavailableError` when DynamoDB kept cancelling it for throttling: only a failed
+    condition says that a hold is no longer this payment's."""
     pending = sorted(set(refs), key=str)
+    throttled = 0
     while True:
         items = [*head, put_payment(after, expected_version=before.version)]
         items.extend(release_hold(ref, before.payment_id) for ref in pending)
@@ -581,7 +587,14 @@ def release_holds(
             return after
         except TransactionRaceError as race:
             reasons = race.reasons_for(len(items))
-            if race.conflict or any(reason != "None" for reason in reasons[: len(head) + 1]):
+            if race.conflict:
+                raise PostbackRaceError(payment_changed=True) from None
+            if any(reason not in ("None", "ConditionalCheckFailed") for reason in reasons):
+                throttled += 1  # cancelled for throttling (or another transient reason): nothing was decided
+                if throttled >= _RELEASE_ATTEMPTS:
+                    raise StoreUnavailableError("releasing the holds kept being throttled") from None
+                continue
+            if any(reason != "None" for reason in reasons[: len(head) + 1]):
                 raise PostbackRaceError(payment_changed=True) from None
             lost = {ref for ref, reason in zip(pending, reasons[len(head) + 1 :], strict=True) if reason != "None"}
             pending = [ref for ref in pending if ref not in lost]
