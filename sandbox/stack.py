@@ -11,6 +11,7 @@ from typing import Any
 
 import boto3
 
+from stackdef.names import StackNames
 from stackdef.template import create_table_request, function_environment, function_specs, load_template, resolve
 
 __all__ = [
@@ -21,26 +22,6 @@ __all__ = [
     "provision",
     "template_variable_names",
 ]
-
-
-@dataclass(frozen=True)
-class StackNames:
-    app_table: str = "avocette-app"
-    idempotency_table: str = "avocette-idempotency"
-    billing_bucket: str = "avocette-billing"
-    inbound_bucket: str = "avocette-inbound"
-    exports_bucket: str = "avocette-exports"
-    ic_secret_name: str = "avocette/invoice-cloud"
-    postback_keys_secret_name: str = "avocette/postback-keys"
-    registration_hash_secret_name: str = "avocette/registration-hash-key"
-
-    def buckets(self) -> dict[str, str]:
-        """The template's buckets by logical id."""
-        return {
-            "BillingBucket": self.billing_bucket,
-            "InboundBucket": self.inbound_bucket,
-            "ExportsBucket": self.exports_bucket,
-        }
 
 
 @dataclass(frozen=True)

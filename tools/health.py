@@ -120,7 +120,7 @@ def _environment_targets(environ: Mapping[str, str]) -> Targets:
 
 
 def _sandbox_targets(base_port: int) -> Targets:
-    from sandbox.stack import StackNames  # noqa: PLC0415 - the dev sandbox, imported only when asked for
+    from stackdef.names import StackNames  # noqa: PLC0415 - only when asked for
 
     names = StackNames()
     return Targets(

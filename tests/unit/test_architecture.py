@@ -68,3 +68,11 @@ def test_functions_import_only_the_layer_and_libraries() -> None:
             if module.startswith(("sandbox", "tools", "tests", "bench", "functions", "app")):
                 found.append(f"{path.relative_to(ROOT)} imports {module}")
     assert found == []
+
+
+def test_tools_and_the_sandbox_never_import_each_other_and_stackdef_neither() -> None:
+    """The template and function loaders, and the sandbox's resource names, live in ``stackdef``, a
+    neutral package that the sandbox, the tools, the benchmarks and the tests all use."""
+    assert offenders(ROOT / "tools", ("sandbox",)) == []
+    assert offenders(ROOT / "sandbox", ("tools",)) == []
+    assert offenders(ROOT / "stackdef", ("sandbox", "tools", "tests", "bench")) == []
