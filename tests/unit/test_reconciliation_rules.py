@@ -264,6 +264,19 @@ def test_the_export_is_ordered_signed_and_the_same_bytes_whatever_the_order_of_t
     ]
 
 
+def test_at_the_same_moment_a_payment_is_exported_before_its_reversal() -> None:
+    """Found by a flaky sandbox test: a chargeback recorded in the same second as its approval came
+    first when its credit key sorted first; a reversal can never precede the payment it reverses."""
+    entries = [
+        LedgerEntry(at=NOW, credit_key="zz-approval", payment_id="p1", kind="PAYMENT", payment_guid="G-1",
+                    method="CARD", source="postback", invoices={"A/I-1": 6375}),
+        LedgerEntry(at=NOW, credit_key="aa-chargeback", payment_id="p1", kind="CHARGEBACK", payment_guid="G-1",
+                    method="CARD", source="reversal", invoices={"A/I-1": -375}),
+    ]  # fmt: skip
+    for order in (entries, list(reversed(entries))):
+        assert [(r.kind, r.cents) for r in export_rows(order)] == [("PAYMENT", 6375), ("CHARGEBACK", -375)]
+
+
 def test_a_row_for_an_invoice_the_postbacks_did_not_pay_is_a_mismatch_when_they_paid_another() -> None:
     """Found by the soak: Invoice Cloud named the first *requested* invoice (I-2, which allows part
     payments) for a part payment the payer made on I-1; the rules put it on I-2. The file then lists

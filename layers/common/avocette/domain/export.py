@@ -20,6 +20,7 @@ class ExportRow:
     account_number: str
     invoice_number: str
     at: datetime
+    reversal: bool  # at the same moment, a payment's row comes before a reversal of it
     credit_key: str
     cents: int
     payment_guid: str
@@ -29,12 +30,14 @@ class ExportRow:
 
 
 def export_rows(entries: Iterable[LedgerEntry]) -> list[ExportRow]:
-    """Each entry's cents per invoice, ordered by account, invoice, time and credit."""
+    """Each entry's cents per invoice, ordered by account, invoice, time (payments before reversals at
+    the same moment) and credit."""
     rows = [
         ExportRow(
             account_number=ref.split("/", 1)[0],
             invoice_number=ref.split("/", 1)[1],
             at=entry.at,
+            reversal=entry.kind != "PAYMENT",
             credit_key=entry.credit_key,
             cents=cents,
             payment_guid=entry.payment_guid,
