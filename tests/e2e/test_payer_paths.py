@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -114,7 +115,7 @@ def test_declined_payer_returns_by_the_cancel_link_and_continues_the_open_sessio
     # The banner names what was charged, fee included; the receipt's short reference comes first.
     approved = wait_for_payment(run, "alice", payment_id, lambda payment: payment["status"] == "APPROVED")
     fee = approved.get("convenienceFee")
-    charged = f"{float(approved['amountPaid']) + float(fee or 0):.2f}"
+    charged = str(Decimal(approved["amountPaid"]) + Decimal(fee or "0.00"))  # money: never a float
     banner = result_panel(page, "Payment approved")
     if fee:
         expect(banner).to_contain_text(f"Your payment of ${charged} (including a ${fee} fee) was approved.")
