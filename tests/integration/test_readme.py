@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from sandbox.runner import DEFAULT_BASE_PORT, Sandbox, SandboxPorts
+from tests.environment import require
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 WALK_THROUGH = ("### Walk through a payment with curl", "### See it in the browser")
@@ -145,8 +146,7 @@ def sandbox_on_a_base_port() -> Iterator[int]:
 
 def test_the_readme_walk_through_answers_as_it_says(sandbox_on_a_base_port: int, tmp_path: Path) -> None:
     bash, python3, curl = shutil.which("bash"), shutil.which("python3"), shutil.which("curl")
-    if not (bash and python3 and curl):
-        pytest.skip("the walk-through needs bash, python3 and curl on the PATH")
+    require(bool(bash and python3 and curl), "bash, python3 and curl", "install them to run the README's blocks")
     blocks = walk_through_blocks(README.read_text(encoding="utf-8"))
     script = "set -eu -o pipefail\n" + "\n".join(blocks)
     environment = {
