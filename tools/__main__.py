@@ -49,14 +49,20 @@ def _parser() -> argparse.ArgumentParser:
     listing.add_argument("--reason", help="only those flagged for this reason, e.g. duplicate_payment")
     show = review_commands.add_parser("show", help="a payment, its postbacks, decisions and candidate allocations")
     show.add_argument("payment_id")
-    apply = review_commands.add_parser("apply", help="credit invoices and approve (audited)")
+    apply = review_commands.add_parser(
+        "apply", help="credit invoices (or take back what the payment credited) and approve (audited)"
+    )
     apply.add_argument("payment_id")
     apply.add_argument(
         "--allocation",
         action="append",
-        required=True,
         metavar="INVOICE=AMOUNT",
-        help="an invoice (or ACCOUNT/INVOICE) and the amount to credit it; repeat for each invoice",
+        help="an invoice (or ACCOUNT/INVOICE) and the amount to credit it, negative to take back what the payment "
+        "credited there; repeat for each invoice; none confirms the payment as it stands",
+    )
+    apply.add_argument(
+        "--payment-guid",
+        help="the Invoice Cloud payment id this settles (default: the only one the payment has heard of)",
     )
     dismiss = review_commands.add_parser(
         "dismiss", help="close without money, e.g. refunded at Invoice Cloud (audited)"
@@ -135,6 +141,7 @@ def _run(arguments: argparse.Namespace) -> int:
             allocation=getattr(arguments, "allocation", None) or [],
             note=getattr(arguments, "note", ""),
             by=getattr(arguments, "by", None),
+            payment_guid=getattr(arguments, "payment_guid", None),
         )
     return 0
 

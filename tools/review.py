@@ -38,7 +38,8 @@ def caller_identity() -> str:
 
 
 def parse_allocation(items: Sequence[str]) -> dict[str, int]:
-    """``INV=12.34`` or ``ACCT/INV=12.34`` items as invoice name → cents; ValueError says which is wrong."""
+    """``INV=12.34`` or ``ACCT/INV=12.34`` items (``-12.34`` takes back) as invoice name → cents;
+    ValueError says which is wrong."""
     allocation: dict[str, int] = {}
     for item in items:
         name, sep, amount = item.partition("=")
@@ -80,7 +81,7 @@ def print_case(case: ReviewCase, out: TextIO = sys.stdout) -> None:
         f"created   {clock.timestamp(payment.created_at)}  session until {clock.timestamp(payment.session_expires_at)}",
         file=out,
     )
-    print(f"Invoice Cloud ids {', '.join(payment.ic_payment_ids) or '-'}", file=out)
+    print(f"Invoice Cloud ids {', '.join(review.known_payment_guids(case)) or '-'}", file=out)
     print("invoices (account/invoice: due, paid)", file=out)
     for line in payment.lines:
         print(
@@ -121,7 +122,14 @@ def print_case(case: ReviewCase, out: TextIO = sys.stdout) -> None:
 
 
 def run(
-    action: str, *, payment_id: str | None, reason: str | None, allocation: Sequence[str], note: str, by: str | None
+    action: str,
+    *,
+    payment_id: str | None,
+    reason: str | None,
+    allocation: Sequence[str],
+    note: str,
+    by: str | None,
+    payment_guid: str | None = None,
 ) -> int:
     """One review command; the exit status (0 done, 1 refused, 2 bad arguments)."""
     try:
@@ -139,7 +147,7 @@ def run(
             except ValueError as exc:
                 print(f"error: {exc}", file=sys.stderr)
                 return 2
-            payment = review.apply_review(payment_id, cents, note=note, by=who)
+            payment = review.apply_review(payment_id, cents, note=note, by=who, payment_guid=payment_guid)
         else:
             payment = review.dismiss_review(payment_id, note=note, by=who)
     except review.ReviewRefusedError as exc:

@@ -138,7 +138,7 @@ def recorded(file_row: PaymentFileRow, allocation: dict[str, int]) -> dict[str, 
     return {
         postback.identity: RecordedPostback(
             key=postback.identity, postback=postback, outcome=Outcome.APPLIED, reason=None, received_at=NOW,
-            allocation=allocation,
+            source="file", allocation=allocation,
         )
     }  # fmt: skip
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 from pydantic import Field
 
@@ -21,9 +21,14 @@ class InvoiceView(CamelModel):
     minimum_amount_due: str | None = optional()
     allow_partial_payments: bool
     payable: str = Field(description="What can be paid now: the bill less payments it does not show yet.")
+    last_session_ended_without_result_at: datetime | None = optional(
+        "When a payment session of this invoice ended in the past 24 hours without a result from Invoice "
+        "Cloud: the payer may have paid. Before paying it again, ask them to check (their receipt, their card "
+        "or bank statement)."
+    )
 
     @classmethod
-    def of(cls, invoice: Invoice) -> InvoiceView:
+    def of(cls, invoice: Invoice, now: datetime) -> InvoiceView:
         minimum = invoice.minimum_amount_due_cents
         return cls(
             invoice_number=invoice.invoice_number,
@@ -33,6 +38,7 @@ class InvoiceView(CamelModel):
             minimum_amount_due=money.cents_to_text(minimum) if minimum is not None else None,
             allow_partial_payments=bool(invoice.allow_partial_payments),
             payable=money.cents_to_text(invoice.payable_cents()),
+            last_session_ended_without_result_at=invoice.unresolved_since(now),
         )
 
 
@@ -67,7 +73,7 @@ class AccountsResponse(CamelModel):
     total_due: str = Field(description="What is payable on all linked accounts.")
 
     @classmethod
-    def of(cls, accounts: list[tuple[Account, list[Invoice]]]) -> AccountsResponse:
+    def of(cls, accounts: list[tuple[Account, list[Invoice]]], now: datetime) -> AccountsResponse:
         views = []
         total = 0
         for account, invoices in accounts:
@@ -79,7 +85,7 @@ class AccountsResponse(CamelModel):
                     account_number=account.account_number,
                     name=account.name,
                     total_due=money.cents_to_text(payable),
-                    invoices=[InvoiceView.of(invoice) for invoice in open_invoices],
+                    invoices=[InvoiceView.of(invoice, now) for invoice in open_invoices],
                 )
             )
         return cls(accounts=views, total_due=money.cents_to_text(total))

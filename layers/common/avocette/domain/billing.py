@@ -17,16 +17,41 @@ from pydantic import BaseModel, ConfigDict, Field
 __all__ = ["Account", "Credit", "CreditKind", "Invoice", "InvoiceRef", "credit_id", "reflects"]
 
 
+def _encode_part(part: str) -> str:
+    return part.replace("%", "%25").replace("/", "%2F")
+
+
+def _decode_part(part: str) -> str:
+    return part.replace("%2F", "/").replace("%2f", "/").replace("%25", "%")
+
+
 class InvoiceRef(BaseModel):
-    """An invoice named by its account and number (invoice numbers are unique only per account)."""
+    """An invoice named by its account and number (invoice numbers are unique only per account).
+
+    Its text (:attr:`key`, ``ACCOUNT/INVOICE``) keys the allocations, ledger entries and reversals
+    that name invoices. Identifiers may hold ``/`` (the billing file allows it), so each part is
+    encoded (``%`` and ``/`` percent-escaped): ``A/B`` + ``C`` and ``A`` + ``B/C`` never share a key,
+    and identifiers without either character read as before (DESIGN §5)."""
 
     model_config = ConfigDict(frozen=True)
 
     account_number: str
     invoice_number: str
 
+    @property
+    def key(self) -> str:
+        return f"{_encode_part(self.account_number)}/{_encode_part(self.invoice_number)}"
+
+    @classmethod
+    def from_key(cls, key: str) -> InvoiceRef:
+        """The invoice a :attr:`key` names; ``ValueError`` when the text is not one."""
+        account, slash, invoice = key.partition("/")
+        if not slash or "/" in invoice:
+            raise ValueError(f"not an invoice key: {key!r}")
+        return cls(account_number=_decode_part(account), invoice_number=_decode_part(invoice))
+
     def __str__(self) -> str:
-        return f"{self.account_number}/{self.invoice_number}"
+        return self.key
 
 
 class Account(BaseModel):
@@ -45,7 +70,7 @@ class Account(BaseModel):
     billed_as_of: datetime | None = None
 
 
-CreditKind = Literal["PAYMENT", "VOID", "ACH_RETURN", "CHARGEBACK"]
+CreditKind = Literal["PAYMENT", "VOID", "ACH_RETURN", "CHARGEBACK", "CORRECTION"]
 
 
 class Credit(BaseModel):
@@ -53,7 +78,8 @@ class Credit(BaseModel):
     entry (keyed by :func:`credit_id`), so that its ``approved_at`` is set once and never moved by a
     later one, and the biller's export carries it once. A reversal (VOID, ACH_RETURN, CHARGEBACK) is
     an entry of negative cents naming the credit it ``reverses``; that credit counts it in
-    ``reversed_cents``."""
+    ``reversed_cents``. A CORRECTION is the same for money a person found applied to the wrong
+    invoice (a review decision): Invoice Cloud took nothing back, the credit was never this invoice's."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -78,6 +104,9 @@ class Credit(BaseModel):
     def remaining_cents(self) -> int:
         """What of a payment credit no reversal has taken back."""
         return self.cents - self.reversed_cents
+
+
+UNRESOLVED_WARNING = timedelta(hours=24)
 
 
 def credit_id(payment_id: str, source: str) -> str:
@@ -114,6 +143,9 @@ class Invoice(BaseModel):
     credits: dict[str, Credit] = Field(default_factory=dict)
     open_payment_id: str | None = None
     open_until: datetime | None = None
+    # When the last session holding this invoice ended (expired) without a result from Invoice Cloud:
+    # the payer may have paid; before anyone pays it again, the portal asks them to check (DESIGN §6c).
+    ended_without_result_at: datetime | None = None
 
     @property
     def ref(self) -> InvoiceRef:
@@ -147,6 +179,11 @@ class Invoice(BaseModel):
     def credited_cents(self, payment_id: str) -> int:
         """What one payment has credited to this invoice, over all its approvals, less reversals."""
         return sum(credit.cents for credit in self.credits.values() if credit.payment_id == payment_id)
+
+    def unresolved_since(self, now: datetime) -> datetime | None:
+        """When its last session ended without a result, if that was in the past 24 hours."""
+        ended = self.ended_without_result_at
+        return ended if ended is not None and now - ended < UNRESOLVED_WARNING else None
 
     def held_by(self, now: datetime) -> str | None:
         """The payment whose open session holds this invoice at ``now``, if any."""

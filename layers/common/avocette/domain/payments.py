@@ -236,7 +236,12 @@ _MESSAGES = {
         "Please do not pay again; your account will be updated within one business day."
     ),
     PaymentStatus.FAILED: "We could not start your payment with Invoice Cloud. No money was taken. Please try again.",
-    PaymentStatus.EXPIRED: "Your payment session ended before a payment was made. No money was taken.",
+    # A session can end with the payer's money taken and its result lost on the way: never say none was.
+    PaymentStatus.EXPIRED: (
+        "Your payment session ended without a result from Invoice Cloud. If you completed the payment, it will "
+        "show here once Invoice Cloud reports it, usually within one business day. Please check your receipt "
+        "or your card or bank statement before paying again."
+    ),
     PaymentStatus.REVERSED: (
         "This payment was reversed and no longer counts toward your bills. The invoices it paid are due again."
     ),

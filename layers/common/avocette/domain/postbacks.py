@@ -117,6 +117,11 @@ class ReceivedPostback:
     def fee_cents(self) -> int:
         return self.values.fee_cents or 0
 
+    @property
+    def ref_key(self) -> str:
+        """The invoice a payment-file row names (its postbacks name no account)."""
+        return InvoiceRef(account_number=self.account_number, invoice_number=self.invoice_number).key
+
 
 def postback_identity(payment_guid: str, invoice_number: str, approved: bool) -> str:
     """sha256(PaymentGUID, InvoiceNumber, Approved): one postback, however often it arrives."""
@@ -139,26 +144,30 @@ class RecordedPostback:
 
 
 Source = Literal["postback", "file"]
-MoneyByGuid = Mapping[str, Mapping[str, int]]  # Invoice Cloud payment id -> "ACCOUNT/INVOICE" -> cents
+MoneyByGuid = Mapping[str, Mapping[str, int]]  # Invoice Cloud payment id -> invoice key -> cents
 
 
 def money_applied(
-    recorded: Mapping[str, RecordedPostback], reviewed: MoneyByGuid | None = None
+    recorded: Mapping[str, RecordedPostback],
+    reviewed: MoneyByGuid | None = None,
+    *,
+    sources: tuple[Source, ...] = ("postback", "file"),
 ) -> dict[str, dict[str, int]]:
     """What each of Invoice Cloud's payment ids has applied to the payment's invoices (before any
-    reversal): its applied postbacks (received or recovered from the payment file) and the review
-    decisions taken for it."""
+    reversal): its applied postbacks received or recovered from the payment file (those of
+    ``sources``), and the review decisions taken for it (their corrections netted)."""
     money: dict[str, dict[str, int]] = {}
     for record in recorded.values():
-        if record.outcome is Outcome.APPLIED:
-            by_invoice = money.setdefault(record.postback.payment_guid, {})
-            for ref, cents in record.allocation.items():
-                by_invoice[ref] = by_invoice.get(ref, 0) + cents
+        if record.outcome is Outcome.APPLIED and record.source in sources:
+            _add(money.setdefault(record.postback.payment_guid, {}), record.allocation)
     for guid, allocation in (reviewed or {}).items():
-        by_invoice = money.setdefault(guid, {})
-        for ref, cents in allocation.items():
-            by_invoice[ref] = by_invoice.get(ref, 0) + cents
+        _add(money.setdefault(guid, {}), allocation)
     return money
+
+
+def _add(into: dict[str, int], allocation: Mapping[str, int]) -> None:
+    for ref, cents in allocation.items():
+        into[ref] = into.get(ref, 0) + cents
 
 
 # ---- the decision ------------------------------------------------------------------------------------
@@ -214,12 +223,21 @@ def decide_postback(
 
     ``recorded`` holds the payment's postbacks by key; ``reviewed`` the money review decisions
     applied, by Invoice Cloud payment id; ``told_by_file`` what the whole payment file says this
-    postback's payment id paid, by "ACCOUNT/INVOICE" (a file row only). ``over_credit_refused``
-    says the store refused this postback's credits because an invoice would have been credited
-    above its bill across all payments: the payer was charged twice (``duplicate_payment``)."""
+    postback's payment id paid, by invoice key (a file row only). ``over_credit_refused`` says the
+    store refused this postback's credits because an invoice would have been credited above its bill
+    across all payments: the payer was charged twice (``duplicate_payment``).
+
+    Conservation (§6c): money Invoice Cloud charged is credited, or waits in review; it is dropped
+    only as a duplicate, and a duplicate re-tells money already applied for the same invoices by the
+    same payment id."""
+    if source == "file":
+        return _decide_row(
+            payment, postback, recorded, over_credit_refused=over_credit_refused, reviewed=reviewed,
+            told=told_by_file or {},
+        )  # fmt: skip
     record_as = postback.identity
     if record_as in recorded:
-        return _again(payment, postback, recorded, source)
+        return _again(payment, postback, recorded, ReviewReason.CONFLICTING_POSTBACK)
     if postback.problem is not None:
         decision = _review(payment, ReviewReason.INVALID_POSTBACK, record_as)
         return Decision(Outcome.INVALID, decision.status, record_as, decision.reason)
@@ -227,28 +245,62 @@ def decide_postback(
         if payment.status in (PaymentStatus.CREATED, PaymentStatus.PENDING):
             return Decision(Outcome.DECLINED, PaymentStatus.DECLINED, record_as)
         return Decision(Outcome.DECLINED, payment.status, record_as)
-    money = money_applied(recorded, reviewed)
-    already = _already_applied(payment, postback, money, source)
-    if already is not None and already == postback.credit_cents:
-        return Decision(Outcome.DUPLICATE, payment.status)  # the same money, told again in another shape
+    # Money of this payment id that Invoice Cloud's file or a person has told: Invoice Cloud's other
+    # postbacks of one payment id cover other invoices, so only these can tell the same money again.
+    told_otherwise = money_applied(recorded, reviewed, sources=("file",)).get(postback.payment_guid, {})
+    if told_otherwise:
+        if _retells(payment, postback, told_otherwise):
+            return Decision(Outcome.DUPLICATE, payment.status)
+        # The file (or a person) said what this payment id charged, and it is not this: a person looks.
+        return _review(payment, ReviewReason.CONFLICTING_POSTBACK, record_as)
     if payment.status is PaymentStatus.NEEDS_REVIEW:
         return Decision(Outcome.RECORDED, PaymentStatus.NEEDS_REVIEW, record_as)
     reason = _unreconcilable(payment, postback, biller_guid)
-    if source == "file" and (
-        already is not None or _put_elsewhere(money.get(postback.payment_guid, {}), told_by_file or {})
-    ):
-        # The file says otherwise than what was applied for this payment id (another amount here, or
-        # its money on invoices the file does not list): applying the row would credit twice.
-        reason = ReviewReason.RECONCILIATION_MISMATCH
-    elif reason is None and over_credit_refused:
+    if reason is None and over_credit_refused:
         reason = ReviewReason.DUPLICATE_PAYMENT
     if reason is not None:
         return _review(payment, reason, record_as)
-    return _allocated(payment, postback, record_as)
+    return _allocated(payment, postback, record_as, allocate(payment, postback.invoice_number, postback.credit_cents))
 
 
-def _allocated(payment: Payment, postback: ReceivedPostback, record_as: str) -> Decision:
-    allocation = allocate(payment, postback.invoice_number, postback.credit_cents or 0)
+def _decide_row(
+    payment: Payment,
+    row: ReceivedPostback,
+    recorded: Mapping[str, RecordedPostback],
+    *,
+    over_credit_refused: bool,
+    reviewed: MoneyByGuid | None,
+    told: Mapping[str, int],
+) -> Decision:
+    """A PAYMENT row of Invoice Cloud's payment file, which names the account and invoice it paid.
+
+    It is matched (a duplicate) when its payment id applied exactly its cents on that invoice,
+    whoever applied them (a postback in whatever shape, an earlier file, a person); a different
+    amount there, or money of its payment id on invoices the file does not list for it, is a
+    mismatch for a person; otherwise it is a lost postback, recovered on exactly that invoice."""
+    record_as = row.identity
+    if record_as in recorded:
+        return _again(payment, row, recorded, ReviewReason.RECONCILIATION_MISMATCH)
+    applied = money_applied(recorded, reviewed).get(row.payment_guid, {})
+    on_invoice = applied.get(row.ref_key, 0)
+    if on_invoice == row.credit_cents:
+        return Decision(Outcome.DUPLICATE, payment.status)
+    if on_invoice or _put_elsewhere(applied, told):
+        # Applying the row would credit twice, or beside money the file says went elsewhere.
+        return _review(payment, ReviewReason.RECONCILIATION_MISMATCH, record_as)
+    if payment.status is PaymentStatus.NEEDS_REVIEW:
+        return Decision(Outcome.RECORDED, PaymentStatus.NEEDS_REVIEW, record_as)
+    reason = _unreconcilable(payment, row, "")
+    if reason is None and over_credit_refused:
+        reason = ReviewReason.DUPLICATE_PAYMENT
+    if reason is not None:
+        return _review(payment, reason, record_as)
+    return _allocated(payment, row, record_as, _on_the_line(payment, row.ref_key, row.credit_cents or 0))
+
+
+def _allocated(
+    payment: Payment, postback: ReceivedPostback, record_as: str, allocation: dict[int, int] | ReviewReason
+) -> Decision:
     if isinstance(allocation, ReviewReason):
         return _review(payment, allocation, record_as)
     if payment.status in (PaymentStatus.REVERSED, PaymentStatus.CLOSED):
@@ -258,17 +310,15 @@ def _allocated(payment: Payment, postback: ReceivedPostback, record_as: str) -> 
 
 
 def _again(
-    payment: Payment, postback: ReceivedPostback, recorded: Mapping[str, RecordedPostback], source: Source
+    payment: Payment, postback: ReceivedPostback, recorded: Mapping[str, RecordedPostback], reason: ReviewReason
 ) -> Decision:
-    """A postback whose identity is recorded already: a duplicate when it says the same, else
-    recorded beside it (once) for a person to decide."""
-    existing = recorded[postback.identity]
-    if existing.postback.values == postback.values or _same_credit(existing, postback, source):
+    """A postback (or file row) whose identity is recorded already: a duplicate when it says the
+    same, else recorded beside it (once) for a person to decide."""
+    if recorded[postback.identity].postback.values == postback.values:
         return Decision(Outcome.DUPLICATE, payment.status)
     record_as = f"{postback.identity}-{postback.values.digest[:16]}"
     if record_as in recorded:
         return Decision(Outcome.DUPLICATE, payment.status)
-    reason = ReviewReason.RECONCILIATION_MISMATCH if source == "file" else ReviewReason.CONFLICTING_POSTBACK
     return _review(payment, reason, record_as)
 
 
@@ -277,41 +327,30 @@ def _put_elsewhere(applied: Mapping[str, int], told: Mapping[str, int]) -> bool:
     return any(cents and ref not in told for ref, cents in applied.items())
 
 
-def _same_credit(existing: RecordedPostback, postback: ReceivedPostback, source: Source) -> bool:
-    """A postback and a payment-file row of the same identity agree when they credit the same cents
-    (the file has no BillerGUID, its own date format, the fee on one row only)."""
-    if "file" not in (existing.source, source):
-        return False
-    return existing.postback.approved == postback.approved and existing.postback.credit_cents == postback.credit_cents
-
-
-def _already_applied(payment: Payment, postback: ReceivedPostback, money: MoneyByGuid, source: Source) -> int | None:
-    """What the postback's Invoice Cloud payment id has already applied where the postback points.
-    A payment-file row names its account and invoice: exactly that invoice. A postback may name no
-    invoice, the first, or one per account: its invoice, else its account, else the whole payment.
-    ``None`` when nothing was."""
-    applied = money.get(postback.payment_guid)
-    if not applied:
-        return None
+def _retells(payment: Payment, postback: ReceivedPostback, told: Mapping[str, int]) -> bool:
+    """Whether a postback tells again money its payment id's file rows or review decisions applied:
+    its credit is that money on the invoices it covers. A named invoice covers itself, its account
+    within the payment, or the whole payment (one postback per invoice, per account, or per payment),
+    but only where that money reached the named invoice; a postback naming no invoice covers one
+    account or the whole payment."""
+    credit = postback.credit_cents
+    refs = [line.ref.key for line in payment.lines]
     if not postback.invoice_number:
-        return sum(applied.values())
-    refs = {
-        str(line.ref)
-        for line in payment.lines
-        if line.invoice_number == postback.invoice_number
-        and (not postback.account_number or line.account_number == postback.account_number)
-    }
-    on_invoice = sum(cents for ref, cents in applied.items() if ref in refs)
-    if on_invoice == postback.credit_cents or source == "file":
-        return on_invoice or None
-    # One postback per account: the named invoice's account, then the whole payment.
-    accounts = {ref.split("/", 1)[0] for ref in refs}
-    on_account = sum(cents for ref, cents in applied.items() if ref.split("/", 1)[0] in accounts)
-    if on_account == postback.credit_cents:
-        return on_account
-    if sum(applied.values()) == postback.credit_cents:
-        return sum(applied.values())
-    return on_invoice or None
+        scopes = [refs, *_by_account(payment).values()]
+        return any(sum(told.get(ref, 0) for ref in scope) == credit for scope in scopes)
+    named = [line.ref.key for line in payment.lines if line.invoice_number == postback.invoice_number]
+    if not any(told.get(ref, 0) for ref in named):
+        return False
+    accounts = {line.account_number for line in payment.lines if line.invoice_number == postback.invoice_number}
+    account_refs = [line.ref.key for line in payment.lines if line.account_number in accounts]
+    return any(sum(told.get(ref, 0) for ref in scope) == credit for scope in (named, account_refs, refs))
+
+
+def _by_account(payment: Payment) -> dict[str, list[str]]:
+    accounts: dict[str, list[str]] = {}
+    for line in payment.lines:
+        accounts.setdefault(line.account_number, []).append(line.ref.key)
+    return accounts
 
 
 def _unreconcilable(payment: Payment, postback: ReceivedPostback, biller_guid: str) -> ReviewReason | None:
@@ -325,7 +364,7 @@ def _unreconcilable(payment: Payment, postback: ReceivedPostback, biller_guid: s
     return None
 
 
-def allocate(payment: Payment, invoice_number: str, credit: int) -> dict[int, int] | ReviewReason:
+def allocate(payment: Payment, invoice_number: str, credit: int | None) -> dict[int, int] | ReviewReason:
     """Where a credit goes, by the first rule that fits (§6c); never a guess between accounts:
     1. the postback names an invoice that is not in the payment: review (``unknown_invoice``);
     2. the credit equals what is unpaid on the whole payment: every unpaid invoice gets its due;
@@ -336,6 +375,7 @@ def allocate(payment: Payment, invoice_number: str, credit: int) -> dict[int, in
     5. no invoice named, and exactly one invoice is unpaid: that one (the same part-payment rule);
     6. anything else: review (``unallocated_amount``)."""
     lines = payment.lines
+    credit = credit or 0
     named = [index for index, line in enumerate(lines) if line.invoice_number == invoice_number]
     if invoice_number and not named:
         return ReviewReason.UNKNOWN_INVOICE
@@ -360,6 +400,16 @@ def allocate(payment: Payment, invoice_number: str, credit: int) -> dict[int, in
     if len(unpaid) == 1:
         return _one_invoice(payment, next(iter(unpaid)), credit)
     return ReviewReason.UNALLOCATED_AMOUNT
+
+
+def _on_the_line(payment: Payment, ref_key: str, credit: int) -> dict[int, int] | ReviewReason:
+    """A payment file's row: exactly the invoice it names (account and number), or review."""
+    named = [index for index, line in enumerate(payment.lines) if line.ref.key == ref_key]
+    if not named:
+        return ReviewReason.UNKNOWN_INVOICE
+    if not payment.lines[named[0]].unpaid_cents:
+        return ReviewReason.DUPLICATE_PAYMENT
+    return _one_invoice(payment, named[0], credit)
 
 
 def _one_invoice(payment: Payment, index: int, credit: int) -> dict[int, int] | ReviewReason:

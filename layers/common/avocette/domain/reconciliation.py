@@ -18,7 +18,7 @@ from enum import StrEnum
 from avocette import clock
 from avocette.domain.billing import Credit, Invoice, InvoiceRef, credit_id
 from avocette.domain.payments import Payment, PaymentStatus, Reversal, ReversalKind
-from avocette.domain.postbacks import PaymentMethod, PostbackValues, ReceivedPostback, postback_identity
+from avocette.domain.postbacks import PaymentMethod, PostbackValues, ReceivedPostback
 
 __all__ = [
     "PaymentFileRow",
@@ -28,6 +28,7 @@ __all__ = [
     "plan_reversal",
     "postback_from_row",
     "reversal_identity",
+    "row_identity",
 ]
 
 
@@ -53,15 +54,34 @@ class PaymentFileRow:
     at: datetime
     payment_type_id: str = ""
     reason_code: str = ""
+    reference: str = ""  # the row's own reference, when the format has one
+    # Among the file's rows identical in payment id, kind, invoice, amount and moment (and reference),
+    # this is the n-th: two such rows are two events, the same row read again is one.
+    ordinal: int = 1
 
     @property
     def ref(self) -> str:
-        return f"{self.account_number}/{self.invoice_number}"
+        return InvoiceRef(account_number=self.account_number, invoice_number=self.invoice_number).key
+
+    @property
+    def sameness(self) -> tuple[str, ...]:
+        """What makes two rows of a file look the same (the ordinal then tells them apart)."""
+        return (self.kind.value, self.payment_guid, self.ref, str(self.cents), clock.timestamp(self.at), self.reference)
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+
+
+def row_identity(row: PaymentFileRow) -> str:
+    """A PAYMENT row's identity: its payment id and invoice (account and number). Its own, apart from
+    any postback's: it is matched with the postbacks by the money they applied, not by their keys."""
+    return "F" + _digest("file", row.payment_guid, row.ref)[:63]
 
 
 def postback_from_row(row: PaymentFileRow, *, payment_type_ids: Mapping[str, PaymentMethod]) -> ReceivedPostback:
-    """A PAYMENT row as the postback Invoice Cloud would have sent for that one invoice: its
-    identity is the same as a per-invoice postback's, so the two are one and the same money."""
+    """A PAYMENT row as the postback Invoice Cloud would have sent for that one invoice (naming its
+    account too), to go through the postback rules with source ``file``."""
     values = PostbackValues(
         approved=True,
         invoice_number=row.invoice_number,
@@ -72,7 +92,7 @@ def postback_from_row(row: PaymentFileRow, *, payment_type_ids: Mapping[str, Pay
         biller_guid="",
     )
     return ReceivedPostback(
-        identity=postback_identity(row.payment_guid, row.invoice_number, True),
+        identity=row_identity(row),
         payment_guid=row.payment_guid,
         values=values,
         credit_cents=row.cents,
@@ -85,10 +105,11 @@ def postback_from_row(row: PaymentFileRow, *, payment_type_ids: Mapping[str, Pay
 
 
 def reversal_identity(row: PaymentFileRow) -> str:
-    """sha256(Invoice Cloud payment id, kind, account/invoice): one reversal, however often a file
-    (or several) lists it."""
-    material = "\x1f".join((row.payment_guid, row.kind.value, row.account_number, row.invoice_number))
-    return hashlib.sha256(material.encode()).hexdigest()
+    """sha256(Invoice Cloud payment id, kind, invoice, and the row's own reference — or, when the
+    format has none, its amount, moment and ordinal among identical rows): one reversal however often
+    files list it, and two reversals of one kind on one invoice are two (DESIGN §5)."""
+    which = (row.reference,) if row.reference else (str(row.cents), clock.timestamp(row.at), str(row.ordinal))
+    return _digest(row.payment_guid, row.kind.value, row.ref, *which)
 
 
 @dataclass(frozen=True)

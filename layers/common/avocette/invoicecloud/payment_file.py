@@ -36,6 +36,7 @@ FileField = Literal[
     "date",
     "paymentTypeId",
     "reasonCode",
+    "reference",
 ]
 _MAX_CELL = 256
 
@@ -134,7 +135,7 @@ class PaymentFileFormat(BaseModel):
         fee = self._amount(line, "fee", cell("fee"), problems) if "fee" in self.columns else 0
         at = self._moment(line, cell("date"), problems)
         row = {name: cell(name) for name in ("paymentGuid", "billerReference", "accountNumber", "invoiceNumber")}
-        extra = {name: cell(name) for name in ("paymentTypeId", "reasonCode") if name in self.columns}
+        extra = {name: cell(name) for name in ("paymentTypeId", "reasonCode", "reference") if name in self.columns}
         if cents is not None and cents <= 0 and not problems:
             problems.append(RowProblem(line, self.columns["amount"], "must be above zero"))
         if problems or kind is None or cents is None or at is None:
@@ -151,6 +152,7 @@ class PaymentFileFormat(BaseModel):
             at=at,
             payment_type_id=extra.get("paymentTypeId", ""),
             reason_code=extra.get("reasonCode", ""),
+            reference=extra.get("reference", ""),
         )
 
     def _amount(self, line: int, name: FileField, text: str, problems: list[RowProblem]) -> int | None:

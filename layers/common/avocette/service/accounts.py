@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from avocette import clock
 from avocette.domain import errors
 from avocette.domain.accounts import AccountsResponse
 from avocette.domain.billing import Account
@@ -21,4 +22,4 @@ def list_accounts(sub: str) -> AccountsResponse:
     for number in sorted(links):
         account, invoices = billing_store.get_account_with_invoices(number)
         rows.append((account or Account(account_number=number), invoices))
-    return AccountsResponse.of(rows)
+    return AccountsResponse.of(rows, clock.utc_now())

@@ -46,7 +46,7 @@ def expire_payments() -> ExpiryResult:
         if after is None:  # the index lags the table: it is not open any more
             continue
         try:
-            payments_store.release_holds(payment, after, [line.ref for line in payment.lines])
+            payments_store.expire_payment(payment, after, now)
         except PostbackRaceError:
             raced += 1
             if payment.session_expires_at + 2 * grace < now:

@@ -15,16 +15,23 @@ import random
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from avocette import SERVICE_NAME, clock
-from avocette.config import get_invoice_cloud_secret, get_postback_key_ring, get_postback_settings
+from avocette.config import (
+    get_invoice_cloud_secret,
+    get_ledger_settings,
+    get_postback_key_ring,
+    get_postback_settings,
+)
 from avocette.domain import errors
 from avocette.domain.billing import InvoiceRef
 from avocette.domain.ledger import LedgerEntry
-from avocette.domain.payments import Payment
+from avocette.domain.payments import Payment, PaymentStatus
 from avocette.domain.postbacks import (
     Decision,
     Outcome,
@@ -130,7 +137,6 @@ def apply_postback(
         if decision.outcome is Outcome.DUPLICATE:
             return _finish(payment_id, postback, decision, payment)
         now = clock.utc_now()
-        after = apply_decision(payment, decision, postback, now)
         credits = credits_of(payment, decision)
         recorded_now = RecordedPostback(
             key=decision.record_as,
@@ -139,8 +145,15 @@ def apply_postback(
             reason=decision.reason,
             received_at=now,
             source=source,
-            allocation={str(credit.ref): credit.cents for credit in credits},
+            allocation={credit.ref.key: credit.cents for credit in credits},
         )
+        if decision.outcome is Outcome.DECLINED and decision.status is payment.status:
+            # A decline that changes nothing: recorded on its own, never contending on the payment.
+            if payments_store.record_postback_only(payment_id, recorded_now, fields):
+                return _finish(payment_id, postback, decision, payment)
+            read = True  # recorded meanwhile: decide again on what is stored (a duplicate, or a conflict)
+            continue
+        after = apply_decision(payment, decision, postback, now)
         ledger = LedgerEntry(
             at=now,
             credit_key=credits[0].credit_id if credits else "",
@@ -162,6 +175,7 @@ def apply_postback(
                 credits=credits,
                 keep_holds=keep_holds,
                 ledger=ledger,
+                **_holds_cut_short(payment, after, now),
             )
         except PostbackRaceError as race:
             logger.info(
@@ -184,6 +198,16 @@ def apply_postback(
             continue
         return _finish(payment_id, postback, decision, after)
     raise StoreUnavailableError("the postback could not be recorded after retries")
+
+
+def _holds_cut_short(before: Payment, after: Payment, now: datetime) -> dict[str, Any]:
+    """When an approval ends a session, the invoices it did not pay in full are held only a little
+    longer (for Invoice Cloud's other postbacks of the payment), so that the payer can pay the rest."""
+    if not (before.status.holds_session and after.status is PaymentStatus.APPROVED):
+        return {}
+    unpaid = [line.ref for line in after.lines if line.unpaid_cents > 0]
+    minutes = get_ledger_settings().hold_after_approval_minutes
+    return {"shorten_holds": unpaid, "hold_until": now + timedelta(minutes=minutes)} if unpaid else {}
 
 
 def _finish(payment_id: str, postback: ReceivedPostback, decision: Decision, payment: Payment) -> PostbackResult:

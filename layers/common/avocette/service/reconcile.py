@@ -19,7 +19,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -150,6 +150,7 @@ class _PaymentFileRows(RowImporter):
         # (email, the payment's amount before the file, rows reversed).
         self._notices: dict[tuple[str, str], tuple[str, int, list[PaymentFileRow]]] = {}
         self._paid_at: dict[str, datetime] = {}  # when each payment noticed was made, for its email
+        self._seen: Counter[tuple[str, ...]] = Counter()
 
     def read_header(self, names: list[str] | None) -> None:
         if not names:
@@ -180,7 +181,10 @@ class _PaymentFileRows(RowImporter):
         if isinstance(read, list):
             run.bad_row(read)
             return
-        run.submit(lambda: self._locked(read), self.tally, row=True)
+        # Rows are read in the file's order, one at a time: the n-th of identical rows is always the n-th.
+        self._seen[read.sameness] += 1
+        row = replace(read, ordinal=self._seen[read.sameness])
+        run.submit(lambda: self._locked(row), self.tally, row=True)
 
     def _locked(self, row: PaymentFileRow) -> bool:
         # Rows of one payment one after another (each reads the payment and writes it at its version).
@@ -246,11 +250,11 @@ class _PaymentFileRows(RowImporter):
                 )
                 ledger_store.mark_confirmed(entry, self.key)
         for review in record.reviews:
-            if review.get("decision") == "APPLY" and review.get("paymentGuid") == row.payment_guid:
+            if review.get("creditKey") and review.get("paymentGuid") == row.payment_guid:
                 at = clock.parse_timestamp(review["at"])
                 entry = LedgerEntry(
                     at=at,
-                    credit_key=credit_id(row.biller_reference, f"review-{review['at']}"),
+                    credit_key=review["creditKey"],
                     payment_id=row.biller_reference,
                     kind="PAYMENT",
                     payment_guid=row.payment_guid,

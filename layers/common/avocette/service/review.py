@@ -8,18 +8,21 @@ as a postback's do: a review cannot credit an invoice above its bill either.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger
 
 from avocette import SERVICE_NAME, clock
 from avocette.domain import review as rules
-from avocette.domain.billing import InvoiceRef
+from avocette.domain.billing import Invoice, InvoiceRef
 from avocette.domain.ledger import LedgerEntry
 from avocette.domain.payments import Payment
 from avocette.domain.review import Candidate, ReviewDecision, ReviewRefusedError
+from avocette.store import billing as billing_store
 from avocette.store import keys
 from avocette.store import payments as payments_store
 from avocette.store.payments import PaymentRecord, PostbackRaceError
@@ -30,6 +33,7 @@ __all__ = [
     "ReviewRefusedError",
     "apply_review",
     "dismiss_review",
+    "known_payment_guids",
     "list_reviews",
     "show_review",
 ]
@@ -62,6 +66,11 @@ class ReviewCase:
         return self.record.payment
 
 
+def known_payment_guids(case: ReviewCase) -> list[str]:
+    """The Invoice Cloud payment ids the payment under review has heard of (what ``--payment-guid`` picks)."""
+    return rules.known_payment_guids(case.payment, case.record.postbacks)
+
+
 def show_review(payment_id: str) -> ReviewCase:
     record = payments_store.get_payment_record(payment_id)
     if record.payment is None:
@@ -70,7 +79,7 @@ def show_review(payment_id: str) -> ReviewCase:
 
 
 def _audit_item(
-    payment: Payment, decision: ReviewDecision, at: str, by: str, note: str, **extra: Any
+    payment: Payment, decision: ReviewDecision, review_id: str, *, at: str, by: str, note: str, **extra: Any
 ) -> dict[str, Any]:
     return {
         "Put": {
@@ -78,7 +87,7 @@ def _audit_item(
             "Item": serialize(
                 {
                     "PK": keys.payment_pk(payment.payment_id),
-                    "SK": keys.review_sk(at),
+                    "SK": keys.review_sk(review_id),
                     "decision": decision.value,
                     "by": by,
                     "at": at,
@@ -99,9 +108,20 @@ def _require_note(note: str, by: str) -> None:
         raise ReviewRefusedError("who decides is required (--by, or the AWS caller identity)")
 
 
-def apply_review(payment_id: str, allocation: Mapping[str, int], *, note: str, by: str) -> Payment:
-    """Apply ``allocation`` (invoice, or ``ACCOUNT/INVOICE``, → cents) to a NEEDS_REVIEW payment:
-    credits, APPROVED, audit, in one transaction. Refused (:class:`ReviewRefusedError`) when the
+def _review_id(now: datetime) -> str:
+    """A decision's own id: when (to the microsecond) and a random part, so that two decisions never
+    share an audit item or a credit key, however close together (DESIGN §5)."""
+    precise = datetime.now(UTC).strftime("%H%M%S%f")
+    return f"{clock.timestamp(now)}#{precise}{uuid.uuid4().hex[:12]}"
+
+
+def apply_review(
+    payment_id: str, allocation: Mapping[str, int], *, note: str, by: str, payment_guid: str | None = None
+) -> Payment:
+    """Apply ``allocation`` (invoice, or ``ACCOUNT/INVOICE``, → cents; negative to take back what the
+    payment credited to an invoice Invoice Cloud did not charge) to a NEEDS_REVIEW payment for the
+    Invoice Cloud payment id ``payment_guid`` (default: the only one the payment has heard of): credits,
+    corrections, APPROVED, audit, in one transaction. Refused (:class:`ReviewRefusedError`) when the
     payment is not under review, an amount does not fit, or an invoice would be credited above its
     bill (another payment paid it: refund one at Invoice Cloud and dismiss this one)."""
     _require_note(note, by)
@@ -112,36 +132,16 @@ def apply_review(payment_id: str, allocation: Mapping[str, int], *, note: str, b
         if payment is None:
             raise ReviewRefusedError(f"no payment {payment_id}")
         by_line = {rules.line_index(payment, name): cents for name, cents in allocation.items()}
+        guid = rules.settled_guid(payment, record.postbacks, payment_guid)
         now = clock.utc_now()
-        at = clock.timestamp(now)
-        after = rules.apply_allocation(payment, by_line, record.postbacks, now)
-        credits = rules.review_credits(payment, by_line, f"review-{at}")
-        approval = rules.latest_approval(record.postbacks)
-        guid = approval.postback.payment_guid if approval else ""
-        allocation = {str(payment.lines[index].ref): cents for index, cents in by_line.items()}
-        audit = _audit_item(
-            payment, ReviewDecision.APPLY, at, by, note, allocation=allocation, paymentGuid=guid or None
-        )
-        ledger = LedgerEntry(
-            at=now,
-            credit_key=credits[0].credit_id,
-            payment_id=payment_id,
-            kind="PAYMENT",
-            payment_guid=guid,
-            method=after.payment_method,
-            source="review",
-            invoices=allocation,
-        )
+        after = rules.apply_allocation(payment, by_line, record.postbacks, now, payment_guid=guid)
+        taken = {index: -cents for index, cents in by_line.items() if cents < 0}
+        invoices = billing_store.get_invoices([payment.lines[index].ref for index in taken]) if taken else {}
         try:
-            payments_store.transact_credits(
-                [audit, payments_store.put_payment(after, expected_version=payment.version)],
-                payment_id=payment_id,
-                credits=credits,
-                approved_at=now,
-                keep_holds=keep_holds,
-                ledger=ledger,
-                payment_guid=guid,
-            )
+            _write_decision(
+                payment, after, record, ReviewDecision.APPLY, now, by=by, note=note, guid=guid, added=by_line,
+                taken=taken, keep_holds=keep_holds, invoices=invoices,
+            )  # fmt: skip
         except PostbackRaceError as race:
             if race.over_credit:
                 names = ", ".join(sorted(str(ref) for ref in race.over_credit))
@@ -156,18 +156,95 @@ def apply_review(payment_id: str, allocation: Mapping[str, int], *, note: str, b
     raise ReviewRefusedError("the payment kept changing while the review was applied; try again")
 
 
+def _write_decision(
+    payment: Payment,
+    after: Payment,
+    record: PaymentRecord,
+    decision: ReviewDecision,
+    now: datetime,
+    *,
+    by: str,
+    note: str,
+    guid: str,
+    added: Mapping[int, int],
+    taken: Mapping[int, int],
+    keep_holds: set[InvoiceRef],
+    invoices: Mapping[InvoiceRef, Invoice],
+    release: Sequence[InvoiceRef] = (),
+) -> None:
+    """The decision's audit item, the payment at its new version, its credits and corrections (from
+    the ``invoices`` as read), the holds of ``release``, and their ledger entries, in one transaction
+    (:class:`PostbackRaceError` when something moved)."""
+    review_id = _review_id(now)
+    source = review_id.rsplit("#", 1)[1][-16:]
+    credits = rules.review_credits(payment, added, "rv" + source)
+    corrections = rules.corrections(payment, taken, invoices, "rc" + source, payment_guid=guid)
+    moved = rules.money_by_guid(credits, corrections, guid)
+    audit = _audit_item(
+        payment, decision, review_id, at=clock.timestamp(now), by=by, note=note,
+        allocation={payment.lines[index].ref.key: cents for index, cents in added.items() if cents > 0}
+        | {payment.lines[index].ref.key: -cents for index, cents in taken.items()},
+        money=moved or None, paymentGuid=guid or None,
+        creditKey=credits[0].credit_id if credits else None,
+    )  # fmt: skip
+    ledger = [
+        LedgerEntry(
+            at=now,
+            credit_key=credits[0].credit_id if credits else "",
+            payment_id=payment.payment_id,
+            kind="PAYMENT",
+            payment_guid=guid,
+            method=after.payment_method,
+            source="review",
+            invoices={credit.ref.key: credit.cents for credit in credits},
+        ),
+        *(
+            LedgerEntry(
+                at=now,
+                credit_key=correction.credit_key,
+                payment_id=payment.payment_id,
+                kind="CORRECTION",
+                payment_guid=taken_from,
+                method=after.payment_method,
+                source="review",
+                invoices={correction.ref.key: -correction.cents},
+            )
+            for taken_from, correction in corrections
+        ),
+    ]
+    head = [audit, payments_store.put_payment(after, expected_version=payment.version)]
+    payments_store.transact_credits(
+        head,
+        payment_id=payment.payment_id,
+        credits=credits,
+        approved_at=now,
+        keep_holds=keep_holds,
+        ledger=ledger,
+        payment_guid=guid,
+        corrections=corrections,
+        release_holds=release,
+    )
+
+
 def dismiss_review(payment_id: str, *, note: str, by: str) -> Payment:
-    """Close a NEEDS_REVIEW payment without money (CLOSED), releasing its holds, with its audit item."""
+    """Close a NEEDS_REVIEW payment without money (CLOSED): what it had credited is taken back and its
+    holds go, with its audit item, in one transaction."""
     _require_note(note, by)
     for _attempt in range(_ATTEMPTS):
-        payment = payments_store.get_payment(payment_id)
+        record = payments_store.get_payment_record(payment_id)
+        payment = record.payment
         if payment is None:
             raise ReviewRefusedError(f"no payment {payment_id}")
         now = clock.utc_now()
         after = rules.dismiss(payment, now)
-        audit = _audit_item(payment, ReviewDecision.DISMISS, clock.timestamp(now), by, note)
+        # The invoices as they are now: what the payment still credits there, and which holds are its own.
+        invoices = billing_store.get_invoices([line.ref for line in payment.lines])
+        held = [ref for ref, invoice in invoices.items() if invoice.open_payment_id == payment_id]
         try:
-            payments_store.release_holds(payment, after, [line.ref for line in payment.lines], head=[audit])
+            _write_decision(
+                payment, after, record, ReviewDecision.DISMISS, now, by=by, note=note, guid="", added={},
+                taken=rules.paid_lines(payment), keep_holds=set(), invoices=invoices, release=held,
+            )  # fmt: skip
         except PostbackRaceError:
             continue
         logger.info("Review dismissed", extra={"payment_id": payment_id})

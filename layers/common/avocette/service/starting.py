@@ -24,11 +24,12 @@ from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import P
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict
 
-from avocette import SERVICE_NAME, clock, money
+from avocette import SERVICE_NAME, clock, emails, money
 from avocette.config import (
     get_cpv2_options,
     get_invoice_cloud_settings,
     get_ledger_settings,
+    get_portal_settings,
     get_postback_key_ring,
     get_start_settings,
 )
@@ -112,18 +113,15 @@ def start_payment(command: StartPaymentCommand, lambda_context: LambdaContext | 
 
 def _start_payment(command: StartPaymentCommand) -> StartPaymentOutcome:
     settings = get_start_settings()
-    grace = get_ledger_settings().payment_session_grace_minutes
     refs = [selection.ref for selection in command.invoices]
 
-    # One BatchGetItem reads the user's links to these accounts, the invoices and the accounts.
-    reads = billing_store.read_for_payment(command.sub, refs)
-    # Ownership first: an unknown invoice and another user's invoice answer alike.
-    if any(ref.account_number not in reads.linked for ref in refs):
-        # Only on this refusal: is the user registered at all (403) or not for this account (404)?
-        if not links_store.list_links(command.sub):
-            raise errors.RegistrationRequiredError()
-        raise errors.InvoiceNotFoundError()
+    # One BatchGetItem reads the user's links to these accounts, the invoices, the accounts and how
+    # many sessions the user left to expire today.
+    reads = billing_store.read_for_payment(command.sub, refs, clock.utc_now())
+    ledger_settings = get_ledger_settings()
+    _check_caller(command.sub, refs, reads, ledger_settings.abandoned_sessions_per_day)
 
+    grace = ledger_settings.payment_session_grace_minutes
     invoices = reads.invoices
     for attempt in range(_HOLD_ATTEMPTS):
         now = clock.utc_now()
@@ -191,6 +189,32 @@ def _start_payment(command: StartPaymentCommand) -> StartPaymentOutcome:
     metrics.add_metric(name="PaymentStarted", unit=MetricUnit.Count, value=1)
     logger.info("Payment pending", extra={"payment_id": payment.payment_id, "status": pending.status.value})
     return StartPaymentOutcome(created=True, response=_start_response(pending, url))
+
+
+def _check_caller(sub: str, refs: list[InvoiceRef], reads: billing_store.PaymentReads, abandoned_limit: int) -> None:
+    """Ownership first (an unknown invoice and another user's answer alike), then the user's budget of
+    sessions left to expire today."""
+    if any(ref.account_number not in reads.linked for ref in refs):
+        # Only on this refusal: is the user registered at all (403) or not for this account (404)?
+        if not links_store.list_links(sub):
+            raise errors.RegistrationRequiredError()
+        raise errors.InvoiceNotFoundError()
+    if reads.abandoned_today >= abandoned_limit:
+        raise _too_many_abandoned()
+
+
+def _too_many_abandoned() -> errors.TooManyAttemptsError:
+    """The 429 for a user who left too many sessions to expire today: each held the invoices from the
+    others on the account. ``details.retryAt`` is when the (UTC) day turns; the message says it in the
+    biller's zone."""
+    now = clock.utc_now()
+    retry = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    when = emails.local_time(retry, get_portal_settings().time_zone)
+    return errors.TooManyAttemptsError(
+        "You have left several payment sessions unfinished today, and each kept these bills from being paid "
+        f"by anyone else on the account. You can start a new payment after {when}.",
+        details={"retryAt": clock.timestamp(retry)},
+    )
 
 
 def _new_payment(sub: str, invoices: list[Invoice], session_minutes: int, email: str | None) -> Payment:

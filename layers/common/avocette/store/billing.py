@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError
 
 from avocette import clock
 from avocette.domain.billing import Account, Credit, Invoice, InvoiceRef
-from avocette.store import keys
+from avocette.store import keys, ratelimits
 from avocette.store import links as links_store
 from avocette.store.table import (
     deserialize,
@@ -144,6 +144,9 @@ def invoice_to_item(invoice: Invoice) -> dict[str, Any]:
         "unreflectedCents": invoice.unreflected_cents,
         "openPaymentId": invoice.open_payment_id,
         "openUntil": clock.timestamp(invoice.open_until) if invoice.open_until else None,
+        "endedWithoutResultAt": clock.timestamp(invoice.ended_without_result_at)
+        if invoice.ended_without_result_at
+        else None,
     }
 
 
@@ -164,6 +167,7 @@ def invoice_from_item(item: Mapping[str, Any]) -> Invoice:
         credits={key: credit_from_item(credit) for key, credit in (item.get("credits") or {}).items()},
         open_payment_id=item.get("openPaymentId"),
         open_until=_moment(item.get("openUntil")),
+        ended_without_result_at=_moment(item.get("endedWithoutResultAt")),
     )
 
 
@@ -207,11 +211,13 @@ class PaymentReads:
     linked: frozenset[str]
     invoices: dict[InvoiceRef, Invoice]
     accounts: dict[str, Account]
+    abandoned_today: int = 0  # sessions the user left to expire today
 
 
-def read_for_payment(sub: str, refs: Iterable[InvoiceRef]) -> PaymentReads:
-    """The user's links to the invoices' accounts, the invoices and the accounts, in one BatchGetItem
-    (consistent reads; up to 33 invoices of distinct accounts fit in one request)."""
+def read_for_payment(sub: str, refs: Iterable[InvoiceRef], now: datetime) -> PaymentReads:
+    """The user's links to the invoices' accounts, the invoices, the accounts and how many sessions
+    the user left to expire today, in one BatchGetItem (consistent reads; up to 33 invoices of
+    distinct accounts fit in one request)."""
     wanted = sorted(set(refs), key=str)
     numbers = sorted({ref.account_number for ref in wanted})
     user = keys.user_pk(sub)
@@ -220,6 +226,7 @@ def read_for_payment(sub: str, refs: Iterable[InvoiceRef]) -> PaymentReads:
             *(keys.link_key(sub, number) for number in numbers),
             *(keys.account_key(number) for number in numbers),
             *(keys.invoice_key(ref.account_number, ref.invoice_number) for ref in wanted),
+            ratelimits.abandoned_key(sub, now),
         ]
     )
     linked: set[str] = set()
@@ -234,7 +241,8 @@ def read_for_payment(sub: str, refs: Iterable[InvoiceRef]) -> PaymentReads:
         elif str(item["SK"]).startswith(keys.INVOICE_PREFIX):
             invoice = invoice_from_item(item)
             invoices[invoice.ref] = invoice
-    return PaymentReads(linked=frozenset(linked), invoices=invoices, accounts=accounts)
+    abandoned = ratelimits.abandoned_count(sub, now, items)
+    return PaymentReads(linked=frozenset(linked), invoices=invoices, accounts=accounts, abandoned_today=abandoned)
 
 
 def get_account_with_invoices(account_number: str) -> tuple[Account | None, list[Invoice]]:

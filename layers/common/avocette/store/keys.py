@@ -97,9 +97,10 @@ def reconciliation_key(day: str, file_key: str) -> dict[str, Any]:
     return {"PK": {"S": f"RECON#{day}"}, "SK": {"S": f"FILE#{file_key}"}}
 
 
-def review_sk(at: str, sequence: int = 0) -> str:
-    """A review decision's audit item, by when it was made (``at`` is an RFC 3339 timestamp)."""
-    return f"{REVIEW_PREFIX}{at}#{sequence:03d}"
+def review_sk(review_id: str) -> str:
+    """A review decision's audit item, by its id (when it was made, to the microsecond, and a random
+    part: two decisions never share one)."""
+    return f"{REVIEW_PREFIX}{review_id}"
 
 
 def user_payments_pk(sub: str) -> str:

@@ -30,7 +30,7 @@ from avocette.domain.postbacks import (
     ReviewReason,
 )
 from avocette.domain.reconciliation import ReversalCredit, ReversalPlan
-from avocette.store import keys
+from avocette.store import keys, ratelimits
 from avocette.store.billing import credit_to_item
 from avocette.store.ledger import put_entry
 from avocette.store.table import (
@@ -54,6 +54,7 @@ __all__ = [
     "PostbackRaceError",
     "create_payment",
     "credit_update",
+    "expire_payment",
     "get_payment",
     "get_payment_record",
     "get_payment_with_postbacks",
@@ -69,9 +70,11 @@ __all__ = [
     "postback_to_item",
     "put_payment",
     "record_postback",
+    "record_postback_only",
     "record_reversal",
     "release_hold",
     "release_holds",
+    "reversal_update",
     "start_key_of",
     "transact_credits",
 ]
@@ -324,12 +327,13 @@ class PaymentRecord:
 
     @property
     def reviewed_money(self) -> dict[str, dict[str, int]]:
-        """What review decisions applied, by the Invoice Cloud payment id they applied it for."""
+        """What review decisions moved (credits, and corrections as negative cents), by the Invoice
+        Cloud payment id and invoice they moved it for."""
         money: dict[str, dict[str, int]] = {}
         for review in self.reviews:
-            if review.get("decision") == "APPLY" and review.get("paymentGuid"):
-                by_invoice = money.setdefault(review["paymentGuid"], {})
-                for ref, cents in (review.get("allocation") or {}).items():
+            for guid, by_ref in (review.get("money") or {}).items():
+                by_invoice = money.setdefault(guid, {})
+                for ref, cents in by_ref.items():
                     by_invoice[ref] = by_invoice.get(ref, 0) + int(cents)
         return money
 
@@ -463,15 +467,22 @@ def put_payment(payment: Payment, *, expected_version: int | None) -> dict[str, 
     return {"Put": put}
 
 
-def release_hold(ref: InvoiceRef, payment_id: str) -> dict[str, Any]:
-    """Remove this payment's hold on an invoice; cancelled (ALL_OLD) when the hold is not its own."""
+def release_hold(ref: InvoiceRef, payment_id: str, *, ended_without_result: datetime | None = None) -> dict[str, Any]:
+    """Remove this payment's hold on an invoice; cancelled (ALL_OLD) when the hold is not its own.
+    ``ended_without_result``: the session expired with no result from Invoice Cloud, noted on the
+    invoice (the portal warns before it is paid again)."""
+    values: dict[str, Any] = {":pid": {"S": payment_id}}
+    update = "REMOVE openPaymentId, openUntil"
+    if ended_without_result is not None:
+        update = "SET endedWithoutResultAt = :ended " + update
+        values[":ended"] = {"S": clock.timestamp(ended_without_result)}
     return {
         "Update": {
             "TableName": table_name(),
             "Key": keys.invoice_key(ref.account_number, ref.invoice_number),
-            "UpdateExpression": "REMOVE openPaymentId, openUntil",
+            "UpdateExpression": update,
             "ConditionExpression": "openPaymentId = :pid",
-            "ExpressionAttributeValues": {":pid": {"S": payment_id}},
+            "ExpressionAttributeValues": values,
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
     }
@@ -488,7 +499,8 @@ def create_payment(payment: Payment, invoices: Sequence[Invoice], now: datetime,
                 "Update": {
                     "TableName": table_name(),
                     "Key": keys.invoice_key(invoice.account_number, invoice.invoice_number),
-                    "UpdateExpression": "SET openPaymentId = :pid, openUntil = :until",
+                    # A new session: the warning about the last one that ended without a result goes.
+                    "UpdateExpression": "SET openPaymentId = :pid, openUntil = :until REMOVE endedWithoutResultAt",
                     "ConditionExpression": (
                         "attribute_exists(PK) AND billedAsOf = :asof AND size(credits) = :credits "
                         "AND (attribute_not_exists(openPaymentId) OR openUntil <= :now)"
@@ -566,12 +578,27 @@ def mark_failed(payment: Payment, reason: str, now: datetime) -> Payment:
 _RELEASE_ATTEMPTS = 3
 
 
+def expire_payment(before: Payment, after: Payment, now: datetime) -> Payment:
+    """An abandoned session ends (``after`` is EXPIRED, read at ``before.version``): its holds go, each
+    invoice noting that its session ended without a result, and the user's count of sessions left to
+    expire today goes up, in one transaction (:func:`release_holds`)."""
+    return release_holds(
+        before, after, [line.ref for line in before.lines], head=[ratelimits.count_abandoned(before.sub, now)],
+        ended_without_result=now,
+    )  # fmt: skip
+
+
 def release_holds(
-    before: Payment, after: Payment, refs: Iterable[InvoiceRef], *, head: Sequence[dict[str, Any]] = ()
+    before: Payment,
+    after: Payment,
+    refs: Iterable[InvoiceRef],
+    *,
+    head: Sequence[dict[str, Any]] = (),
+    ended_without_result: datetime | None = None,
 ) -> Payment:
-    """``head`` (items that must be new, such as an audit item) and the payment at its new version
-    (``after``, read at ``before.version``) with this payment's holds on ``refs`` removed, in one
-    transaction. A hold that is no longer this payment's is left alone (released already, or another
+    """``head`` (items that must be new, such as an audit item, or that cannot fail) and the payment at
+    its new version (``after``, read at ``before.version``) with this payment's holds on ``refs``
+    removed, in one transaction. A hold that is no longer this payment's is left alone (released already, or another
     session holds the invoice now) and the write is tried again without it.
 
     Raises :class:`PostbackRaceError` (``payment_changed``) when the payment moved on meanwhile, and
@@ -581,7 +608,7 @@ def release_holds(
     throttled = 0
     while True:
         items = [*head, put_payment(after, expected_version=before.version)]
-        items.extend(release_hold(ref, before.payment_id) for ref in pending)
+        items.extend(release_hold(ref, before.payment_id, ended_without_result=ended_without_result) for ref in pending)
         try:
             transact(items)
             return after
@@ -601,26 +628,40 @@ def release_holds(
 
 
 def credit_update(
-    payment_id: str, credit: PostbackCredit, approved_at: datetime, *, release: bool, payment_guid: str = ""
+    payment_id: str,
+    credit: PostbackCredit,
+    approved_at: datetime,
+    *,
+    release: bool,
+    payment_guid: str = "",
+    hold_until: datetime | None = None,
 ) -> dict[str, Any]:
     """One invoice's credit: a new entry in ``credits``, ``unpaidCents`` lowered and
     ``unreflectedCents`` raised by its cents, on condition that the invoice is open and can take it:
     no invoice is credited above its bill across payments (DESIGN §6c). With ``release``, this
-    payment's hold goes too (and must still be its own). ``ALL_OLD`` on failure tells the two apart."""
+    payment's hold goes too; with ``hold_until``, it is cut to then (either way it must still be its
+    own). ``ALL_OLD`` on failure tells the two apart."""
     entry = credit_to_item(
         Credit(payment_id=payment_id, cents=credit.cents, approved_at=approved_at, payment_guid=payment_guid)
     )
-    update = "SET credits.#credit = :entry ADD unpaidCents :minus, unreflectedCents :cents"
+    sets = ["credits.#credit = :entry"]
+    # Money arrived: whatever its last session said, the invoice's warning about it goes.
+    removes = ["endedWithoutResultAt"]
     condition = "attribute_exists(credits) AND attribute_not_exists(closedAt) AND unpaidCents >= :cents"
     values: dict[str, Any] = {
         ":entry": serialize_value(entry),
         ":cents": serialize_value(credit.cents),
         ":minus": serialize_value(-credit.cents),
     }
-    if release:
-        update += " REMOVE openPaymentId, openUntil"
+    if release or hold_until is not None:
         condition += " AND openPaymentId = :pid"
         values[":pid"] = {"S": payment_id}
+    if release:
+        removes += ["openPaymentId", "openUntil"]
+    elif hold_until is not None:
+        sets.append("openUntil = :until")
+        values[":until"] = {"S": clock.timestamp(hold_until)}
+    update = f"SET {', '.join(sets)} ADD unpaidCents :minus, unreflectedCents :cents REMOVE {', '.join(removes)}"
     return {
         "Update": {
             "TableName": table_name(),
@@ -634,6 +675,10 @@ def credit_update(
     }
 
 
+# One item of a money transaction: its role (head, credit, correction, hold, ledger), its invoice, the item.
+_Part = tuple[str, InvoiceRef | None, dict[str, Any]]
+
+
 def transact_credits(
     head: list[dict[str, Any]],
     *,
@@ -641,41 +686,102 @@ def transact_credits(
     credits: Sequence[PostbackCredit],
     approved_at: datetime,
     keep_holds: Iterable[InvoiceRef] = (),
-    ledger: LedgerEntry | None = None,
+    ledger: Sequence[LedgerEntry] = (),
     payment_guid: str = "",
+    corrections: Sequence[tuple[str, ReversalCredit]] = (),
+    shorten_holds: Sequence[InvoiceRef] = (),
+    hold_until: datetime | None = None,
+    release_holds: Sequence[InvoiceRef] = (),
 ) -> None:
     """One transaction: ``head`` (an audit item that must be new, then the payment at the version read),
-    each invoice's credit, and the ledger entry of this money. Raises :class:`PostbackRaceError`
-    saying which parts lost."""
+    each invoice's credit, each correction (a review taking back a credit: (payment id, entry)), this
+    payment's holds on ``shorten_holds`` cut to ``hold_until`` and those on ``release_holds`` removed
+    (none of ``keep_holds``, known to be another session's now), and the ledger entries of this money.
+    Raises :class:`PostbackRaceError` saying which parts lost."""
     kept = set(keep_holds)
-    items = list(head)
+    shorten = {ref for ref in shorten_holds if ref not in kept} if hold_until is not None else set()
+    released = {ref for ref in release_holds if ref not in kept}
+    # One item per invoice in a transaction: a credited or corrected invoice's hold changes with it.
+    parts: list[_Part] = [("head", None, item) for item in head]
     for credit in credits:
         release = credit.releases_hold and credit.ref not in kept
-        items.append(credit_update(payment_id, credit, approved_at, release=release, payment_guid=payment_guid))
-    if ledger is not None and credits:
-        items.append(put_entry(ledger))
+        cut = hold_until if credit.ref in shorten and not release else None
+        update = credit_update(
+            payment_id, credit, approved_at, release=release, payment_guid=payment_guid, hold_until=cut
+        )
+        parts.append(("credit", credit.ref, update))
+    for guid, correction in corrections:
+        releases = payment_id if correction.ref in released else None
+        update = reversal_update(payment_id, correction, "CORRECTION", approved_at, guid, release_hold_of=releases)
+        parts.append(("correction", correction.ref, update))
+    touched = {ref for _, ref, _ in parts if ref is not None}
+    for ref in sorted(shorten - touched, key=str):
+        parts.append(("hold", ref, _shorten_hold(ref, payment_id, hold_until or approved_at)))
+    for ref in sorted(released - touched, key=str):
+        parts.append(("correction", ref, release_hold(ref, payment_id)))
+    parts.extend(("ledger", None, put_entry(entry)) for entry in ledger if entry.invoices)
     try:
-        transact(items)
+        transact([item for _, _, item in parts])
     except TransactionRaceError as race:
         if race.conflict:
             raise PostbackRaceError(payment_changed=True) from None
-        reasons = race.reasons_for(len(items))
-        over_credit: set[InvoiceRef] = set()
-        holds_lost: set[InvoiceRef] = set()
-        for position, credit in enumerate(credits, start=len(head)):
-            if reasons[position] == "None":
-                continue
+        raise _race_of(race, parts, {credit.ref: credit.cents for credit in credits}) from None
+
+
+def _race_of(
+    race: TransactionRaceError,
+    parts: Sequence[tuple[str, InvoiceRef | None, dict[str, Any]]],
+    cents: Mapping[InvoiceRef, int],
+) -> PostbackRaceError:
+    """Which parts of a cancelled money transaction lost: the audit or postback item existed; the
+    payment, or a credit a correction takes from, changed; an invoice would be credited above its bill
+    (``over_credit``); a hold is not this payment's any more (``holds_lost``)."""
+    reasons = race.reasons_for(len(parts))
+    over_credit: set[InvoiceRef] = set()
+    holds_lost: set[InvoiceRef] = set()
+    changed = False
+    for position, (role, ref, _) in enumerate(parts):
+        if reasons[position] == "None" or ref is None:
+            continue
+        if role == "credit":
             old = race.old_item(position) or {}
-            if "closedAt" in old or int(old.get("unpaidCents", 0)) < credit.cents or "credits" not in old:
-                over_credit.add(credit.ref)
+            if "closedAt" in old or int(old.get("unpaidCents", 0)) < cents[ref] or "credits" not in old:
+                over_credit.add(ref)
             else:
-                holds_lost.add(credit.ref)
-        raise PostbackRaceError(
-            postback_exists=reasons[0] == "ConditionalCheckFailed",
-            payment_changed=len(head) > 1 and reasons[1] != "None",
-            over_credit=frozenset(over_credit),
-            holds_lost=frozenset(holds_lost),
-        ) from None
+                holds_lost.add(ref)
+        elif role == "hold":
+            holds_lost.add(ref)
+        else:
+            changed = True
+    head = [reason for (role, _, _), reason in zip(parts, reasons, strict=True) if role == "head"]
+    return PostbackRaceError(
+        postback_exists=bool(head) and head[0] == "ConditionalCheckFailed",
+        payment_changed=changed or any(reason != "None" for reason in head[1:]),
+        over_credit=frozenset(over_credit),
+        holds_lost=frozenset(holds_lost),
+    )
+
+
+def _shorten_hold(ref: InvoiceRef, payment_id: str, until: datetime) -> dict[str, Any]:
+    """This payment's hold on an invoice, cut to ``until`` (cancelled, ALL_OLD, when it is not its own)."""
+    return {
+        "Update": {
+            "TableName": table_name(),
+            "Key": keys.invoice_key(ref.account_number, ref.invoice_number),
+            "UpdateExpression": "SET openUntil = :until",
+            "ConditionExpression": "openPaymentId = :pid",
+            "ExpressionAttributeValues": {":pid": {"S": payment_id}, ":until": {"S": clock.timestamp(until)}},
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+    }
+
+
+def _postback_put(payment_id: str, record: RecordedPostback, fields: Mapping[str, str]) -> dict[str, Any]:
+    return {
+        "TableName": table_name(),
+        "Item": serialize(postback_to_item(payment_id, record, fields)),
+        "ConditionExpression": "attribute_not_exists(SK)",
+    }
 
 
 def record_postback(
@@ -687,21 +793,18 @@ def record_postback(
     credits: Sequence[PostbackCredit],
     keep_holds: Iterable[InvoiceRef] = (),
     ledger: LedgerEntry | None = None,
+    shorten_holds: Sequence[InvoiceRef] = (),
+    hold_until: datetime | None = None,
 ) -> None:
     """One transaction: the postback (new only), the payment (at the version read), each credited
-    invoice's new credit, its ledger entry, and the holds of invoices it paid in full (except
-    ``keep_holds``, known to be another session's now).
+    invoice's new credit, its ledger entry, the holds of invoices it paid in full (except
+    ``keep_holds``, known to be another session's now) and those of ``shorten_holds`` cut to
+    ``hold_until``.
 
     Raises :class:`PostbackRaceError` saying which parts lost: the postback was already recorded,
     the payment changed, an invoice would be credited above its bill, or a hold is not ours."""
     head = [
-        {
-            "Put": {
-                "TableName": table_name(),
-                "Item": serialize(postback_to_item(before.payment_id, record, fields)),
-                "ConditionExpression": "attribute_not_exists(SK)",
-            }
-        },
+        {"Put": _postback_put(before.payment_id, record, fields)},
         put_payment(after, expected_version=before.version),
     ]
     transact_credits(
@@ -710,14 +813,33 @@ def record_postback(
         credits=credits,
         approved_at=record.received_at,
         keep_holds=keep_holds,
-        ledger=ledger,
+        ledger=[ledger] if ledger is not None and credits else [],
         payment_guid=record.postback.payment_guid,
+        shorten_holds=shorten_holds,
+        hold_until=hold_until,
     )
 
 
-def _reversal_update(payment_id: str, reversal: ReversalCredit, kind: str, at: datetime, guid: str) -> dict[str, Any]:
-    """A reversal on one invoice: its own negative credit, the reversed cents of each credit it takes
-    from, and ``unpaidCents`` raised by what it took (the invoice is due again)."""
+def record_postback_only(payment_id: str, record: RecordedPostback, fields: Mapping[str, str]) -> bool:
+    """The postback alone (new only), for one that changes neither its payment's status nor its money
+    (a decline once the payment has moved on): it costs no write on the payment, so a burst of them
+    never contends with the postbacks that do. False when it was recorded already."""
+    try:
+        with store_errors():
+            dynamodb().put_item(**_postback_put(payment_id, record, fields))
+    except ClientError as exc:
+        if error_code(exc) == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
+def reversal_update(
+    payment_id: str, reversal: ReversalCredit, kind: str, at: datetime, guid: str, *, release_hold_of: str | None = None
+) -> dict[str, Any]:
+    """A reversal (or a review's correction) on one invoice: its own negative credit, the reversed
+    cents of each credit it takes from, and ``unpaidCents`` raised by what it took (the invoice is
+    due again). With ``release_hold_of``, that payment's hold goes too (and must be its own)."""
     entry = credit_to_item(
         Credit(
             payment_id=payment_id,
@@ -741,11 +863,16 @@ def _reversal_update(payment_id: str, reversal: ReversalCredit, kind: str, at: d
         sets.append(f"credits.#c{position}.reversedCents = :r{position}")
         values[f":r{position}"] = serialize_value(reversed_after)
         conditions.append(f"attribute_exists(credits.#c{position})")
+    update = "SET " + ", ".join(sets) + " ADD unpaidCents :cents, unreflectedCents :minus"
+    if release_hold_of is not None:
+        update += " REMOVE openPaymentId, openUntil"
+        conditions.append("openPaymentId = :pid")
+        values[":pid"] = {"S": release_hold_of}
     return {
         "Update": {
             "TableName": table_name(),
             "Key": keys.invoice_key(reversal.ref.account_number, reversal.ref.invoice_number),
-            "UpdateExpression": "SET " + ", ".join(sets) + " ADD unpaidCents :cents, unreflectedCents :minus",
+            "UpdateExpression": update,
             "ConditionExpression": " AND ".join(conditions),
             "ExpressionAttributeNames": names,
             "ExpressionAttributeValues": values,
@@ -772,7 +899,7 @@ def record_reversal(
         },
         put_payment(plan.after, expected_version=before.version),
     ]
-    items.extend(_reversal_update(before.payment_id, credit, kind, at, guid) for credit in plan.credits)
+    items.extend(reversal_update(before.payment_id, credit, kind, at, guid) for credit in plan.credits)
     if ledger is not None and plan.credits:
         items.append(put_entry(ledger))
     try:

@@ -26,7 +26,7 @@ from typing import Any
 
 from avocette.store.table import serialize, serialize_value, table_name
 
-__all__ = ["Budget", "budget_keys", "read_budget"]
+__all__ = ["Budget", "abandoned_count", "abandoned_key", "budget_keys", "count_abandoned", "read_budget"]
 
 HOUR = timedelta(hours=1)
 _USER_PREFIX = "RATELIMIT#USER#"
@@ -43,6 +43,39 @@ def _account_key(account_number: str, sub: str, day: str) -> dict[str, Any]:
 
 def _day(now: datetime) -> str:
     return now.strftime("%Y-%m-%d")
+
+
+# ---- payment sessions left to expire (DESIGN §6a) ------------------------------------------------
+
+
+def abandoned_key(sub: str, now: datetime) -> dict[str, Any]:
+    """The count of the sessions ``sub`` left to expire on ``now``'s (UTC) day."""
+    return {"PK": {"S": f"{_USER_PREFIX}{sub}"}, "SK": {"S": f"ABANDONED#{_day(now)}"}}
+
+
+def count_abandoned(sub: str, now: datetime) -> dict[str, Any]:
+    """A transaction item adding one to that count (it vanishes two days later)."""
+    return {
+        "Update": {
+            "TableName": table_name(),
+            "Key": abandoned_key(sub, now),
+            "UpdateExpression": "ADD #count :one SET #ttl = :ttl",
+            "ExpressionAttributeNames": {"#count": "count", "#ttl": "ttl"},
+            "ExpressionAttributeValues": {
+                ":one": serialize_value(1),
+                ":ttl": serialize_value(int((now + timedelta(days=2)).timestamp())),
+            },
+        }
+    }
+
+
+def abandoned_count(sub: str, now: datetime, items: Iterable[Mapping[str, Any]]) -> int:
+    """The count out of the items read at :func:`abandoned_key` (others among ``items`` are ignored)."""
+    key = abandoned_key(sub, now)
+    return next(
+        (int(item.get("count", 0)) for item in items if item["PK"] == key["PK"]["S"] and item["SK"] == key["SK"]["S"]),
+        0,
+    )
 
 
 def budget_keys(sub: str, accounts: Iterable[str], now: datetime) -> list[dict[str, Any]]:
