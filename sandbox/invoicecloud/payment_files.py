@@ -72,6 +72,22 @@ class PaymentFiles(SimulatorCore):
         logger.info("Payment file %s written: %d rows, %d new reversals", stored_key, len(rows), len(reversals))
         return {"bucket": bucket, "key": stored_key, "rows": len(rows)}
 
+    def reversals(self) -> list[dict[str, str]]:
+        """Every reversal asked for so far (for tests in the same process: what Invoice Cloud took back)."""
+        with self._lock:
+            return [
+                {
+                    "kind": reversal.kind,
+                    "paymentGuid": reversal.payment_guid,
+                    "billerReference": reversal.biller_reference,
+                    "accountNumber": reversal.account_number,
+                    "invoiceNumber": reversal.invoice_number,
+                    "amount": money(reversal.amount),
+                    "day": reversal.day.isoformat(),
+                }
+                for reversal in self._reversals
+            ]
+
     def payment_file(self, key: str) -> bytes | None:
         """The last file written under ``key``, if any (for tests in the same process)."""
         with self._lock:

@@ -124,3 +124,13 @@ def test_invalid_postbacks_have_an_identity_of_their_contents() -> None:
 def test_overlong_values_are_cut() -> None:
     fields = read_postback_fields("PaymentGUID=" + "x" * 5000, {})
     assert len(fields["PaymentGUID"]) == 256
+
+
+@pytest.mark.parametrize(
+    ("amount", "fee"),
+    [("thirty", ""), ("-10.00", ""), ("9" * 60, ""), ("10.00", "x"), ("10.00", "11.00"), ("", "-1.00")],
+)
+def test_a_declines_amount_and_fee_never_make_it_unreadable(amount: str, fee: str) -> None:
+    """A decline moves no money: whatever it says of amounts is recorded, never a reason for review."""
+    fields = {"PaymentGUID": "g", "Approved": "False", "PaymentAmount": amount, "ConvenienceFee": fee}
+    assert parse_postback(fields).problem is None

@@ -223,7 +223,7 @@ def decide_postback(
 
     ``recorded`` holds the payment's postbacks by key; ``reviewed`` the money review decisions
     applied, by Invoice Cloud payment id; ``told_by_file`` what the whole payment file says this
-    postback's payment id paid, by invoice key (a file row only). ``over_credit_refused`` says the
+    postback's payment id paid, by invoice key (a file row only; by default, the row alone). ``over_credit_refused`` says the
     store refused this postback's credits because an invoice would have been credited above its bill
     across all payments: the payer was charged twice (``duplicate_payment``).
 
@@ -231,10 +231,10 @@ def decide_postback(
     only as a duplicate, and a duplicate re-tells money already applied for the same invoices by the
     same payment id."""
     if source == "file":
+        told = told_by_file if told_by_file is not None else {postback.ref_key: postback.credit_cents or 0}
         return _decide_row(
-            payment, postback, recorded, over_credit_refused=over_credit_refused, reviewed=reviewed,
-            told=told_by_file or {},
-        )  # fmt: skip
+            payment, postback, recorded, over_credit_refused=over_credit_refused, reviewed=reviewed, told=told
+        )
     record_as = postback.identity
     if record_as in recorded:
         return _again(payment, postback, recorded, ReviewReason.CONFLICTING_POSTBACK)
@@ -277,15 +277,30 @@ def _decide_row(
     It is matched (a duplicate) when its payment id applied exactly its cents on that invoice,
     whoever applied them (a postback in whatever shape, an earlier file, a person); a different
     amount there, or money of its payment id on invoices the file does not list for it, is a
-    mismatch for a person; otherwise it is a lost postback, recovered on exactly that invoice."""
+    mismatch for a person; otherwise it is a lost postback, recovered on exactly that invoice. A row
+    read before and not applied (its payment was under review) that a person's decision left out is
+    a mismatch again once the payment has moved on."""
     record_as = row.identity
-    if record_as in recorded:
-        return _again(payment, row, recorded, ReviewReason.RECONCILIATION_MISMATCH)
     applied = money_applied(recorded, reviewed).get(row.payment_guid, {})
     on_invoice = applied.get(row.ref_key, 0)
-    if on_invoice == row.credit_cents:
+    # Money of its payment id beyond what the file lists on some invoice: the rules (or a person) put
+    # it where Invoice Cloud did not charge it, whatever this row says of its own invoice.
+    beyond = _beyond_the_file(applied, told)
+    if on_invoice == row.credit_cents and not beyond:
         return Decision(Outcome.DUPLICATE, payment.status)
-    if on_invoice or _put_elsewhere(applied, told):
+    if record_as in recorded:
+        if recorded[record_as].postback.values != row.values:
+            return _again(payment, row, recorded, ReviewReason.RECONCILIATION_MISMATCH)
+        if payment.status in (PaymentStatus.NEEDS_REVIEW, PaymentStatus.CLOSED):
+            # Read before: still waiting for a person, or a person closed the payment (refunded).
+            return Decision(Outcome.DUPLICATE, payment.status)
+        # Read before and not applied; a person then settled the payment without this money, which
+        # the file still says Invoice Cloud charged: the person looks again (once per change of the payment).
+        again = f"{record_as}-v{payment.version}"
+        if again in recorded:
+            return Decision(Outcome.DUPLICATE, payment.status)
+        return _review(payment, ReviewReason.RECONCILIATION_MISMATCH, again)
+    if on_invoice or beyond:
         # Applying the row would credit twice, or beside money the file says went elsewhere.
         return _review(payment, ReviewReason.RECONCILIATION_MISMATCH, record_as)
     if payment.status is PaymentStatus.NEEDS_REVIEW:
@@ -319,12 +334,16 @@ def _again(
     record_as = f"{postback.identity}-{postback.values.digest[:16]}"
     if record_as in recorded:
         return Decision(Outcome.DUPLICATE, payment.status)
+    if not postback.approved and postback.problem is None:
+        # A decline moves no money: whatever another copy says of amounts is recorded, never reviewed.
+        return Decision(Outcome.DECLINED, payment.status, record_as)
     return _review(payment, reason, record_as)
 
 
-def _put_elsewhere(applied: Mapping[str, int], told: Mapping[str, int]) -> bool:
-    """Money of one payment id applied to an invoice its payment file does not list for it."""
-    return any(cents and ref not in told for ref, cents in applied.items())
+def _beyond_the_file(applied: Mapping[str, int], told: Mapping[str, int]) -> bool:
+    """Money of one payment id applied to an invoice beyond what its payment file lists for it there
+    (on an invoice the file does not list for it at all, or more than the file says)."""
+    return any(cents > told.get(ref, 0) for ref, cents in applied.items())
 
 
 def _retells(payment: Payment, postback: ReceivedPostback, told: Mapping[str, int]) -> bool:

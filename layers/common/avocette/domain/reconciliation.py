@@ -138,13 +138,16 @@ class ReversalPlan:
     credits: tuple[ReversalCredit, ...] = ()
 
 
-def plan_reversal(payment: Payment, row: PaymentFileRow, invoice: Invoice | None, now: datetime) -> ReversalPlan:
+def plan_reversal(
+    payment: Payment, row: PaymentFileRow, invoice: Invoice | None, now: datetime, *, identity: str | None = None
+) -> ReversalPlan:
     """What a VOID, ACH_RETURN or CHARGEBACK row does (§6c, the reversal column): on an APPROVED
     payment, take ``row.cents`` back from the credits its payment id made on the row's invoice
     (oldest first), the payment listing the reversal and becoming REVERSED when nothing is left; on a
     payment under review, reversed or closed, record it only; anywhere else, or when there is not
-    that much to take back, put the payment under review with no money moved."""
-    identity = reversal_identity(row)
+    that much to take back, put the payment under review with no money moved. ``identity``: the
+    reversal's when it was recorded before (a reversal replayed after a review decision)."""
+    identity = identity or reversal_identity(row)
     kind: ReversalKind = row.kind.value  # type: ignore[assignment]
     if payment.status in (PaymentStatus.NEEDS_REVIEW, PaymentStatus.REVERSED, PaymentStatus.CLOSED):
         return ReversalPlan(

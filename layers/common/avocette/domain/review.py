@@ -110,22 +110,26 @@ def settled_guid(payment: Payment, recorded: Mapping[str, RecordedPostback], giv
 
 
 def reported_cents(recorded: Mapping[str, RecordedPostback]) -> int | None:
-    """What Invoice Cloud's readable approvals say it charged for the payment (fees excluded): for
-    each of its payment ids, the largest credit reported (a conflicting copy restates the same money)
-    or, when its payment file listed the payment id, the file's rows together.
-    ``None`` when no readable approval was recorded (ops must then know the amount from IC)."""
-    by_guid: dict[str, int] = {}
-    from_file: dict[str, int] = {}
+    """What Invoice Cloud said it charged for the payment, the fees included (a cap on what a person
+    may credit, generous whichever way IC_AMOUNT_INCLUDES_FEE guessed): for each of its payment ids,
+    its readable approvals together (one per invoice or account, each at the largest a copy of it
+    said: a conflicting copy restates the same money), or its payment file's rows together when more.
+    ``None`` when nothing readable was recorded (ops then know the amount from Invoice Cloud)."""
+    told: dict[tuple[str, str, str], int] = {}  # (source, payment id, identity) -> cents said
     for record in recorded.values():
         postback = record.postback
-        if not (postback.approved and postback.problem is None and postback.credit_cents):
+        if not (postback.approved and postback.problem is None and postback.values.amount_cents):
             continue
-        if record.source == "file":
-            from_file[postback.payment_guid] = from_file.get(postback.payment_guid, 0) + postback.credit_cents
-        else:
-            by_guid[postback.payment_guid] = max(by_guid.get(postback.payment_guid, 0), postback.credit_cents)
-    by_guid.update({guid: max(by_guid.get(guid, 0), cents) for guid, cents in from_file.items()})
-    return sum(by_guid.values()) if by_guid else None
+        said = postback.values.amount_cents + postback.fee_cents
+        slot = (record.source, postback.payment_guid, postback.identity)
+        told[slot] = max(told.get(slot, 0), said)
+    by_source: dict[tuple[str, str], int] = {}
+    for (source, guid, _), cents in told.items():
+        by_source[(source, guid)] = by_source.get((source, guid), 0) + cents
+    guids = {guid for _, guid in by_source}
+    if not guids:
+        return None
+    return sum(max(by_source.get((source, guid), 0) for source in ("postback", "file")) for guid in guids)
 
 
 def apply_allocation(
@@ -219,6 +223,9 @@ def corrections(
     then the newest), a negative entry of its own and how much it takes from each credit there.
     Answers (payment id, entry) pairs; ``source`` keeps the entries' keys unique."""
     found: list[tuple[str, ReversalCredit]] = []
+    # One key per payment id for the whole decision: its entries on every invoice share it, as one
+    # ledger entry does (a reversal's do the same).
+    positions: dict[str, int] = {}
     for index, cents in sorted(taken_back.items()):
         line = payment.lines[index]
         invoice = invoices.get(line.ref)
@@ -236,7 +243,8 @@ def corrections(
                 f"{line.invoice_number}: the invoice does not hold {money.cents_to_text(cents)} of this payment's "
                 "credits to take back"
             )
-        for position, (guid, taken) in enumerate(by_guid.items()):
+        for guid, taken in by_guid.items():
+            position = positions.setdefault(guid, len(positions))
             entry = ReversalCredit(
                 ref=line.ref,
                 credit_key=credit_id(payment.payment_id, f"{source}{position}"),

@@ -110,8 +110,10 @@ def parse_postback(
     payment_type_ids: Mapping[str, PaymentMethod],
 ) -> ReceivedPostback:
     """The domain's value of a postback's kept fields; never raises. A missing ``PaymentGUID`` or
-    ``Approved``, or an amount or fee that cannot be read (negative, above the amount, not ASCII
-    digits, absurdly large) sets ``problem``. ``PaymentTypeID`` gives the method through
+    ``Approved``, or an approval's amount or fee that cannot be read (negative, above the amount, not
+    ASCII digits, absurdly large) sets ``problem``; a decline moves no money, so whatever its amount
+    and fee say is recorded as sent (an unreadable one as none) and never makes it unreadable.
+    ``PaymentTypeID`` gives the method through
     ``payment_type_ids`` (IC_PAYMENT_TYPE_IDS); an unmapped id is ``None``, never a guess."""
     approved = _TRUE_FALSE.get(fields.get("Approved", "").strip().lower())
     amount_cents, amount_ok = _read_amount(fields.get("PaymentAmount"))
@@ -121,9 +123,9 @@ def parse_postback(
         problem = "missing_payment_guid"
     elif approved is None:
         problem = "missing_approved"
-    elif not amount_ok or (approved and amount_cents is None):
+    elif approved and (not amount_ok or amount_cents is None):
         problem = "amount_unreadable"
-    elif not fee_ok or (fee_cents and amount_cents is not None and fee_cents > amount_cents):
+    elif approved and (not fee_ok or (fee_cents and amount_cents is not None and fee_cents > amount_cents)):
         problem = "fee_unreadable"
     values = PostbackValues(
         approved=approved,

@@ -30,24 +30,23 @@ from pydantic import Field
 from avocette import SERVICE_NAME, clock, emails
 from avocette.config import get_invoice_cloud_secret, get_ledger_settings, get_portal_settings, get_postback_settings
 from avocette.domain import errors
-from avocette.domain.billing import InvoiceRef, credit_id
+from avocette.domain.billing import credit_id
 from avocette.domain.billing_file import RowProblem
 from avocette.domain.common import CamelModel, optional
 from avocette.domain.ledger import LedgerEntry
 from avocette.domain.payments import receipt_reference
 from avocette.domain.postbacks import Outcome
-from avocette.domain.reconciliation import PaymentFileRow, ReversalOutcome, RowKind, plan_reversal, postback_from_row
+from avocette.domain.reconciliation import PaymentFileRow, ReversalOutcome, RowKind, postback_from_row
 from avocette.email import send_email
 from avocette.invoicecloud.payment_file import PaymentFileFormat, get_payment_file_format
 from avocette.service.imports.report import ImportStatus, Problem, ReportProblems, Timestamp
 from avocette.service.imports.stream import ImportStopped, RowImporter, Run, Tally, stream_rows
 from avocette.service.postbacks import apply_postback
-from avocette.store import billing as billing_store
+from avocette.service.reversals import apply_reversal
 from avocette.store import files, keys
 from avocette.store import ledger as ledger_store
 from avocette.store import payments as payments_store
-from avocette.store.payments import PostbackRaceError
-from avocette.store.table import StoreUnavailableError, dynamodb, serialize, store_errors, table_name
+from avocette.store.table import dynamodb, serialize, store_errors, table_name
 
 __all__ = ["Discrepancy", "ReconcileCounts", "ReconcileReport", "reconcile_file", "reconcile_s3_object"]
 
@@ -266,69 +265,26 @@ class _PaymentFileRows(RowImporter):
     # ---- reversals ----------------------------------------------------------------------------
 
     def _reversal_row(self, row: PaymentFileRow) -> bool:
-        for _attempt in range(_ATTEMPTS):
-            record = payments_store.get_payment_record(row.biller_reference)
-            payment = record.payment
-            if payment is None:
-                self._unknown(row)
-                return False
-            now = clock.utc_now()
-            plan = plan_reversal(payment, row, self._invoice(row), now)
-            if plan.identity in record.reversals:
-                self.tallies.count("seen_before")
-                return False
-            audit = {
-                "kind": row.kind.value,
-                "cents": row.cents,
-                "invoice": row.ref,
-                "paymentGuid": row.payment_guid,
-                "reasonCode": row.reason_code or None,
-                "file": self.key,
-                "line": row.line,
-                "outcome": plan.outcome.value,
-                "at": clock.timestamp(now),
-            }
-            ledger = (
-                LedgerEntry(
-                    at=now,
-                    credit_key=plan.credits[0].credit_key,
-                    payment_id=payment.payment_id,
-                    kind=row.kind.value,
-                    payment_guid=row.payment_guid,
-                    method=payment.payment_method,
-                    source="reversal",
-                    invoices={row.ref: -row.cents},
-                    confirmed_by=self.key,
+        try:
+            applied = apply_reversal(row, file_key=self.key)
+        except errors.PaymentNotFoundError:
+            self._unknown(row)
+            return False
+        if applied is None:
+            self.tallies.count("seen_before")
+            return False
+        self._reversed(row, applied.outcome)
+        payment = applied.before
+        if applied.outcome is ReversalOutcome.REVERSED and payment.email:
+            with self._locks_lock:
+                notice = self._notices.setdefault(
+                    (payment.payment_id, row.kind.value),
+                    (payment.email, payment.amount_paid_cents + payment.reversed_cents, []),
                 )
-                if plan.credits
-                else None
-            )
-            try:
-                payments_store.record_reversal(
-                    before=payment, plan=plan, audit=audit, kind=row.kind.value, guid=row.payment_guid, at=now,
-                    ledger=ledger,
-                )  # fmt: skip
-            except PostbackRaceError as race:
-                if race.postback_exists:
-                    self.tallies.count("seen_before")
-                    return False
-                continue
-            self._reversed(row, plan.outcome)
-            if plan.outcome is ReversalOutcome.REVERSED and payment.email:
-                with self._locks_lock:
-                    notice = self._notices.setdefault(
-                        (payment.payment_id, row.kind.value),
-                        (payment.email, payment.amount_paid_cents + payment.reversed_cents, []),
-                    )
-                    if payment.completed_at is not None:
-                        self._paid_at[payment.payment_id] = payment.completed_at
-                    notice[2].append(row)
-            return True
-        raise StoreUnavailableError("the reversal could not be recorded: the payment kept changing")
-
-    def _invoice(self, row: PaymentFileRow) -> Any:
-        ref = InvoiceRef(account_number=row.account_number, invoice_number=row.invoice_number)
-        return billing_store.get_invoices([ref]).get(ref)
+                if payment.completed_at is not None:
+                    self._paid_at[payment.payment_id] = payment.completed_at
+                notice[2].append(row)
+        return True
 
     def _reversed(self, row: PaymentFileRow, outcome: ReversalOutcome) -> None:
         metrics.add_metric(name=f"Payment{_KIND_WORDS[row.kind.value]}", unit=MetricUnit.Count, value=1)

@@ -21,7 +21,9 @@ from avocette.domain import review as rules
 from avocette.domain.billing import Invoice, InvoiceRef
 from avocette.domain.ledger import LedgerEntry
 from avocette.domain.payments import Payment
+from avocette.domain.reconciliation import ReversalCredit
 from avocette.domain.review import Candidate, ReviewDecision, ReviewRefusedError
+from avocette.service import reversals
 from avocette.store import billing as billing_store
 from avocette.store import keys
 from avocette.store import payments as payments_store
@@ -152,6 +154,9 @@ def apply_review(
             keep_holds |= race.holds_lost
             continue
         logger.info("Review applied", extra={"payment_id": payment_id, "invoice_count": len(by_line)})
+        # Money Invoice Cloud took back while the payment waited for a person comes off it now.
+        if reversals.replay_reversals(payment_id):
+            return payments_store.get_payment(payment_id) or after
         return after
     raise ReviewRefusedError("the payment kept changing while the review was applied; try again")
 
@@ -201,15 +206,15 @@ def _write_decision(
         *(
             LedgerEntry(
                 at=now,
-                credit_key=correction.credit_key,
+                credit_key=entries[0].credit_key,
                 payment_id=payment.payment_id,
                 kind="CORRECTION",
                 payment_guid=taken_from,
                 method=after.payment_method,
                 source="review",
-                invoices={correction.ref.key: -correction.cents},
+                invoices={entry.ref.key: -entry.cents for entry in entries},
             )
-            for taken_from, correction in corrections
+            for taken_from, entries in _by_guid(corrections).items()
         ),
     ]
     head = [audit, payments_store.put_payment(after, expected_version=payment.version)]
@@ -224,6 +229,13 @@ def _write_decision(
         corrections=corrections,
         release_holds=release,
     )
+
+
+def _by_guid(corrections: Sequence[tuple[str, ReversalCredit]]) -> dict[str, list[ReversalCredit]]:
+    grouped: dict[str, list[ReversalCredit]] = {}
+    for guid, correction in corrections:
+        grouped.setdefault(guid, []).append(correction)
+    return grouped
 
 
 def dismiss_review(payment_id: str, *, note: str, by: str) -> Payment:

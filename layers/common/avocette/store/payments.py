@@ -882,23 +882,38 @@ def reversal_update(
 
 def record_reversal(
     *, before: Payment, plan: ReversalPlan, audit: Mapping[str, Any], kind: str, guid: str, at: datetime,
-    ledger: LedgerEntry | None,
+    ledger: LedgerEntry | None, replaying: str | None = None,
 ) -> None:  # fmt: skip
-    """One transaction: the reversal's record (new only: a file listing it again changes nothing),
-    the payment at the version read, each invoice's reversal and the ledger entry. Raises
-    :class:`PostbackRaceError` (``postback_exists`` when the reversal was recorded already)."""
-    items: list[dict[str, Any]] = [
-        {
+    """One transaction: the reversal's record (new only: a file listing it again changes nothing; or,
+    ``replaying`` a reversal recorded earlier with that outcome, its record updated on condition that
+    it still has it), the payment at the version read, each invoice's reversal and the ledger entry.
+    Raises :class:`PostbackRaceError` (``postback_exists`` when the reversal was recorded, or replayed,
+    already)."""
+    key = {"PK": keys.payment_pk(before.payment_id), "SK": keys.reversal_sk(plan.identity)}
+    record: dict[str, Any]
+    if replaying is None:
+        record = {
             "Put": {
                 "TableName": table_name(),
-                "Item": serialize(
-                    {"PK": keys.payment_pk(before.payment_id), "SK": keys.reversal_sk(plan.identity), **audit}
-                ),
+                "Item": serialize({**key, **audit}),
                 "ConditionExpression": "attribute_not_exists(SK)",
             }
-        },
-        put_payment(plan.after, expected_version=before.version),
-    ]
+        }
+    else:
+        record = {
+            "Update": {
+                "TableName": table_name(),
+                "Key": serialize(key),
+                "UpdateExpression": "SET outcome = :outcome, replayedAt = :at",
+                "ConditionExpression": "outcome = :was",
+                "ExpressionAttributeValues": {
+                    ":outcome": {"S": plan.outcome.value},
+                    ":at": {"S": clock.timestamp(at)},
+                    ":was": {"S": replaying},
+                },
+            }
+        }
+    items: list[dict[str, Any]] = [record, put_payment(plan.after, expected_version=before.version)]
     items.extend(reversal_update(before.payment_id, credit, kind, at, guid) for credit in plan.credits)
     if ledger is not None and plan.credits:
         items.append(put_entry(ledger))

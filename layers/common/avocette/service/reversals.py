@@ -1,0 +1,150 @@
+"""Reversals (DESIGN §6d): money Invoice Cloud took back from a payment, applied to its credits.
+
+A VOID, ACH_RETURN or CHARGEBACK row of Invoice Cloud's payment file is recorded once
+(``REVERSAL#{identity}``) and, on an APPROVED payment, takes its cents back from the credits its
+payment id made on its invoice, in one transaction with the payment and the ledger entry. On a payment
+under review, reversed or closed it is recorded only; where there is nothing of its payment id to take
+back, its payment goes to review. When a person then settles the payment, the reversals recorded
+meanwhile are replayed against it (:func:`replay_reversals`): money Invoice Cloud took back is never
+left out of the books because it arrived while a person was looking.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from avocette import SERVICE_NAME, clock
+from avocette.domain import errors
+from avocette.domain.billing import Invoice, InvoiceRef
+from avocette.domain.ledger import LedgerEntry
+from avocette.domain.payments import Payment
+from avocette.domain.reconciliation import PaymentFileRow, ReversalOutcome, RowKind, plan_reversal
+from avocette.store import billing as billing_store
+from avocette.store import payments as payments_store
+from avocette.store.payments import PostbackRaceError
+from avocette.store.table import StoreUnavailableError
+
+__all__ = ["ReversalApplied", "apply_reversal", "replay_reversals"]
+
+logger = Logger(service=SERVICE_NAME, child=True)
+
+_ATTEMPTS = 4
+# Outcomes of a reversal recorded without moving money, which a review decision may change.
+_PENDING = (ReversalOutcome.RECORDED.value, ReversalOutcome.REVIEW.value)
+
+
+@dataclass(frozen=True)
+class ReversalApplied:
+    """What one reversal did: its outcome, and the payment as it was before it."""
+
+    outcome: ReversalOutcome
+    before: Payment
+
+
+def apply_reversal(
+    row: PaymentFileRow, *, file_key: str, identity: str | None = None, replaying: str | None = None
+) -> ReversalApplied | None:
+    """Record and apply one reversal row; ``None`` when it was recorded already (a file read again).
+    Replaying (``identity`` and the ``replaying`` outcome it was recorded with), the recorded reversal
+    is applied now, if it can be. Raises ``PaymentNotFoundError`` and ``StoreUnavailableError``."""
+    for _attempt in range(_ATTEMPTS):
+        record = payments_store.get_payment_record(row.biller_reference)
+        payment = record.payment
+        if payment is None:
+            raise errors.PaymentNotFoundError()
+        now = clock.utc_now()
+        plan = plan_reversal(payment, row, _invoice(row), now, identity=identity)
+        stored = record.reversals.get(plan.identity)
+        if replaying is None and stored is not None:
+            return None
+        if replaying is not None and (stored is None or stored.get("outcome") != replaying):
+            return None  # replayed by someone else meanwhile
+        if replaying is not None and plan.outcome is ReversalOutcome.RECORDED:
+            return ReversalApplied(plan.outcome, payment)  # still only to record: nothing changes
+        ledger = (
+            LedgerEntry(
+                at=now,
+                credit_key=plan.credits[0].credit_key,
+                payment_id=payment.payment_id,
+                kind=row.kind.value,
+                payment_guid=row.payment_guid,
+                method=payment.payment_method,
+                source="reversal",
+                invoices={row.ref: -row.cents},
+                confirmed_by=file_key,
+            )
+            if plan.credits
+            else None
+        )
+        try:
+            payments_store.record_reversal(
+                before=payment, plan=plan, audit=_audit(row, file_key, plan.outcome, now), kind=row.kind.value,
+                guid=row.payment_guid, at=now, ledger=ledger, replaying=replaying,
+            )  # fmt: skip
+        except PostbackRaceError as race:
+            if race.postback_exists:
+                return None
+            continue
+        return ReversalApplied(plan.outcome, payment)
+    raise StoreUnavailableError("the reversal could not be recorded: the payment kept changing")
+
+
+def replay_reversals(payment_id: str) -> int:
+    """After a person settled ``payment_id``: apply the reversals recorded while it was under review
+    (or that found nothing to take back then). Answers how many applied now; one that still cannot
+    apply puts the payment under review again, as it would have from the file."""
+    record = payments_store.get_payment_record(payment_id)
+    applied = 0
+    for identity, stored in sorted(record.reversals.items(), key=lambda item: str(item[1].get("at", ""))):
+        if stored.get("outcome") not in _PENDING:
+            continue
+        result = apply_reversal(
+            _row_of(payment_id, stored), file_key=str(stored.get("file", "")), identity=identity,
+            replaying=str(stored["outcome"]),
+        )  # fmt: skip
+        if result is not None and result.outcome is ReversalOutcome.REVERSED:
+            applied += 1
+    if applied:
+        logger.info("Reversals replayed", extra={"payment_id": payment_id, "applied": applied})
+    return applied
+
+
+def _row_of(payment_id: str, stored: Mapping[str, Any]) -> PaymentFileRow:
+    """A recorded reversal as the row it came from."""
+    ref = InvoiceRef.from_key(str(stored["invoice"]))
+    return PaymentFileRow(
+        line=int(stored.get("line", 0)),
+        kind=RowKind(stored["kind"]),
+        payment_guid=str(stored.get("paymentGuid") or ""),
+        biller_reference=payment_id,
+        account_number=ref.account_number,
+        invoice_number=ref.invoice_number,
+        cents=int(stored["cents"]),
+        fee_cents=0,
+        at=clock.parse_timestamp(str(stored.get("occurredAt") or stored["at"])),
+        reason_code=str(stored.get("reasonCode") or ""),
+    )
+
+
+def _audit(row: PaymentFileRow, file_key: str, outcome: ReversalOutcome, now: Any) -> dict[str, Any]:
+    return {
+        "kind": row.kind.value,
+        "cents": row.cents,
+        "invoice": row.ref,
+        "paymentGuid": row.payment_guid,
+        "reasonCode": row.reason_code or None,
+        "file": file_key,
+        "line": row.line,
+        "outcome": outcome.value,
+        "at": clock.timestamp(now),
+        "occurredAt": clock.timestamp(row.at),
+    }
+
+
+def _invoice(row: PaymentFileRow) -> Invoice | None:
+    ref = InvoiceRef(account_number=row.account_number, invoice_number=row.invoice_number)
+    return billing_store.get_invoices([ref]).get(ref)
