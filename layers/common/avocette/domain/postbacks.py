@@ -223,9 +223,10 @@ def decide_postback(
 
     ``recorded`` holds the payment's postbacks by key; ``reviewed`` the money review decisions
     applied, by Invoice Cloud payment id; ``told_by_file`` what the whole payment file says this
-    postback's payment id paid, by invoice key (a file row only; by default, the row alone). ``over_credit_refused`` says the
-    store refused this postback's credits because an invoice would have been credited above its bill
-    across all payments: the payer was charged twice (``duplicate_payment``).
+    postback's payment id paid, by invoice key (a file row only; by default, the row alone).
+    ``over_credit_refused`` says the store refused this postback's credits because an invoice would
+    have been credited above its bill across all payments: the payer was charged twice
+    (``duplicate_payment``).
 
     Conservation (§6c): money Invoice Cloud charged is credited, or waits in review; it is dropped
     only as a duplicate, and a duplicate re-tells money already applied for the same invoices by the
