@@ -172,6 +172,23 @@ def test_bodies_that_are_not_json_are_415(api: Api, path: str, content_type: str
     assert refused(answer, 415)["error"] == "unsupported_media_type"
 
 
+@pytest.mark.parametrize("content_type", ["APPLICATION/JSON", "Application/Json; charset=UTF-8"])
+def test_application_json_in_any_case_is_read(api: Api, content_type: str) -> None:
+    unknown_invoice = api.send(
+        "POST", "/payments", data=payment_body("ACCT-1001", "INV-NONE"), content_type=content_type
+    )
+    assert refused(unknown_invoice, 404)["error"] == "invoice_not_found"
+    answer = api.send(
+        "POST",
+        "/registrations",
+        sub="media-case",
+        data=registration_body("ACCT-NONE", "X-1"),
+        content_type=content_type,
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["accounts"][0]["outcome"] == "REJECTED"
+
+
 ESCAPED_STRINGS = {
     "lone-high-surrogate": "\\ud800",
     "lone-low-surrogate": "\\udfff",
