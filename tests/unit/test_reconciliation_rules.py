@@ -114,6 +114,19 @@ def test_a_bad_cell_is_reported_by_line_column_and_reason_never_its_value(column
     assert all(value not in p.reason for p in problems if value)
 
 
+@pytest.mark.parametrize("guid", ["G-1\x00", "G-1\r\nX", "G 1", "G\t1", "G-\u00fc", "G" * 65])
+def test_a_payment_guid_that_is_not_1_to_64_printable_ascii_characters_is_a_bad_row(guid: str) -> None:
+    cells = {
+        "TransactionType": "PAYMENT", "PaymentGUID": guid, "BillerReference": "pay-1", "AccountNumber": "A",
+        "InvoiceNumber": "I-1", "Amount": "12.50", "TransactionDate": "2026-11-25T19:00:00Z",
+    }  # fmt: skip
+    problems = FORMAT.read_row(9, cells)
+    assert isinstance(problems, list)
+    assert [(p.row, p.column, p.reason) for p in problems] == [
+        (9, "PaymentGUID", "is not 1 to 64 printable ASCII characters without spaces")
+    ]
+
+
 def test_a_header_without_a_needed_column_is_named() -> None:
     assert FORMAT.header_problems(["PaymentGUID", "Amount"]) == [
         "no column 'TransactionType' (kind)",

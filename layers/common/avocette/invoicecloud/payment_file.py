@@ -22,6 +22,7 @@ from avocette import money
 from avocette.domain.billing_file import RowProblem
 from avocette.domain.reconciliation import PaymentFileRow, RowKind
 from avocette.formats import FormatNotFoundError, load_format
+from avocette.invoicecloud.postback import PAYMENT_GUID_RULE, is_payment_guid
 
 __all__ = ["FileField", "FormatError", "PaymentFileFormat", "get_payment_file_format"]
 
@@ -137,6 +138,8 @@ class PaymentFileFormat(BaseModel):
         extra = {name: cell(name) for name in ("paymentTypeId", "reasonCode") if name in self.columns}
         if cents is not None and cents <= 0 and not problems:
             problems.append(RowProblem(line, self.columns["amount"], "must be above zero"))
+        if row["paymentGuid"] and not is_payment_guid(row["paymentGuid"]):
+            problems.append(RowProblem(line, self.columns["paymentGuid"], f"is not {PAYMENT_GUID_RULE}"))
         if problems or kind is None or cents is None or at is None:
             return problems
         return PaymentFileRow(
