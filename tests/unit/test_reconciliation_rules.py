@@ -277,6 +277,27 @@ def test_the_export_is_ordered_signed_and_the_same_bytes_whatever_the_order_of_t
     ]
 
 
+def test_export_cells_a_spreadsheet_would_run_as_formulas_are_quoted_but_negative_amounts_stay_numbers() -> None:
+    """OWASP's CSV injection advice: a cell starting with =, +, -, @, tab or CR gets a leading quote;
+    the amount column is exempt, so that a reversal's -10.00 is still a number."""
+    entries = [
+        LedgerEntry(at=NOW, credit_key="k1", payment_id="=1+1", kind="PAYMENT", payment_guid="@SUM(1+1)",
+                    method="CARD", source="postback", invoices={"=1+1/+1": 1000}),
+        LedgerEntry(at=NOW, credit_key="k2", payment_id="-2+3", kind="VOID", payment_guid="\tG",
+                    method="CARD", source="reversal", invoices={"=1+1/+1": -1000}),
+        LedgerEntry(at=NOW, credit_key="k3", payment_id="p3", kind="PAYMENT", payment_guid="\rG",
+                    method="ACH", source="postback", invoices={"A/I-1": 2500}),
+    ]  # fmt: skip
+    data = get_export_format("biller-export-v1").render(export_rows(entries))
+    assert data.decode().split("\r\n") == [
+        "AccountNumber,InvoiceNumber,Amount,PostedAt,InvoiceCloudPaymentId,Method,Kind,Reference",
+        "'=1+1,'+1,10.00,2026-11-25T19:00:00Z,'@SUM(1+1),CARD,PAYMENT,'=1+1",
+        "'=1+1,'+1,-10.00,2026-11-25T19:00:00Z,'\tG,CARD,VOID,'-2+3",
+        'A,I-1,25.00,2026-11-25T19:00:00Z,"\'\rG",ACH,PAYMENT,p3',
+        "",
+    ]
+
+
 def test_at_the_same_moment_a_payment_is_exported_before_its_reversal() -> None:
     """Found by a flaky sandbox test: a chargeback recorded in the same second as its approval came
     first when its credit key sorted first; a reversal can never precede the payment it reverses."""
