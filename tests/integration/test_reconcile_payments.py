@@ -11,7 +11,18 @@ import boto3
 import pytest
 
 from sandbox.s3events import object_created_event
-from tests.helpers import FakeContext, Stack, load_function, table_items
+from tests.helpers import (
+    FakeContext,
+    Stack,
+    add_account,
+    add_invoice,
+    approved_fields,
+    get_payment,
+    load_function,
+    send_postback,
+    start_payment,
+    table_items,
+)
 
 HEADER = (
     "TransactionType,PaymentGUID,BillerReference,AccountNumber,InvoiceNumber,Amount,ConvenienceFee,TransactionDate\r\n"
@@ -48,6 +59,23 @@ def test_a_payment_file_dated_at_either_end_of_the_calendar_is_reconciled(stack:
     assert answer["files"][0]["status"] == "IMPORTED" and report["status"] == "IMPORTED"
     (done,) = table_items(stack, "RECON#")
     assert (done["PK"], done["key"]) == (f"RECON#{day}", key)
+
+
+@pytest.mark.parametrize("at", ["0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z"])
+def test_a_row_dated_at_either_end_of_the_calendar_is_a_bad_row_and_the_file_is_reported(stack: Stack, at: str) -> None:
+    """A chargeback at 0001-01-01T00:00Z was applied, then its payer's email (in the biller's zone,
+    a day before the calendar starts) crashed the run: no report, and the email lost for good."""
+    add_account("A-1", linked_to=("alice",), email="alice@example.com")
+    add_invoice("A-1", "I-1", "50.00")
+    payment_id = start_payment("alice", [("A-1", "I-1")]).json["paymentId"]
+    assert send_postback(stack, payment_id, approved_fields(payment_id, "50.00", guid="G-1")).status == 200
+    row = f"CHARGEBACK,G-1,{payment_id},A-1,I-1,50.00,,{at}\r\n"
+    answer, report = reconcile(stack, "invoicecloud/2026-11-25.csv", HEADER + row)
+    assert answer["files"][0]["status"] == report["status"] == "IMPORTED"
+    assert report["badRows"] == [
+        {"row": 2, "column": "TransactionDate", "reason": "is not a date between 0001-01-02 and 9999-12-30"}
+    ]
+    assert get_payment("alice", payment_id).json["status"] == "APPROVED"
 
 
 COUNTS = (

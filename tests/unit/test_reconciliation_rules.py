@@ -99,6 +99,8 @@ def test_the_shipped_format_reads_a_row_and_the_day_of_its_key() -> None:
         ("Amount", "٣٠.٠٠", "is not an amount with at most two decimals"),
         ("TransactionType", "REFUND", "is not a kind this format knows"),
         ("TransactionDate", "11/25/2026", "is not a date in the form %Y-%m-%dT%H:%M:%SZ"),
+        ("TransactionDate", "0001-01-01T23:59:59Z", "is not a date between 0001-01-02 and 9999-12-30"),
+        ("TransactionDate", "9999-12-31T00:00:00Z", "is not a date between 0001-01-02 and 9999-12-30"),
         ("PaymentGUID", "", "is required"),
     ],
 )
@@ -125,6 +127,29 @@ def test_a_payment_guid_that_is_not_1_to_64_printable_ascii_characters_is_a_bad_
     assert [(p.row, p.column, p.reason) for p in problems] == [
         (9, "PaymentGUID", "is not 1 to 64 printable ASCII characters without spaces")
     ]
+
+
+@pytest.mark.parametrize(
+    ("zone", "outside", "inside"),
+    [
+        ("Asia/Tokyo", "0001-01-01 00:00", "0001-01-02 12:00"),
+        ("America/New_York", "9999-12-31 23:59", "9999-12-30 12:00"),
+    ],
+)
+def test_a_date_at_the_calendars_ends_in_a_zone_away_from_utc_is_a_bad_row_never_an_overflow(
+    zone: str, outside: str, inside: str
+) -> None:
+    zoned = FORMAT.model_copy(update={"date_format": "%Y-%m-%d %H:%M", "time_zone": zone})
+    cells = {
+        "TransactionType": "PAYMENT", "PaymentGUID": "G-1", "BillerReference": "pay-1", "AccountNumber": "A",
+        "InvoiceNumber": "I-1", "Amount": "12.50", "TransactionDate": outside,
+    }  # fmt: skip
+    problems = zoned.read_row(9, cells)
+    assert isinstance(problems, list)
+    assert [(p.column, p.reason) for p in problems] == [
+        ("TransactionDate", "is not a date between 0001-01-02 and 9999-12-30")
+    ]
+    assert isinstance(zoned.read_row(9, {**cells, "TransactionDate": inside}), PaymentFileRow)
 
 
 def test_a_header_without_a_needed_column_is_named() -> None:

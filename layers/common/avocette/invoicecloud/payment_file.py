@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -39,6 +39,9 @@ FileField = Literal[
     "reasonCode",
 ]
 _MAX_CELL = 256
+# A row's moment is shown in the biller's zone (the payer's email): a day inside the calendar's ends.
+_EARLIEST = datetime.min.replace(tzinfo=UTC) + timedelta(days=1)
+_LATEST = datetime.max.replace(tzinfo=UTC) - timedelta(days=1)
 
 
 class FormatError(ValueError):
@@ -179,7 +182,14 @@ class PaymentFileFormat(BaseModel):
             return None
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=ZoneInfo(self.time_zone))
-        return moment.astimezone(UTC)
+        try:
+            at: datetime | None = moment.astimezone(UTC)
+        except OverflowError:  # the calendar's first or last day, in a zone away from UTC
+            at = None
+        if at is None or not _EARLIEST <= at <= _LATEST:
+            problems.append(RowProblem(line, self.columns["date"], "is not a date between 0001-01-02 and 9999-12-30"))
+            return None
+        return at
 
 
 @lru_cache(maxsize=4)
