@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote_plus, unquote
+from urllib.parse import quote_plus
 
 from sandbox.functions import FunctionError, FunctionPool
 
@@ -37,7 +37,9 @@ class S3Trigger:
 
 
 def object_created_event(bucket: str, key: str, size: int = 0, version_id: str | None = None) -> dict[str, Any]:
-    """An S3 ObjectCreated:Put notification, as Lambda receives it (the key URL-encoded, ``+`` for a space)."""
+    """An S3 ObjectCreated:Put notification, as Lambda receives it: the key URL-encoded as a form value
+    (``+`` for a space, ``%25`` for a percent sign, ``/`` kept), which the functions decode once with
+    ``unquote_plus``."""
     obj: dict[str, Any] = {"key": quote_plus(key, safe="/"), "size": size, "sequencer": uuid.uuid4().hex[:16].upper()}
     if version_id:
         obj["versionId"] = version_id
@@ -90,7 +92,9 @@ class S3Notifications:
         """(bucket, key) of a PutObject or CompleteMultipartUpload in path style, else ``None``."""
         method = environ.get("REQUEST_METHOD")
         query = environ.get("QUERY_STRING", "")
-        path = unquote(environ.get("PATH_INFO", ""))
+        # PATH_INFO is the path already decoded once, its UTF-8 bytes carried as latin-1 (PEP 3333):
+        # decoding it again would turn a key's own %2e into "." and name another object.
+        path = environ.get("PATH_INFO", "").encode("latin-1").decode("utf-8", errors="replace")
         bucket, _, key = path.lstrip("/").partition("/")
         if not bucket or not key:
             return None

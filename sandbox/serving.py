@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import json
 import socket
 import threading
 from collections.abc import Callable, Iterable
@@ -10,7 +12,14 @@ from typing import Any, Final
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-__all__ = ["HTML_DEFAULT_CSP", "RunningServer", "free_port", "start_server", "with_security_headers"]
+__all__ = [
+    "HTML_DEFAULT_CSP",
+    "RunningServer",
+    "free_port",
+    "start_server",
+    "with_chunked_body_read",
+    "with_security_headers",
+]
 
 LOOPBACK = "127.0.0.1"
 
@@ -83,6 +92,40 @@ def with_security_headers(app: Callable[..., Any]) -> Callable[..., Any]:
     return secured_app
 
 
+_MALFORMED_CHUNKS: Final = json.dumps(
+    {"error": "bad_request", "message": "The request body's chunked encoding is malformed."}
+).encode()
+
+
+def with_chunked_body_read(app: Callable[..., Any]) -> Callable[..., Any]:
+    """``app`` with a chunked request body read before it runs: the dev server decodes chunks as the app
+    reads, and a malformed size line (``zz``, ``-2``) then raised inside the app, a 500 with a traceback.
+    Now it is a 400 in the gateway's JSON, and the connection closes: what follows is not a request."""
+
+    def reading_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        # The dev server marks a chunked body, which it decodes itself, as terminated by the stream.
+        if not environ.get("wsgi.input_terminated"):
+            result: Iterable[bytes] = app(environ, start_response)
+            return result
+        try:
+            body = environ["wsgi.input"].read()
+        except OSError:  # werkzeug's DechunkedInput: "Invalid chunk header", "Negative chunk length"
+            start_response(
+                "400 Bad Request",
+                [
+                    ("Content-Type", "application/json"),
+                    ("Content-Length", str(len(_MALFORMED_CHUNKS))),
+                    ("Connection", "close"),
+                ],
+            )
+            return [_MALFORMED_CHUNKS]
+        environ["wsgi.input"] = io.BytesIO(body)
+        result = app(environ, start_response)
+        return result
+
+    return reading_app
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind((LOOPBACK, 0))
@@ -90,10 +133,13 @@ def free_port() -> int:
 
 
 def start_server(app: Callable[..., Any], port: int, *, name: str, security_headers: bool = True) -> RunningServer:
-    """Serve ``app`` on 127.0.0.1:``port`` (0 picks a free one), one thread per request, with the
-    headers of :func:`with_security_headers` unless ``security_headers`` is false (moto's server:
-    S3 would report them as the objects' own metadata)."""
-    served = with_security_headers(app) if security_headers else app
+    """Serve ``app`` on 127.0.0.1:``port`` (0 picks a free one), one thread per request, chunked bodies
+    read first (:func:`with_chunked_body_read`), with the headers of :func:`with_security_headers`
+    unless ``security_headers`` is false (moto's server: S3 would report them as the objects' own
+    metadata)."""
+    served = with_chunked_body_read(app)
+    if security_headers:
+        served = with_security_headers(served)
     server = make_server(LOOPBACK, port, served, threaded=True, request_handler=_QuietHandler)
     thread = threading.Thread(
         target=server.serve_forever, kwargs={"poll_interval": 0.05}, name=f"sandbox-{name}", daemon=True

@@ -111,7 +111,8 @@ def stack(
 @pytest.fixture(scope="session", autouse=True)
 def log_capture() -> Iterator[LogCapture]:
     """Every log record of the run (the sandbox's worker output too); the run fails at its end if one
-    holds a postback token, a secret, a JWT, a registration value or a payer's details (docs/security.md)."""
+    holds a postback token, a secret, a JWT, a registration value, a payer's details or a raw account number
+    (docs/security.md)."""
     with LogCapture.installed() as capture:
         yield capture
         leaks = capture.leaks()

@@ -95,6 +95,32 @@ def test_2_a_form_body_without_a_boundary_is_415(stack: Stack, path: str, functi
     assert (answer.status, answer.json["error"]) == (415, "unsupported_media_type")
 
 
+# ---- media types in any case (RFC 9110: case-insensitive), with parameters ----------------------------
+
+JSON_IN_ANY_CASE = ("APPLICATION/JSON", "Application/Json; charset=UTF-8", "application/JSON;charset=utf-8")
+
+
+@pytest.mark.parametrize("base64_body", [False, True])
+@pytest.mark.parametrize("content_type", JSON_IN_ANY_CASE)
+def test_application_json_in_any_case_is_read_on_portal_routes(
+    stack: Stack, content_type: str, base64_body: bool
+) -> None:
+    add_account("A-1", linked_to=("alice",), registration_value="A1-REG")
+    add_invoice("A-1", "I-1", "50.00")
+    headers = {"content-type": content_type}
+    body = {"invoices": [{"accountNumber": "A-1", "invoiceNumber": "I-1"}]}
+    started = invoke(
+        "start_payment", http_event("POST", "/payments", body=body, headers=headers, base64_body=base64_body)
+    )
+    assert started.status == 201, started.body
+    body = {"accounts": [{"accountNumber": "A-1", "registrationValue": "A1-REG"}]}
+    registered = invoke(
+        "register_user", http_event("POST", "/registrations", body=body, headers=headers, base64_body=base64_body)
+    )
+    assert registered.status == 200, registered.body
+    assert registered.json["accounts"][0]["outcome"] == "ALREADY_LINKED"
+
+
 # ---- 3. the 64 KB limit counts bytes ---------------------------------------------------------------
 
 

@@ -312,6 +312,24 @@ def test_invalid_postback_is_400_and_recorded_for_review(
     assert len(postback_items(stack, one_invoice)) == 1
 
 
+@pytest.mark.parametrize(
+    "guid",
+    ["G-1\x00", "G-1\r\nX-Injected: 1", '=HYPERLINK("http://x", "y")', "G" * 65],
+    ids=["nul", "crlf", "space", "65-characters"],
+)
+def test_a_payment_guid_that_is_not_printable_ascii_is_400_and_recorded_for_review(
+    stack: Stack, one_invoice: str, guid: str
+) -> None:
+    answer = send_postback(stack, one_invoice, approved_fields(one_invoice, "50.00", guid=guid))
+    assert (answer.status, answer.json["error"]) == (400, "invalid_postback")
+    (record,) = postback_items(stack, one_invoice)
+    assert record["outcome"] == "INVALID" and record["read"]["problem"] == "invalid_payment_guid"
+    assert record["read"]["paymentGuid"] == ""  # never read: the fields as received keep it for people
+    item = payment_item(stack, one_invoice)
+    assert (item["status"], item["reviewReason"]) == ("NEEDS_REVIEW", "invalid_postback")
+    assert get_invoice("A-1", "I-1").credited_cents(one_invoice) == 0
+
+
 def test_needs_review_is_sticky_but_records_what_comes(stack: Stack, one_invoice: str) -> None:
     send_postback(stack, one_invoice, approved_fields(one_invoice, "75.00", guid="G-A"))
     send_postback(stack, one_invoice, approved_fields(one_invoice, "50.00", guid="G-B"))

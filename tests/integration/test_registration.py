@@ -10,11 +10,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from avocette import SERVICE_NAME, clock, runtime
+from avocette.config import get_registration_hash_key
 from avocette.emails import local_time
+from avocette.security import account_hash
 
 from sandbox.invoicecloud import CustomerRecord
 from sandbox.mailbox import sent_emails
 from tests.helpers import Stack, add_account, add_invoice, http_event, invoke, table_items
+from tests.security.leaks import account_number_pattern
 
 PORTAL = "/portal/"
 
@@ -311,6 +314,17 @@ def test_no_registration_value_email_or_name_is_logged(
         "9 Gulf Dr",
     ):
         assert secret not in output, secret
+
+
+def test_account_numbers_are_logged_only_as_their_keyed_hash(billing: Stack, service_logs: _Lines) -> None:
+    register("carol", [("M-1", "M1-REG")])  # Invoice Cloud's record created
+    billing.simulator.update_config({"customerApiFault": "503"})
+    register("dave", [("R-1", "R1-REG")])  # Invoice Cloud's record unknown
+    output = "\n".join(service_logs.lines)
+    assert "Invoice Cloud customer record created" in output and "Invoice Cloud customer record unknown" in output
+    assert not account_number_pattern(["M-1", "R-1"]).search(output)
+    key = get_registration_hash_key()
+    assert account_hash(key, "M-1") in output and account_hash(key, "R-1") in output
 
 
 def test_an_unset_invoice_cloud_secret_still_links(billing: Stack) -> None:

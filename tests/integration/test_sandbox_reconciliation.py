@@ -101,21 +101,24 @@ def payment_file(client: SandboxClient, sandbox: Sandbox, **body: Any) -> dict[s
     return report_of(sandbox, written["key"], written)
 
 
-def report_of(sandbox: Sandbox, key: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+def report_of(
+    sandbox: Sandbox, key: str, extra: dict[str, Any] | None = None, *, bucket: str | None = None
+) -> dict[str, Any]:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
-            body = s3(sandbox).get_object(Bucket=sandbox.names.inbound_bucket, Key=key + ".report.json")
+            body = s3(sandbox).get_object(Bucket=bucket or sandbox.names.inbound_bucket, Key=key + ".report.json")
             return {**(extra or {}), "report": json.loads(body["Body"].read())}
         except ClientError:
             time.sleep(0.1)
     raise AssertionError(f"no report for {key}")
 
 
-def drop(sandbox: Sandbox, key: str, text: str) -> dict[str, Any]:
-    s3(sandbox).delete_object(Bucket=sandbox.names.inbound_bucket, Key=key + ".report.json")
-    s3(sandbox).put_object(Bucket=sandbox.names.inbound_bucket, Key=key, Body=text.encode())
-    return report_of(sandbox, key)["report"]
+def drop(sandbox: Sandbox, key: str, text: str, *, bucket: str | None = None) -> dict[str, Any]:
+    bucket = bucket or sandbox.names.inbound_bucket
+    s3(sandbox).delete_object(Bucket=bucket, Key=key + ".report.json")
+    s3(sandbox).put_object(Bucket=bucket, Key=key, Body=text.encode())
+    return report_of(sandbox, key, bucket=bucket)["report"]
 
 
 def mailbox(sandbox: Sandbox, to: str) -> list[dict[str, Any]]:
@@ -261,6 +264,23 @@ def test_a_file_that_does_not_match_its_format_is_rejected_whole(sandbox: Sandbo
     report = drop(sandbox, f"invoicecloud/{today(sandbox)}-wrong.csv", "Type,Guid,Amount\nPAYMENT,g,10.00\n")
     assert report["status"] == "REJECTED" and "header" in report["reason"]
     assert report["rows"] == 0
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "invoicecloud/2026-11-02%2e.csv",
+        "invoicecloud/2026-11-02 a+b%41.csv",
+        "billing/a b+c%41.csv",
+        "billing/é%C3%A9.csv",
+    ],
+)
+def test_a_key_with_percent_plus_or_space_reaches_its_function_as_it_is(sandbox: Sandbox, key: str) -> None:
+    """S3's event carries the key form-encoded (``+`` for a space) and the functions decode it once; the
+    sandbox decoded the request path once more, and ``%2e`` named another object (``.``)."""
+    bucket = sandbox.names.billing_bucket if key.startswith("billing/") else sandbox.names.inbound_bucket
+    report = drop(sandbox, key, "Type,Guid,Amount\nPAYMENT,g,10.00\n", bucket=bucket)
+    assert (report["key"], report["status"]) == (key, "REJECTED")
 
 
 def test_bad_rows_are_reported_by_line_and_column_and_the_good_ones_applied(

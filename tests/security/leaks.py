@@ -1,6 +1,7 @@
 """Log capture over the whole test run, and the detector of what must never be logged: postback
 tokens, secrets (Invoice Cloud's keys, the postback key ring, the registration hash key), JWTs,
-registration values, and payers' names, addresses and emails from the billing data.
+registration values, payers' names, addresses and emails from the billing data, and raw account
+numbers (logs name an account only by its keyed hash, docs/security.md).
 
 ``tests/conftest.py`` installs one :class:`LogCapture` for the session (every record of every logger,
 the sandbox's worker output included: it is logged through ``sandbox.worker.<Function>``) and fails
@@ -34,6 +35,8 @@ PATTERNS = {
 }
 # Payer details the tests use besides the billing files (tests/helpers.py, the security suite).
 TEST_PAYERS = ("Pat Payer", "1 Main St", "pat@example.com", "Alice Anders", "12 Orchard Lane", "Carol Carter")
+# Account numbers the tests use besides the billing files (tests/helpers.py's add_account callers).
+TEST_ACCOUNTS = ("A-1", "A-2", "B-1", "R-1", "U-1", "M-1", "S-1", "ACCT-7", "ACCT-8", "ACCT-900")
 
 
 def billing_payer_details(files: Iterable[Path] = BILLING_DATA) -> set[str]:
@@ -44,6 +47,22 @@ def billing_payer_details(files: Iterable[Path] = BILLING_DATA) -> set[str]:
             for row in csv.DictReader(stream):
                 details.update(row[column].strip() for column in ("Name", "Address", "EmailAddress") if row[column])
     return details
+
+
+def billing_account_numbers(files: Iterable[Path] = BILLING_DATA) -> set[str]:
+    """Every account number of the demo billing files, and those of :data:`TEST_ACCOUNTS`."""
+    numbers: set[str] = set(TEST_ACCOUNTS)
+    for path in files:
+        with path.open(encoding="utf-8-sig", newline="") as stream:
+            numbers.update(row["AccountNumber"].strip() for row in csv.DictReader(stream) if row["AccountNumber"])
+    return numbers
+
+
+def account_number_pattern(numbers: Iterable[str]) -> re.Pattern[str]:
+    """Any of ``numbers`` standing alone: ``ACCOUNT#A-1`` or ``"A-1"`` holds one, ``INV-A-1-2`` does not
+    (short numbers such as ``A-1`` are parts of the tests' invoice numbers)."""
+    alternatives = "|".join(re.escape(number) for number in sorted(numbers, key=len, reverse=True))
+    return re.compile(rf"(?<![\w-])(?:{alternatives})(?![\w-])")
 
 
 def record_text(record: logging.LogRecord) -> str:
@@ -71,6 +90,7 @@ class LogCapture(logging.Handler):
         self.lines: list[str] = []
         self.secrets: set[str] = set()
         self.payers: set[str] = billing_payer_details()
+        self.accounts: re.Pattern[str] = account_number_pattern(billing_account_numbers())
         self._guard = threading.Lock()
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -89,8 +109,10 @@ class LogCapture(logging.Handler):
             kinds = [kind for kind, pattern in PATTERNS.items() if pattern.search(line)]
             kinds += ["secret" for value in secrets if value in line][:1]
             kinds += ["payer detail" for value in payers if value in line][:1]
+            if self.accounts.search(line):
+                kinds.append("account number")
             if kinds:
-                found.append(f"{', '.join(kinds)}: {_masked(line, secrets + payers)}")
+                found.append(f"{', '.join(kinds)}: {_masked(self.accounts.sub('<account>', line), secrets + payers)}")
         return found
 
     @classmethod

@@ -6,16 +6,18 @@ must carry."""
 
 from __future__ import annotations
 
+import http.client
 import json
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import pytest
 import requests
 
 from sandbox.runner import Sandbox
 from tests.security.conftest import dev_token
+from tests.security.leaks import LogCapture
 
 pytestmark = pytest.mark.sandbox
 
@@ -110,6 +112,48 @@ def test_the_postback_limit_counts_bytes(api: Api) -> None:
     refused(answer, 413)
 
 
+def send_chunked(base: str, path: str, chunks: bytes, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+    """POST ``chunks`` as they are after a ``Transfer-Encoding: chunked`` header: (status, headers, body)."""
+    url = urlsplit(base)
+    connection = http.client.HTTPConnection(url.hostname or "127.0.0.1", url.port, timeout=30)
+    try:
+        connection.putrequest("POST", path)
+        for name, value in {**headers, "Transfer-Encoding": "chunked"}.items():
+            connection.putheader(name, value)
+        connection.endheaders()
+        connection.send(chunks)
+        answer = connection.getresponse()
+        return answer.status, dict(answer.getheaders()), answer.read()
+    finally:
+        connection.close()
+
+
+@pytest.mark.parametrize("chunks", [b"zz\r\n{}\r\n0\r\n\r\n", b"-2\r\n{}\r\n0\r\n\r\n"], ids=["not-hex", "negative"])
+@pytest.mark.parametrize("server", ["gateway", "simulator", "moto"])
+def test_a_malformed_chunked_body_is_a_400_without_a_traceback(
+    api: Api, log_capture: LogCapture, server: str, chunks: bytes
+) -> None:
+    base = {"gateway": api.base, "simulator": api.sandbox.simulator_url, "moto": api.sandbox.moto_url}[server]
+    path = {"gateway": "/registrations", "simulator": "/cloudpaymentsapi/v2", "moto": "/bucket/key"}[server]
+    seen = len(log_capture.lines)
+    headers = {"Authorization": f"Bearer {api.token('alice')}", "Content-Type": "application/json"}
+    status, answer_headers, body = send_chunked(base, path, chunks, headers)
+    assert status == 400, body[:300]
+    assert json.loads(body) == {"error": "bad_request", "message": "The request body's chunked encoding is malformed."}
+    assert answer_headers.get("Connection") == "close"  # what follows the bad chunk is not a request
+    assert server == "moto" or answer_headers.get("Cache-Control") == "no-store"
+    assert not [line for line in log_capture.lines[seen:] if "Traceback" in line or "Error on request" in line]
+
+
+def test_a_well_formed_chunked_body_is_read_whole(api: Api) -> None:
+    body = registration_body("ACCT-NONE", "X-1")
+    chunks = b"".join(b"%x\r\n%s\r\n" % (len(part), part) for part in (body[:10], body[10:])) + b"0\r\n\r\n"
+    headers = {"Authorization": f"Bearer {api.token('chunked')}", "Content-Type": "application/json"}
+    status, _, answer = send_chunked(api.base, "/registrations", chunks, headers)
+    assert status == 200, answer[:300]
+    assert json.loads(answer)["accounts"][0]["outcome"] == "REJECTED"
+
+
 # ---- structure: depth, numbers, constants ----------------------------------------------------------------
 
 STRUCTURES = {
@@ -170,6 +214,23 @@ def test_other_encodings_are_invalid_json(api: Api, path: str, name: str) -> Non
 def test_bodies_that_are_not_json_are_415(api: Api, path: str, content_type: str) -> None:
     answer = api.send("POST", path, data=b'{"invoices": []}', content_type=content_type)
     assert refused(answer, 415)["error"] == "unsupported_media_type"
+
+
+@pytest.mark.parametrize("content_type", ["APPLICATION/JSON", "Application/Json; charset=UTF-8"])
+def test_application_json_in_any_case_is_read(api: Api, content_type: str) -> None:
+    unknown_invoice = api.send(
+        "POST", "/payments", data=payment_body("ACCT-1001", "INV-NONE"), content_type=content_type
+    )
+    assert refused(unknown_invoice, 404)["error"] == "invoice_not_found"
+    answer = api.send(
+        "POST",
+        "/registrations",
+        sub="media-case",
+        data=registration_body("ACCT-NONE", "X-1"),
+        content_type=content_type,
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["accounts"][0]["outcome"] == "REJECTED"
 
 
 ESCAPED_STRINGS = {

@@ -11,7 +11,7 @@ import pytest
 from avocette.security import KeyRing
 
 from sandbox.stack import StackSecrets
-from tests.security.leaks import LogCapture, billing_payer_details
+from tests.security.leaks import LogCapture, billing_account_numbers, billing_payer_details
 
 SECRETS = StackSecrets()
 
@@ -48,6 +48,9 @@ JWT = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJlLWJ5dGVz"
         ("payer detail", "Customer %s", ("Alice Anders",), {}),
         ("payer detail", "to", (), {"email": "carol@example.com"}),
         ("payer detail", "address 12 Orchard Lane", (), {}),
+        ("account number", "Invoice Cloud customer record created", (), {"account_number": "ACCT-1001"}),
+        ("account number", "Invoice Cloud customer record unknown", (), {"account_number": "M-1"}),
+        ("account number", "Read %s", ("ACCOUNT#A-1",), {}),
     ],
 )
 def test_the_detector_finds_each_kind(
@@ -56,12 +59,14 @@ def test_the_detector_finds_each_kind(
     log_through(private_capture, message, *args, **extra)
     (leak,) = private_capture.leaks()
     assert leak.startswith(kind) or kind in leak.split(":", 1)[0], leak
-    for value in (TOKEN, JWT, SECRETS.ic_api_key, "Alice Anders", "carol@example.com"):
+    for value in (TOKEN, JWT, SECRETS.ic_api_key, "Alice Anders", "carol@example.com", "ACCT-1001", "M-1"):
         assert value not in leak  # the report masks what it found
 
 
 def test_the_detector_passes_identifiers_and_outcomes(private_capture: LogCapture) -> None:
-    log_through(private_capture, "Payment %s approved", "f0525b38-0c1e-4f0e-9a55-5d2c7a1e3b11", account="ACCT-1001")
+    log_through(
+        private_capture, "Payment %s approved", "f0525b38-0c1e-4f0e-9a55-5d2c7a1e3b11", account_hash="9f2c61d0a4e5b7c8"
+    )
     log_through(private_capture, "POST /postback/{paymentId}/{token} -> 200 (12 ms)")
     log_through(private_capture, "Registration processed", linked=1, rejected=0, error_code="not_found_or_mismatch")
     assert private_capture.lines and private_capture.leaks() == []
@@ -70,6 +75,10 @@ def test_the_detector_passes_identifiers_and_outcomes(private_capture: LogCaptur
 def test_the_payer_details_come_from_the_billing_data() -> None:
     details = billing_payer_details()
     assert {"Alice Anders", "12 Orchard Lane", "alice@example.com", "carol@example.com"} <= details
+
+
+def test_the_account_numbers_come_from_the_billing_data_and_the_tests() -> None:
+    assert {"ACCT-1001", "ACCT-3002", "A-1", "M-1"} <= billing_account_numbers()
 
 
 def test_the_session_capture_sees_the_functions_and_the_workers(log_capture: LogCapture) -> None:

@@ -84,6 +84,32 @@ def test_invalid_postbacks() -> None:
     assert parse_postback({"PaymentGUID": "g", "Approved": "False"}).problem is None
 
 
+# Invoice Cloud's PaymentGUID travels into storage and the biller's export: 1 to 64 printable ASCII
+# characters without spaces, or the postback cannot be read (a formula may be one: the export quotes it).
+BAD_PAYMENT_GUIDS = {
+    "nul": "G-1\x00",
+    "crlf": "G-1\r\nX-Injected: 1",
+    "tab": "G\t1",
+    "space": "G 1",
+    "delete": "G-1\x7f",
+    "non-ascii": "G-\u00fc",
+    "65-characters": "G" * 65,
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_PAYMENT_GUIDS))
+def test_a_payment_guid_that_is_not_1_to_64_printable_ascii_characters_is_unreadable(name: str) -> None:
+    read = parse_postback({"PaymentGUID": BAD_PAYMENT_GUIDS[name], "Approved": "True", "PaymentAmount": "1"})
+    assert read.problem == "invalid_payment_guid"
+    assert read.identity.startswith("invalid-") and read.payment_guid == ""
+
+
+@pytest.mark.parametrize("guid", ["G", "~" * 64, "0f5e7c1a-2b3d-4e5f-8a9b-0c1d2e3f4a5b", '=HYPERLINK("http://x","y")'])
+def test_a_payment_guid_of_1_to_64_printable_ascii_characters_is_read(guid: str) -> None:
+    read = parse_postback({"PaymentGUID": guid, "Approved": "True", "PaymentAmount": "1"})
+    assert (read.problem, read.payment_guid) == (None, guid)
+
+
 @pytest.mark.parametrize(
     ("amount", "fee", "problem"),
     [

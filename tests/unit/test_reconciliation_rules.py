@@ -99,6 +99,8 @@ def test_the_shipped_format_reads_a_row_and_the_day_of_its_key() -> None:
         ("Amount", "٣٠.٠٠", "is not an amount with at most two decimals"),
         ("TransactionType", "REFUND", "is not a kind this format knows"),
         ("TransactionDate", "11/25/2026", "is not a date in the form %Y-%m-%dT%H:%M:%SZ"),
+        ("TransactionDate", "0001-01-01T23:59:59Z", "is not a date between 0001-01-02 and 9999-12-30"),
+        ("TransactionDate", "9999-12-31T00:00:00Z", "is not a date between 0001-01-02 and 9999-12-30"),
         ("PaymentGUID", "", "is required"),
     ],
 )
@@ -112,6 +114,42 @@ def test_a_bad_cell_is_reported_by_line_column_and_reason_never_its_value(column
     assert isinstance(problems, list)
     assert [(p.row, p.column, p.reason) for p in problems] == [(9, column, reason)]
     assert all(value not in p.reason for p in problems if value)
+
+
+@pytest.mark.parametrize("guid", ["G-1\x00", "G-1\r\nX", "G 1", "G\t1", "G-\u00fc", "G" * 65])
+def test_a_payment_guid_that_is_not_1_to_64_printable_ascii_characters_is_a_bad_row(guid: str) -> None:
+    cells = {
+        "TransactionType": "PAYMENT", "PaymentGUID": guid, "BillerReference": "pay-1", "AccountNumber": "A",
+        "InvoiceNumber": "I-1", "Amount": "12.50", "TransactionDate": "2026-11-25T19:00:00Z",
+    }  # fmt: skip
+    problems = FORMAT.read_row(9, cells)
+    assert isinstance(problems, list)
+    assert [(p.row, p.column, p.reason) for p in problems] == [
+        (9, "PaymentGUID", "is not 1 to 64 printable ASCII characters without spaces")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("zone", "outside", "inside"),
+    [
+        ("Asia/Tokyo", "0001-01-01 00:00", "0001-01-02 12:00"),
+        ("America/New_York", "9999-12-31 23:59", "9999-12-30 12:00"),
+    ],
+)
+def test_a_date_at_the_calendars_ends_in_a_zone_away_from_utc_is_a_bad_row_never_an_overflow(
+    zone: str, outside: str, inside: str
+) -> None:
+    zoned = FORMAT.model_copy(update={"date_format": "%Y-%m-%d %H:%M", "time_zone": zone})
+    cells = {
+        "TransactionType": "PAYMENT", "PaymentGUID": "G-1", "BillerReference": "pay-1", "AccountNumber": "A",
+        "InvoiceNumber": "I-1", "Amount": "12.50", "TransactionDate": outside,
+    }  # fmt: skip
+    problems = zoned.read_row(9, cells)
+    assert isinstance(problems, list)
+    assert [(p.column, p.reason) for p in problems] == [
+        ("TransactionDate", "is not a date between 0001-01-02 and 9999-12-30")
+    ]
+    assert isinstance(zoned.read_row(9, {**cells, "TransactionDate": inside}), PaymentFileRow)
 
 
 def test_a_header_without_a_needed_column_is_named() -> None:
@@ -260,6 +298,27 @@ def test_the_export_is_ordered_signed_and_the_same_bytes_whatever_the_order_of_t
         "A,I-1,30.00,2026-11-25T18:00:00Z,G-1,ACH,PAYMENT,p1",
         "A,I-2,20.00,2026-11-25T18:00:00Z,G-1,ACH,PAYMENT,p1",
         "B,I-9,-5.00,2026-11-25T19:00:00Z,G-2,CARD,CHARGEBACK,p2",
+        "",
+    ]
+
+
+def test_export_cells_a_spreadsheet_would_run_as_formulas_are_quoted_but_negative_amounts_stay_numbers() -> None:
+    """OWASP's CSV injection advice: a cell starting with =, +, -, @, tab or CR gets a leading quote;
+    the amount column is exempt, so that a reversal's -10.00 is still a number."""
+    entries = [
+        LedgerEntry(at=NOW, credit_key="k1", payment_id="=1+1", kind="PAYMENT", payment_guid="@SUM(1+1)",
+                    method="CARD", source="postback", invoices={"=1+1/+1": 1000}),
+        LedgerEntry(at=NOW, credit_key="k2", payment_id="-2+3", kind="VOID", payment_guid="\tG",
+                    method="CARD", source="reversal", invoices={"=1+1/+1": -1000}),
+        LedgerEntry(at=NOW, credit_key="k3", payment_id="p3", kind="PAYMENT", payment_guid="\rG",
+                    method="ACH", source="postback", invoices={"A/I-1": 2500}),
+    ]  # fmt: skip
+    data = get_export_format("biller-export-v1").render(export_rows(entries))
+    assert data.decode().split("\r\n") == [
+        "AccountNumber,InvoiceNumber,Amount,PostedAt,InvoiceCloudPaymentId,Method,Kind,Reference",
+        "'=1+1,'+1,10.00,2026-11-25T19:00:00Z,'@SUM(1+1),CARD,PAYMENT,'=1+1",
+        "'=1+1,'+1,-10.00,2026-11-25T19:00:00Z,'\tG,CARD,VOID,'-2+3",
+        'A,I-1,25.00,2026-11-25T19:00:00Z,"\'\rG",ACH,PAYMENT,p3',
         "",
     ]
 

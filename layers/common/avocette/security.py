@@ -1,4 +1,5 @@
-"""Postback tokens from the key ring, keyed hashes and constant-time comparison.
+"""Postback tokens from the key ring, keyed hashes (account numbers' for logs among them) and
+constant-time comparison.
 
 A postback token is ``v{keyId}.{base64url(HMAC-SHA256(key, "postback|" + paymentId))}`` (DESIGN §3).
 Tokens are made with the ring's current key and verified against whichever key they name, so
@@ -14,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["KeyRing", "constant_time_equal", "keyed_hash"]
+__all__ = ["KeyRing", "account_hash", "constant_time_equal", "keyed_hash"]
 
 
 def _b64url(raw: bytes) -> str:
@@ -30,6 +31,13 @@ def constant_time_equal(left: str | bytes, right: str | bytes) -> bool:
 def keyed_hash(key: bytes, value: str, *, purpose: str) -> str:
     """HMAC-SHA256 of ``value`` under ``key``, separated by ``purpose``; hex text."""
     return hmac.new(key, f"{purpose}|{value}".encode(), hashlib.sha256).hexdigest()
+
+
+def account_hash(key: bytes, account_number: str) -> str:
+    """How logs name an account (docs/security.md): 16 hex digits of its keyed hash under ``key``, the
+    registration hash key. Keyed, because account numbers are few enough that a plain hash is undone
+    by hashing them all."""
+    return keyed_hash(key, account_number, purpose="log-account")[:16]
 
 
 @dataclass(frozen=True)

@@ -142,8 +142,7 @@ def _checked_json_body(event: Mapping[str, Any]) -> str | None:
         raise _Refused(
             HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "payload_too_large", "The request body is larger than 64 KB."
         )
-    headers = {str(name).lower(): str(value) for name, value in (event.get("headers") or {}).items()}
-    media = headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    media = _media_type(event)
     if media and media not in _JSON_TYPES:
         raise _Refused(
             HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "Send the request body as application/json."
@@ -158,6 +157,31 @@ def _checked_json_body(event: Mapping[str, Any]) -> str | None:
     if _depth(parsed, _MAX_DEPTH) > _MAX_DEPTH:
         raise _Refused(HTTPStatus.BAD_REQUEST, "invalid_json", "The request body nests too deeply.")
     return text
+
+
+def _content_type(event: Mapping[str, Any]) -> str:
+    """The Content-Type header as sent ("" without one), whatever the case of its name."""
+    headers = (event.get("headers") or {}).items()
+    return next((str(value) for name, value in headers if str(name).lower() == "content-type"), "")
+
+
+def _media_type(event: Mapping[str, Any]) -> str:
+    """The Content-Type's media type, lower case (RFC 9110: media types are case-insensitive)."""
+    return _content_type(event).split(";", 1)[0].strip().lower()
+
+
+def _with_lower_case_json_type(event: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``event`` with ``application/json`` in lower case however it was sent (``APPLICATION/JSON;
+    charset=UTF-8``), its parameters kept: Powertools matches the media type case-sensitively and
+    would answer 415 to what the guard accepted."""
+    media, separator, parameters = _content_type(event).partition(";")
+    if media.strip().lower() not in _JSON_TYPES:
+        return event
+    headers = {
+        name: value for name, value in (event.get("headers") or {}).items() if str(name).lower() != "content-type"
+    }
+    headers["content-type"] = media.strip().lower() + separator + parameters
+    return {**event, "headers": headers}
 
 
 def _bounded_int(text: str) -> int:
@@ -184,7 +208,7 @@ class ApiResolver(APIGatewayHttpResolver):
             return _answer(refused.status, refused.code, refused.message)
         if text is not None:
             event = {**event, "body": text, "isBase64Encoded": False}
-        answer = super().resolve(event, context)
+        answer = super().resolve(_with_lower_case_json_type(event), context)
         headers = answer.setdefault("headers", {})
         headers["Cache-Control"] = "no-store"
         return answer

@@ -25,6 +25,18 @@ __all__ = ["ExportFormat", "ExportFormatError", "get_export_format"]
 
 ExportField = Literal["accountNumber", "invoiceNumber", "amount", "at", "paymentGuid", "method", "kind", "paymentId"]
 
+# A cell a spreadsheet would run as a formula gets a leading quote (OWASP's CSV injection advice): the
+# file may be opened in one, and Invoice Cloud's payment id, among others, is not ours to trust. Not the
+# amount: it is ours, and a reversal's -10.00 must stay a number.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER_FIELDS: frozenset[ExportField] = frozenset({"amount"})
+
+
+def _formula_safe(field: ExportField, value: str) -> str:
+    if field in _NUMBER_FIELDS or not value.startswith(_FORMULA_STARTS):
+        return value
+    return "'" + value
+
 
 class ExportFormatError(ValueError):
     """The format file is unusable (the setting names a bad file)."""
@@ -66,7 +78,8 @@ class ExportFormat(BaseModel):
         return self.key_template.format(day=day.isoformat())
 
     def render(self, rows: Sequence[ExportRow]) -> bytes:
-        """The file's bytes: a header, then one line per row, in the rows' order."""
+        """The file's bytes: a header, then one line per row, in the rows' order; every cell but the
+        amount that starts like a formula (``=``, ``+``, ``-``, ``@``, tab, CR) with a leading ``'``."""
         buffer = io.StringIO()
         writer = csv.writer(
             buffer, delimiter=self.delimiter, quotechar=self.quotechar, lineterminator=self.line_terminator
@@ -84,7 +97,7 @@ class ExportFormat(BaseModel):
                 "kind": self.kinds.get(row.kind, row.kind),
                 "paymentId": row.payment_id,
             }
-            writer.writerow([values[field] for _, field in self.columns])
+            writer.writerow([_formula_safe(field, values[field]) for _, field in self.columns])
         return buffer.getvalue().encode(self.encoding)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -22,6 +22,7 @@ from avocette import money
 from avocette.domain.billing_file import RowProblem
 from avocette.domain.reconciliation import PaymentFileRow, RowKind
 from avocette.formats import FormatNotFoundError, load_format
+from avocette.invoicecloud.postback import PAYMENT_GUID_RULE, is_payment_guid
 
 __all__ = ["FileField", "FormatError", "PaymentFileFormat", "get_payment_file_format"]
 
@@ -39,6 +40,9 @@ FileField = Literal[
     "reference",
 ]
 _MAX_CELL = 256
+# A row's moment is shown in the biller's zone (the payer's email): a day inside the calendar's ends.
+_EARLIEST = datetime.min.replace(tzinfo=UTC) + timedelta(days=1)
+_LATEST = datetime.max.replace(tzinfo=UTC) - timedelta(days=1)
 
 
 class FormatError(ValueError):
@@ -138,6 +142,8 @@ class PaymentFileFormat(BaseModel):
         extra = {name: cell(name) for name in ("paymentTypeId", "reasonCode", "reference") if name in self.columns}
         if cents is not None and cents <= 0 and not problems:
             problems.append(RowProblem(line, self.columns["amount"], "must be above zero"))
+        if row["paymentGuid"] and not is_payment_guid(row["paymentGuid"]):
+            problems.append(RowProblem(line, self.columns["paymentGuid"], f"is not {PAYMENT_GUID_RULE}"))
         if problems or kind is None or cents is None or at is None:
             return problems
         return PaymentFileRow(
@@ -178,7 +184,14 @@ class PaymentFileFormat(BaseModel):
             return None
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=ZoneInfo(self.time_zone))
-        return moment.astimezone(UTC)
+        try:
+            at: datetime | None = moment.astimezone(UTC)
+        except OverflowError:  # the calendar's first or last day, in a zone away from UTC
+            at = None
+        if at is None or not _EARLIEST <= at <= _LATEST:
+            problems.append(RowProblem(line, self.columns["date"], "is not a date between 0001-01-02 and 9999-12-30"))
+            return None
+        return at
 
 
 @lru_cache(maxsize=4)

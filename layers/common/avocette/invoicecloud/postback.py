@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from urllib.parse import parse_qsl
 
@@ -19,8 +20,10 @@ from avocette.domain.postbacks import PaymentMethod, PostbackValues, ReceivedPos
 __all__ = [
     "KEPT_FIELDS",
     "MAX_POSTBACK_CENTS",
+    "PAYMENT_GUID_RULE",
     "POSTBACK_FIELDS",
     "fields_digest",
+    "is_payment_guid",
     "parse_postback",
     "read_postback_fields",
 ]
@@ -78,6 +81,17 @@ def read_postback_fields(body: str, query: Mapping[str, str]) -> dict[str, str]:
     return kept
 
 
+# Invoice Cloud's id of a payment goes into storage and the biller's export: printable ASCII, no
+# spaces, so that no NUL, line break or control character travels with it.
+_PAYMENT_GUID = re.compile(r"[\x21-\x7e]{1,64}")
+PAYMENT_GUID_RULE = "1 to 64 printable ASCII characters without spaces"
+
+
+def is_payment_guid(text: str) -> bool:
+    """Whether ``text`` may be Invoice Cloud's PaymentGUID: :data:`PAYMENT_GUID_RULE`."""
+    return _PAYMENT_GUID.fullmatch(text) is not None
+
+
 # Invoice Cloud never charges this much in one payment; anything above is not an amount (DESIGN §4).
 MAX_POSTBACK_CENTS = 100_000_000
 _TRUE_FALSE = {"true": True, "false": False}
@@ -110,17 +124,21 @@ def parse_postback(
     payment_type_ids: Mapping[str, PaymentMethod],
 ) -> ReceivedPostback:
     """The domain's value of a postback's kept fields; never raises. A missing ``PaymentGUID`` or
-    ``Approved``, or an approval's amount or fee that cannot be read (negative, above the amount, not
-    ASCII digits, absurdly large) sets ``problem``; a decline moves no money, so whatever its amount
-    and fee say is recorded as sent (an unreadable one as none) and never makes it unreadable.
+    ``Approved``, a ``PaymentGUID`` off :data:`PAYMENT_GUID_RULE` (then not read: ``payment_guid`` is
+    blank), or an approval's amount or fee that cannot be read (negative, above the amount, not ASCII
+    digits, absurdly large) sets ``problem``; a decline moves no money, so whatever its amount and fee
+    say is recorded as sent (an unreadable one as none) and never makes it unreadable.
     ``PaymentTypeID`` gives the method through
     ``payment_type_ids`` (IC_PAYMENT_TYPE_IDS); an unmapped id is ``None``, never a guess."""
     approved = _TRUE_FALSE.get(fields.get("Approved", "").strip().lower())
     amount_cents, amount_ok = _read_amount(fields.get("PaymentAmount"))
     fee_cents, fee_ok = _read_amount(fields.get("ConvenienceFee"))
+    guid = fields.get("PaymentGUID", "")
     problem = None
-    if not fields.get("PaymentGUID"):
+    if not guid:
         problem = "missing_payment_guid"
+    elif not is_payment_guid(guid):
+        problem, guid = "invalid_payment_guid", ""
     elif approved is None:
         problem = "missing_approved"
     elif approved and (not amount_ok or amount_cents is None):
@@ -137,12 +155,12 @@ def parse_postback(
         biller_guid=fields.get("BillerGUID", "").lower(),
     )
     if problem is None:
-        identity = postback_identity(fields["PaymentGUID"], values.invoice_number, approved is True)
+        identity = postback_identity(guid, values.invoice_number, approved is True)
     else:
         identity = "invalid-" + fields_digest(fields)
     return ReceivedPostback(
         identity=identity,
-        payment_guid=fields.get("PaymentGUID", ""),
+        payment_guid=guid,
         values=values,
         credit_cents=_credit(amount_cents, fee_cents, amount_includes_fee=amount_includes_fee),
         payment_method=payment_type_ids.get(values.payment_type_id),

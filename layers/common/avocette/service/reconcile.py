@@ -404,14 +404,10 @@ def reconcile_file(opener: Opener, *, key: str, progress: Callable[[int], None] 
     day = file_format.day_of(key)
     tallies = _Tallies()
     report_args: dict[str, Any] = {"key": key, "day": day, "format": file_format.format, "started_at": started}
-    if day is None:
+    refused = _day_problem(day, file_format, settings.reconcile_missing_days)
+    if refused is not None:
         return _finish(
-            ReconcileReport(
-                **report_args,
-                status=ImportStatus.REJECTED,
-                reason=f"the key does not fit the format {file_format.format} (invoicecloud/<YYYY-MM-DD>...csv)",
-                finished_at=clock.utc_now(),
-            )
+            ReconcileReport(**report_args, status=ImportStatus.REJECTED, reason=refused, finished_at=clock.utc_now())
         )
     importer = _PaymentFileRows(key, file_format, tallies, _told_by_file(opener, file_format))
     with opener() as lines:
@@ -435,6 +431,19 @@ def reconcile_file(opener: Opener, *, key: str, progress: Callable[[int], None] 
         finished_at=clock.utc_now(),
     )
     return _finish(report)
+
+
+def _day_problem(day: date | None, file_format: PaymentFileFormat, missing_days: int) -> str | None:
+    """Why a file cannot be reconciled for its key's day: none, or one so early that the look-back of
+    :meth:`_PaymentFileRows.finish` would fall before ``date.min`` (any later day, 9999-12-31 too, is fine)."""
+    if day is None:
+        return f"the key does not fit the format {file_format.format} (invoicecloud/<YYYY-MM-DD>...csv)"
+    if day.toordinal() <= missing_days:
+        return (
+            f"the file's day {day} is too early: the check for postbacks Invoice Cloud never listed looks back "
+            f"{missing_days} days, before the first day of the calendar"
+        )
+    return None
 
 
 def _finish(report: ReconcileReport) -> ReconcileReport:

@@ -43,6 +43,7 @@ from avocette.email import send_email
 from avocette.invoicecloud.client import InvoiceCloudClient, get_client
 from avocette.invoicecloud.customers import NewCustomerRecord
 from avocette.invoicecloud.errors import InvoiceCloudError
+from avocette.security import account_hash
 from avocette.store import billing as billing_store
 from avocette.store import keys, ratelimits
 from avocette.store import links as links_store
@@ -76,6 +77,7 @@ class _Proven:
     account: Account
     registration_value: str  # as the payer typed it; sent to IC only to create a missing record
     newly_linked: bool
+    account_hash: str  # what logs name the account by, never its number (docs/security.md)
 
 
 @dataclass(frozen=True)
@@ -176,7 +178,15 @@ def _prove_and_link(
             account = stored.get(number)
             # matches() hashes the offered value even for an unknown account: timing tells nothing.
             if matches(key, offered[number], account.registration_hash if account else None) and account:
-                proven.append(_Proven(number, account, offered[number], newly_linked=number not in linked))
+                proven.append(
+                    _Proven(
+                        number,
+                        account,
+                        offered[number],
+                        newly_linked=number not in linked,
+                        account_hash=account_hash(key, number),
+                    )
+                )
             else:
                 rejected[number] = _rejected(number, "not_found_or_mismatch")
         failed = [number for number in granted if number in rejected]
@@ -279,10 +289,10 @@ def _customer_record(client: InvoiceCloudClient, item: _Proven, deadline: float,
     except InvoiceCloudError as exc:
         logger.warning(
             "Invoice Cloud customer record unknown",
-            extra={"account_number": item.account_number, "error_type": type(exc).__name__},
+            extra={"account_hash": item.account_hash, "error_type": type(exc).__name__},
         )
         return _UNKNOWN
-    logger.info("Invoice Cloud customer record created", extra={"account_number": item.account_number})
+    logger.info("Invoice Cloud customer record created", extra={"account_hash": item.account_hash})
     return _IcAnswer(IcRecord.CREATED, False)
 
 
