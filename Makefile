@@ -6,8 +6,15 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SCAN_VENV := .venv-scan
 SCAN_STAMP := $(SCAN_VENV)/.installed
+MUTATE_VENV := .venv-mutate
+MUTATE_STAMP := $(MUTATE_VENV)/.installed
+# make mutate: the modules (tools/mutation.py names them), the model's sequences a mutant, mutants at once.
+# 100 sequences: at 60 the model (seed 0) never settles a review, and review.py's only tests are its.
+MUTATE_MODULES ?= postbacks reconciliation review billing
+MUTATE_EXAMPLES ?= 100
+MUTATE_JOBS ?= 2
 
-.PHONY: dev test lint typecheck unit integration infra e2e openapi bench soak fuzz load fmt clean scan deploy require-env
+.PHONY: dev test lint typecheck unit integration infra e2e openapi bench soak fuzz load fmt clean scan mutate deploy require-env
 
 $(STAMP): requirements-dev.txt layers/common/requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -67,7 +74,7 @@ fmt: $(STAMP)
 	$(PY) -m ruff check --fix .
 
 clean:
-	rm -rf $(VENV) $(SCAN_VENV) .aws-sam .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(SCAN_VENV) $(MUTATE_VENV) mutants src .aws-sam .mypy_cache .ruff_cache
 
 # The infrastructure scan: checkov over template.yaml, in its own virtual environment (its pins would
 # break the functions'). Every finding is fixed or suppressed in the template with its reason.
@@ -79,6 +86,27 @@ $(SCAN_STAMP): requirements-scan.txt
 
 scan: $(SCAN_STAMP)
 	$(SCAN_VENV)/bin/checkov --file template.yaml --framework cloudformation --skip-download --compact --quiet
+
+# Mutation testing of the money rules (docs/reliability.md), in its own virtual environment: mutmut
+# pins a newer click than aws-sam-cli allows. No .pth here: the tests must import mutmut's mutated copy
+# of the layer (mutants/src, put first on the path by mutmut), never the layer itself.
+$(MUTATE_STAMP): requirements-mutate.txt layers/common/requirements.txt
+	@test -x $(MUTATE_VENV)/bin/python || $(PYTHON) -m venv $(MUTATE_VENV)
+	$(MUTATE_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(MUTATE_VENV)/bin/python -m pip install --quiet -r requirements-mutate.txt
+	@touch $(MUTATE_STAMP)
+
+# A fresh run each time (mutmut keeps a mutant's verdict while its function is unchanged, even when
+# the tests changed). src -> layers/common is how mutmut finds the layer's modules (pyproject.toml).
+# The mutant names are quoted patterns: set -f keeps the shell from globbing them.
+mutate: $(MUTATE_STAMP)
+	ln -sfn layers/common src
+	rm -rf mutants
+	@set -f; start=$$(date +%s); \
+	MODEL_EXAMPLES=$(MUTATE_EXAMPLES) $(MUTATE_VENV)/bin/mutmut run --max-children $(MUTATE_JOBS) \
+		$$($(MUTATE_VENV)/bin/python -m tools.mutation patterns $(MUTATE_MODULES)) && \
+	$(MUTATE_VENV)/bin/python -m tools.mutation report --seconds $$(( $$(date +%s) - start )) \
+		--examples $(MUTATE_EXAMPLES) --jobs $(MUTATE_JOBS) $(MUTATE_MODULES)
 
 # `make deploy ENV=dev|prod`: sam build, then sam deploy with that environment of samconfig.toml.
 # GUIDED=1 asks for the parameters samconfig.toml does not hold and saves them there (first deploy).

@@ -48,9 +48,15 @@ def main() -> int:
     passed = run.returncode == 0
     failure = "" if passed else "\n".join(line for line in run.stdout.splitlines() if line.startswith("E "))[:4000]
     page = _page(examples=examples, steps=steps, elapsed=elapsed, figures=figures, passed=passed, failure=failure)
-    PAGE.write_text(page, encoding="utf-8")
+    PAGE.write_text(page + _other_sections(PAGE.read_text(encoding="utf-8")), encoding="utf-8")
     sys.stdout.write(f"soak: {'passed' if passed else 'FAILED'} in {elapsed:.0f} s; see {PAGE.relative_to(ROOT)}\n")
     return run.returncode
+
+
+def _other_sections(old: str) -> str:
+    """The sections after the soak's that other commands write (make mutate's), kept as they were."""
+    parts = old.split("\n## ")[1:]
+    return "".join(f"\n## {part.rstrip()}\n" for part in parts if not part.startswith("Last soak\n"))
 
 
 def _page(*, examples: int, steps: int, elapsed: float, figures: dict, passed: bool, failure: str) -> str:
@@ -75,7 +81,7 @@ payment ids per attempt; amount formats; Invoice Cloud's session outliving ours)
 {invariants}
 
 `make test` runs 1,000 sequences of up to 12 steps (under a minute); `make soak` runs the long
-version below and rewrites this page (`SOAK_EXAMPLES`, `SOAK_STEPS` choose its size).
+version below and rewrites its section (`SOAK_EXAMPLES`, `SOAK_STEPS` choose its size).
 
 ## Last soak
 
