@@ -303,3 +303,63 @@ def test_a_decline_that_changes_nothing_costs_no_write_on_the_payment(stack: Sta
     assert payment_item(stack, payment_id) == before  # not even its version moved
     postbacks = [i for i in table_items(stack, f"PAYMENT#{payment_id}") if str(i["SK"]).startswith("POSTBACK#")]
     assert sorted(p["fields"]["PaymentGUID"] for p in postbacks) == ["D-1", "D-2"]
+
+
+# ---- what reviews can now settle ----------------------------------------------------------------
+
+
+def test_a_review_takes_back_what_the_rules_put_on_an_invoice_invoice_cloud_did_not_charge(stack: Stack) -> None:
+    """One postback for the payment, naming its first invoice: the payer paid 10.00 of I-1 and all of
+    I-2, and the rules put the 30.00 on I-1. The payment file shows where Invoice Cloud charged it;
+    a person moves the money; the next file matches."""
+    add_account("A-1", linked_to=("alice",))
+    add_invoice("A-1", "I-1", "30.00", allow_partial=True)
+    add_invoice("A-1", "I-2", "20.00")
+    payment_id = started("alice", [("A-1", "I-1"), ("A-1", "I-2")])
+    stack.simulator.update_config({"postbackMode": "single", "invoiceNumberWhenSeveral": "first"})
+    paid = pay_on_simulator(stack, payment_id, deliver=True, amounts={"I-1": "10.00"})
+    assert (credited("A-1", "I-1"), credited("A-1", "I-2")) == (3000, 0)  # the rules' guess
+
+    assert reconcile_today(stack).counts.mismatched >= 1
+    assert payment_item(stack, payment_id)["status"] == "NEEDS_REVIEW"
+    guid = paid["attempt"]["paymentGuid"]
+    review.apply_review(
+        payment_id,
+        {"I-1": -2000, "I-2": 2000},
+        note="IC portal: 10.00 on I-1, 20.00 on I-2",
+        by="ops",
+        payment_guid=guid,
+    )
+
+    assert (credited("A-1", "I-1"), credited("A-1", "I-2")) == (1000, 2000)
+    again = reconcile_today(stack)
+    assert (again.counts.matched, again.counts.mismatched) == (2, 0)
+    view = get_payment("alice", payment_id).json
+    assert (view["status"], view["amountPaid"]) == ("APPROVED", "30.00")
+    assert [(line["invoiceNumber"], line["amountPaid"]) for line in view["invoices"]] == [
+        ("I-1", "10.00"),
+        ("I-2", "20.00"),
+    ]
+    kinds = sorted(c.kind for c in get_invoice("A-1", "I-1").credits.values())
+    assert kinds == ["CORRECTION", "PAYMENT"]
+
+
+def test_a_chargeback_that_arrives_while_a_person_looks_comes_off_when_they_decide(stack: Stack) -> None:
+    add_account("A-1", linked_to=("alice",))
+    add_invoice("A-1", "I-1", "40.00")
+    payment_id = started("alice", [("A-1", "I-1")])
+    paid = pay_on_simulator(stack, payment_id, deliver=True)
+    (fields,) = [dict(record["fields"]) for record in paid["postbacks"]]
+    # The same approval told again with another amount: a person must look.
+    send_postback(stack, payment_id, {**fields, "PaymentAmount": "41.00"})
+    assert payment_item(stack, payment_id)["status"] == "NEEDS_REVIEW"
+    chargeback = {"billerReference": payment_id, "kind": "CHARGEBACK", "invoiceNumber": "I-1", "amount": "15.00"}
+    assert reconcile_today(stack, reversals=[chargeback]).counts.reversals_recorded == 1
+    assert credited("A-1", "I-1") == 4000  # recorded only, while the payment waits
+
+    review.apply_review(payment_id, {}, note="IC portal: 40.00 as applied", by="ops")
+
+    assert credited("A-1", "I-1") == 2500
+    view = get_payment("alice", payment_id).json
+    assert (view["status"], view["amountPaid"]) == ("APPROVED", "25.00")
+    assert [(r["kind"], r["amount"]) for r in view["reversals"]] == [("CHARGEBACK", "15.00")]

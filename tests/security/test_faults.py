@@ -135,7 +135,12 @@ class WriteFaults:
 # Attributes that differ between two runs of the same requests: Powertools' idempotency expiries (real
 # time), and a postback record's digest (a keyed hash over the payment id, which is generated anew).
 VOLATILE = frozenset({"expiration", "in_progress_expiration", "digest"})
-_IDS = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|\b[0-9a-f]{32}\b")
+# Generated ids: uuids, 32 hex digits, a review decision's id (its time to the microsecond and its
+# random part) and the credit keys of its credits and corrections (part of that random part).
+_IDS = re.compile(
+    r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|\b[0-9a-f]{32}\b"
+    r"|(?<=REVIEW#)[0-9TZ:-]+#\d{12}#[0-9a-f]{32}|#r[vc][0-9a-f]{20,22}\d*"
+)
 
 
 def snapshot(stack: Stack) -> list[str]:

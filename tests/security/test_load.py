@@ -158,3 +158,50 @@ def test_concurrent_starts_and_postbacks_never_5xx_and_never_credit_twice(
             f"{base}/payments/{payment_ids[invoice]}", headers={"Authorization": f"Bearer {tokens[user]}"}, timeout=30
         ).json()
         assert (view["status"], view["amountPaid"]) == ("APPROVED", AMOUNT), view
+
+
+BURST = env_int("BURST_POSTBACKS", 400)
+
+
+def test_a_burst_of_postbacks_for_one_payment_never_5xx(sandbox: Sandbox, record_property: Any) -> None:
+    """One payment, 400 postbacks from 16 senders at once: a quarter of them copies of its approval,
+    the rest distinct declines (Invoice Cloud retrying a payer's failed cards). A decline or a copy
+    changes neither the payment's status nor its money, so none contends on the payment: no 5xx, and
+    the approval applied once."""
+    add_account("BURST-1", linked_to=("burst",), name="Burst Payer", email="burst@example.com")
+    add_invoice("BURST-1", "BURST-1-1", AMOUNT)
+    token = dev_token(sandbox, "burst")
+    base = sandbox.gateway_url
+    started = requests.post(
+        f"{base}/payments",
+        json={"invoices": [{"accountNumber": "BURST-1", "invoiceNumber": "BURST-1-1"}]},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=60,
+    )
+    assert started.status_code == 201, started.text
+    payment_id = str(started.json()["paymentId"])
+    ring = KeyRing.from_secret(sandbox.secrets.postback_keys)
+    url = f"{base}/postback/{payment_id}/{ring.postback_token(payment_id)}"
+    approval = approved_fields(payment_id, AMOUNT, invoice="BURST-1-1", guid="BURST-A")
+    deliveries = [approval] * (BURST // 4) + [
+        declined_fields(payment_id, AMOUNT, invoice="BURST-1-1", guid=f"BURST-D{number}")
+        for number in range(BURST - BURST // 4)
+    ]
+    random.Random(20261207).shuffle(deliveries)
+
+    def postback(fields: dict[str, str]) -> Callable[[requests.Session], int]:
+        def job(session: requests.Session) -> int:
+            return session.post(url, data=fields, timeout=60).status_code
+
+        return job
+
+    burst = hammer("burst", [postback(fields) for fields in deliveries])
+
+    summary = burst.summary()
+    record_property("burst", summary)
+    print(f"\nload burst: {summary}")  # noqa: T201 - the figures
+    assert burst.statuses == Counter({200: len(deliveries)}), summary
+    stored = get_invoice("BURST-1", "BURST-1-1")
+    assert (len(stored.credits), stored.unpaid_cents) == (1, 0), stored.credits
+    view = requests.get(f"{base}/payments/{payment_id}", headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    assert (view.json()["status"], view.json()["amountPaid"]) == ("APPROVED", AMOUNT), view.text

@@ -110,11 +110,12 @@ def _require_note(note: str, by: str) -> None:
         raise ReviewRefusedError("who decides is required (--by, or the AWS caller identity)")
 
 
-def _review_id(now: datetime) -> str:
-    """A decision's own id: when (to the microsecond) and a random part, so that two decisions never
-    share an audit item or a credit key, however close together (DESIGN §5)."""
-    precise = datetime.now(UTC).strftime("%H%M%S%f")
-    return f"{clock.timestamp(now)}#{precise}{uuid.uuid4().hex[:12]}"
+def _review_id(now: datetime) -> tuple[str, str]:
+    """A decision's own id and the random part its credit keys take: when (to the microsecond) and
+    a random part, so that two decisions never share an audit item or a credit key, however close
+    together (DESIGN §5)."""
+    unique = uuid.uuid4().hex
+    return f"{clock.timestamp(now)}#{datetime.now(UTC):%H%M%S%f}#{unique}", unique
 
 
 def apply_review(
@@ -180,10 +181,9 @@ def _write_decision(
     """The decision's audit item, the payment at its new version, its credits and corrections (from
     the ``invoices`` as read), the holds of ``release``, and their ledger entries, in one transaction
     (:class:`PostbackRaceError` when something moved)."""
-    review_id = _review_id(now)
-    source = review_id.rsplit("#", 1)[1][-16:]
-    credits = rules.review_credits(payment, added, "rv" + source)
-    corrections = rules.corrections(payment, taken, invoices, "rc" + source, payment_guid=guid)
+    review_id, unique = _review_id(now)
+    credits = rules.review_credits(payment, added, "rv" + unique)
+    corrections = rules.corrections(payment, taken, invoices, "rc" + unique[:20], payment_guid=guid)
     moved = rules.money_by_guid(credits, corrections, guid)
     audit = _audit_item(
         payment, decision, review_id, at=clock.timestamp(now), by=by, note=note,
