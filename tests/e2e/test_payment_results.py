@@ -106,10 +106,12 @@ def test_bob_abandons_a_payment_and_the_page_stops_waiting_when_its_session_ends
     run_scheduled_function(run, "ExpirePaymentsFunction")
     assert payment_as_api_sends_it(run, "bob", payment_id)["status"] == "EXPIRED"
 
-    # "Check again" asks once, and shows the payment expired: no money taken, the invoice payable again.
+    # "Check again" asks once, and shows the payment expired without a result (never "no money was
+    # taken": a result may be lost on the way), the invoice payable again.
     ended.get_by_role("button", name="Check again").click()
     expired = result_panel(page, "Payment session ended")
-    expect(expired).to_contain_text("Your payment session ended before a payment was made. No money was taken.")
+    expect(expired).to_contain_text("Your payment session ended without a result from Invoice Cloud.")
+    expect(expired).not_to_contain_text(re.compile("no money was taken", re.IGNORECASE))
     expect(expired).to_contain_text("Your invoices can be paid again.")
     expect(expired.get_by_role("link", name="Start a new payment")).to_be_visible()
     expect(page.get_by_role("heading", name="Your payment session has ended")).to_have_count(0)
@@ -123,7 +125,10 @@ def test_bob_abandons_a_payment_and_the_page_stops_waiting_when_its_session_ends
     go_to(page, "Payment history", "Payment history")
     entry = history_entry(page, "Payment of $63.75")
     expect(entry.locator(".badge")).to_have_text("Expired")
-    expect(entry).to_contain_text("Not paid: the payment session ended. No money was taken.")
+    expect(entry).to_contain_text(
+        "The payment session ended without a result from Invoice Cloud. Please check before paying again."
+    )
+    expect(entry).not_to_contain_text(re.compile("no money was taken", re.IGNORECASE))
     run.step("history")
 
 
