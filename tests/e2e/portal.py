@@ -177,10 +177,15 @@ def moment_in_words(text: str, zone: str) -> re.Pattern[str]:
     """How the portal writes a time from the API (format.js formatMoment, en-US) for a browser in
     ``zone``: "2026-12-02T00:16:40Z" in America/New_York is "Dec 1, 2026, 7:16 PM EST". Chromium's
     ICU may put a narrow no-break space before "PM": any space matches."""
+    return re.compile("^" + moment_pattern(text, zone) + "$")
+
+
+def moment_pattern(text: str, zone: str) -> str:
+    """:func:`moment_in_words` as a regular expression to put inside a longer one (not anchored)."""
     local = parse_moment(text).astimezone(ZoneInfo(zone))
     hour = local.hour % 12 or 12
     words = f"{local:%b} {local.day}, {local.year}, {hour}:{local:%M} {local:%p} {local.tzname()}"
-    return re.compile("^" + re.escape(words).replace(r"\ ", r"\s") + "$")
+    return re.escape(words).replace(r"\ ", r"\s")
 
 
 def history_entry(page: Page, amount_text: str) -> Locator:

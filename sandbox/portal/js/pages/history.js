@@ -101,7 +101,8 @@ function outcomeText(payment) {
     case "CLOSED":
       return "Closed without being applied to your bills.";
     case "EXPIRED":
-      return "Not paid: the payment session ended. No money was taken.";
+      // The result may have been lost on the way: never say that no money was taken.
+      return "The payment session ended without a result from Invoice Cloud. Please check before paying again.";
     case "NEEDS_REVIEW":
       return "We are checking this payment by hand. Please do not pay again.";
     default:

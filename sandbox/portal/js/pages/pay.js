@@ -1,6 +1,9 @@
 // Pay: choose invoices across accounts, see the running total, and go to Invoice Cloud to pay.
 // Above the list, every payment of this user still in progress (its invoices are held until it ends),
 // each with the way to continue it; when nothing is left to pay, the page says so.
+// An invoice whose last payment session ended without a result from Invoice Cloud in the past 24 hours
+// (lastSessionEndedWithoutResultAt) says so; paying it again first asks the payer to check whether that
+// payment went through (the API does not refuse: the check is the payer's).
 
 import { api, goToInvoiceCloud, startPayment } from "../api.js";
 import { h, heading, link, loadingRegion, mount, notice, settle } from "../dom.js";
@@ -38,7 +41,12 @@ export async function render({ view }) {
     return;
   }
   const open = inProgress(payments);
-  settle(content, ...payPage(accounts, open, () => render({ view })));
+  settle(content, ...payPage(accounts, open, billerTimeZone(payments), () => render({ view })));
+}
+
+/** The biller's zone, named in each payment; null (the one remembered, else the device's) without one. */
+function billerTimeZone(payments) {
+  return (Array.isArray(payments) ? payments : []).find((payment) => payment.billerTimeZone)?.billerTimeZone ?? null;
 }
 
 /** The user's payments that still hold their invoices, oldest first. */
@@ -49,7 +57,7 @@ function inProgress(payments) {
     .reverse();
 }
 
-function payPage(accounts, open, reload) {
+function payPage(accounts, open, zone, reload) {
   const held = new Set();
   for (const payment of open) {
     for (const invoice of payment.invoices ?? []) held.add(key(invoice.accountNumber, invoice.invoiceNumber));
@@ -68,7 +76,7 @@ function payPage(accounts, open, reload) {
   if (!payable) {
     return [...sessions, h("p", { class: "hint" }, "Every other invoice is paid. ", link("#/history", "See your payments"))];
   }
-  return [...sessions, payForm(accounts, held, primary < 0, reload)];
+  return [...sessions, payForm(accounts, held, primary < 0, zone, reload)];
 }
 
 function key(accountNumber, invoiceNumber) {
@@ -124,8 +132,8 @@ function openSessionNotice(payment, primary) {
   );
 }
 
-function payForm(accounts, held, primary, reload) {
-  const choices = []; // {checkbox, accountNumber, invoiceNumber, cents}
+function payForm(accounts, held, primary, zone, reload) {
+  const choices = []; // {checkbox, accountNumber, invoiceNumber, cents, endedWithoutResultAt}
   const count = h("span", { id: "selected-count" });
   const total = h("strong", { id: "selected-total" });
   const payButton = h("button", {
@@ -135,6 +143,7 @@ function payForm(accounts, held, primary, reload) {
   const status = h("div", { class: "status-slot" });
 
   const update = () => {
+    if (status.querySelector(".check-first")) mount(status); // it named the invoices chosen before
     const chosen = choices.filter((choice) => choice.checkbox.checked);
     const cents = chosen.reduce((sum, choice) => sum + choice.cents, 0);
     count.textContent = `${plural(chosen.length, "invoice")} selected`;
@@ -143,10 +152,33 @@ function payForm(accounts, held, primary, reload) {
     payButton.textContent = chosen.length ? `Pay ${formatCents(cents)} with Invoice Cloud` : "Choose invoices to pay";
   };
 
-  const submit = async (event) => {
+  const submit = (event) => {
     event.preventDefault();
     const chosen = choices.filter((choice) => choice.checkbox.checked);
     if (!chosen.length) return;
+    const unresolved = chosen.filter((choice) => choice.endedWithoutResultAt);
+    if (!unresolved.length) {
+      pay(chosen);
+      return;
+    }
+    const backToForm = () => {
+      mount(status);
+      payButton.focus();
+    };
+    mount(
+      status,
+      checkFirstNotice(unresolved, {
+        onPay: () => {
+          backToForm();
+          pay(chosen);
+        },
+        onCancel: backToForm,
+      }),
+    );
+    status.querySelector(".notice-title")?.focus();
+  };
+
+  const pay = async (chosen) => {
     const label = payButton.textContent;
     payButton.disabled = true;
     payButton.textContent = "Opening Invoice Cloud…";
@@ -178,7 +210,8 @@ function payForm(accounts, held, primary, reload) {
             { class: "pay-list" },
             account.invoices.map((invoice, invoiceIndex) => {
               const inPayment = held.has(key(account.accountNumber, invoice.invoiceNumber));
-              const choice = invoiceChoice(account, invoice, `pay-${accountIndex}-${invoiceIndex}`, update, inPayment);
+              const id = `pay-${accountIndex}-${invoiceIndex}`;
+              const choice = invoiceChoice(account, invoice, id, update, inPayment, zone);
               if (choice.cents > 0 && !inPayment) choices.push(choice);
               return choice.item;
             }),
@@ -210,9 +243,10 @@ function payForm(accounts, held, primary, reload) {
   );
 }
 
-function invoiceChoice(account, invoice, id, onChange, inPayment) {
+function invoiceChoice(account, invoice, id, onChange, inPayment, zone) {
   const cents = toCents(invoice.payable);
   const open = cents > 0 && !inPayment;
+  const endedWithoutResultAt = open ? (invoice.lastSessionEndedWithoutResultAt ?? null) : null;
   const checkbox = h("input", { type: "checkbox", id, name: "invoice", disabled: !open, onChange });
   const state = cents <= 0 ? "Paid" : inPayment ? "In a payment in progress" : null;
   const item = h(
@@ -228,10 +262,60 @@ function invoiceChoice(account, invoice, id, onChange, inPayment) {
         ? h("span", { class: "pay-item-meta" }, `Minimum due ${dollars(invoice.minimumAmountDue)}`)
         : null,
       state && cents > 0 ? h("span", { class: "pay-item-meta" }, state) : null,
+      endedWithoutResultAt
+        ? h(
+            "span",
+            { class: "pay-item-meta pay-item-warning" },
+            `A payment session ended on ${formatMoment(endedWithoutResultAt, zone)} without a result from ` +
+              "Invoice Cloud.",
+          )
+        : null,
       h("span", { class: "pay-item-amount" }, cents > 0 ? dollars(invoice.payable) : "Paid"),
     ),
   );
-  return { item, checkbox, cents, accountNumber: account.accountNumber, invoiceNumber: invoice.invoiceNumber };
+  return {
+    item,
+    checkbox,
+    cents,
+    accountNumber: account.accountNumber,
+    invoiceNumber: invoice.invoiceNumber,
+    endedWithoutResultAt,
+  };
+}
+
+/**
+ * Before paying again invoices whose last session ended without a result: that payment may have gone
+ * through, so the payer checks first. Nothing is started until they say they have.
+ */
+function checkFirstNotice(unresolved, { onPay, onCancel }) {
+  const numbers = unresolved.map((choice) => choice.invoiceNumber);
+  const several = numbers.length > 1;
+  const box = notice(
+    "warning",
+    h("h2", { class: "notice-title", tabindex: "-1" }, "Check before paying again"),
+    h(
+      "p",
+      {},
+      `A payment for ${several ? "invoices" : "invoice"} `,
+      numbers.map((number, index) => [
+        index ? (index === numbers.length - 1 ? " and " : ", ") : "",
+        h("span", { class: "invoice-number" }, number),
+      ]),
+      " may already have gone through. ",
+      several
+        ? "Invoice Cloud did not send us the result of their last payment sessions."
+        : "Invoice Cloud did not send us the result of its last payment session.",
+    ),
+    h("p", {}, "Please check your Invoice Cloud receipt email or your card or bank statement before paying again."),
+    h(
+      "div",
+      { class: "actions" },
+      h("button", { type: "button", class: "button-secondary", onClick: onPay }, "I have checked — pay anyway"),
+      h("button", { type: "button", class: "button-secondary", onClick: onCancel }, "Cancel"),
+    ),
+  );
+  box.classList.add("check-first");
+  return box;
 }
 
 /** The API handed back a session already open for exactly these invoices (200). */
