@@ -33,8 +33,10 @@ __all__ = [
     "Source",
     "allocate",
     "apply_decision",
+    "conflict_key",
     "credits_of",
     "decide_postback",
+    "decision_keys",
     "money_applied",
     "postback_identity",
 ]
@@ -121,6 +123,20 @@ class ReceivedPostback:
     def ref_key(self) -> str:
         """The invoice a payment-file row names (its postbacks name no account)."""
         return InvoiceRef(account_number=self.account_number, invoice_number=self.invoice_number).key
+
+
+def conflict_key(postback: ReceivedPostback) -> str:
+    """Where a postback is recorded when another of its identity, saying otherwise, was recorded first."""
+    return f"{postback.identity}-{postback.values.digest[:16]}"
+
+
+def decision_keys(postback: ReceivedPostback) -> tuple[str, ...] | None:
+    """The recorded postbacks a decision on ``postback`` can depend on, when that is not all of them:
+    a readable decline moves no money, so only its own identity and its conflicting copy matter.
+    ``None`` when the decision needs every postback of the payment."""
+    if postback.problem is None and postback.values.approved is False:
+        return (postback.identity, conflict_key(postback))
+    return None
 
 
 def postback_identity(payment_guid: str, invoice_number: str, approved: bool) -> str:
@@ -332,7 +348,7 @@ def _again(
     same, else recorded beside it (once) for a person to decide."""
     if recorded[postback.identity].postback.values == postback.values:
         return Decision(Outcome.DUPLICATE, payment.status)
-    record_as = f"{postback.identity}-{postback.values.digest[:16]}"
+    record_as = conflict_key(postback)
     if record_as in recorded:
         return Decision(Outcome.DUPLICATE, payment.status)
     if not postback.approved and postback.problem is None:

@@ -41,6 +41,7 @@ from avocette.domain.postbacks import (
     apply_decision,
     credits_of,
     decide_postback,
+    decision_keys,
 )
 from avocette.invoicecloud.postback import parse_postback, read_postback_fields
 from avocette.store import payments as payments_store
@@ -117,7 +118,7 @@ def apply_postback(
     record: PaymentRecord | None = None
     for attempt in range(_RETRIES + 1):
         if read or record is None:
-            record = payments_store.get_payment_record(payment_id)
+            record = _read(payment_id, postback, source)
         payment, recorded = record.payment, record.postbacks
         if payment is None:
             if source == "postback":
@@ -198,6 +199,15 @@ def apply_postback(
             continue
         return _finish(payment_id, postback, decision, after)
     raise StoreUnavailableError("the postback could not be recorded after retries")
+
+
+def _read(payment_id: str, postback: ReceivedPostback, source: Source) -> PaymentRecord:
+    """The payment with what deciding ``postback`` needs: for a decline, only its own recorded copies
+    (one BatchGetItem, whatever a burst of declines has recorded); else everything (one Query)."""
+    needed = decision_keys(postback) if source == "postback" else None
+    if needed is not None:
+        return payments_store.get_payment_record_at(payment_id, needed)
+    return payments_store.get_payment_record(payment_id)
 
 
 def _holds_cut_short(before: Payment, after: Payment, now: datetime) -> dict[str, Any]:

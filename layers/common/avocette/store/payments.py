@@ -31,7 +31,7 @@ from avocette.domain.postbacks import (
 )
 from avocette.domain.reconciliation import ReversalCredit, ReversalPlan
 from avocette.store import keys, ratelimits
-from avocette.store.billing import credit_to_item
+from avocette.store.billing import credit_to_item, get_items
 from avocette.store.ledger import put_entry
 from avocette.store.table import (
     StoreUnavailableError,
@@ -57,6 +57,7 @@ __all__ = [
     "expire_payment",
     "get_payment",
     "get_payment_record",
+    "get_payment_record_at",
     "get_payment_with_postbacks",
     "list_open_payments",
     "list_payments_for_review",
@@ -366,6 +367,26 @@ def get_payment_record(payment_id: str) -> PaymentRecord:
     return PaymentRecord(
         payment=payment, postbacks=postbacks, postback_fields=fields, reviews=reviews, reversals=reversals
     )
+
+
+def get_payment_record_at(payment_id: str, postback_keys: Iterable[str]) -> PaymentRecord:
+    """The payment and only its postbacks recorded under ``postback_keys``, in one BatchGetItem
+    (consistent reads): all a decision needs when it depends on no other postback (a decline), however
+    many the payment has."""
+    wanted = [keys.payment_key(payment_id)] + [
+        {"PK": {"S": keys.payment_pk(payment_id)}, "SK": {"S": keys.postback_sk(key)}} for key in postback_keys
+    ]
+    payment: Payment | None = None
+    postbacks: dict[str, RecordedPostback] = {}
+    fields: dict[str, dict[str, str]] = {}
+    for item in get_items(wanted):
+        if item["SK"] == keys.PAYMENT_SK:
+            payment = payment_from_item(item)
+        else:
+            record = postback_from_item(item)
+            postbacks[record.key] = record
+            fields[record.key] = dict(item.get("fields") or {})
+    return PaymentRecord(payment=payment, postbacks=postbacks, postback_fields=fields, reviews=[])
 
 
 def get_payment_with_postbacks(payment_id: str) -> tuple[Payment | None, dict[str, RecordedPostback]]:
