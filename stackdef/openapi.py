@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from avocette.http import ERROR_SCHEMA
 from aws_lambda_powertools.event_handler.openapi.merge import OpenAPIMerge
 from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 
@@ -22,63 +23,10 @@ DESCRIPTION = (
 )
 
 
-# The contract's errors, {"error": code, "message": text}, that each portal route can answer besides
-# what its resolver declares (422 validation, 500): the gateway's 401, the request guard's 400, 413 and
-# 415 (every route reads a body if one is sent), 503 when storage fails, and each route's own.
-# tests/security/test_contract.py fuzzes every route and fails on any status not listed here.
-_EVERY_PORTAL_ROUTE = {
-    401: "No valid bearer token (`unauthorized`).",
-    400: "The body is not valid JSON (`invalid_json`).",
-    413: "The body is larger than 64 KB (`payload_too_large`).",
-    415: "The body is not `application/json` (`unsupported_media_type`).",
-    503: "Storage is busy; try again (`service_unavailable`).",
-}
-ERROR_RESPONSES: dict[tuple[str, str], dict[int, str]] = {
-    ("get", "/accounts"): {403: "No linked account yet (`registration_required`)."},
-    ("get", "/payments"): {},
-    ("get", "/payments/{paymentId}"): {404: "No such payment of this user (`payment_not_found`)."},
-    ("post", "/payments"): {
-        403: "No linked account yet (`registration_required`).",
-        404: "An invoice is not on the user's linked accounts (`invoice_not_found`).",
-        409: "An invoice has nothing left to pay, or is in another payment (`invoice_not_payable`, "
-        "`payment_in_progress`, `request_in_progress`).",
-        502: "Invoice Cloud failed (`invoice_cloud_unavailable`).",
-        504: "Invoice Cloud did not answer in time (`invoice_cloud_unavailable`).",
-    },
-    ("get", "/registrations"): {},
-    ("post", "/registrations"): {
-        403: "The email address is not verified (`email_unverified`).",
-        429: "Too many failed attempts; nothing was checked (`too_many_attempts`).",
-    },
-    ("delete", "/registrations/{accountNumber}"): {
-        404: "The account is not linked to this user (`account_not_found`)."
-    },
-}
-ERROR_SCHEMA: dict[str, Any] = {
-    "title": "ErrorResponse",
-    "type": "object",
-    "required": ["error", "message"],
-    "properties": {
-        "error": {"type": "string", "description": "A snake_case code."},
-        "message": {"type": "string", "description": "Text a payer can read."},
-        "details": {"description": "For validation errors: which fields, and why."},
-    },
-}
-
-
-def _add_error_responses(document: dict[str, Any]) -> None:
-    """Every portal operation documents the contract's errors (see :data:`ERROR_RESPONSES`)."""
+def _add_error_schema(document: dict[str, Any]) -> None:
+    """The contract's error answer, which every operation's error responses name (each route lists
+    the errors it raises: ``web.responses``, the postback's ``RAISES``)."""
     document.setdefault("components", {}).setdefault("schemas", {})["ErrorResponse"] = ERROR_SCHEMA
-    reference = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}
-    for path, item in document.get("paths", {}).items():
-        for method, operation in item.items():
-            if operation.get("security") == []:  # the postback route documents its own answers
-                continue
-            own = ERROR_RESPONSES.get((method, path))
-            if own is None:
-                raise ValueError(f"{method.upper()} {path}: list its errors in stackdef.openapi.ERROR_RESPONSES")
-            for status, description in sorted({**_EVERY_PORTAL_ROUTE, **own}.items()):
-                operation["responses"].setdefault(str(status), {"description": description, "content": reference})
 
 
 def build_openapi_document() -> dict[str, Any]:
@@ -107,7 +55,7 @@ def build_openapi_document() -> dict[str, Any]:
         if path in document.get("paths", {}):
             raise ValueError(f"{path} is described twice")
         document.setdefault("paths", {})[path] = operations
-    _add_error_responses(document)
+    _add_error_schema(document)
     return document
 
 

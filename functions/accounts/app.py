@@ -2,7 +2,7 @@
 
 # No `from __future__ import annotations` here: Powertools reads the route signatures at run time,
 # through the tracer's wrapper, whose globals cannot resolve string annotations.
-from avocette import SERVICE_NAME, web
+from avocette import SERVICE_NAME, errors, web
 from avocette.domain.accounts import AccountsResponse
 from avocette.service import accounts
 from aws_lambda_powertools import Logger, Tracer
@@ -14,7 +14,11 @@ tracer = Tracer(patch_modules=["botocore"])  # only what this function calls: AW
 app = web.create_app()
 
 
-@app.get("/accounts", summary="Your linked accounts and what you owe")
+@app.get(
+    "/accounts",
+    summary="Your linked accounts and what you owe",
+    responses=web.responses(errors.RegistrationRequiredError),
+)
 @tracer.capture_method
 def handle_list_accounts() -> AccountsResponse:
     return accounts.list_accounts(web.current_caller(app).sub)

@@ -4,7 +4,7 @@
 # through the tracer's wrapper, whose globals cannot resolve string annotations.
 from typing import Annotated
 
-from avocette import SERVICE_NAME, web
+from avocette import SERVICE_NAME, errors, web
 from avocette.domain.payments import PaymentListResponse, PaymentView
 from avocette.service import payments
 from aws_lambda_powertools import Logger, Tracer
@@ -17,7 +17,7 @@ tracer = Tracer(patch_modules=["botocore"])  # only what this function calls: AW
 app = web.create_app()
 
 
-@app.get("/payments", summary="List your payments, newest first")
+@app.get("/payments", summary="List your payments, newest first", responses=web.responses(errors.InvalidCursorError))
 @tracer.capture_method
 def handle_list_payments(
     limit: Annotated[int, Query(ge=1, le=50, description="Page size, 1 to 50.")] = 20,
@@ -27,7 +27,7 @@ def handle_list_payments(
     return payments.list_payment_views(caller.sub, limit=limit, cursor=cursor)
 
 
-@app.get("/payments/<paymentId>", summary="One of your payments")
+@app.get("/payments/<paymentId>", summary="One of your payments", responses=web.responses(errors.PaymentNotFoundError))
 @tracer.capture_method
 def handle_get_payment(payment_id: Annotated[str, Path(alias="paymentId", max_length=64)]) -> PaymentView:
     caller = web.current_caller(app)

@@ -4,7 +4,7 @@
 # through the tracer's wrapper, whose globals cannot resolve string annotations.
 from typing import Annotated
 
-from avocette import SERVICE_NAME, web
+from avocette import SERVICE_NAME, errors, web
 from avocette.domain.registration import RegistrationRequest, RegistrationResponse, RegistrationsView
 from avocette.service import registration
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -19,13 +19,17 @@ metrics = Metrics()
 app = web.create_app()
 
 
-@app.post("/registrations", summary="Prove and link utility accounts")
+@app.post(
+    "/registrations",
+    summary="Prove and link utility accounts",
+    responses=web.responses(errors.EmailUnverifiedError, errors.TooManyAttemptsError),
+)
 @tracer.capture_method
 def handle_register_accounts(request: RegistrationRequest) -> RegistrationResponse:
     return registration.register_accounts(web.current_caller(app), request)
 
 
-@app.get("/registrations", summary="Your linked accounts")
+@app.get("/registrations", summary="Your linked accounts", responses=web.responses())
 @tracer.capture_method
 def handle_list_registrations() -> RegistrationsView:
     return registration.list_registrations(web.current_caller(app).sub)
@@ -34,7 +38,7 @@ def handle_list_registrations() -> RegistrationsView:
 @app.delete(
     "/registrations/<accountNumber>",
     summary="Unlink one of your accounts (other users' links to it stay)",
-    responses={204: {"description": "Your link to the account is gone."}},
+    responses=web.responses(errors.AccountNotFoundError, ok={204: "Your link to the account is gone."}),
 )
 @tracer.capture_method
 def handle_unlink_account(

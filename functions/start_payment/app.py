@@ -4,7 +4,7 @@
 # through the tracer's wrapper, whose globals cannot resolve string annotations.
 from typing import Annotated
 
-from avocette import SERVICE_NAME, web
+from avocette import SERVICE_NAME, errors, web
 from avocette.config import get_start_settings
 from avocette.domain.payments import StartPaymentRequest, StartPaymentResponse
 from avocette.service import starting
@@ -44,10 +44,21 @@ def _api_base_url() -> str:
 @app.post(
     "/payments",
     summary="Start a payment",
-    responses={
-        201: {"description": "A new payment session."},
-        200: {"description": "The same user's open session for the same invoices, offered again."},
-    },
+    responses=web.responses(
+        errors.RegistrationRequiredError,
+        errors.InvoiceNotFoundError,
+        errors.InvoiceNotPayableError,
+        errors.PaymentInProgressError,
+        errors.RequestInProgressError,
+        errors.IdempotencyKeyReusedError,
+        errors.TooManyAttemptsError,
+        errors.InvoiceCloudError,
+        errors.InvoiceCloudTimeoutError,
+        ok={
+            201: "A new payment session.",
+            200: "The same user's open session for the same invoices, offered again.",
+        },
+    ),
 )
 @tracer.capture_method
 def handle_start_payment(

@@ -50,8 +50,7 @@ from unittest import mock
 from urllib.parse import urlencode
 
 import pytest
-from avocette import clock, config, money, runtime
-from avocette.domain import errors
+from avocette import clock, config, errors, money, runtime
 from avocette.domain.billing import Account, Invoice, InvoiceRef
 from avocette.domain.payments import InvoiceSelection, PaymentStatus
 from avocette.service import expiry, export, postbacks, reconcile, review, starting

@@ -26,8 +26,8 @@ from typing import Any
 
 import pytest
 from avocette import clock, runtime
+from avocette.errors import StoreUnavailableError
 from avocette.store import table as store_table
-from avocette.store.table import StoreUnavailableError
 from botocore.exceptions import ClientError
 
 from tests.helpers import (

@@ -48,9 +48,9 @@ def offenders(folder: Path, forbidden: tuple[str, ...]) -> list[str]:
                 "requests",
             ),
         ),
-        ("store", ("avocette.service", "avocette.invoicecloud", "avocette.web")),
-        ("invoicecloud", ("avocette.service", "avocette.store", "avocette.web")),
-        ("service", ("avocette.web",)),
+        ("store", ("avocette.service", "avocette.invoicecloud", "avocette.web", "avocette.http")),
+        ("invoicecloud", ("avocette.service", "avocette.store", "avocette.web", "avocette.http")),
+        ("service", ("avocette.web", "avocette.http")),
     ],
 )
 def test_each_package_imports_only_downward(package: str, forbidden: tuple[str, ...]) -> None:
@@ -67,6 +67,24 @@ def test_functions_import_only_the_layer_and_libraries() -> None:
         for module in imported_modules(path):
             if module.startswith(("sandbox", "tools", "tests", "bench", "functions", "app")):
                 found.append(f"{path.relative_to(ROOT)} imports {module}")
+    assert found == []
+
+
+def test_functions_reach_storage_and_invoice_cloud_only_through_a_use_case() -> None:
+    """Handlers are thin: parse, call one use case, map its result (DESIGN §2)."""
+    assert offenders(ROOT / "functions", ("avocette.store", "avocette.invoicecloud")) == []
+
+
+def test_every_error_the_edges_answer_is_in_the_one_tree() -> None:
+    """No module but ``avocette.errors`` defines an error with an HTTP status, and no edge keeps a
+    table of statuses of its own (a new error is written once, DESIGN §3)."""
+    found = []
+    for path in sorted([*LAYER.rglob("*.py"), *(ROOT / "functions").glob("*/app.py")]):
+        if path.name == "errors.py" and path.parent == LAYER:
+            continue
+        text = path.read_text(encoding="utf-8")
+        if "status: ClassVar" in text or "status = 4" in text or "status = 5" in text or "_STATUS" in text:
+            found.append(str(path.relative_to(ROOT)))
     assert found == []
 
 

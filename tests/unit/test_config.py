@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 from avocette.config import (
-    ConfigurationError,
     Cpv2Options,
     InvoiceCloudSettings,
     LedgerSettings,
@@ -13,6 +12,7 @@ from avocette.config import (
     PostbackSettings,
     StartSettings,
 )
+from avocette.errors import ConfigurationError
 
 from stackdef.template import function_specs
 

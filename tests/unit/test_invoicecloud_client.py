@@ -11,8 +11,9 @@ from collections.abc import Iterator
 from urllib.parse import parse_qsl
 
 import pytest
+from avocette import errors
 from avocette.config import InvoiceCloudSecret
-from avocette.invoicecloud import cpv2, errors
+from avocette.invoicecloud import cpv2
 from avocette.invoicecloud.client import InvoiceCloudClient
 from pydantic import SecretStr
 
@@ -100,7 +101,7 @@ def test_refused_credentials(server: ScriptedServer, status: int) -> None:
     server.script(Answer(status, json.dumps({"Message": "Authorization has been denied for this request."})))
     with pytest.raises(errors.InvoiceCloudRejectedError, match="refused our credentials") as caught:
         start(make_client(server.url))
-    assert caught.value.status == status
+    assert caught.value.ic_status == status
 
 
 def test_bad_request_carries_ic_message(server: ScriptedServer) -> None:

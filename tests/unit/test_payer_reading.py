@@ -8,9 +8,10 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from avocette.config import ConfigurationError, PortalSettings
+from avocette.config import PortalSettings
 from avocette.domain.payments import Payment, PaymentLine, PaymentStatus, PaymentView, receipt_reference
 from avocette.emails import local_date, local_time, reversal_email
+from avocette.errors import ConfigurationError
 
 NOW = datetime(2026, 11, 25, 20, 4, 30, tzinfo=UTC)
 NEW_YORK = ZoneInfo("America/New_York")

@@ -31,10 +31,10 @@ from pydantic import (
 )
 
 from avocette import money
+from avocette.errors import ConfigurationError
 from avocette.security import KeyRing
 
 __all__ = [
-    "ConfigurationError",
     "Cpv2Options",
     "InvoiceCloudSecret",
     "InvoiceCloudSettings",
@@ -58,10 +58,6 @@ __all__ = [
 ]
 
 SECRET_MAX_AGE_SECONDS = 300
-
-
-class ConfigurationError(RuntimeError):
-    """The deployment is misconfigured (a setting or secret is missing or malformed)."""
 
 
 def _split_csv(value: Any) -> Any:

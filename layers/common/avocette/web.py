@@ -1,19 +1,17 @@
-"""The HTTP edge shared by every API function: the resolver, the caller's claims, and the one
-mapping of typed errors to the contract's ``{"error", "message"}`` answers (DESIGN §3)."""
+"""The HTTP edge shared by the portal's API functions: the resolver behind its request guard, the
+caller's claims, the one handler that maps the error tree (``avocette.errors``) to the contract's
+``{"error", "message"}`` answers (DESIGN §3), and each route's OpenAPI error responses derived from
+the errors it raises."""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import json
-import traceback
 from collections.abc import Mapping
 from decimal import Decimal
-from http import HTTPStatus
-from pathlib import Path
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import (
@@ -23,42 +21,39 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from avocette import SERVICE_NAME
-from avocette.config import ConfigurationError
-from avocette.domain import errors
+from avocette import errors, http
 from avocette.domain.common import Caller
-from avocette.invoicecloud.errors import InvoiceCloudError, InvoiceCloudTimeoutError
-from avocette.store.table import StoreUnavailableError
+from avocette.errors import AppError
 
-__all__ = ["MAX_BODY_BYTES", "ApiResolver", "Caller", "create_app", "current_caller", "error_response"]
+__all__ = ["PORTAL_ERRORS", "ApiResolver", "Caller", "create_app", "current_caller", "error_response", "responses"]
 
-logger = Logger(service=SERVICE_NAME, child=True)
-
-MAX_BODY_BYTES = 64 * 1024
-
-_DOMAIN_STATUS: dict[type[errors.DomainError], HTTPStatus] = {
-    errors.UnauthorizedError: HTTPStatus.UNAUTHORIZED,
-    errors.RegistrationRequiredError: HTTPStatus.FORBIDDEN,
-    errors.EmailUnverifiedError: HTTPStatus.FORBIDDEN,
-    errors.InvoiceNotFoundError: HTTPStatus.NOT_FOUND,
-    errors.AccountNotFoundError: HTTPStatus.NOT_FOUND,
-    errors.PaymentNotFoundError: HTTPStatus.NOT_FOUND,
-    errors.InvoiceNotPayableError: HTTPStatus.CONFLICT,
-    errors.PaymentInProgressError: HTTPStatus.CONFLICT,
-    errors.RequestInProgressError: HTTPStatus.CONFLICT,
-    errors.IdempotencyKeyReusedError: HTTPStatus.UNPROCESSABLE_ENTITY,
-    errors.InvalidCursorError: HTTPStatus.UNPROCESSABLE_ENTITY,
-    errors.TooManyAttemptsError: HTTPStatus.TOO_MANY_REQUESTS,
-    errors.InvalidTokenError: HTTPStatus.FORBIDDEN,
-    errors.InvalidPostbackError: HTTPStatus.BAD_REQUEST,
-}
+# What every portal route can answer besides its own: the gateway's 401, the request guard's 400, 413
+# and 415 (every route reads a body if one is sent), 422 validation, 503 when storage fails.
+PORTAL_ERRORS: tuple[type[AppError], ...] = (
+    errors.UnauthorizedError,
+    errors.InvalidJsonError,
+    errors.PayloadTooLargeError,
+    errors.UnsupportedMediaTypeError,
+    errors.RequestValidationFailedError,
+    errors.StoreUnavailableError,
+)
 
 
-def error_response(status: int, code: str, message: str, details: Any = None) -> Response:
-    body: dict[str, Any] = {"error": code, "message": message}
-    if details is not None:
-        body["details"] = details
-    return Response(status_code=int(status), content_type=content_types.APPLICATION_JSON, body=body)
+def responses(*raised: type[AppError], ok: Mapping[int, str] | None = None) -> dict[int, Any]:
+    """A portal route's OpenAPI responses: its success answers (``ok``: status -> description; the body
+    is the route's return type) and every error it can answer, from the error classes it raises."""
+    found: dict[int, Any] = {
+        status: {"description": text} for status, text in (ok or {200: "Successful Response"}).items()
+    }
+    found.update(http.openapi_error_responses([*PORTAL_ERRORS, *raised]))
+    return found
+
+
+def error_response(error: AppError, *, logged: bool = False) -> Response:
+    """The contract's answer for ``error`` (logged as its class says, unless the caller did)."""
+    if not logged:
+        http.log_error(error)
+    return Response(status_code=error.status, content_type=content_types.APPLICATION_JSON, body=http.error_body(error))
 
 
 def current_caller(app: APIGatewayHttpResolver) -> Caller:
@@ -72,12 +67,6 @@ def current_caller(app: APIGatewayHttpResolver) -> Caller:
         email=claims.get("email") or None,
         # API Gateway passes claims as strings; a signed token may also carry a real boolean.
         email_verified=verified is True or str(verified).lower() == "true",
-    )
-
-
-def _internal_error() -> Response:
-    return error_response(
-        HTTPStatus.INTERNAL_SERVER_ERROR, "internal_error", "Something went wrong on our side. Please try again later."
     )
 
 
@@ -98,21 +87,6 @@ _MAX_DEPTH = 32
 _MAX_NUMBER_DIGITS = 30
 
 
-class _Refused(Exception):
-    def __init__(self, status: HTTPStatus, code: str, message: str) -> None:
-        super().__init__(code)
-        self.status, self.code, self.message = status, code, message
-
-
-def _answer(status: HTTPStatus, code: str, message: str) -> dict[str, Any]:
-    return {
-        "statusCode": int(status),
-        "headers": {"Content-Type": content_types.APPLICATION_JSON, "Cache-Control": "no-store"},
-        "body": json.dumps({"error": code, "message": message}, separators=(",", ":")),
-        "isBase64Encoded": False,
-    }
-
-
 def _depth(value: Any, limit: int) -> int:
     """How deep a parsed JSON value nests (lists and objects), stopping at ``limit``."""
     deepest, stack = 0, [(value, 1)]
@@ -127,7 +101,7 @@ def _depth(value: Any, limit: int) -> int:
 
 
 def _checked_json_body(event: Mapping[str, Any]) -> str | None:
-    """The body as JSON text a payer's browser could have sent, or why not (raises :class:`_Refused`).
+    """The body as JSON text a payer's browser could have sent, or why not (a :class:`RequestError`).
 
     Checked before Powertools reads it: the size in bytes (64 KB), UTF-8, a JSON content type, JSON
     that parses without recursion or giant numbers, and no deeper than 32 levels."""
@@ -137,25 +111,21 @@ def _checked_json_body(event: Mapping[str, Any]) -> str | None:
     try:
         data = base64.b64decode(raw, validate=True) if event.get("isBase64Encoded") else str(raw).encode("utf-8")
     except (binascii.Error, ValueError, UnicodeEncodeError):
-        raise _Refused(HTTPStatus.BAD_REQUEST, "invalid_json", "The request body is not valid JSON.") from None
-    if len(data) > MAX_BODY_BYTES:
-        raise _Refused(
-            HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "payload_too_large", "The request body is larger than 64 KB."
-        )
+        raise errors.InvalidJsonError() from None
+    if len(data) > http.MAX_BODY_BYTES:
+        raise errors.PayloadTooLargeError()
     media = _media_type(event)
     if media and media not in _JSON_TYPES:
-        raise _Refused(
-            HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "Send the request body as application/json."
-        )
+        raise errors.UnsupportedMediaTypeError()
     try:
         text = data.decode("utf-8")
         if text.startswith("\ufeff"):
             raise ValueError("byte order mark")
         parsed = json.loads(text, parse_float=Decimal, parse_int=_bounded_int, parse_constant=_no_constant)
     except (UnicodeDecodeError, ValueError, RecursionError):
-        raise _Refused(HTTPStatus.BAD_REQUEST, "invalid_json", "The request body is not valid JSON.") from None
+        raise errors.InvalidJsonError() from None
     if _depth(parsed, _MAX_DEPTH) > _MAX_DEPTH:
-        raise _Refused(HTTPStatus.BAD_REQUEST, "invalid_json", "The request body nests too deeply.")
+        raise errors.InvalidJsonError("The request body nests too deeply.")
     return text
 
 
@@ -203,9 +173,8 @@ class ApiResolver(APIGatewayHttpResolver):
     def resolve(self, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
         try:
             text = _checked_json_body(event)
-        except _Refused as refused:
-            logger.info("Request refused", extra={"error_code": refused.code, "http_status": int(refused.status)})
-            return _answer(refused.status, refused.code, refused.message)
+        except errors.RequestError as refused:
+            return http.error_answer(refused)
         if text is not None:
             event = {**event, "body": text, "isBase64Encoded": False}
         answer = super().resolve(_with_lower_case_json_type(event), context)
@@ -215,75 +184,39 @@ class ApiResolver(APIGatewayHttpResolver):
 
 
 def create_app() -> ApiResolver:
-    """A resolver with validation and OpenAPI, the 64 KB body limit, and the contract's errors."""
-    app = ApiResolver(enable_validation=True, response_validation_error_http_code=HTTPStatus.INTERNAL_SERVER_ERROR)
+    """A resolver with validation and OpenAPI, the 64 KB body limit, and the contract's errors: one
+    handler for the error tree, and the framework's own refusals turned into it."""
+    app = ApiResolver(enable_validation=True, response_validation_error_http_code=500)
+
+    @app.exception_handler(AppError)
+    def _app_error(exc: AppError) -> Response:
+        return error_response(exc)
 
     @app.exception_handler(RequestValidationError)
     def _invalid_request(exc: RequestValidationError) -> Response:
         if any(error.get("type") == "json_invalid" for error in exc.errors()):
-            return error_response(HTTPStatus.BAD_REQUEST, "invalid_json", "The request body is not valid JSON.")
-        return error_response(
-            HTTPStatus.UNPROCESSABLE_ENTITY,
-            "validation_error",
-            "The request is not valid. Check the highlighted fields.",
-            _validation_details(exc),
-        )
+            return error_response(errors.InvalidJsonError())
+        return error_response(errors.RequestValidationFailedError(details=_validation_details(exc)))
 
     @app.exception_handler(RequestUnsupportedContentType)
     def _unsupported_type(exc: RequestUnsupportedContentType) -> Response:
-        return error_response(
-            HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "Send the request body as application/json."
-        )
-
-    @app.exception_handler(errors.DomainError)
-    def _domain(exc: errors.DomainError) -> Response:
-        status = _DOMAIN_STATUS.get(type(exc), HTTPStatus.BAD_REQUEST)
-        logger.info("Request refused", extra={"error_code": exc.code, "http_status": int(status)})
-        return error_response(status, exc.code, exc.message, exc.details)
-
-    @app.exception_handler(InvoiceCloudError)
-    def _invoice_cloud(exc: InvoiceCloudError) -> Response:
-        timeout = isinstance(exc, InvoiceCloudTimeoutError)
-        # Not IC's message: its validation text may quote what we sent (names, addresses).
-        logger.warning("Invoice Cloud failed", extra={"error_type": type(exc).__name__, "ic_status": exc.status})
-        return error_response(
-            HTTPStatus.GATEWAY_TIMEOUT if timeout else HTTPStatus.BAD_GATEWAY,
-            "invoice_cloud_unavailable",
-            "Invoice Cloud could not start the payment right now. No money was taken; "
-            "please try again in a few minutes.",
-        )
-
-    @app.exception_handler(StoreUnavailableError)
-    def _store(exc: StoreUnavailableError) -> Response:
-        logger.warning("Storage unavailable", extra={"error_type": type(exc.__cause__).__name__})
-        return error_response(
-            HTTPStatus.SERVICE_UNAVAILABLE, "service_unavailable", "The service is busy. Please try again in a moment."
-        )
+        return error_response(errors.UnsupportedMediaTypeError())
 
     @app.exception_handler(NotFoundError)
     def _no_route(exc: NotFoundError) -> Response:
-        return error_response(HTTPStatus.NOT_FOUND, "not_found", "There is nothing at this address.")
-
-    @app.exception_handler(ConfigurationError)
-    def _misconfigured(exc: ConfigurationError) -> Response:
-        # The message names settings or secrets, never their values.
-        logger.error("Configuration error", extra={"reason": str(exc)})
-        return _internal_error()
+        return error_response(errors.RouteNotFoundError())
 
     @app.exception_handler(ResponseValidationError)
     def _bad_response(exc: ResponseValidationError) -> Response:
         # Locations and types only: the invalid response may hold payer data.
-        logger.error(
+        http.logger.error(
             "Response failed validation", extra={"errors": [[e.get("loc"), e.get("type")] for e in exc.errors()]}
         )
-        return _internal_error()
+        return error_response(errors.AppError(), logged=True)
 
     @app.exception_handler(Exception)
     def _unexpected(exc: Exception) -> Response:
-        # Where it failed, not the message: messages (pydantic's among them) can quote payer data.
-        frames = traceback.extract_tb(exc.__traceback__)[-6:]
-        where = [f"{Path(frame.filename).name}:{frame.lineno} {frame.name}" for frame in frames]
-        logger.error("Unexpected error", extra={"error_type": type(exc).__name__, "where": where})
-        return _internal_error()
+        http.log_unexpected(exc)
+        return error_response(errors.AppError(), logged=True)
 
     return app

@@ -3,7 +3,7 @@
 - connect 3 s / read 10 s per attempt, and an overall deadline (20 s) checked before each attempt;
 - the CPV2 POST is retried only on a connection error (the request never reached IC), once;
 - reads (ViewCustomerRecord) are retried on 502/503/504 at most twice, with backoff;
-- every failure is a typed :mod:`avocette.invoicecloud.errors` exception whose message carries no
+- every failure is a typed :mod:`avocette.errors` InvoiceCloudError whose message carries no
   credential: the API key travels only in the Authorization header, never in a URL or a log line.
 """
 
@@ -29,6 +29,12 @@ from urllib3.util.retry import Retry
 
 from avocette import SERVICE_NAME
 from avocette.config import InvoiceCloudSecret, get_invoice_cloud_secret, get_invoice_cloud_settings
+from avocette.errors import (
+    InvoiceCloudRejectedError,
+    InvoiceCloudTimeoutError,
+    InvoiceCloudUnavailableError,
+    UnexpectedPaymentUrlError,
+)
 from avocette.invoicecloud.cpv2 import Cpv2Request, Cpv2Response, encode_request
 from avocette.invoicecloud.customers import (
     CustomerRecordStatus,
@@ -38,12 +44,6 @@ from avocette.invoicecloud.customers import (
     parse_customer_record,
     parse_fault,
     parse_update_answer,
-)
-from avocette.invoicecloud.errors import (
-    InvoiceCloudRejectedError,
-    InvoiceCloudTimeoutError,
-    InvoiceCloudUnavailableError,
-    UnexpectedPaymentUrlError,
 )
 
 __all__ = [
@@ -183,7 +183,7 @@ class InvoiceCloudClient:
             logger.warning("Invoice Cloud redirected; not followed", extra={"operation": operation})
             raise InvoiceCloudRejectedError(
                 f"{operation}: Invoice Cloud answered with a redirect, which is never followed",
-                status=response.status_code,
+                ic_status=response.status_code,
             )
         logger.info(
             "Invoice Cloud answered",
@@ -211,7 +211,7 @@ class InvoiceCloudClient:
         answer = _cpv2_answer(response)
         url = answer.data.cloud_payment_url if answer.data else None
         if not answer.succeeded or url is None:
-            raise InvoiceCloudRejectedError(_ic_message(answer.message), status=response.status_code)
+            raise InvoiceCloudRejectedError(_ic_message(answer.message), ic_status=response.status_code)
         if not any(url.startswith(prefix) for prefix in allowed_url_prefixes):
             raise UnexpectedPaymentUrlError("Invoice Cloud returned a payment URL outside the allowed prefixes")
         return url
@@ -241,7 +241,7 @@ class InvoiceCloudClient:
         fault = _fault_or_raise("ViewCustomerRecord", response)
         if fault_means_missing(fault, missing_fault):
             return None
-        raise InvoiceCloudRejectedError(f"ViewCustomerRecord: {_ic_message(fault)}", status=response.status_code)
+        raise InvoiceCloudRejectedError(f"ViewCustomerRecord: {_ic_message(fault)}", ic_status=response.status_code)
 
     def create_customer_record(self, record: NewCustomerRecord, *, deadline_seconds: float | None = None) -> None:
         """Create a missing record with UpdateCustomerRecord (never sent for an existing one)."""
@@ -258,11 +258,11 @@ class InvoiceCloudClient:
                 raise InvoiceCloudUnavailableError("UpdateCustomerRecord: the answer was not a boolean") from None
             if not saved:
                 raise InvoiceCloudRejectedError(
-                    "UpdateCustomerRecord: Invoice Cloud did not save the record", status=200
+                    "UpdateCustomerRecord: Invoice Cloud did not save the record", ic_status=200
                 )
             return
         fault = _fault_or_raise("UpdateCustomerRecord", response)
-        raise InvoiceCloudRejectedError(f"UpdateCustomerRecord: {_ic_message(fault)}", status=response.status_code)
+        raise InvoiceCloudRejectedError(f"UpdateCustomerRecord: {_ic_message(fault)}", ic_status=response.status_code)
 
 
 def basic_credential(api_key: str, form: str) -> str:
@@ -277,12 +277,12 @@ def _fault_or_raise(operation: str, response: requests.Response) -> str:
     """The SOAP fault of a non-200 answer; a gateway error or an answer with no fault raises."""
     status = response.status_code
     if status in (502, 503, 504):
-        raise InvoiceCloudUnavailableError(f"{operation}: Invoice Cloud answered HTTP {status}", status=status)
+        raise InvoiceCloudUnavailableError(f"{operation}: Invoice Cloud answered HTTP {status}", ic_status=status)
     fault = parse_fault(response.content)
     if fault is None:
         if status >= 500:
-            raise InvoiceCloudUnavailableError(f"{operation}: Invoice Cloud answered HTTP {status}", status=status)
-        raise InvoiceCloudRejectedError(f"{operation}: Invoice Cloud answered HTTP {status}", status=status)
+            raise InvoiceCloudUnavailableError(f"{operation}: Invoice Cloud answered HTTP {status}", ic_status=status)
+        raise InvoiceCloudRejectedError(f"{operation}: Invoice Cloud answered HTTP {status}", ic_status=status)
     return fault
 
 
@@ -299,23 +299,23 @@ def _deadline_exceeded(exc: BaseException) -> bool:
 def _cpv2_answer(response: requests.Response) -> Cpv2Response:
     status = response.status_code
     if status in (401, 403):
-        raise InvoiceCloudRejectedError("Invoice Cloud refused our credentials", status=status)
+        raise InvoiceCloudRejectedError("Invoice Cloud refused our credentials", ic_status=status)
     if status >= 500:
-        raise InvoiceCloudUnavailableError(f"Invoice Cloud answered HTTP {status}", status=status)
+        raise InvoiceCloudUnavailableError(f"Invoice Cloud answered HTTP {status}", ic_status=status)
     try:
         body = response.json()
     except (ValueError, json.JSONDecodeError):
         body = None
     if not isinstance(body, dict):
         if 200 <= status < 300:
-            raise InvoiceCloudUnavailableError("Invoice Cloud's answer was not a JSON object", status=status)
-        raise InvoiceCloudRejectedError(f"Invoice Cloud answered HTTP {status}", status=status)
+            raise InvoiceCloudUnavailableError("Invoice Cloud's answer was not a JSON object", ic_status=status)
+        raise InvoiceCloudRejectedError(f"Invoice Cloud answered HTTP {status}", ic_status=status)
     try:
         answer = Cpv2Response.model_validate(body)
     except ValueError:
-        raise InvoiceCloudUnavailableError("Invoice Cloud's answer had an unexpected shape", status=status) from None
+        raise InvoiceCloudUnavailableError("Invoice Cloud's answer had an unexpected shape", ic_status=status) from None
     if not 200 <= status < 300:
-        raise InvoiceCloudRejectedError(_ic_message(answer.message, status), status=status)
+        raise InvoiceCloudRejectedError(_ic_message(answer.message, status), ic_status=status)
     return answer
 
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from avocette import clock
-from avocette.domain import errors
+from avocette import clock, errors
 from avocette.domain.accounts import AccountsResponse
 from avocette.domain.billing import Account
 from avocette.store import billing as billing_store

@@ -28,9 +28,10 @@ from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterEr
 from botocore.exceptions import BotoCoreError
 
 from avocette import SERVICE_NAME, clock
-from avocette.config import ConfigurationError, get_ledger_settings, get_registration_hash_key
+from avocette.config import get_ledger_settings, get_registration_hash_key
 from avocette.domain import billing_file
 from avocette.domain.billing_file import BillingKeyError, HeaderError, ParsedRow, RowProblem
+from avocette.errors import ConfigurationError, StoreUnavailableError
 from avocette.service.imports.report import (
     MAX_LISTED,
     AccountCounts,
@@ -53,7 +54,7 @@ from avocette.service.imports.stream import (
 )
 from avocette.store import billing as billing_store
 from avocette.store import files
-from avocette.store.table import StoreUnavailableError, dynamodb, table_name
+from avocette.store.table import dynamodb, table_name
 
 __all__ = [
     "MAX_IN_FLIGHT",

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from avocette import clock
+from avocette import clock, errors
 from avocette.config import get_ledger_settings, get_portal_settings
-from avocette.domain import errors
 from avocette.domain.payments import Payment, PaymentListResponse, PaymentView
 from avocette.store import payments as payments_store
 

@@ -21,14 +21,13 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-from avocette import SERVICE_NAME, clock
+from avocette import SERVICE_NAME, clock, errors
 from avocette.config import (
     get_invoice_cloud_secret,
     get_ledger_settings,
     get_postback_key_ring,
     get_postback_settings,
 )
-from avocette.domain import errors
 from avocette.domain.billing import InvoiceRef
 from avocette.domain.ledger import LedgerEntry
 from avocette.domain.payments import Payment, PaymentStatus
@@ -43,10 +42,10 @@ from avocette.domain.postbacks import (
     decide_postback,
     decision_keys,
 )
+from avocette.errors import StoreUnavailableError
 from avocette.invoicecloud.postback import parse_postback, read_postback_fields
 from avocette.store import payments as payments_store
 from avocette.store.payments import PaymentRecord, PostbackRaceError
-from avocette.store.table import StoreUnavailableError
 
 __all__ = ["PostbackResult", "apply_postback", "receive_postback"]
 

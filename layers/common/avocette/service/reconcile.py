@@ -27,9 +27,8 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import Field
 
-from avocette import SERVICE_NAME, clock, emails
+from avocette import SERVICE_NAME, clock, emails, errors
 from avocette.config import get_invoice_cloud_secret, get_ledger_settings, get_portal_settings, get_postback_settings
-from avocette.domain import errors
 from avocette.domain.billing import credit_id
 from avocette.domain.billing_file import RowProblem
 from avocette.domain.common import CamelModel, optional

@@ -14,9 +14,8 @@ from datetime import UTC, datetime, timedelta
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-from avocette import SERVICE_NAME, clock, emails
+from avocette import SERVICE_NAME, clock, emails, errors
 from avocette.config import (
-    ConfigurationError,
     InvoiceCloudSettings,
     PortalSettings,
     RegistrationSettings,
@@ -26,7 +25,6 @@ from avocette.config import (
     get_registration_hash_key,
     get_registration_settings,
 )
-from avocette.domain import errors
 from avocette.domain.billing import Account
 from avocette.domain.common import Caller
 from avocette.domain.registration import (
@@ -40,9 +38,9 @@ from avocette.domain.registration import (
     matches,
 )
 from avocette.email import send_email
+from avocette.errors import ConfigurationError, InvoiceCloudError
 from avocette.invoicecloud.client import InvoiceCloudClient, get_client
 from avocette.invoicecloud.customers import NewCustomerRecord
-from avocette.invoicecloud.errors import InvoiceCloudError
 from avocette.security import account_hash
 from avocette.store import billing as billing_store
 from avocette.store import keys, ratelimits

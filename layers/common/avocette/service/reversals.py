@@ -17,16 +17,15 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from avocette import SERVICE_NAME, clock
-from avocette.domain import errors
+from avocette import SERVICE_NAME, clock, errors
 from avocette.domain.billing import Invoice, InvoiceRef
 from avocette.domain.ledger import LedgerEntry
 from avocette.domain.payments import Payment
 from avocette.domain.reconciliation import PaymentFileRow, ReversalOutcome, RowKind, plan_reversal
+from avocette.errors import StoreUnavailableError
 from avocette.store import billing as billing_store
 from avocette.store import payments as payments_store
 from avocette.store.payments import PostbackRaceError
-from avocette.store.table import StoreUnavailableError
 
 __all__ = ["ReversalApplied", "apply_reversal", "replay_reversals"]
 

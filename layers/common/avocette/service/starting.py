@@ -24,7 +24,7 @@ from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import P
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict
 
-from avocette import SERVICE_NAME, clock, emails, money
+from avocette import SERVICE_NAME, clock, emails, errors, money
 from avocette.config import (
     get_cpv2_options,
     get_invoice_cloud_settings,
@@ -33,7 +33,6 @@ from avocette.config import (
     get_postback_key_ring,
     get_start_settings,
 )
-from avocette.domain import errors
 from avocette.domain.billing import Account, Invoice, InvoiceRef
 from avocette.domain.payments import (
     InvoiceSelection,
@@ -42,13 +41,13 @@ from avocette.domain.payments import (
     PaymentStatus,
     StartPaymentResponse,
 )
+from avocette.errors import InvoiceCloudError, StoreUnavailableError
 from avocette.invoicecloud.client import get_client
 from avocette.invoicecloud.cpv2 import build_payment_request
-from avocette.invoicecloud.errors import InvoiceCloudError
 from avocette.store import billing as billing_store
 from avocette.store import links as links_store
 from avocette.store import payments as payments_store
-from avocette.store.table import StoreUnavailableError, TransactionRaceError
+from avocette.store.table import TransactionRaceError
 
 __all__ = ["StartPaymentCommand", "StartPaymentOutcome", "start_payment"]
 

@@ -30,11 +30,11 @@ from avocette.domain.postbacks import (
     ReviewReason,
 )
 from avocette.domain.reconciliation import ReversalCredit, ReversalPlan
+from avocette.errors import StoreUnavailableError
 from avocette.store import keys, ratelimits
 from avocette.store.billing import credit_to_item, get_items
 from avocette.store.ledger import put_entry
 from avocette.store.table import (
-    StoreUnavailableError,
     TransactionRaceError,
     deserialize,
     dynamodb,

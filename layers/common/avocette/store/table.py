@@ -18,6 +18,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from avocette.config import get_table_name
+from avocette.errors import StoreUnavailableError
 
 __all__ = [
     "StoreUnavailableError",
@@ -48,10 +49,6 @@ _TRANSIENT = frozenset(
         "LimitExceededException",
     }
 )
-
-
-class StoreUnavailableError(Exception):
-    """DynamoDB kept failing (throttling, internal errors, network): answer 503, write nothing."""
 
 
 @lru_cache(maxsize=1)

@@ -29,9 +29,9 @@ from typing import TYPE_CHECKING, ClassVar
 
 from aws_lambda_powertools import Logger
 
+from avocette.errors import StoreUnavailableError
 from avocette.service.imports.report import ImportStatus, ProblemLike, ProblemListing
 from avocette.store.files import StorageUnavailableError
-from avocette.store.table import StoreUnavailableError
 
 if TYPE_CHECKING:
     from _csv import Reader as CsvReader
