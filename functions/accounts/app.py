@@ -3,7 +3,7 @@
 # No `from __future__ import annotations` here: Powertools reads the route signatures at run time,
 # through the tracer's wrapper, whose globals cannot resolve string annotations.
 from avocette import SERVICE_NAME, errors, web
-from avocette.domain.accounts import AccountsResponse
+from avocette.api.accounts import AccountsResponse
 from avocette.service import accounts
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.logging import correlation_paths

@@ -5,7 +5,7 @@
 from typing import Annotated
 
 from avocette import SERVICE_NAME, errors, web
-from avocette.domain.payments import PaymentListResponse, PaymentView
+from avocette.api.payments import PaymentListResponse, PaymentView
 from avocette.service import payments
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query

@@ -5,7 +5,7 @@
 from typing import Annotated
 
 from avocette import SERVICE_NAME, errors, web
-from avocette.domain.registration import RegistrationRequest, RegistrationResponse, RegistrationsView
+from avocette.api.registrations import RegistrationRequest, RegistrationResponse, RegistrationsView
 from avocette.service import registration
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import Response

@@ -5,8 +5,8 @@
 from typing import Annotated
 
 from avocette import SERVICE_NAME, errors, web
+from avocette.api.payments import StartPaymentRequest, StartPaymentResponse
 from avocette.config import get_start_settings
-from avocette.domain.payments import StartPaymentRequest, StartPaymentResponse
 from avocette.service import starting
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import Response, content_types

@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from avocette import SERVICE_NAME, clock, runtime
+from avocette.clock import local_time
 from avocette.config import get_registration_hash_key
-from avocette.emails import local_time
 from avocette.security import account_hash
 
 from sandbox.invoicecloud import CustomerRecord

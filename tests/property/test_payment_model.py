@@ -51,8 +51,9 @@ from urllib.parse import urlencode
 
 import pytest
 from avocette import clock, config, errors, money, runtime
+from avocette.api.payments import InvoiceSelection
 from avocette.domain.billing import Account, Invoice, InvoiceRef
-from avocette.domain.payments import InvoiceSelection, PaymentStatus
+from avocette.domain.payments import PaymentStatus
 from avocette.service import expiry, export, postbacks, reconcile, review, starting
 from avocette.store import billing, keys, links, table
 from avocette.store.table import deserialize

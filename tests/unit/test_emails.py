@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from avocette.emails import REVERSAL_KINDS, registration_email, reversal_email, security_notice
+from avocette.mail.templates import REVERSAL_KINDS, registration_email, reversal_email, security_notice
 
 PORTAL = "https://pay.example.com/portal"
 

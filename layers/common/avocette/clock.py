@@ -1,4 +1,5 @@
-"""Time: RFC 3339 UTC text in storage and on the wire, whole seconds, one clock for everything.
+"""Time: RFC 3339 UTC text in storage and on the wire, whole seconds, one clock for everything; and a
+moment as a payer reads it, in the biller's zone.
 
 Every function reads the time through :func:`utc_now`. The local sandbox moves it forward
 (:func:`set_offset`, behind ``POST /dev/clock``) so that expiry, late approvals and daily jobs can
@@ -7,9 +8,19 @@ be seen without waiting; nothing else ever sets the offset, so in Lambda it is a
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 
-__all__ = ["from_ic_date", "offset", "parse_timestamp", "set_offset", "timestamp", "to_ic_date", "utc_now"]
+__all__ = [
+    "from_ic_date",
+    "local_date",
+    "local_time",
+    "offset",
+    "parse_timestamp",
+    "set_offset",
+    "timestamp",
+    "to_ic_date",
+    "utc_now",
+]
 
 
 class _Offset:
@@ -52,3 +63,17 @@ def to_ic_date(day: date) -> str:
 
 def from_ic_date(text: str) -> date:
     return datetime.strptime(text.strip(), "%m/%d/%Y").date()
+
+
+def local_time(moment: datetime, zone: tzinfo) -> str:
+    """A moment as a payer reads it, in the biller's zone, with the zone: "Nov 25, 2026, 3:04 PM EST"
+    (the portal and the simulator's receipt write the same)."""
+    local = moment.astimezone(zone)
+    hour = local.hour % 12 or 12
+    return f"{local:%b} {local.day}, {local.year}, {hour}:{local:%M} {local:%p} {local.tzname()}"
+
+
+def local_date(moment: datetime, zone: tzinfo) -> str:
+    """The day of a moment in the biller's zone: "November 25, 2026"."""
+    local = moment.astimezone(zone)
+    return f"{local:%B} {local.day}, {local.year}"

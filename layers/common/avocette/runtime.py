@@ -1,7 +1,7 @@
 """The layer's process-wide state, and forgetting it as a cold Lambda start would.
 
 The layer caches what a warm Lambda reuses across invocations: its AWS clients (``store.table.dynamodb``,
-``store.files.s3``, ``email.ses``), the Invoice Cloud client, the idempotency store, the settings read
+``store.files.s3``, ``mail.send.ses``), the Invoice Cloud client, the idempotency store, the settings read
 from the environment (every getter of ``config``), the format files (``formats.load_format`` and the
 checked formats of the payment file and the export), and Powertools' cache of secrets. A process that
 changes its environment or its AWS endpoint meanwhile (the tests, the sandbox, the benchmarks) calls

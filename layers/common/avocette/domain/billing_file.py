@@ -13,13 +13,13 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Final
+from typing import Annotated, Final
 
 from pydantic import TypeAdapter, ValidationError
 
 from avocette import clock, money
 from avocette.domain.billing import Account, Invoice
-from avocette.domain.common import ACCOUNT_NUMBER, INVOICE_NUMBER
+from avocette.domain.common import IDENTIFIER, IDENTIFIER_RULE
 from avocette.domain.registration import normalise_registration_value, registration_hash
 
 __all__ = [
@@ -68,9 +68,9 @@ _KEY_FORM = "billing/<YYYYMMDDTHHMMSSZ>[-full].csv, e.g. billing/20261101T060000
 # A file stamped far ahead would make every later file look older and change nothing until then.
 _FUTURE_TOLERANCE = timedelta(days=1)
 
-_ACCOUNT_NUMBER: TypeAdapter[str] = TypeAdapter(ACCOUNT_NUMBER)
-_INVOICE_NUMBER: TypeAdapter[str] = TypeAdapter(INVOICE_NUMBER)
-_IDENTIFIER_RULE = "1 to 64 letters, digits, spaces or . _ - /, starting with a letter or digit"
+_ACCOUNT_NUMBER: TypeAdapter[str] = TypeAdapter(Annotated[str, IDENTIFIER])
+_INVOICE_NUMBER = _ACCOUNT_NUMBER
+_IDENTIFIER_RULE = IDENTIFIER_RULE
 
 _IC_DATE = re.compile(r"^\d{1,2}/\d{1,2}/\d{4}$")
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")

@@ -1,39 +1,18 @@
-"""Pieces the API models share: camelCase on the wire, optional fields left out, identifiers."""
+"""What the rules share: who is acting, and what an identifier may be."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
-from pydantic.alias_generators import to_camel
+from pydantic import StringConstraints
 
-__all__ = ["ACCOUNT_NUMBER", "INVOICE_NUMBER", "Caller", "CamelModel", "optional"]
+__all__ = ["IDENTIFIER", "IDENTIFIER_RULE", "Caller"]
 
-_IDENTIFIER = StringConstraints(
+# An account or invoice number, in the billing file and the API alike: one rule (DESIGN §5).
+IDENTIFIER_RULE = "1 to 64 letters, digits, spaces or . _ - /, starting with a letter or digit"
+IDENTIFIER = StringConstraints(
     strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-/ ]*$"
 )
-ACCOUNT_NUMBER = Annotated[
-    str, _IDENTIFIER, Field(description="The utility account number, as printed on the bill.", examples=["ACCT-1001"])
-]
-INVOICE_NUMBER = Annotated[
-    str, _IDENTIFIER, Field(description="The invoice number, unique within its account.", examples=["INV-1001-1"])
-]
-
-
-class CamelModel(BaseModel):
-    """An API model: camelCase on the wire, unknown fields refused."""
-
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
-
-
-def _is_none(value: object) -> bool:
-    return value is None
-
-
-def optional(description: str | None = None) -> Any:
-    """A field the contract marks optional (``"amountPaid"?``): left out of the answer when empty."""
-    return Field(None, exclude_if=_is_none, description=description)
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from avocette import clock, errors
-from avocette.domain.accounts import AccountsResponse
+from avocette.api.accounts import AccountsResponse
 from avocette.domain.billing import Account
 from avocette.store import billing as billing_store
 from avocette.store import links as links_store

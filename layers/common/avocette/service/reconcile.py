@@ -27,17 +27,18 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import Field
 
-from avocette import SERVICE_NAME, clock, emails, errors
+from avocette import SERVICE_NAME, clock, errors
+from avocette.api.common import CamelModel, optional
 from avocette.config import get_invoice_cloud_secret, get_ledger_settings, get_portal_settings, get_postback_settings
 from avocette.domain.billing import credit_id
 from avocette.domain.billing_file import RowProblem
-from avocette.domain.common import CamelModel, optional
 from avocette.domain.ledger import LedgerEntry
 from avocette.domain.payments import receipt_reference
 from avocette.domain.postbacks import Outcome
 from avocette.domain.reconciliation import PaymentFileRow, ReversalOutcome, RowKind, postback_from_row
-from avocette.email import send_email
 from avocette.invoicecloud.payment_file import PaymentFileFormat, get_payment_file_format
+from avocette.mail import templates as emails
+from avocette.mail.send import send_email
 from avocette.service.imports.report import ImportStatus, Problem, ReportProblems, Timestamp
 from avocette.service.imports.stream import ImportStopped, RowImporter, Run, Tally, stream_rows
 from avocette.service.postbacks import apply_postback
@@ -308,10 +309,10 @@ class _PaymentFileRows(RowImporter):
                 amount_cents=sum(row.cents for row in rows),
                 invoices=[(row.account_number, row.invoice_number, row.cents) for row in rows],
                 payment_reference=receipt_reference(payment_id),
-                occurred=emails.local_date(min(row.at for row in rows), self.time_zone),
+                occurred=clock.local_date(min(row.at for row in rows), self.time_zone),
                 portal_url=self.portal_url,
                 payment_cents=payment_cents,
-                paid_at=emails.local_time(paid, self.time_zone) if (paid := self._paid_at.get(payment_id)) else None,
+                paid_at=clock.local_time(paid, self.time_zone) if (paid := self._paid_at.get(payment_id)) else None,
             )
             send_email(to=email, subject=subject, body=body, purpose="reversal_notice")
 

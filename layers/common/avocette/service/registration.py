@@ -14,7 +14,16 @@ from datetime import UTC, datetime, timedelta
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-from avocette import SERVICE_NAME, clock, emails, errors
+from avocette import SERVICE_NAME, clock, errors
+from avocette.api.registrations import (
+    AccountResult,
+    IcRecord,
+    LinkedAccountView,
+    LinkOutcome,
+    RegistrationRequest,
+    RegistrationResponse,
+    RegistrationsView,
+)
 from avocette.config import (
     InvoiceCloudSettings,
     PortalSettings,
@@ -27,20 +36,12 @@ from avocette.config import (
 )
 from avocette.domain.billing import Account
 from avocette.domain.common import Caller
-from avocette.domain.registration import (
-    AccountResult,
-    IcRecord,
-    LinkedAccountView,
-    LinkOutcome,
-    RegistrationRequest,
-    RegistrationResponse,
-    RegistrationsView,
-    matches,
-)
-from avocette.email import send_email
+from avocette.domain.registration import matches
 from avocette.errors import ConfigurationError, InvoiceCloudError
 from avocette.invoicecloud.client import InvoiceCloudClient, get_client
 from avocette.invoicecloud.customers import NewCustomerRecord
+from avocette.mail import templates as emails
+from avocette.mail.send import send_email
 from avocette.security import account_hash
 from avocette.store import billing as billing_store
 from avocette.store import keys, ratelimits
@@ -357,7 +358,7 @@ def _too_many_attempts(
         next_day = (budget.now.astimezone(UTC) + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
         retry = max(retry, next_day)
     retry = retry.replace(microsecond=0) + timedelta(seconds=1)
-    when = emails.local_time(retry, settings.portal.time_zone)
+    when = clock.local_time(retry, settings.portal.time_zone)
     return errors.TooManyAttemptsError(
         f"Too many unsuccessful attempts. Please try again after {when}.",
         details={"retryAt": clock.timestamp(retry)},

@@ -24,7 +24,8 @@ from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import P
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict
 
-from avocette import SERVICE_NAME, clock, emails, errors, money
+from avocette import SERVICE_NAME, clock, errors, money
+from avocette.api.payments import InvoiceSelection, StartPaymentResponse
 from avocette.config import (
     get_cpv2_options,
     get_invoice_cloud_settings,
@@ -34,13 +35,7 @@ from avocette.config import (
     get_start_settings,
 )
 from avocette.domain.billing import Account, Invoice, InvoiceRef
-from avocette.domain.payments import (
-    InvoiceSelection,
-    Payment,
-    PaymentLine,
-    PaymentStatus,
-    StartPaymentResponse,
-)
+from avocette.domain.payments import Payment, PaymentLine, PaymentStatus
 from avocette.errors import InvoiceCloudError, StoreUnavailableError
 from avocette.invoicecloud.client import get_client
 from avocette.invoicecloud.cpv2 import build_payment_request
@@ -208,7 +203,7 @@ def _too_many_abandoned() -> errors.TooManyAttemptsError:
     biller's zone."""
     now = clock.utc_now()
     retry = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
-    when = emails.local_time(retry, get_portal_settings().time_zone)
+    when = clock.local_time(retry, get_portal_settings().time_zone)
     return errors.TooManyAttemptsError(
         "You have left several payment sessions unfinished today, and each kept these bills from being paid "
         f"by anyone else on the account. You can start a new payment after {when}.",

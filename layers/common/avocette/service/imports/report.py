@@ -16,7 +16,7 @@ from typing import Annotated, Protocol
 from pydantic import Field, PlainSerializer
 
 from avocette import clock
-from avocette.domain.common import CamelModel, optional
+from avocette.api.common import CamelModel, optional
 from avocette.store.files import report_key
 
 __all__ = [

@@ -1,5 +1,5 @@
 """Every email the service sends, as a template: one function per email answering ``(subject, body)``
-from plain values, with no I/O. Sending them is :func:`avocette.email.send_email`'s.
+from plain values, with no I/O. Sending them is :func:`avocette.mail.send.send_email`'s.
 
 Bodies are plain text (SES sends them as ``Text``), so nothing is escaped; they hold payer data and
 are never logged. Amounts are integer cents written by :func:`avocette.money.cents_to_text`, never floats.
@@ -8,30 +8,16 @@ are never logged. Amounts are integer cents written by :func:`avocette.money.cen
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime, tzinfo
+from datetime import date
 from typing import Final
 
 from avocette.money import cents_to_text
 
-__all__ = ["REVERSAL_KINDS", "local_date", "local_time", "registration_email", "reversal_email", "security_notice"]
+__all__ = ["REVERSAL_KINDS", "registration_email", "reversal_email", "security_notice"]
 
 
 def _dollars(cents: int) -> str:
     return f"${cents_to_text(cents)}"
-
-
-def local_time(moment: datetime, zone: tzinfo) -> str:
-    """A moment as a payer reads it, in the biller's zone, with the zone: "Nov 25, 2026, 3:04 PM EST"
-    (the portal and the simulator's receipt write the same)."""
-    local = moment.astimezone(zone)
-    hour = local.hour % 12 or 12
-    return f"{local:%b} {local.day}, {local.year}, {hour}:{local:%M} {local:%p} {local.tzname()}"
-
-
-def local_date(moment: datetime, zone: tzinfo) -> str:
-    """The day of a moment in the biller's zone: "November 25, 2026"."""
-    local = moment.astimezone(zone)
-    return f"{local:%B} {local.day}, {local.year}"
 
 
 # ---- registration -------------------------------------------------------------------------------
