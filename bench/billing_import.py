@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from unittest import mock
 
-from avocette.domain.billing_file import COLUMNS
+from avocette.biller.billing_file import COLUMNS
 from avocette.service.billing_import import ImportReport, import_billing
 from avocette.store import billing as billing_store
 

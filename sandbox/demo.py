@@ -15,7 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from avocette.domain.billing_file import parse_key
+from avocette.biller.billing_file import parse_key
 from avocette.service.billing_import import ImportReport, ImportStatus, import_billing
 from avocette.store import links
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TextIO
 
 from avocette import config
-from avocette.domain.billing_file import BillingKeyError, parse_key
+from avocette.biller.billing_file import BillingKeyError, parse_key
 from avocette.service.billing_import import ImportReport, ImportStatus, import_billing, report_key
 from avocette.store import table
 

@@ -16,8 +16,8 @@ from typing import TextIO
 
 from avocette import config
 from avocette.invoicecloud.payment_file import get_payment_file_format
-from avocette.service.imports.report import ImportStatus
 from avocette.service.reconcile import ReconcileReport, reconcile_file, record_done_locally
+from avocette.service.rowstream.report import ImportStatus
 from avocette.store import files, table
 
 from tools.billing import ProgressBar, count_rows

@@ -8,7 +8,7 @@ from urllib.parse import unquote_plus
 
 from avocette import SERVICE_NAME
 from avocette.service import reconcile
-from avocette.service.imports.report import ImportStatus
+from avocette.service.rowstream.report import ImportStatus
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 

@@ -16,9 +16,9 @@ from typing import Any
 import boto3
 import pytest
 from avocette import SERVICE_NAME
+from avocette.biller.billing_file import COLUMNS
 from avocette.config import get_registration_hash_key
 from avocette.domain.billing import Credit
-from avocette.domain.billing_file import COLUMNS
 from avocette.domain.registration import registration_hash
 from avocette.errors import StoreUnavailableError
 from avocette.service import billing_import

@@ -5,14 +5,13 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 import pytest
-from avocette.domain.billing_file import (
+from avocette.biller.billing_file import (
     COLUMNS,
     PROFILE_COLUMNS,
     WHOLE_ROW,
     BillingKeyError,
     HeaderError,
     ParsedRow,
-    RowProblem,
     check_as_of,
     check_header,
     differing_columns,
@@ -21,6 +20,7 @@ from avocette.domain.billing_file import (
     row_ref,
     shape_problem,
 )
+from avocette.domain.files import RowProblem
 from avocette.domain.registration import registration_hash
 
 HASH_KEY = b"k" * 32

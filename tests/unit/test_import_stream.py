@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 from avocette.errors import StoreUnavailableError
-from avocette.service.imports.report import MAX_LISTED, ImportStatus
-from avocette.service.imports.stream import MAX_IN_FLIGHT, ImportStopped, RowImporter, Run, Tally, stream_rows
+from avocette.service.rowstream.report import MAX_LISTED, ImportStatus
+from avocette.service.rowstream.stream import MAX_IN_FLIGHT, ImportStopped, RowImporter, Run, Tally, stream_rows
 from avocette.store.files import StorageUnavailableError
 from aws_lambda_powertools import Logger
 

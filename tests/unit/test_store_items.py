@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from avocette.domain.billing import Account, Credit, Invoice
 from avocette.domain.payments import Payment, PaymentLine, PaymentStatus
-from avocette.store import billing, keys, payments
+from avocette.store import billing, keys, payment_items
 from avocette.store.table import deserialize, serialize
 
 NOW = datetime(2026, 11, 25, 19, 0, tzinfo=UTC)
@@ -54,11 +54,11 @@ def test_payment_item_round_trip_and_index_keys() -> None:
         card_type="Visa",
         version=3,
     )
-    item = payments.payment_to_item(payment)
+    item = payment_items.payment_to_item(payment)
     assert (item["PK"], item["SK"]) == ("PAYMENT#p-1", "PAYMENT")
     assert (item["GSI1PK"], item["GSI1SK"]) == ("USER#alice", "2026-11-25T19:00:00Z#p-1")
     assert (item["GSI2PK"], item["GSI2SK"]) == ("DAY#2026-11-25", "2026-11-25T19:02:00Z#p-1")
-    assert payments.payment_from_item(deserialize(serialize(item))) == payment
+    assert payment_items.payment_from_item(deserialize(serialize(item))) == payment
 
 
 @pytest.mark.parametrize("status", [PaymentStatus.CREATED, PaymentStatus.PENDING, PaymentStatus.DECLINED])
@@ -68,7 +68,7 @@ def test_open_payments_are_in_the_open_index(status: PaymentStatus) -> None:
         lines=(PaymentLine(account_number="A", invoice_number="I", due_cents=500),),
         created_at=NOW, session_expires_at=NOW + timedelta(minutes=30),
     )  # fmt: skip
-    item = payments.payment_to_item(payment)
+    item = payment_items.payment_to_item(payment)
     assert (item["GSI2PK"], item["GSI2SK"]) == (keys.OPEN_PAYMENTS, "2026-11-25T19:30:00Z#p-1")
 
 

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from avocette import money
-from avocette.domain.billing_file import RowProblem
+from avocette.domain.files import RowProblem
 from avocette.domain.reconciliation import PaymentFileRow, RowKind
 from avocette.formats import FormatNotFoundError, load_format
 from avocette.invoicecloud.postback import PAYMENT_GUID_RULE, is_payment_guid

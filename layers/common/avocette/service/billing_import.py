@@ -8,8 +8,8 @@ Every write is conditional on the file being newer than what is stored (see
 nothing, so a failed import is retried by dropping the same file again.
 
 This module says what a billing row means and which writes it makes; the reading, the pool and the
-stops are :mod:`avocette.service.imports.stream`'s, the report's pieces
-:mod:`avocette.service.imports.report`'s, S3 :mod:`avocette.store.files`'.
+stops are :mod:`avocette.service.rowstream.stream`'s, the report's pieces
+:mod:`avocette.service.rowstream.report`'s, S3 :mod:`avocette.store.files`'.
 
 Logs and metrics carry counts, the key and the as-of time only: every cell is payer data.
 """
@@ -28,11 +28,12 @@ from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterEr
 from botocore.exceptions import BotoCoreError
 
 from avocette import SERVICE_NAME, clock
+from avocette.biller import billing_file
+from avocette.biller.billing_file import BillingKeyError, HeaderError, ParsedRow
 from avocette.config import get_ledger_settings, get_registration_hash_key
-from avocette.domain import billing_file
-from avocette.domain.billing_file import BillingKeyError, HeaderError, ParsedRow, RowProblem
+from avocette.domain.files import RowProblem
 from avocette.errors import ConfigurationError, StoreUnavailableError
-from avocette.service.imports.report import (
+from avocette.service.rowstream.report import (
     MAX_LISTED,
     AccountCounts,
     Counts,
@@ -42,7 +43,7 @@ from avocette.service.imports.report import (
     Problem,
     report_key,
 )
-from avocette.service.imports.stream import (
+from avocette.service.rowstream.stream import (
     MAX_IN_FLIGHT,
     WORKERS,
     ImportStopped,

@@ -19,7 +19,7 @@ from avocette.config import get_ledger_settings
 from avocette.domain.payments import expire
 from avocette.store import jobs
 from avocette.store import payments as payments_store
-from avocette.store.payments import PostbackRaceError
+from avocette.store.credits import PostbackRaceError
 
 __all__ = ["ExpiryResult", "expire_payments"]
 

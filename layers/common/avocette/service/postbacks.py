@@ -44,8 +44,10 @@ from avocette.domain.postbacks import (
 )
 from avocette.errors import StoreUnavailableError
 from avocette.invoicecloud.postback import parse_postback, read_postback_fields
+from avocette.store import credits as credits_store
 from avocette.store import payments as payments_store
-from avocette.store.payments import PaymentRecord, PostbackRaceError
+from avocette.store.credits import PostbackRaceError
+from avocette.store.payments import PaymentRecord
 
 __all__ = ["PostbackResult", "apply_postback", "receive_postback"]
 
@@ -149,7 +151,7 @@ def apply_postback(
         )
         if decision.outcome is Outcome.DECLINED and decision.status is payment.status:
             # A decline that changes nothing: recorded on its own, never contending on the payment.
-            if payments_store.record_postback_only(payment_id, recorded_now, fields):
+            if credits_store.record_postback_only(payment_id, recorded_now, fields):
                 return _finish(payment_id, postback, decision, payment)
             read = True  # recorded meanwhile: decide again on what is stored (a duplicate, or a conflict)
             continue
@@ -167,7 +169,7 @@ def apply_postback(
             confirmed_by=file_key if source == "file" else None,
         )
         try:
-            payments_store.record_postback(
+            credits_store.record_postback(
                 before=payment,
                 after=after,
                 record=recorded_now,

@@ -31,7 +31,7 @@ from avocette import SERVICE_NAME, clock, errors
 from avocette.api.common import CamelModel, optional
 from avocette.config import get_invoice_cloud_secret, get_ledger_settings, get_portal_settings, get_postback_settings
 from avocette.domain.billing import credit_id
-from avocette.domain.billing_file import RowProblem
+from avocette.domain.files import RowProblem
 from avocette.domain.ledger import LedgerEntry
 from avocette.domain.payments import receipt_reference
 from avocette.domain.postbacks import Outcome
@@ -39,14 +39,14 @@ from avocette.domain.reconciliation import PaymentFileRow, ReversalOutcome, RowK
 from avocette.invoicecloud.payment_file import PaymentFileFormat, get_payment_file_format
 from avocette.mail import templates as emails
 from avocette.mail.send import send_email
-from avocette.service.imports.report import ImportStatus, Problem, ReportProblems, Timestamp
-from avocette.service.imports.stream import ImportStopped, RowImporter, Run, Tally, stream_rows
 from avocette.service.postbacks import apply_postback
 from avocette.service.reversals import apply_reversal
-from avocette.store import files, keys
+from avocette.service.rowstream.report import ImportStatus, Problem, ReportProblems, Timestamp
+from avocette.service.rowstream.stream import ImportStopped, RowImporter, Run, Tally, stream_rows
+from avocette.store import files, reconciliations
 from avocette.store import ledger as ledger_store
 from avocette.store import payments as payments_store
-from avocette.store.table import dynamodb, serialize, store_errors, table_name
+from avocette.store.table import dynamodb
 
 __all__ = ["Discrepancy", "ReconcileCounts", "ReconcileReport", "reconcile_file", "reconcile_s3_object"]
 
@@ -357,18 +357,10 @@ class _PaymentFileRows(RowImporter):
 def _record_done(report: ReconcileReport, report_key: str) -> None:
     if report.day is None or report.status is not ImportStatus.IMPORTED:
         return
-    item = {
-        **{name: value["S"] for name, value in keys.reconciliation_key(report.day.isoformat(), report.key).items()},
-        "key": report.key,
-        "reportKey": report_key,
-        "rows": report.rows,
-        "counts": report.counts.model_dump(by_alias=True),
-        "finishedAt": clock.timestamp(report.finished_at),
-    }
-    # The last run of a file: a file dropped again (or rewritten under its key) is reconciled again,
-    # row by row, and changes nothing it already did.
-    with store_errors():
-        dynamodb().put_item(TableName=table_name(), Item=serialize(item))
+    reconciliations.record_reconciled_file(
+        day=report.day, key=report.key, report_key=report_key, rows=report.rows,
+        counts=report.counts.model_dump(by_alias=True), finished_at=report.finished_at,
+    )  # fmt: skip
 
 
 Opener = Callable[[], AbstractContextManager[Iterable[str]]]

@@ -11,9 +11,7 @@ left out of the books because it arrived while a person was looking.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from aws_lambda_powertools import Logger
 
@@ -21,11 +19,13 @@ from avocette import SERVICE_NAME, clock, errors
 from avocette.domain.billing import Invoice, InvoiceRef
 from avocette.domain.ledger import LedgerEntry
 from avocette.domain.payments import Payment
-from avocette.domain.reconciliation import PaymentFileRow, ReversalOutcome, RowKind, plan_reversal
+from avocette.domain.reconciliation import PaymentFileRow, ReversalOutcome, plan_reversal
 from avocette.errors import StoreUnavailableError
 from avocette.store import billing as billing_store
+from avocette.store import credits as credits_store
+from avocette.store import payment_items
 from avocette.store import payments as payments_store
-from avocette.store.payments import PostbackRaceError
+from avocette.store.credits import PostbackRaceError
 
 __all__ = ["ReversalApplied", "apply_reversal", "replay_reversals"]
 
@@ -80,9 +80,8 @@ def apply_reversal(
             else None
         )
         try:
-            payments_store.record_reversal(
-                before=payment, plan=plan, audit=_audit(row, file_key, plan.outcome, now), kind=row.kind.value,
-                guid=row.payment_guid, at=now, ledger=ledger, replaying=replaying,
+            credits_store.record_reversal(
+                before=payment, plan=plan, row=row, file_key=file_key, at=now, ledger=ledger, replaying=replaying,
             )  # fmt: skip
         except PostbackRaceError as race:
             if race.postback_exists:
@@ -102,7 +101,7 @@ def replay_reversals(payment_id: str) -> int:
         if stored.get("outcome") not in _PENDING:
             continue
         result = apply_reversal(
-            _row_of(payment_id, stored), file_key=str(stored.get("file", "")), identity=identity,
+            payment_items.reversal_row(payment_id, stored), file_key=str(stored.get("file", "")), identity=identity,
             replaying=str(stored["outcome"]),
         )  # fmt: skip
         if result is not None and result.outcome is ReversalOutcome.REVERSED:
@@ -110,38 +109,6 @@ def replay_reversals(payment_id: str) -> int:
     if applied:
         logger.info("Reversals replayed", extra={"payment_id": payment_id, "applied": applied})
     return applied
-
-
-def _row_of(payment_id: str, stored: Mapping[str, Any]) -> PaymentFileRow:
-    """A recorded reversal as the row it came from."""
-    ref = InvoiceRef.from_key(str(stored["invoice"]))
-    return PaymentFileRow(
-        line=int(stored.get("line", 0)),
-        kind=RowKind(stored["kind"]),
-        payment_guid=str(stored.get("paymentGuid") or ""),
-        biller_reference=payment_id,
-        account_number=ref.account_number,
-        invoice_number=ref.invoice_number,
-        cents=int(stored["cents"]),
-        fee_cents=0,
-        at=clock.parse_timestamp(str(stored.get("occurredAt") or stored["at"])),
-        reason_code=str(stored.get("reasonCode") or ""),
-    )
-
-
-def _audit(row: PaymentFileRow, file_key: str, outcome: ReversalOutcome, now: Any) -> dict[str, Any]:
-    return {
-        "kind": row.kind.value,
-        "cents": row.cents,
-        "invoice": row.ref,
-        "paymentGuid": row.payment_guid,
-        "reasonCode": row.reason_code or None,
-        "file": file_key,
-        "line": row.line,
-        "outcome": outcome.value,
-        "at": clock.timestamp(now),
-        "occurredAt": clock.timestamp(row.at),
-    }
 
 
 def _invoice(row: PaymentFileRow) -> Invoice | None:

@@ -12,7 +12,6 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from aws_lambda_powertools import Logger
 
@@ -25,10 +24,11 @@ from avocette.domain.reconciliation import ReversalCredit
 from avocette.domain.review import Candidate, ReviewDecision, ReviewRefusedError
 from avocette.service import reversals
 from avocette.store import billing as billing_store
-from avocette.store import keys
+from avocette.store import credits as credits_store
+from avocette.store import payment_items
 from avocette.store import payments as payments_store
-from avocette.store.payments import PaymentRecord, PostbackRaceError
-from avocette.store.table import serialize, table_name
+from avocette.store.credits import PostbackRaceError
+from avocette.store.payments import PaymentRecord
 
 __all__ = [
     "ReviewCase",
@@ -78,29 +78,6 @@ def show_review(payment_id: str) -> ReviewCase:
     if record.payment is None:
         raise ReviewRefusedError(f"no payment {payment_id}")
     return ReviewCase(record=record, candidates=rules.candidates(record.payment, record.postbacks))
-
-
-def _audit_item(
-    payment: Payment, decision: ReviewDecision, review_id: str, *, at: str, by: str, note: str, **extra: Any
-) -> dict[str, Any]:
-    return {
-        "Put": {
-            "TableName": table_name(),
-            "Item": serialize(
-                {
-                    "PK": keys.payment_pk(payment.payment_id),
-                    "SK": keys.review_sk(review_id),
-                    "decision": decision.value,
-                    "by": by,
-                    "at": at,
-                    "note": note,
-                    "reason": payment.review_reason,
-                    **extra,
-                }
-            ),
-            "ConditionExpression": "attribute_not_exists(SK)",
-        }
-    }
 
 
 def _require_note(note: str, by: str) -> None:
@@ -185,12 +162,11 @@ def _write_decision(
     credits = rules.review_credits(payment, added, "rv" + unique)
     corrections = rules.corrections(payment, taken, invoices, "rc" + unique[:20], payment_guid=guid)
     moved = rules.money_by_guid(credits, corrections, guid)
-    audit = _audit_item(
-        payment, decision, review_id, at=clock.timestamp(now), by=by, note=note,
+    audit = payment_items.review_put(
+        payment.payment_id, review_id, decision=decision.value, reason=payment.review_reason, at=now, by=by,
+        note=note, payment_guid=guid, money=moved, credit_key=credits[0].credit_id if credits else None,
         allocation={payment.lines[index].ref.key: cents for index, cents in added.items() if cents > 0}
         | {payment.lines[index].ref.key: -cents for index, cents in taken.items()},
-        money=moved or None, paymentGuid=guid or None,
-        creditKey=credits[0].credit_id if credits else None,
     )  # fmt: skip
     ledger = [
         LedgerEntry(
@@ -217,8 +193,8 @@ def _write_decision(
             for taken_from, entries in _by_guid(corrections).items()
         ),
     ]
-    head = [audit, payments_store.put_payment(after, expected_version=payment.version)]
-    payments_store.transact_credits(
+    head = [audit, payment_items.put_payment(after, expected_version=payment.version)]
+    credits_store.transact_credits(
         head,
         payment_id=payment.payment_id,
         credits=credits,

@@ -20,6 +20,7 @@ from pydantic import TypeAdapter, ValidationError
 from avocette import clock, money
 from avocette.domain.billing import Account, Invoice
 from avocette.domain.common import IDENTIFIER, IDENTIFIER_RULE
+from avocette.domain.files import RowProblem
 from avocette.domain.registration import normalise_registration_value, registration_hash
 
 __all__ = [
@@ -94,18 +95,6 @@ class HeaderError(ValueError):
         super().__init__(message)
         self.missing = tuple(missing)
         self.unexpected = tuple(unexpected)
-
-
-@dataclass(frozen=True, slots=True)
-class RowProblem:
-    """Why a row was skipped (or, as a warning, what was ignored): line, column, reason; no value."""
-
-    row: int
-    column: str
-    reason: str
-
-    def as_dict(self) -> dict[str, int | str]:
-        return {"row": self.row, "column": self.column, "reason": self.reason}
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, ClassVar
 from aws_lambda_powertools import Logger
 
 from avocette.errors import StoreUnavailableError
-from avocette.service.imports.report import ImportStatus, ProblemLike, ProblemListing
+from avocette.service.rowstream.report import ImportStatus, ProblemLike, ProblemListing
 from avocette.store.files import StorageUnavailableError
 
 if TYPE_CHECKING:
