@@ -16,7 +16,8 @@ from typing import TextIO
 
 from avocette import config
 from avocette.invoicecloud.payment_file import get_payment_file_format
-from avocette.service.reconcile import ReconcileReport, reconcile_file, record_done_locally
+from avocette.service.reconcile import reconcile_file, record_done_locally
+from avocette.service.reconcile_report import ReconcileReport
 from avocette.service.rowstream.report import ImportStatus
 from avocette.store import files, table
 

@@ -13,6 +13,7 @@ import pytest
 import requests
 from avocette import clock
 from avocette.service import reconcile, review
+from avocette.service.reconcile_report import ReconcileReport
 
 from tests.helpers import (
     FakeContext,
@@ -75,7 +76,7 @@ def pay_on_simulator(stack: Stack, payment_id: str, *, deliver: bool = False, **
     return result
 
 
-def reconcile_today(stack: Stack, **body: Any) -> reconcile.ReconcileReport:
+def reconcile_today(stack: Stack, **body: Any) -> ReconcileReport:
     """Invoice Cloud's payment file of today, written by the simulator and reconciled in-process."""
     written = stack.simulator.write_payment_file(body)
     text = (stack.simulator.payment_file(written["key"]) or b"").decode("utf-8-sig")
