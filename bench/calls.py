@@ -23,9 +23,10 @@ from datetime import timedelta
 from typing import Any
 
 from avocette import clock
-from avocette.config import get_postback_key_ring, get_registration_hash_key
 from avocette.domain.billing import Account, Invoice
 from avocette.domain.registration import registration_hash
+from avocette.settings.registration import get_registration_hash_key
+from avocette.settings.secrets import get_postback_key_ring
 from avocette.store import billing, links, table
 
 from bench.stack import Call, moto_stack, recorded

@@ -26,9 +26,9 @@ from urllib.parse import urlencode
 
 import requests
 from avocette import clock
-from avocette.config import get_postback_key_ring
 from avocette.domain.billing import Account, Invoice
 from avocette.domain.payments import Payment, PaymentLine, PaymentStatus
+from avocette.settings.secrets import get_postback_key_ring
 from avocette.store import billing
 from avocette.store import payments as payments_store
 

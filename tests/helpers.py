@@ -13,9 +13,9 @@ from typing import Any
 from urllib.parse import urlencode
 
 from avocette import money
-from avocette.config import get_registration_hash_key
 from avocette.domain.billing import Account, Invoice
 from avocette.domain.registration import registration_hash
+from avocette.settings.registration import get_registration_hash_key
 from avocette.store import billing, links
 
 from sandbox.invoicecloud import InvoiceCloudSimulator

@@ -14,9 +14,9 @@ import time
 from pathlib import Path
 from typing import TextIO
 
-from avocette import config
 from avocette.biller.billing_file import BillingKeyError, parse_key
 from avocette.service.billing_import import ImportReport, ImportStatus, import_billing, report_key
+from avocette.settings import resources
 from avocette.store import table
 
 __all__ = ["ProgressBar", "count_rows", "import_file", "print_report"]
@@ -78,7 +78,7 @@ def import_file(
         os.environ["APP_TABLE_NAME"] = table_name
     if hash_key_secret:
         os.environ["REGISTRATION_HASH_KEY_ARN"] = hash_key_secret
-    config.get_table_name.cache_clear()
+    resources.get_table_name.cache_clear()
     table.dynamodb.cache_clear()  # --endpoint may have changed since a client was made
     key = f"billing/{path.name}"
     bar = ProgressBar(count_rows(path) if _valid_key(key) else 0, progress or sys.stderr)

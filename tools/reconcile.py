@@ -14,11 +14,11 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from avocette import config
 from avocette.invoicecloud.payment_file import get_payment_file_format
 from avocette.service.reconcile import reconcile_file, record_done_locally
 from avocette.service.reconcile_report import ReconcileReport
 from avocette.service.rowstream.report import ImportStatus
+from avocette.settings import ledger, resources
 from avocette.store import files, table
 
 from tools.billing import ProgressBar, count_rows
@@ -33,10 +33,10 @@ def reconcile_path(path: Path, *, table_name: str | None = None, progress: TextI
     beside it and answer it."""
     if table_name:
         os.environ["APP_TABLE_NAME"] = table_name
-    config.get_table_name.cache_clear()
-    config.get_ledger_settings.cache_clear()
+    resources.get_table_name.cache_clear()
+    ledger.get_ledger_settings.cache_clear()
     table.dynamodb.cache_clear()  # --endpoint may have changed since a client was made
-    file_format = get_payment_file_format(config.get_ledger_settings().ic_payment_file_format)
+    file_format = get_payment_file_format(ledger.get_ledger_settings().ic_payment_file_format)
     key = f"invoicecloud/{path.name}"
     bar = ProgressBar(count_rows(path), progress or sys.stderr)
     report = reconcile_file(lambda: path.open(encoding=file_format.encoding, newline=""), key=key, progress=bar)

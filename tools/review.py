@@ -15,10 +15,10 @@ from typing import TextIO
 
 import boto3
 from avocette import clock, money
-from avocette.config import get_table_name
 from avocette.domain.payments import Payment
 from avocette.service import review
 from avocette.service.review import ReviewCase
+from avocette.settings.resources import get_table_name
 from avocette.store import table
 
 __all__ = ["caller_identity", "parse_allocation", "print_case", "print_list", "use_table"]

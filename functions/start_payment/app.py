@@ -6,8 +6,8 @@ from typing import Annotated
 
 from avocette import SERVICE_NAME, errors, web
 from avocette.api.payments import StartPaymentRequest, StartPaymentResponse
-from avocette.config import get_start_settings
 from avocette.service import starting
+from avocette.settings.payments import get_start_settings
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Header

@@ -17,12 +17,12 @@ import boto3
 import pytest
 from avocette import SERVICE_NAME
 from avocette.biller.billing_file import COLUMNS
-from avocette.config import get_registration_hash_key
 from avocette.domain.billing import Credit
 from avocette.domain.registration import registration_hash
 from avocette.errors import StoreUnavailableError
 from avocette.service import billing_import
 from avocette.service.billing_import import ImportReport, ImportStatus, import_billing
+from avocette.settings.registration import get_registration_hash_key
 from avocette.store import billing as billing_store
 
 from tests.helpers import AS_OF, FakeContext, Stack, add_account, add_invoice, get_invoice, load_function, table_items

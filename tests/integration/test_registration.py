@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from avocette import SERVICE_NAME, clock, runtime
 from avocette.clock import local_time
-from avocette.config import get_registration_hash_key
 from avocette.security import account_hash
+from avocette.settings.registration import get_registration_hash_key
 
 from sandbox.invoicecloud import CustomerRecord
 from sandbox.mailbox import sent_emails

@@ -50,11 +50,12 @@ from unittest import mock
 from urllib.parse import urlencode
 
 import pytest
-from avocette import clock, config, errors, money, runtime
+from avocette import clock, errors, money, runtime
 from avocette.api.payments import InvoiceSelection
 from avocette.domain.billing import Account, Invoice, InvoiceRef
 from avocette.domain.payments import PaymentStatus
 from avocette.service import expiry, export, postbacks, reconcile, review, starting
+from avocette.settings import postbacks as postback_settings
 from avocette.store import billing, keys, links, table
 from avocette.store.table import deserialize
 from hypothesis import HealthCheck, settings
@@ -356,7 +357,7 @@ class PaymentModel(RuleBasedStateMachine):
         simulator.update_config({**modes, "dropPostbacks": True, "payExpiredSessions": False})
         includes_fee = mode["feeInAmount"] == mode["settingRight"]
         os.environ["IC_AMOUNT_INCLUDES_FEE"] = "true" if includes_fee else "false"
-        config.get_postback_settings.cache_clear()
+        postback_settings.get_postback_settings.cache_clear()
         for number in household.accounts:
             billing.put_account(Account(account_number=number, name="Household", billed_as_of=AS_OF))
             for user in USERS:

@@ -4,15 +4,12 @@ function reads only its own group (the template gives it only those variables)."
 from __future__ import annotations
 
 import pytest
-from avocette.config import (
-    Cpv2Options,
-    InvoiceCloudSettings,
-    LedgerSettings,
-    PortalSettings,
-    PostbackSettings,
-    StartSettings,
-)
 from avocette.errors import ConfigurationError
+from avocette.settings.invoicecloud import InvoiceCloudSettings
+from avocette.settings.ledger import LedgerSettings
+from avocette.settings.payments import Cpv2Options, StartSettings
+from avocette.settings.portal import PortalSettings
+from avocette.settings.postbacks import PostbackSettings
 
 from stackdef.template import function_specs
 
@@ -65,7 +62,7 @@ def test_bad_settings_are_named(model: type, environ: dict[str, str], named: str
 
 @pytest.mark.parametrize("missing", ["CPV2_ALLOW_SWIPE", "CPV2_CC_SERVICE_FEE"])
 def test_a_missing_cpv2_option_is_named(missing: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    from avocette.config import get_cpv2_options
+    from avocette.settings.payments import get_cpv2_options
 
     for name, value in CPV2.items():
         monkeypatch.setenv(name, value)
@@ -102,7 +99,7 @@ def test_the_portal_url_is_the_return_url_before_its_route() -> None:
 
 
 def test_the_table_name_is_read_alone(monkeypatch: pytest.MonkeyPatch) -> None:
-    from avocette.config import get_table_name
+    from avocette.settings.resources import get_table_name
 
     get_table_name.cache_clear()
     monkeypatch.delenv("APP_TABLE_NAME", raising=False)

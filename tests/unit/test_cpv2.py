@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from avocette.config import Cpv2Options
 from avocette.domain.billing import Account, Invoice
 from avocette.invoicecloud import cpv2
+from avocette.settings.payments import Cpv2Options
 from pydantic import ValidationError
 
 from stackdef.template import function_specs

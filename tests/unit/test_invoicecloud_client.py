@@ -12,9 +12,9 @@ from urllib.parse import parse_qsl
 
 import pytest
 from avocette import errors
-from avocette.config import InvoiceCloudSecret
 from avocette.invoicecloud import cpv2
 from avocette.invoicecloud.client import InvoiceCloudClient
+from avocette.settings.invoicecloud import InvoiceCloudSecret
 from pydantic import SecretStr
 
 from tests.scripted_server import Answer, ScriptedServer, scripted_server

@@ -10,10 +10,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from avocette.api.payments import PaymentView
 from avocette.clock import local_date, local_time
-from avocette.config import PortalSettings
 from avocette.domain.payments import Payment, PaymentLine, PaymentStatus, receipt_reference
 from avocette.errors import ConfigurationError
 from avocette.mail.templates import reversal_email
+from avocette.settings.portal import PortalSettings
 
 NOW = datetime(2026, 11, 25, 20, 4, 30, tzinfo=UTC)
 NEW_YORK = ZoneInfo("America/New_York")

@@ -28,7 +28,6 @@ from urllib3.response import BaseHTTPResponse
 from urllib3.util.retry import Retry
 
 from avocette import SERVICE_NAME
-from avocette.config import InvoiceCloudSecret, get_invoice_cloud_secret, get_invoice_cloud_settings
 from avocette.errors import (
     InvoiceCloudRejectedError,
     InvoiceCloudTimeoutError,
@@ -45,6 +44,7 @@ from avocette.invoicecloud.customers import (
     parse_fault,
     parse_update_answer,
 )
+from avocette.settings.invoicecloud import InvoiceCloudSecret, get_invoice_cloud_secret, get_invoice_cloud_settings
 
 __all__ = [
     "CPV2_PATH",

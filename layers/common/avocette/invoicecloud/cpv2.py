@@ -16,8 +16,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
 from avocette import clock, money
-from avocette.config import Cpv2Options
 from avocette.domain.billing import Account, Invoice
+from avocette.settings.payments import Cpv2Options
 
 __all__ = [
     "Cpv2Customer",

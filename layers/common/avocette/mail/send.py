@@ -11,7 +11,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from avocette import SERVICE_NAME
-from avocette.config import get_portal_settings
+from avocette.settings.portal import get_portal_settings
 
 __all__ = ["send_email", "ses"]
 

@@ -30,7 +30,6 @@ from botocore.exceptions import BotoCoreError
 from avocette import SERVICE_NAME, clock
 from avocette.biller import billing_file
 from avocette.biller.billing_file import BillingKeyError, HeaderError, ParsedRow
-from avocette.config import get_ledger_settings, get_registration_hash_key
 from avocette.domain.files import RowProblem
 from avocette.errors import ConfigurationError, StoreUnavailableError
 from avocette.service.rowstream.report import (
@@ -53,6 +52,8 @@ from avocette.service.rowstream.stream import (
     Tally,
     stream_rows,
 )
+from avocette.settings.ledger import get_ledger_settings
+from avocette.settings.registration import get_registration_hash_key
 from avocette.store import billing as billing_store
 from avocette.store import files
 from avocette.store.table import dynamodb, table_name

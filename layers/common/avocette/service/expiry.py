@@ -15,8 +15,8 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from avocette import SERVICE_NAME, clock
-from avocette.config import get_ledger_settings
 from avocette.domain.payments import expire
+from avocette.settings.ledger import get_ledger_settings
 from avocette.store import jobs
 from avocette.store import payments as payments_store
 from avocette.store.credits import PostbackRaceError

@@ -16,9 +16,10 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from avocette import SERVICE_NAME, clock
 from avocette.biller.export_file import get_export_format
-from avocette.config import get_exports_bucket, get_ledger_settings
 from avocette.domain.billing import InvoiceRef
 from avocette.domain.export import export_rows
+from avocette.settings.ledger import get_ledger_settings
+from avocette.settings.resources import get_exports_bucket
 from avocette.store import billing as billing_store
 from avocette.store import files, jobs
 from avocette.store import ledger as ledger_store

@@ -7,8 +7,9 @@ from datetime import datetime
 
 from avocette import clock, errors
 from avocette.api.payments import PaymentListResponse, PaymentView
-from avocette.config import get_ledger_settings, get_portal_settings
 from avocette.domain.payments import Payment
+from avocette.settings.ledger import get_ledger_settings
+from avocette.settings.portal import get_portal_settings
 from avocette.store import payments as payments_store
 
 __all__ = ["get_payment_view", "list_payment_views"]

@@ -22,12 +22,6 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from avocette import SERVICE_NAME, clock, errors
-from avocette.config import (
-    get_invoice_cloud_secret,
-    get_ledger_settings,
-    get_postback_key_ring,
-    get_postback_settings,
-)
 from avocette.domain.billing import InvoiceRef
 from avocette.domain.ledger import LedgerEntry
 from avocette.domain.payments import Payment, PaymentStatus
@@ -44,6 +38,10 @@ from avocette.domain.postbacks import (
 )
 from avocette.errors import StoreUnavailableError
 from avocette.invoicecloud.postback import parse_postback, read_postback_fields
+from avocette.settings.invoicecloud import get_invoice_cloud_secret
+from avocette.settings.ledger import get_ledger_settings
+from avocette.settings.postbacks import get_postback_settings
+from avocette.settings.secrets import get_postback_key_ring
 from avocette.store import credits as credits_store
 from avocette.store import payments as payments_store
 from avocette.store.credits import PostbackRaceError

@@ -24,13 +24,13 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from avocette import SERVICE_NAME, clock
-from avocette.config import get_ledger_settings
 from avocette.domain.reconciliation import PaymentFileRow, RowKind
 from avocette.invoicecloud.payment_file import PaymentFileFormat, get_payment_file_format
 from avocette.service.reconcile_report import ReconcileCounts, ReconcileReport, Tallies
 from avocette.service.reconcile_rows import PaymentFileRows
 from avocette.service.rowstream.report import ImportStatus
 from avocette.service.rowstream.stream import stream_rows
+from avocette.settings.ledger import get_ledger_settings
 from avocette.store import files, reconciliations
 
 __all__ = ["reconcile_file", "reconcile_s3_object", "record_done_locally"]

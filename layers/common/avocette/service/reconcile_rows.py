@@ -15,7 +15,6 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from avocette import SERVICE_NAME, clock, errors
-from avocette.config import get_invoice_cloud_secret, get_ledger_settings, get_portal_settings, get_postback_settings
 from avocette.domain.billing import credit_id
 from avocette.domain.files import RowProblem
 from avocette.domain.ledger import LedgerEntry
@@ -28,6 +27,10 @@ from avocette.service.reversal_notices import ReversalNotices
 from avocette.service.reversals import apply_reversal
 from avocette.service.rowstream.report import ImportStatus
 from avocette.service.rowstream.stream import ImportStopped, RowImporter, Run, Tally
+from avocette.settings.invoicecloud import get_invoice_cloud_secret
+from avocette.settings.ledger import get_ledger_settings
+from avocette.settings.portal import get_portal_settings
+from avocette.settings.postbacks import get_postback_settings
 from avocette.store import ledger as ledger_store
 from avocette.store import payments as payments_store
 from avocette.store.table import dynamodb

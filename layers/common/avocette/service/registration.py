@@ -24,16 +24,6 @@ from avocette.api.registrations import (
     RegistrationResponse,
     RegistrationsView,
 )
-from avocette.config import (
-    InvoiceCloudSettings,
-    PortalSettings,
-    RegistrationSettings,
-    get_invoice_cloud_secret,
-    get_invoice_cloud_settings,
-    get_portal_settings,
-    get_registration_hash_key,
-    get_registration_settings,
-)
 from avocette.domain.billing import Account
 from avocette.domain.common import Caller
 from avocette.domain.registration import matches
@@ -43,6 +33,9 @@ from avocette.invoicecloud.customers import NewCustomerRecord
 from avocette.mail import templates as emails
 from avocette.mail.send import send_email
 from avocette.security import account_hash
+from avocette.settings.invoicecloud import InvoiceCloudSettings, get_invoice_cloud_secret, get_invoice_cloud_settings
+from avocette.settings.portal import PortalSettings, get_portal_settings
+from avocette.settings.registration import RegistrationSettings, get_registration_hash_key, get_registration_settings
 from avocette.store import billing as billing_store
 from avocette.store import keys, ratelimits
 from avocette.store import links as links_store

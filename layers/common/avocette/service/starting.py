@@ -26,19 +26,16 @@ from pydantic import BaseModel, ConfigDict
 
 from avocette import SERVICE_NAME, clock, errors, money
 from avocette.api.payments import InvoiceSelection, StartPaymentResponse
-from avocette.config import (
-    get_cpv2_options,
-    get_invoice_cloud_settings,
-    get_ledger_settings,
-    get_portal_settings,
-    get_postback_key_ring,
-    get_start_settings,
-)
 from avocette.domain.billing import Account, Invoice, InvoiceRef
 from avocette.domain.payments import Payment, PaymentLine, PaymentStatus
 from avocette.errors import InvoiceCloudError, StoreUnavailableError
 from avocette.invoicecloud.client import get_client
 from avocette.invoicecloud.cpv2 import build_payment_request
+from avocette.settings.invoicecloud import get_invoice_cloud_settings
+from avocette.settings.ledger import get_ledger_settings
+from avocette.settings.payments import get_cpv2_options, get_start_settings
+from avocette.settings.portal import get_portal_settings
+from avocette.settings.secrets import get_postback_key_ring
 from avocette.store import billing as billing_store
 from avocette.store import links as links_store
 from avocette.store import payments as payments_store

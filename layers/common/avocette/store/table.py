@@ -17,8 +17,8 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from avocette.config import get_table_name
 from avocette.errors import StoreUnavailableError
+from avocette.settings.resources import get_table_name
 
 __all__ = [
     "StoreUnavailableError",

@@ -1,0 +1,60 @@
+"""What payers read: the biller's name, its time zone, where the portal is, who emails come from."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AfterValidator, Field
+
+from avocette.settings.base import EnvSettings
+
+__all__ = ["DEFAULT_BILLER_TIME_ZONE", "PortalSettings", "get_portal_settings", "has_payment_id"]
+
+
+def has_payment_id(url: str) -> str:
+    if url and "{paymentId}" not in url:
+        raise ValueError("PORTAL_RETURN_URL must contain {paymentId}")
+    return url
+
+
+DEFAULT_BILLER_TIME_ZONE = "America/New_York"
+
+
+def _time_zone_name(name: str) -> str:
+    """An IANA zone name the tz database knows (e.g. ``America/New_York``)."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError("BILLER_TIME_ZONE must be an IANA time zone name, e.g. America/New_York") from None
+    return name
+
+
+class PortalSettings(EnvSettings):
+    """What payers read: the biller's name, where the portal is, who emails come from."""
+
+    biller_name: str = Field(alias="BILLER_NAME", min_length=1)
+    sender_email: str = Field("", alias="SENDER_EMAIL")
+    portal_return_url: Annotated[str, AfterValidator(has_payment_id)] = Field("", alias="PORTAL_RETURN_URL")
+    ic_customer_portal_url: str = Field("", alias="IC_CUSTOMER_PORTAL_URL")
+    # Every date and time a payer reads (portal, emails) is shown in the biller's zone; the API keeps UTC.
+    biller_time_zone: Annotated[str, AfterValidator(_time_zone_name)] = Field(
+        DEFAULT_BILLER_TIME_ZONE, alias="BILLER_TIME_ZONE"
+    )
+
+    @property
+    def time_zone(self) -> ZoneInfo:
+        return ZoneInfo(self.biller_time_zone)
+
+    @property
+    def portal_url(self) -> str | None:
+        """The portal's own address (PORTAL_RETURN_URL before its ``#`` or ``{paymentId}``)."""
+        base = self.portal_return_url.split("#", 1)[0].split("{paymentId}", 1)[0]
+        return base or None
+
+
+@lru_cache(maxsize=1)
+def get_portal_settings() -> PortalSettings:
+    return PortalSettings.from_environment(os.environ)
