@@ -25,7 +25,7 @@ from pathlib import Path
 from unittest import mock
 
 from avocette.biller.billing_file import COLUMNS
-from avocette.service.billing_import import ImportReport, import_billing
+from avocette.service.billing_import import ImportReport, ImportRules, import_billing
 from avocette.store import billing as billing_store
 
 from bench.stack import calls_counted, moto_stack
@@ -72,7 +72,9 @@ def write_file(directory: Path, accounts: int) -> Path:
 def _import(path: Path, progress: Callable[[int], None] | None = None) -> tuple[ImportReport, float]:
     began = time.perf_counter()
     with path.open(encoding="utf-8-sig", newline="") as handle:
-        report = import_billing(handle, key=f"billing/{path.name}", progress=progress)
+        report = import_billing(
+            handle, rules=ImportRules.from_environment(), key=f"billing/{path.name}", progress=progress
+        )
     return report, time.perf_counter() - began
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from avocette.biller.billing_file import parse_key
-from avocette.service.billing_import import ImportReport, ImportStatus, import_billing
+from avocette.service.billing_import import ImportReport, ImportRules, ImportStatus, import_billing
 from avocette.store import links
 
 from sandbox.invoicecloud import CustomerRecord
@@ -116,7 +116,7 @@ def demo_customer_records() -> list[CustomerRecord]:
 def load_demo_data() -> ImportReport:
     """Import the demo billing file, then link the demo users to their accounts."""
     with BILLING_FILE.open(encoding="utf-8", newline="") as handle:
-        report = import_billing(handle, key=f"billing/{BILLING_FILE.name}")
+        report = import_billing(handle, key=f"billing/{BILLING_FILE.name}", rules=ImportRules.from_environment())
     if report.status is not ImportStatus.IMPORTED or report.bad_row_count:
         raise RuntimeError(f"the demo billing file did not import cleanly: {report.summary()}")
     as_of: datetime = parse_key(f"billing/{BILLING_FILE.name}")[0]

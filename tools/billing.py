@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TextIO
 
 from avocette.biller.billing_file import BillingKeyError, parse_key
-from avocette.service.billing_import import ImportReport, ImportStatus, import_billing, report_key
+from avocette.service.billing_import import ImportReport, ImportRules, ImportStatus, import_billing, report_key
 from avocette.settings import resources
 from avocette.store import table
 
@@ -83,7 +83,7 @@ def import_file(
     key = f"billing/{path.name}"
     bar = ProgressBar(count_rows(path) if _valid_key(key) else 0, progress or sys.stderr)
     with path.open(encoding="utf-8-sig", newline="") as handle:
-        report = import_billing(handle, key=key, progress=bar)
+        report = import_billing(handle, key=key, rules=ImportRules.from_environment(), progress=bar)
     if report.rows or report.status is ImportStatus.IMPORTED:
         bar.close(report.rows)
     path.with_name(report_key(path.name)).write_text(report.to_json() + "\n", encoding="utf-8")

@@ -17,6 +17,7 @@ from typing import TextIO
 from avocette.invoicecloud.payment_file import get_payment_file_format
 from avocette.service.reconcile import reconcile_file, record_done_locally
 from avocette.service.reconcile_report import ReconcileReport
+from avocette.service.reconcile_rows import ReconcileRules
 from avocette.service.rowstream.report import ImportStatus
 from avocette.settings import ledger, resources
 from avocette.store import files, table
@@ -39,7 +40,10 @@ def reconcile_path(path: Path, *, table_name: str | None = None, progress: TextI
     file_format = get_payment_file_format(ledger.get_ledger_settings().ic_payment_file_format)
     key = f"invoicecloud/{path.name}"
     bar = ProgressBar(count_rows(path), progress or sys.stderr)
-    report = reconcile_file(lambda: path.open(encoding=file_format.encoding, newline=""), key=key, progress=bar)
+    rules = ReconcileRules.from_environment()
+    report = reconcile_file(
+        lambda: path.open(encoding=file_format.encoding, newline=""), key=key, rules=rules, progress=bar
+    )
     if report.rows:
         bar.close(report.rows)
     target = path.with_name(files.report_key(path.name))

@@ -4,6 +4,7 @@ from typing import Any
 
 from avocette import SERVICE_NAME
 from avocette.service import expiry
+from avocette.settings.ledger import get_ledger_settings
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -16,4 +17,4 @@ metrics = Metrics()
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
-    return expiry.expire_payments().as_dict()
+    return expiry.expire_payments(ledger=get_ledger_settings()).as_dict()

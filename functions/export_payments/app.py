@@ -6,6 +6,8 @@ from typing import Any
 
 from avocette import SERVICE_NAME
 from avocette.service import export
+from avocette.settings.ledger import get_ledger_settings
+from avocette.settings.resources import get_exports_bucket
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -19,4 +21,8 @@ metrics = Metrics()
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     day = event.get("day") if isinstance(event, dict) else None
-    return export.export_day(date.fromisoformat(day) if isinstance(day, str) else None).as_dict()
+    return export.export_day(
+        date.fromisoformat(day) if isinstance(day, str) else None,
+        ledger=get_ledger_settings(),
+        bucket=get_exports_bucket(),
+    ).as_dict()

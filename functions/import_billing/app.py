@@ -44,7 +44,8 @@ def handle_record(record: dict[str, Any]) -> dict[str, Any] | None:
     if key.endswith(".report.json"):
         return None
     version_id = record["s3"]["object"].get("versionId")
-    return _summary(billing_import.import_s3_object(bucket, key, version_id=version_id))
+    rules = billing_import.ImportRules.from_environment()
+    return _summary(billing_import.import_s3_object(bucket, key, rules=rules, version_id=version_id))
 
 
 @logger.inject_lambda_context(correlation_id_path=S3_REQUEST_ID)

@@ -7,6 +7,8 @@ from typing import Annotated
 from avocette import SERVICE_NAME, errors, web
 from avocette.api.payments import PaymentListResponse, PaymentView
 from avocette.service import payments
+from avocette.settings.ledger import get_ledger_settings
+from avocette.settings.portal import get_portal_settings
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.logging import correlation_paths
@@ -24,14 +26,16 @@ def handle_list_payments(
     cursor: Annotated[str | None, Query(max_length=2048, description="nextCursor of the previous page.")] = None,
 ) -> PaymentListResponse:
     caller = web.current_caller(app)
-    return payments.list_payment_views(caller.sub, limit=limit, cursor=cursor)
+    return payments.list_payment_views(
+        caller.sub, limit=limit, cursor=cursor, portal=get_portal_settings(), ledger=get_ledger_settings()
+    )
 
 
 @app.get("/payments/<paymentId>", summary="One of your payments", responses=web.responses(errors.PaymentNotFoundError))
 @tracer.capture_method
 def handle_get_payment(payment_id: Annotated[str, Path(alias="paymentId", max_length=64)]) -> PaymentView:
     caller = web.current_caller(app)
-    return payments.get_payment_view(caller.sub, payment_id)
+    return payments.get_payment_view(caller.sub, payment_id, portal=get_portal_settings(), ledger=get_ledger_settings())
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

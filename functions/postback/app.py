@@ -58,6 +58,7 @@ def handle_postback(event: dict[str, Any]) -> dict[str, Any]:
         if body is not None and len(body) > http.MAX_BODY_BYTES:
             raise errors.PayloadTooLargeError()
         postbacks.receive_postback(
+            rules=postbacks.PostbackRules.from_environment(),
             payment_id=payment_id,
             token=token,
             source_ip=((event.get("requestContext") or {}).get("http") or {}).get("sourceIp"),

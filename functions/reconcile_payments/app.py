@@ -8,6 +8,7 @@ from urllib.parse import unquote_plus
 
 from avocette import SERVICE_NAME
 from avocette.service import reconcile
+from avocette.service.reconcile_rows import ReconcileRules
 from avocette.service.rowstream.report import ImportStatus
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -29,7 +30,9 @@ def handle_record(record: dict[str, Any]) -> dict[str, Any] | None:
     key = unquote_plus(record["s3"]["object"]["key"])
     if key.endswith(".report.json"):
         return None
-    report = reconcile.reconcile_s3_object(bucket, key, version_id=record["s3"]["object"].get("versionId"))
+    report = reconcile.reconcile_s3_object(
+        bucket, key, rules=ReconcileRules.from_environment(), version_id=record["s3"]["object"].get("versionId")
+    )
     return {"key": report.key, "status": report.status.value, "rows": report.rows, **report.counts.model_dump()}
 
 

@@ -26,7 +26,8 @@ app = web.create_app()
 )
 @tracer.capture_method
 def handle_register_accounts(request: RegistrationRequest) -> RegistrationResponse:
-    return registration.register_accounts(web.current_caller(app), request)
+    rules = registration.RegistrationRules.from_environment()
+    return registration.register_accounts(web.current_caller(app), request, rules=rules)
 
 
 @app.get("/registrations", summary="Your linked accounts", responses=web.responses())

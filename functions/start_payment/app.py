@@ -74,6 +74,7 @@ def handle_start_payment(
             postback_base_url=_api_base_url(),
         ),
         lambda_context=app.lambda_context,
+        rules=starting.StartRules.from_environment(),
     )
     return Response(
         status_code=201 if outcome.created else 200,

@@ -11,7 +11,7 @@ import io
 import re
 
 import pytest
-from avocette.service.billing_import import ImportStatus, import_billing
+from avocette.service.billing_import import ImportRules, ImportStatus, import_billing
 from playwright.sync_api import Page, expect
 
 from tests.e2e.browsing import DESKTOP, PHONE
@@ -218,7 +218,11 @@ MARKUP_NAME = '<img src=x onerror="window.__xss=1">Mallory <b>Markup</b>'
 
 def test_values_from_the_api_are_shown_as_text(open_browser: OpenBrowser) -> None:
     # Given a billing file whose payer name is markup
-    report = import_billing(io.StringIO(_billing_csv("ACCT-9001", MARKUP_NAME, "9001-REG")), key=_MARKUP_FILE_KEY)
+    report = import_billing(
+        io.StringIO(_billing_csv("ACCT-9001", MARKUP_NAME, "9001-REG")),
+        rules=ImportRules.from_environment(),
+        key=_MARKUP_FILE_KEY,
+    )
     assert report.status is ImportStatus.IMPORTED and not report.bad_row_count, report.summary()
 
     # When someone links that account and looks at it

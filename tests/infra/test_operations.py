@@ -64,7 +64,7 @@ def emitted_metrics() -> set[str]:
         names.update(re.findall(r'add_metric\(name="(\w+)"', path.read_text()))
     names.update(f"Postback{outcome.value.title()}" for outcome in Outcome)
     names.update(reason.value for reason in ReviewReason)
-    from avocette.service.reconcile import _KIND_WORDS  # the reversal kinds' metric words
+    from avocette.service.reconcile_rows import _KIND_WORDS  # the reversal kinds' metric words
 
     names.update(f"Payment{word}" for word in _KIND_WORDS.values())
     return names

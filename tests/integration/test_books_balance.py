@@ -14,6 +14,7 @@ import requests
 from avocette import clock
 from avocette.service import reconcile, review
 from avocette.service.reconcile_report import ReconcileReport
+from avocette.service.reconcile_rows import ReconcileRules
 
 from tests.helpers import (
     FakeContext,
@@ -80,7 +81,9 @@ def reconcile_today(stack: Stack, **body: Any) -> ReconcileReport:
     """Invoice Cloud's payment file of today, written by the simulator and reconciled in-process."""
     written = stack.simulator.write_payment_file(body)
     text = (stack.simulator.payment_file(written["key"]) or b"").decode("utf-8-sig")
-    return reconcile.reconcile_file(lambda: io.StringIO(text, newline=""), key=written["key"])
+    return reconcile.reconcile_file(
+        lambda: io.StringIO(text, newline=""), key=written["key"], rules=ReconcileRules.from_environment()
+    )
 
 
 def run_expiry() -> dict[str, Any]:

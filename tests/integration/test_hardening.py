@@ -163,7 +163,7 @@ def accounts_of(sub: str) -> Any:
 
 
 def test_8_when_an_account_changes_hands_the_old_links_go_and_a_user_can_unlink(stack: Stack) -> None:
-    from avocette.service.billing_import import import_billing
+    from avocette.service.billing_import import ImportRules, import_billing
 
     header = (
         "AccountNumber,Name,Address,City,State,Zip,EmailAddress,RegistrationValue,InvoiceNumber,TypeID,"
@@ -173,7 +173,7 @@ def test_8_when_an_account_changes_hands_the_old_links_go_and_a_user_can_unlink(
     def billing(stamp: str, name: str, value: str) -> Any:
         row = f"ACCT-7,{name},1 Main St,Tampa,FL,33601,x@example.com,{value},INV-7,6,"
         row += "11/01/2026,12/01/2026,10.00,,false,,\n"
-        return import_billing(iter([header, row]), key=f"billing/{stamp}.csv")
+        return import_billing(iter([header, row]), rules=ImportRules.from_environment(), key=f"billing/{stamp}.csv")
 
     billing("20261101T060000Z", "Old Occupant", "OLD-VALUE")
     assert register("old", "ACCT-7", "OLD-VALUE").json["accounts"][0]["outcome"] == "LINKED"

@@ -21,7 +21,7 @@ from avocette.domain.billing import Credit
 from avocette.domain.registration import registration_hash
 from avocette.errors import StoreUnavailableError
 from avocette.service import billing_import
-from avocette.service.billing_import import ImportReport, ImportStatus, import_billing
+from avocette.service.billing_import import ImportReport, ImportRules, ImportStatus, import_billing
 from avocette.settings.registration import get_registration_hash_key
 from avocette.store import billing as billing_store
 
@@ -75,7 +75,9 @@ def csv_text(rows: list[dict[str, str]], header: list[str] | tuple[str, ...] = C
 
 
 def run(rows: list[dict[str, str]], key: str = NOV_10, **options: Any) -> ImportReport:
-    return import_billing(io.StringIO(csv_text(rows), newline=""), key=key, **options)
+    return import_billing(
+        io.StringIO(csv_text(rows), newline=""), rules=ImportRules.from_environment(), key=key, **options
+    )
 
 
 def invoice_item(stack: Stack, account: str, invoice: str) -> dict[str, Any]:
@@ -172,7 +174,7 @@ def test_line_numbers_count_blank_lines_and_cells_that_span_lines(stack: Stack) 
     text = text.replace(
         "\r\nACCT-1,Name of ACCT-1,ACCT-1 Orchard Lane", "\r\n\r\nACCT-1,Name of ACCT-1,ACCT-1 Orchard Lane"
     )
-    report = import_billing(io.StringIO(text, newline=""), key=NOV_10)
+    report = import_billing(io.StringIO(text, newline=""), rules=ImportRules.from_environment(), key=NOV_10)
     # header 1, row 2-3 (a quoted line break), blank 4, bad row 5
     assert report.rows == 2
     assert bad(report) == [(5, "BalanceDue", "amount is not a number with at most two decimals")]
@@ -181,7 +183,7 @@ def test_line_numbers_count_blank_lines_and_cells_that_span_lines(stack: Stack) 
 
 def test_a_row_with_an_unquoted_comma_is_a_bad_row(stack: Stack) -> None:
     text = csv_text([row("ACCT-1", "INV-1")]) + "ACCT-2,Kim,1 Main St, Apt 2,Tampa,FL,33601,,,INV-1,6,,,5.00,,,,\r\n"
-    report = import_billing(io.StringIO(text, newline=""), key=NOV_10)
+    report = import_billing(io.StringIO(text, newline=""), rules=ImportRules.from_environment(), key=NOV_10)
     assert bad(report) == [(3, "*", "the row has 18 cells; the header has 17")]
     assert report.invoices.written == 1
 
@@ -212,7 +214,7 @@ def _never_read() -> Iterator[str]:
     ],
 )
 def test_a_key_without_a_valid_timestamp_is_rejected_unread(stack: Stack, key: str, reason: str) -> None:
-    report = import_billing(_never_read(), key=key)
+    report = import_billing(_never_read(), rules=ImportRules.from_environment(), key=key)
     assert report.status is ImportStatus.REJECTED
     assert report.reason and report.reason.startswith(reason)
     assert report.as_of is None and report.rows == 0
@@ -239,20 +241,20 @@ def test_a_file_stamped_in_the_future_is_rejected(stack: Stack) -> None:
 )
 def test_a_wrong_header_rejects_the_whole_file(stack: Stack, header: list[str], reason: str) -> None:
     text = csv_text([row("ACCT-1", "INV-1")], header=header)
-    report = import_billing(io.StringIO(text, newline=""), key=NOV_10)
+    report = import_billing(io.StringIO(text, newline=""), rules=ImportRules.from_environment(), key=NOV_10)
     assert (report.status, report.reason) == (ImportStatus.REJECTED, reason)
     assert billing_items(stack) == []
 
 
 def test_columns_may_come_in_any_order(stack: Stack) -> None:
     text = csv_text([row("ACCT-1", "INV-1", "12.34")], header=list(reversed(COLUMNS)))
-    report = import_billing(io.StringIO(text, newline=""), key=NOV_10)
+    report = import_billing(io.StringIO(text, newline=""), rules=ImportRules.from_environment(), key=NOV_10)
     assert report.status is ImportStatus.IMPORTED
     assert get_invoice("ACCT-1", "INV-1").billed_cents == 1234
 
 
 def test_an_empty_file_is_rejected(stack: Stack) -> None:
-    report = import_billing(iter([]), key=NOV_10)
+    report = import_billing(iter([]), rules=ImportRules.from_environment(), key=NOV_10)
     assert (report.status, report.reason) == (ImportStatus.REJECTED, "the file is empty: no header row")
 
 
@@ -456,7 +458,7 @@ def test_rows_are_written_while_the_file_is_read_with_a_bounded_number_in_flight
                 behind.append((number - 1) - (done[-1] if done else 0))  # rows yielded - rows done
             yield line
 
-    report = import_billing(reading(), key=NOV_10, progress=done.append)
+    report = import_billing(reading(), rules=ImportRules.from_environment(), key=NOV_10, progress=done.append)
 
     assert report.status is ImportStatus.IMPORTED
     assert (report.rows, report.invoices.written, report.accounts.written) == (1500, 1500, 500)

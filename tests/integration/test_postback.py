@@ -187,7 +187,12 @@ def deliver_concurrently(stack: Stack, payment_id: str, deliveries: list[dict[st
 
     def deliver(fields: dict[str, str]) -> str:
         return postback_service.receive_postback(
-            payment_id=payment_id, token=token, source_ip=None, body=urlencode(fields).encode(), query={}
+            rules=postback_service.PostbackRules.from_environment(),
+            payment_id=payment_id,
+            token=token,
+            source_ip=None,
+            body=urlencode(fields).encode(),
+            query={},
         ).outcome
 
     with pytest.MonkeyPatch.context() as patch:

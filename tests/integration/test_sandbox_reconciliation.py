@@ -358,6 +358,8 @@ def test_the_export_is_the_same_bytes_on_a_rerun_and_a_credit_counts_until_a_bil
     sandbox: Sandbox, client: SandboxClient
 ) -> None:
     from avocette.service import export
+    from avocette.settings.ledger import get_ledger_settings
+    from avocette.settings.resources import get_exports_bucket
 
     account, invoice = fresh_invoice(sandbox, "bob", "63.75")
     payment = start(client, "bob", [(account, invoice)])
@@ -373,9 +375,10 @@ def test_the_export_is_the_same_bytes_on_a_rerun_and_a_credit_counts_until_a_bil
     assert payable(client, "bob", account, invoice) == "3.75"
 
     day = date.fromisoformat(today(sandbox))
-    first = export.export_day(day)
+    settings = {"ledger": get_ledger_settings(), "bucket": get_exports_bucket()}
+    first = export.export_day(day, **settings)
     body = s3(sandbox).get_object(Bucket=sandbox.names.exports_bucket, Key=first.key)["Body"].read()
-    again = export.export_day(day)
+    again = export.export_day(day, **settings)
     assert s3(sandbox).get_object(Bucket=sandbox.names.exports_bucket, Key=again.key)["Body"].read() == body
     assert again.newly_exported == 0 and first.newly_exported >= 2
     lines = body.decode().splitlines()

@@ -55,7 +55,10 @@ from avocette.api.payments import InvoiceSelection
 from avocette.domain.billing import Account, Invoice, InvoiceRef
 from avocette.domain.payments import PaymentStatus
 from avocette.service import expiry, export, postbacks, reconcile, review, starting
+from avocette.service.reconcile_rows import ReconcileRules
 from avocette.settings import postbacks as postback_settings
+from avocette.settings.ledger import get_ledger_settings
+from avocette.settings.resources import get_exports_bucket
 from avocette.store import billing, keys, links, table
 from avocette.store.table import deserialize
 from hypothesis import HealthCheck, settings
@@ -437,7 +440,7 @@ class PaymentModel(RuleBasedStateMachine):
             postback_base_url="https://api.avocette.test",
         )
         try:
-            outcome = starting.start_payment(command)
+            outcome = starting.start_payment(command, rules=starting.StartRules.from_environment())
         except (
             errors.PaymentInProgressError,
             errors.InvoiceNotPayableError,
@@ -549,6 +552,7 @@ class PaymentModel(RuleBasedStateMachine):
         token = token if token is not None else self.world.token_ring.postback_token(delivery.payment_id)
         try:
             result = postbacks.receive_postback(
+                rules=postbacks.PostbackRules.from_environment(),
                 payment_id=delivery.payment_id,
                 token=token,
                 source_ip=None,
@@ -741,14 +745,14 @@ class PaymentModel(RuleBasedStateMachine):
         until = clock.parse_timestamp(item["sessionExpiresAt"]) + timedelta(minutes=15, seconds=1)
         if until > clock.utc_now():
             clock.set_offset(clock.offset() + (until - clock.utc_now()))
-        STATS["payments expired"] += expiry.expire_payments().expired
+        STATS["payments expired"] += expiry.expire_payments(ledger=get_ledger_settings()).expired
         self._check_moves(EXPIRY_MOVES, "expiry")
 
     @rule(minutes=st.sampled_from([1, 6, 10, 31, 46, 60 * 25]), billing_file=st.booleans())
     def time_passes(self, minutes: int, billing_file: bool) -> None:
         """The clock moves; the expiry job runs; sometimes the biller's file arrives."""
         clock.set_offset(clock.offset() + timedelta(minutes=minutes))
-        STATS["payments expired"] += expiry.expire_payments().expired
+        STATS["payments expired"] += expiry.expire_payments(ledger=get_ledger_settings()).expired
         self._check_moves(EXPIRY_MOVES, "expiry")
         if billing_file:
             self._billing_file_arrives()
@@ -887,7 +891,9 @@ class PaymentModel(RuleBasedStateMachine):
         yesterday = (now - timedelta(days=1)).date()
         while self.exported_through < yesterday:
             self.exported_through += timedelta(days=1)
-            STATS["export rows"] += export.export_day(self.exported_through).rows
+            STATS["export rows"] += export.export_day(
+                self.exported_through, ledger=get_ledger_settings(), bucket=get_exports_bucket()
+            ).rows
         self.last_import = now
         invoices = billing.get_invoices(self.refs)
         billed = self.household.billed
@@ -945,7 +951,9 @@ class PaymentModel(RuleBasedStateMachine):
 
     def _reconcile(self, key: str) -> None:
         text = (self.world.simulator.payment_file(key) or b"").decode("utf-8-sig")
-        report = reconcile.reconcile_file(lambda: io.StringIO(text, newline=""), key=key)
+        report = reconcile.reconcile_file(
+            lambda: io.StringIO(text, newline=""), key=key, rules=ReconcileRules.from_environment()
+        )
         assert report.status.value == "IMPORTED", report.summary()
         assert not report.bad_rows, report.bad_rows
         for name, count in report.counts.model_dump().items():

@@ -237,9 +237,11 @@ _ROWS = [
 
 
 def _import(stack: Stack, seeded: dict[str, Any]) -> None:
-    from avocette.service.billing_import import import_billing
+    from avocette.service.billing_import import ImportRules, import_billing
 
-    import_billing(iter([_HEADER, *_ROWS]), key="billing/20261125T060000Z-full.csv")
+    import_billing(
+        iter([_HEADER, *_ROWS]), rules=ImportRules.from_environment(), key="billing/20261125T060000Z-full.csv"
+    )
 
 
 def _seed_link_for_import(stack: Stack) -> dict[str, Any]:
@@ -250,10 +252,11 @@ def _seed_link_for_import(stack: Stack) -> dict[str, Any]:
 
 def _expire(stack: Stack, seeded: dict[str, Any]) -> None:
     from avocette.service.expiry import expire_payments
+    from avocette.settings.ledger import get_ledger_settings
 
     _CLOCK[0] = NOW + timedelta(hours=2)
     try:
-        expire_payments()
+        expire_payments(ledger=get_ledger_settings())
     finally:
         _CLOCK[0] = NOW
 
@@ -412,21 +415,27 @@ def test_regression_a_link_removal_cut_short_is_finished_when_the_file_is_import
     """Found by the test above: the profile was written first, then the old occupant's links removed;
     when the removal failed (or the process died in between), importing the file again found the
     profile up to date and left the links for good (the old occupant still saw the new one's bills)."""
-    from avocette.service.billing_import import import_billing
+    from avocette.service.billing_import import ImportRules, import_billing
 
     _seed_link_for_import(stack)
     faults.arm(None, None)
-    import_billing(iter([_HEADER, *_ROWS]), key="billing/20261125T060000Z-full.csv")
+    import_billing(
+        iter([_HEADER, *_ROWS]), rules=ImportRules.from_environment(), key="billing/20261125T060000Z-full.csv"
+    )
     unlinks = [position for position, name in enumerate(faults.writes, start=1) if name == "delete_item"]
     assert unlinks, faults.writes
 
     clear_tables()
     _seed_link_for_import(stack)
     faults.arm(unlinks[0], ALL_FAULTS[0])
-    import_billing(iter([_HEADER, *_ROWS]), key="billing/20261125T060000Z-full.csv")
+    import_billing(
+        iter([_HEADER, *_ROWS]), rules=ImportRules.from_environment(), key="billing/20261125T060000Z-full.csv"
+    )
     assert faults.fired
     faults.arm(None, None)
-    import_billing(iter([_HEADER, *_ROWS]), key="billing/20261125T060000Z-full.csv")
+    import_billing(
+        iter([_HEADER, *_ROWS]), rules=ImportRules.from_environment(), key="billing/20261125T060000Z-full.csv"
+    )
 
     answer = invoke("accounts", http_event("GET", "/accounts", sub="carol"))
     assert answer.status == 403, f"the old occupant still sees the account: {answer.status}"

@@ -11,7 +11,6 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from avocette import SERVICE_NAME
-from avocette.settings.portal import get_portal_settings
 
 __all__ = ["send_email", "ses"]
 
@@ -23,12 +22,12 @@ def ses() -> Any:
     return boto3.client("ses", config=Config(retries={"mode": "standard", "max_attempts": 3}, read_timeout=5))
 
 
-def send_email(*, to: str, subject: str, body: str, purpose: str) -> bool:
-    """Send one plain-text email from SENDER_EMAIL; False (and a warning naming only ``purpose``)
+def send_email(*, sender: str, to: str, subject: str, body: str, purpose: str) -> bool:
+    """Send one plain-text email from ``sender`` (SENDER_EMAIL); False (and a warning naming only ``purpose``)
     when SES refuses or cannot be reached: an email never undoes what was already done."""
     try:
         ses().send_email(
-            Source=get_portal_settings().sender_email,
+            Source=sender,
             Destination={"ToAddresses": [to]},
             Message={
                 "Subject": {"Data": subject, "Charset": "UTF-8"},

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 from typing import Any
@@ -64,6 +65,7 @@ __all__ = [
     "WORKERS",
     "Counts",
     "ImportReport",
+    "ImportRules",
     "ImportStatus",
     "InvoiceCounts",
     "Problem",
@@ -79,6 +81,21 @@ metrics = Metrics()
 FILE_ENCODING = "utf-8-sig"
 
 
+@dataclass(frozen=True)
+class ImportRules:
+    """What importing a billing file needs, as its caller loaded it: how long after the export a
+    billing file reflects a credit (DESIGN §5), and the registration values' hash key — read when the
+    import starts, so that a key that cannot be read fails the import with its report."""
+
+    settlement_lag_hours: int
+    hash_key: Callable[[], bytes]
+
+    @classmethod
+    def from_environment(cls) -> ImportRules:
+        """The settings an import reads (the hash key when it starts)."""
+        return cls(settlement_lag_hours=get_ledger_settings().settlement_lag_hours, hash_key=get_registration_hash_key)
+
+
 class _BillingRows(RowImporter):
     """One billing file: what its rows mean, the writes they make, and what it named."""
 
@@ -86,7 +103,8 @@ class _BillingRows(RowImporter):
     thread_name_prefix = "billing-import"
     left_undone = "no invoice was closed"
 
-    def __init__(self, as_of: datetime, full: bool) -> None:
+    def __init__(self, as_of: datetime, full: bool, rules: ImportRules) -> None:
+        self.rules = rules
         self.as_of = as_of
         self.full = full
         self.header: list[str] = []
@@ -113,12 +131,12 @@ class _BillingRows(RowImporter):
         """The hash key (read once per import), and the DynamoDB client made here: boto3 makes clients
         safely from one thread, not from the pool's."""
         try:
-            self.hash_key = get_registration_hash_key()
+            self.hash_key = self.rules.hash_key()
             dynamodb()
             table_name()
         except (ConfigurationError, GetParameterError, BotoCoreError) as exc:
             raise ImportStopped(ImportStatus.FAILED, f"configuration: {exc}", "configuration") from None
-        self.settlement_lag_hours = get_ledger_settings().settlement_lag_hours
+        self.settlement_lag_hours = self.rules.settlement_lag_hours
 
     def read_row(self, run: Run, line: int, values: list[str]) -> None:
         row = self._parsed(run, line, values)
@@ -204,7 +222,9 @@ class _BillingRows(RowImporter):
         )
 
 
-def import_billing(lines: Iterable[str], *, key: str, progress: Callable[[int], None] | None = None) -> ImportReport:
+def import_billing(
+    lines: Iterable[str], *, key: str, rules: ImportRules, progress: Callable[[int], None] | None = None
+) -> ImportReport:
     """Import a billing file given as lines of text (a BOM is tolerated) under its S3 key.
 
     ``progress`` is called, from this thread, with the number of data rows done so far. Answers the
@@ -224,7 +244,7 @@ def import_billing(lines: Iterable[str], *, key: str, progress: Callable[[int], 
             finished_at=clock.utc_now(),
         )
         return _finish(report, category="key")
-    rows = _BillingRows(as_of, full)
+    rows = _BillingRows(as_of, full, rules)
     logger.info("Billing import started", extra={"key": key, "as_of": clock.timestamp(as_of), "full": full})
     outcome = stream_rows(rows, lines, key=key, logger=logger, progress=progress)
     return _finish(rows.report(key, outcome, started_at=started_at), category=outcome.stopped_by)
@@ -265,11 +285,11 @@ def _object_lines(s3: Any, bucket: str, key: str, version_id: str | None) -> fil
     return files.open_text(bucket, key, encoding=FILE_ENCODING, version_id=version_id, client=s3)
 
 
-def import_s3_object(bucket: str, key: str, *, version_id: str | None = None) -> ImportReport:
+def import_s3_object(bucket: str, key: str, *, rules: ImportRules, version_id: str | None = None) -> ImportReport:
     """Import ``s3://bucket/key`` (streamed) and write the report beside it, at :func:`report_key`."""
     lines = _object_lines(files.s3(), bucket, key, version_id)
     try:
-        report = import_billing(lines, key=key)
+        report = import_billing(lines, key=key, rules=rules)
     finally:
         lines.close()  # a file stopped early still lets go of its connection
     files.put_report(bucket, key, report.to_json())

@@ -16,7 +16,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from avocette import SERVICE_NAME, clock
 from avocette.domain.payments import expire
-from avocette.settings.ledger import get_ledger_settings
+from avocette.settings.ledger import LedgerSettings
 from avocette.store import jobs
 from avocette.store import payments as payments_store
 from avocette.store.credits import PostbackRaceError
@@ -37,8 +37,8 @@ class ExpiryResult:
         return {"expired": self.expired, "raced": self.raced, "overdue": self.overdue}
 
 
-def expire_payments() -> ExpiryResult:
-    grace = timedelta(minutes=get_ledger_settings().payment_session_grace_minutes)
+def expire_payments(*, ledger: LedgerSettings) -> ExpiryResult:
+    grace = timedelta(minutes=ledger.payment_session_grace_minutes)
     now = clock.utc_now()
     expired = raced = overdue = 0
     for payment in payments_store.list_open_payments(expired_before=now - grace):

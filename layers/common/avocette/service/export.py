@@ -18,8 +18,7 @@ from avocette import SERVICE_NAME, clock
 from avocette.biller.export_file import get_export_format
 from avocette.domain.billing import InvoiceRef
 from avocette.domain.export import export_rows
-from avocette.settings.ledger import get_ledger_settings
-from avocette.settings.resources import get_exports_bucket
+from avocette.settings.ledger import LedgerSettings
 from avocette.store import billing as billing_store
 from avocette.store import files, jobs
 from avocette.store import ledger as ledger_store
@@ -50,15 +49,15 @@ class ExportResult:
         }
 
 
-def export_day(day: date | None = None) -> ExportResult:
-    """Write the export of ``day`` (default: yesterday, UTC) and mark what it carried."""
-    settings = get_ledger_settings()
+def export_day(day: date | None = None, *, ledger: LedgerSettings, bucket: str) -> ExportResult:
+    """Write the export of ``day`` (default: yesterday, UTC) to ``bucket`` and mark what it carried."""
+    settings = ledger
     export_format = get_export_format(settings.biller_export_format)
     now = clock.utc_now()
     day = day or (now - timedelta(days=1)).date()
     entries = list(ledger_store.list_day(day.isoformat()))
     rows = export_rows(entries)
-    bucket, key = get_exports_bucket(), export_format.key(day)
+    key = export_format.key(day)
     files.put_bytes(bucket, key, export_format.render(rows), content_type="text/csv; charset=utf-8")
     newly = 0
     for entry in entries:

@@ -38,16 +38,17 @@ from avocette.domain.postbacks import (
 )
 from avocette.errors import StoreUnavailableError
 from avocette.invoicecloud.postback import parse_postback, read_postback_fields
+from avocette.security import KeyRing
 from avocette.settings.invoicecloud import get_invoice_cloud_secret
 from avocette.settings.ledger import get_ledger_settings
-from avocette.settings.postbacks import get_postback_settings
+from avocette.settings.postbacks import PostbackSettings, get_postback_settings
 from avocette.settings.secrets import get_postback_key_ring
 from avocette.store import credits as credits_store
 from avocette.store import payments as payments_store
 from avocette.store.credits import PostbackRaceError
 from avocette.store.payments import PaymentRecord
 
-__all__ = ["PostbackResult", "apply_postback", "receive_postback"]
+__all__ = ["PostbackResult", "PostbackRules", "apply_postback", "receive_postback"]
 
 logger = Logger(service=SERVICE_NAME, child=True)
 metrics = Metrics()
@@ -62,8 +63,36 @@ class PostbackResult:
     reason: str | None = None  # why it went to review
 
 
+@dataclass(frozen=True)
+class PostbackRules:
+    """What receiving postbacks needs, as its handler loaded it: how Invoice Cloud's fields are read
+    and from where they may come, the key ring of the tokens, our biller GUID (a postback naming
+    another is not ours), and how long invoices stay held after an approval."""
+
+    reading: PostbackSettings
+    key_ring: KeyRing
+    biller_guid: str
+    hold_after_approval_minutes: int
+
+    @classmethod
+    def from_environment(cls) -> PostbackRules:
+        """The settings groups receiving a postback reads (each loaded once, and cached, by its module)."""
+        return cls(
+            reading=get_postback_settings(),
+            key_ring=get_postback_key_ring(),
+            biller_guid=get_invoice_cloud_secret().biller_guid,
+            hold_after_approval_minutes=get_ledger_settings().hold_after_approval_minutes,
+        )
+
+
 def receive_postback(
-    *, payment_id: str, token: str | None, source_ip: str | None, body: bytes, query: Mapping[str, str]
+    *,
+    payment_id: str,
+    token: str | None,
+    source_ip: str | None,
+    body: bytes,
+    query: Mapping[str, str],
+    rules: PostbackRules,
 ) -> PostbackResult:
     """Authenticate, then record and apply a postback exactly once.
 
@@ -71,10 +100,8 @@ def receive_postback(
     body is decoded. Raises ``InvalidTokenError`` (403, nothing read), ``PaymentNotFoundError`` (404),
     ``InvalidPostbackError`` (400, recorded for review: a body that is not UTF-8 included) and
     ``StoreUnavailableError`` (503)."""
-    settings = get_postback_settings()
-    if not get_postback_key_ring().verify_postback_token(payment_id, token) or not settings.postback_source_allowed(
-        source_ip
-    ):
+    settings = rules.reading
+    if not rules.key_ring.verify_postback_token(payment_id, token) or not settings.postback_source_allowed(source_ip):
         metrics.add_metric(name="PostbackForbidden", unit=MetricUnit.Count, value=1)
         logger.warning("Postback refused: bad token or source", extra={"payment_id": payment_id})
         raise errors.InvalidTokenError()
@@ -91,7 +118,10 @@ def receive_postback(
         amount_includes_fee=settings.ic_amount_includes_fee,
         payment_type_ids=settings.ic_payment_type_ids,
     )
-    result = apply_postback(payment_id, postback, fields)
+    result = apply_postback(
+        payment_id, postback, fields, biller_guid=rules.biller_guid,
+        hold_after_approval_minutes=rules.hold_after_approval_minutes,
+    )  # fmt: skip
     if postback.problem is not None:
         raise errors.InvalidPostbackError()
     return result
@@ -102,15 +132,14 @@ def apply_postback(
     postback: ReceivedPostback,
     fields: Mapping[str, str],
     *,
+    biller_guid: str,
+    hold_after_approval_minutes: int,
     source: Source = "postback",
-    biller_guid: str | None = None,
     file_key: str | None = None,
     told_by_file: Mapping[str, int] | None = None,
 ) -> PostbackResult:
     """Record and apply one postback (from Invoice Cloud, or recovered from its payment file) by the
     rules of §6c. Raises ``PaymentNotFoundError`` and ``StoreUnavailableError``."""
-    if biller_guid is None:
-        biller_guid = get_invoice_cloud_secret().biller_guid
     keep_holds: set[InvoiceRef] = set()
     over_credit = False
     read = True
@@ -175,7 +204,7 @@ def apply_postback(
                 credits=credits,
                 keep_holds=keep_holds,
                 ledger=ledger,
-                **_holds_cut_short(payment, after, now),
+                **_holds_cut_short(payment, after, now, hold_after_approval_minutes),
             )
         except PostbackRaceError as race:
             logger.info(
@@ -209,13 +238,12 @@ def _read(payment_id: str, postback: ReceivedPostback, source: Source) -> Paymen
     return payments_store.get_payment_record(payment_id)
 
 
-def _holds_cut_short(before: Payment, after: Payment, now: datetime) -> dict[str, Any]:
+def _holds_cut_short(before: Payment, after: Payment, now: datetime, minutes: int) -> dict[str, Any]:
     """When an approval ends a session, the invoices it did not pay in full are held only a little
     longer (for Invoice Cloud's other postbacks of the payment), so that the payer can pay the rest."""
     if not (before.status.holds_session and after.status is PaymentStatus.APPROVED):
         return {}
     unpaid = [line.ref for line in after.lines if line.unpaid_cents > 0]
-    minutes = get_ledger_settings().hold_after_approval_minutes
     return {"shorten_holds": unpaid, "hold_until": now + timedelta(minutes=minutes)} if unpaid else {}
 
 

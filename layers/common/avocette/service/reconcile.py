@@ -27,10 +27,9 @@ from avocette import SERVICE_NAME, clock
 from avocette.domain.reconciliation import PaymentFileRow, RowKind
 from avocette.invoicecloud.payment_file import PaymentFileFormat, get_payment_file_format
 from avocette.service.reconcile_report import ReconcileCounts, ReconcileReport, Tallies
-from avocette.service.reconcile_rows import PaymentFileRows
+from avocette.service.reconcile_rows import PaymentFileRows, ReconcileRules
 from avocette.service.rowstream.report import ImportStatus
 from avocette.service.rowstream.stream import stream_rows
-from avocette.settings.ledger import get_ledger_settings
 from avocette.store import files, reconciliations
 
 __all__ = ["reconcile_file", "reconcile_s3_object", "record_done_locally"]
@@ -75,11 +74,13 @@ def _told_by_file(opener: Opener, file_format: PaymentFileFormat) -> dict[str, d
     return told
 
 
-def reconcile_file(opener: Opener, *, key: str, progress: Callable[[int], None] | None = None) -> ReconcileReport:
+def reconcile_file(
+    opener: Opener, *, key: str, rules: ReconcileRules, progress: Callable[[int], None] | None = None
+) -> ReconcileReport:
     """Reconcile one payment file; ``opener()`` opens it for reading (text with its line ends), as a
     context manager: it is read twice, streaming both times."""
     started = clock.utc_now()
-    settings = get_ledger_settings()
+    settings = rules.ledger
     file_format = get_payment_file_format(settings.ic_payment_file_format)
     day = file_format.day_of(key)
     tallies = Tallies()
@@ -89,7 +90,7 @@ def reconcile_file(opener: Opener, *, key: str, progress: Callable[[int], None] 
         return _finish(
             ReconcileReport(**report_args, status=ImportStatus.REJECTED, reason=refused, finished_at=clock.utc_now())
         )
-    importer = PaymentFileRows(key, file_format, tallies, _told_by_file(opener, file_format))
+    importer = PaymentFileRows(key, file_format, tallies, _told_by_file(opener, file_format), rules)
     with opener() as lines:
         outcome = stream_rows(
             importer, lines, key=key, logger=logger, progress=progress,
@@ -138,14 +139,16 @@ def _finish(report: ReconcileReport) -> ReconcileReport:
     return report
 
 
-def reconcile_s3_object(bucket: str, key: str, *, version_id: str | None = None) -> ReconcileReport:
+def reconcile_s3_object(
+    bucket: str, key: str, *, rules: ReconcileRules, version_id: str | None = None
+) -> ReconcileReport:
     """Reconcile ``s3://bucket/key``, write its report beside it and record it done."""
-    file_format = get_payment_file_format(get_ledger_settings().ic_payment_file_format)
+    file_format = get_payment_file_format(rules.ledger.ic_payment_file_format)
 
     def opener() -> AbstractContextManager[Iterable[str]]:
         return files.open_text(bucket, key, encoding=file_format.encoding, version_id=version_id)
 
-    report = reconcile_file(opener, key=key)
+    report = reconcile_file(opener, key=key, rules=rules)
     report_key = files.put_report(bucket, key, report.to_json())
     _record_done(report, report_key)
     return report

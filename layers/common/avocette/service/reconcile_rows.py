@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from dataclasses import replace
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from aws_lambda_powertools import Logger, Metrics
@@ -18,7 +19,7 @@ from avocette import SERVICE_NAME, clock, errors
 from avocette.domain.billing import credit_id
 from avocette.domain.files import RowProblem
 from avocette.domain.ledger import LedgerEntry
-from avocette.domain.postbacks import Outcome
+from avocette.domain.postbacks import Outcome, PaymentMethod
 from avocette.domain.reconciliation import PaymentFileRow, ReversalOutcome, RowKind, postback_from_row
 from avocette.invoicecloud.payment_file import PaymentFileFormat
 from avocette.service.postbacks import apply_postback
@@ -28,16 +29,40 @@ from avocette.service.reversals import apply_reversal
 from avocette.service.rowstream.report import ImportStatus
 from avocette.service.rowstream.stream import ImportStopped, RowImporter, Run, Tally
 from avocette.settings.invoicecloud import get_invoice_cloud_secret
-from avocette.settings.ledger import get_ledger_settings
-from avocette.settings.portal import get_portal_settings
+from avocette.settings.ledger import LedgerSettings, get_ledger_settings
+from avocette.settings.portal import PortalSettings, get_portal_settings
 from avocette.settings.postbacks import get_postback_settings
 from avocette.store import ledger as ledger_store
 from avocette.store import payments as payments_store
 from avocette.store.table import dynamodb
 
-__all__ = ["PaymentFileRows"]
+__all__ = ["PaymentFileRows", "ReconcileRules"]
 
 logger = Logger(service=SERVICE_NAME, child=True)
+
+
+@dataclass(frozen=True)
+class ReconcileRules:
+    """What reconciling a payment file needs, as its caller loaded it: the money rules' settings (the
+    file's format, the look-back for missing postbacks, holds), how PaymentTypeIDs read, our biller
+    GUID, and what payers read (the reversal emails)."""
+
+    ledger: LedgerSettings
+    payment_type_ids: Mapping[str, PaymentMethod]
+    biller_guid: str
+    portal: PortalSettings
+
+    @classmethod
+    def from_environment(cls) -> ReconcileRules:
+        """The settings groups reconciling a file reads (each loaded once, and cached, by its module)."""
+        return cls(
+            ledger=get_ledger_settings(),
+            payment_type_ids=get_postback_settings().ic_payment_type_ids,
+            biller_guid=get_invoice_cloud_secret().biller_guid,
+            portal=get_portal_settings(),
+        )
+
+
 metrics = Metrics()
 
 
@@ -54,8 +79,14 @@ class PaymentFileRows(RowImporter):
     thread_name_prefix = "reconcile"
 
     def __init__(
-        self, key: str, file_format: PaymentFileFormat, tallies: Tallies, told: dict[str, dict[str, int]]
+        self,
+        key: str,
+        file_format: PaymentFileFormat,
+        tallies: Tallies,
+        told: dict[str, dict[str, int]],
+        rules: ReconcileRules,
     ) -> None:
+        self.rules = rules
         self.key = key
         self.format = file_format
         self.tallies = tallies
@@ -79,10 +110,8 @@ class PaymentFileRows(RowImporter):
             )
 
     def prepare(self) -> None:
-        portal = get_portal_settings()
-        self.type_ids = get_postback_settings().ic_payment_type_ids
-        self.biller_guid = get_invoice_cloud_secret().biller_guid
-        self.notices = ReversalNotices(portal.biller_name, portal.portal_url, portal.time_zone)
+        portal = self.rules.portal
+        self.notices = ReversalNotices(portal.biller_name, portal.portal_url, portal.time_zone, portal.sender_email)
         dynamodb()  # the clients are made in this thread, before the pool's use them
 
     def read_row(self, run: Run, line: int, values: list[str]) -> None:
@@ -110,7 +139,7 @@ class PaymentFileRows(RowImporter):
     # ---- PAYMENT rows -------------------------------------------------------------------------
 
     def _payment_row(self, row: PaymentFileRow) -> bool:
-        postback = postback_from_row(row, payment_type_ids=self.type_ids)
+        postback = postback_from_row(row, payment_type_ids=self.rules.payment_type_ids)
         fields = {"source": "Invoice Cloud payment file", "file": self.key, "line": str(row.line)}
         try:
             result = apply_postback(
@@ -118,7 +147,8 @@ class PaymentFileRows(RowImporter):
                 postback,
                 fields,
                 source="file",
-                biller_guid=self.biller_guid,
+                biller_guid=self.rules.biller_guid,
+                hold_after_approval_minutes=self.rules.ledger.hold_after_approval_minutes,
                 file_key=self.key,
                 told_by_file=self.told.get(row.payment_guid, {}),
             )
@@ -224,7 +254,7 @@ class PaymentFileRows(RowImporter):
         day = self.format.day_of(self.key)
         if day is None:
             return
-        missing_day = day - timedelta(days=get_ledger_settings().reconcile_missing_days)
+        missing_day = day - timedelta(days=self.rules.ledger.reconcile_missing_days)
         for entry in ledger_store.list_day(missing_day.isoformat()):
             if entry.kind == "PAYMENT" and entry.source == "postback" and entry.confirmed_by is None:
                 self.tallies.count(

@@ -7,6 +7,7 @@ Linking depends only on the proof; Invoice Cloud's answers only fill the ``invoi
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -42,6 +43,7 @@ from avocette.store import links as links_store
 from avocette.store.table import TransactionRaceError, transact
 
 __all__ = [
+    "RegistrationRules",
     "list_registrations",
     "register_accounts",
     "unlink_account",
@@ -52,12 +54,28 @@ metrics = Metrics()
 
 
 @dataclass(frozen=True)
-class _Settings:
-    """What a registration reads: its budgets, the portal's words, Invoice Cloud's addresses."""
+class RegistrationRules:
+    """What a registration needs, as its handler loaded it: the budgets, the portal's words, Invoice
+    Cloud's addresses, the registration values' hash key, and Invoice Cloud's client and credentials
+    (loaded when asked: an unusable secret leaves the records unknown, never the registration undone)."""
 
     registration: RegistrationSettings
     portal: PortalSettings
     invoice_cloud: InvoiceCloudSettings
+    hash_key: Callable[[], bytes]
+    ic_secret: Callable[[], object]
+    client: Callable[[], InvoiceCloudClient] = get_client
+
+    @classmethod
+    def from_environment(cls) -> RegistrationRules:
+        """The settings groups a registration reads (each loaded once, and cached, by its module)."""
+        return cls(
+            registration=get_registration_settings(),
+            portal=get_portal_settings(),
+            invoice_cloud=get_invoice_cloud_settings(),
+            hash_key=get_registration_hash_key,
+            ic_secret=get_invoice_cloud_secret,
+        )
 
 
 _IC_WORKERS = 8
@@ -81,11 +99,13 @@ class _IcAnswer:
 _UNKNOWN = _IcAnswer(IcRecord.UNKNOWN, None)
 
 
-def register_accounts(caller: Caller, request: RegistrationRequest) -> RegistrationResponse:
+def register_accounts(
+    caller: Caller, request: RegistrationRequest, *, rules: RegistrationRules
+) -> RegistrationResponse:
     """POST /registrations. Raises ``EmailUnverifiedError`` (403) and ``TooManyAttemptsError`` (429)."""
     if not caller.email or not caller.email_verified:
         raise errors.EmailUnverifiedError()
-    settings = _Settings(get_registration_settings(), get_portal_settings(), get_invoice_cloud_settings())
+    settings = rules
     now = clock.utc_now()
     rejected, proven = _prove_and_link(caller.sub, request, now, settings)
     answers = _ask_invoice_cloud(proven, settings)
@@ -127,7 +147,7 @@ _RECORD_ATTEMPTS = 4
 
 
 def _prove_and_link(
-    sub: str, request: RegistrationRequest, now: datetime, settings: _Settings
+    sub: str, request: RegistrationRequest, now: datetime, settings: RegistrationRules
 ) -> tuple[dict[str, AccountResult], list[_Proven]]:
     """Check each account in order, within the failure budgets, and link the proven ones: (rejected
     results, proven accounts). An unknown account and a wrong value are checked, and answered, alike.
@@ -136,7 +156,7 @@ def _prove_and_link(
     records the failures and makes the links, at the budgets read (see :mod:`avocette.store.ratelimits`).
     When another request of this user moved the budgets meanwhile, everything is read and checked again:
     no result is answered that was checked against a budget that was not the current one."""
-    key = get_registration_hash_key()
+    key = settings.hash_key()
     budgets = settings.registration
     numbers = [account.account_number for account in request.accounts]
     offered = {account.account_number: account.registration_value for account in request.accounts}
@@ -221,7 +241,7 @@ def _rejected(number: str, reason: str) -> AccountResult:
     )
 
 
-def _ask_invoice_cloud(proven: list[_Proven], settings: _Settings) -> dict[str, _IcAnswer]:
+def _ask_invoice_cloud(proven: list[_Proven], settings: RegistrationRules) -> dict[str, _IcAnswer]:
     """ViewCustomerRecord for every proven account in parallel, creating missing records, within
     the budget; what did not answer in time (or failed) is UNKNOWN."""
     answers = dict.fromkeys((item.account_number for item in proven), _UNKNOWN)
@@ -231,9 +251,9 @@ def _ask_invoice_cloud(proven: list[_Proven], settings: _Settings) -> dict[str, 
     deadline = time.monotonic() + budget
     # Made here, not in the pool: boto3 (behind the cached secret) creates clients safely from one
     # thread, and every call below then shares one HTTP session.
-    client = get_client()
+    client = settings.client()
     try:
-        get_invoice_cloud_secret()
+        settings.ic_secret()
     except ConfigurationError:
         logger.error("Invoice Cloud secret unusable; records unknown")
         return answers
@@ -288,17 +308,19 @@ def _customer_record(client: InvoiceCloudClient, item: _Proven, deadline: float,
     return _IcAnswer(IcRecord.CREATED, False)
 
 
-def _send_linked_email(to: str, newly: list[_Proven], answers: dict[str, _IcAnswer], settings: _Settings) -> bool:
+def _send_linked_email(
+    to: str, newly: list[_Proven], answers: dict[str, _IcAnswer], settings: RegistrationRules
+) -> bool:
     subject, body = emails.registration_email(
         biller_name=settings.portal.biller_name,
         linked=[item.account_number for item in newly],
         unregistered=[item.account_number for item in newly if answers[item.account_number].registered is not True],
         ic_portal_url=settings.portal.ic_customer_portal_url,
     )
-    return send_email(to=to, subject=subject, body=body, purpose="accounts_linked")
+    return send_email(sender=settings.portal.sender_email, to=to, subject=subject, body=body, purpose="accounts_linked")
 
 
-def _send_security_notice(item: _Proven, caller_email: str, settings: _Settings, now: datetime) -> None:
+def _send_security_notice(item: _Proven, caller_email: str, settings: RegistrationRules, now: datetime) -> None:
     """The account's billing email on file, when it is not the caller's, hears of the new link."""
     on_file = item.account.email.strip()
     if not on_file or on_file.lower() == caller_email.strip().lower():
@@ -306,7 +328,7 @@ def _send_security_notice(item: _Proven, caller_email: str, settings: _Settings,
     subject, body = emails.security_notice(
         biller_name=settings.portal.biller_name, account_number=item.account_number, linked_at=now
     )
-    send_email(to=on_file, subject=subject, body=body, purpose="security_notice")
+    send_email(sender=settings.portal.sender_email, to=on_file, subject=subject, body=body, purpose="security_notice")
 
 
 def list_registrations(sub: str) -> RegistrationsView:
@@ -335,7 +357,7 @@ def unlink_account(sub: str, account_number: str) -> None:
 
 
 def _too_many_attempts(
-    budget: ratelimits.Budget, numbers: list[str], settings: _Settings
+    budget: ratelimits.Budget, numbers: list[str], settings: RegistrationRules
 ) -> errors.TooManyAttemptsError:
     """The 429, saying when a check may be tried again (``details.retryAt``, RFC 3339 UTC; the message
     in the biller's zone): when enough of the user's failures have left the sliding hour for one more,

@@ -23,6 +23,7 @@ class ReversalNotices:
     biller_name: str
     portal_url: str | None
     time_zone: tzinfo
+    sender: str
     # (payment id, kind) -> (email, the payment's amount before the file, rows reversed)
     _notices: dict[tuple[str, str], tuple[str, int, list[PaymentFileRow]]] = field(default_factory=dict)
     _paid_at: dict[str, datetime] = field(default_factory=dict)  # when each payment was made, for its email
@@ -57,4 +58,4 @@ class ReversalNotices:
                 payment_cents=payment_cents,
                 paid_at=clock.local_time(paid, self.time_zone) if paid else None,
             )
-            send_email(to=email, subject=subject, body=body, purpose="reversal_notice")
+            send_email(sender=self.sender, to=email, subject=subject, body=body, purpose="reversal_notice")

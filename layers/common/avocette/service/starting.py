@@ -5,7 +5,9 @@ read-only payments function loads neither (docs/performance.md)."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta, tzinfo
 from functools import lru_cache
 
 from aws_lambda_powertools import Logger, Metrics
@@ -29,19 +31,20 @@ from avocette.api.payments import InvoiceSelection, StartPaymentResponse
 from avocette.domain.billing import Account, Invoice, InvoiceRef
 from avocette.domain.payments import Payment, PaymentLine, PaymentStatus
 from avocette.errors import InvoiceCloudError, StoreUnavailableError
-from avocette.invoicecloud.client import get_client
+from avocette.invoicecloud.client import InvoiceCloudClient, get_client
 from avocette.invoicecloud.cpv2 import build_payment_request
+from avocette.security import KeyRing
 from avocette.settings.invoicecloud import get_invoice_cloud_settings
-from avocette.settings.ledger import get_ledger_settings
-from avocette.settings.payments import get_cpv2_options, get_start_settings
-from avocette.settings.portal import get_portal_settings
+from avocette.settings.ledger import LedgerSettings, get_ledger_settings
+from avocette.settings.payments import Cpv2Options, StartSettings, get_cpv2_options, get_start_settings
+from avocette.settings.portal import get_biller_time_zone
 from avocette.settings.secrets import get_postback_key_ring
 from avocette.store import billing as billing_store
 from avocette.store import links as links_store
 from avocette.store import payments as payments_store
 from avocette.store.table import TransactionRaceError
 
-__all__ = ["StartPaymentCommand", "StartPaymentOutcome", "start_payment"]
+__all__ = ["StartPaymentCommand", "StartPaymentOutcome", "StartRules", "start_payment"]
 
 logger = Logger(service=SERVICE_NAME, child=True)
 metrics = Metrics()
@@ -69,15 +72,45 @@ class StartPaymentOutcome(BaseModel):
 
 
 @lru_cache(maxsize=1)
-def _idempotency_store() -> DynamoDBPersistenceLayer:
-    return DynamoDBPersistenceLayer(table_name=get_start_settings().idempotency_table_name)
+def _idempotency_store(table_name: str) -> DynamoDBPersistenceLayer:
+    return DynamoDBPersistenceLayer(table_name=table_name)
 
 
-def start_payment(command: StartPaymentCommand, lambda_context: LambdaContext | None = None) -> StartPaymentOutcome:
+@dataclass(frozen=True)
+class StartRules:
+    """What starting a payment needs, as its handler loaded it: the session and where Invoice Cloud
+    sends the payer back, the biller's CPV2 options, the payment page's allowed prefixes, the key ring
+    of the postback tokens, the money rules' settings (grace, abandoned sessions), the biller's zone
+    (for the payer's words), and Invoice Cloud's client (made when first asked)."""
+
+    start: StartSettings
+    cpv2: Cpv2Options
+    payment_url_prefixes: tuple[str, ...]
+    key_ring: KeyRing
+    ledger: LedgerSettings
+    time_zone: tzinfo
+    client: Callable[[], InvoiceCloudClient] = get_client
+
+    @classmethod
+    def from_environment(cls) -> StartRules:
+        """The settings groups starting a payment reads (each loaded once, and cached, by its module)."""
+        return cls(
+            start=get_start_settings(),
+            cpv2=get_cpv2_options(),
+            payment_url_prefixes=get_invoice_cloud_settings().ic_payment_url_prefixes,
+            key_ring=get_postback_key_ring(),
+            ledger=get_ledger_settings(),
+            time_zone=get_biller_time_zone(),
+        )
+
+
+def start_payment(
+    command: StartPaymentCommand, lambda_context: LambdaContext | None = None, *, rules: StartRules
+) -> StartPaymentOutcome:
     """Start (or offer again) a payment session. With an ``Idempotency-Key``, a retry of the same
     request gets the same answer; errors are not remembered, so a failed request can be retried."""
     if not command.idempotency_key:
-        return _start_payment(command=command)
+        return _start_payment(command, rules)
     config = IdempotencyConfig(
         event_key_jmespath="[sub, idempotency_key]",
         payload_validation_jmespath="invoices",
@@ -85,12 +118,16 @@ def start_payment(command: StartPaymentCommand, lambda_context: LambdaContext | 
     )
     if lambda_context is not None:
         config.register_lambda_context(lambda_context)
+
+    def start_payment_once(command: StartPaymentCommand) -> StartPaymentOutcome:
+        return _start_payment(command, rules)
+
     guarded = idempotent_function(
         data_keyword_argument="command",
-        persistence_store=_idempotency_store(),
+        persistence_store=_idempotency_store(rules.start.idempotency_table_name),
         config=config,
         output_serializer=PydanticSerializer(model=StartPaymentOutcome),
-    )(_start_payment)
+    )(start_payment_once)
     try:
         outcome: StartPaymentOutcome = guarded(command=command)
     except IdempotencyAlreadyInProgressError:
@@ -102,15 +139,15 @@ def start_payment(command: StartPaymentCommand, lambda_context: LambdaContext | 
     return outcome
 
 
-def _start_payment(command: StartPaymentCommand) -> StartPaymentOutcome:
-    settings = get_start_settings()
+def _start_payment(command: StartPaymentCommand, rules: StartRules) -> StartPaymentOutcome:
+    settings = rules.start
     refs = [selection.ref for selection in command.invoices]
 
     # One BatchGetItem reads the user's links to these accounts, the invoices, the accounts and how
     # many sessions the user left to expire today.
     reads = billing_store.read_for_payment(command.sub, refs, clock.utc_now())
-    ledger_settings = get_ledger_settings()
-    _check_caller(command.sub, refs, reads, ledger_settings.abandoned_sessions_per_day)
+    ledger_settings = rules.ledger
+    _check_caller(command.sub, refs, reads, ledger_settings.abandoned_sessions_per_day, rules.time_zone)
 
     grace = ledger_settings.payment_session_grace_minutes
     invoices = reads.invoices
@@ -149,7 +186,7 @@ def _start_payment(command: StartPaymentCommand) -> StartPaymentOutcome:
 
     accounts = reads.accounts
     request = build_payment_request(
-        get_cpv2_options(),
+        rules.cpv2,
         [
             (
                 accounts.get(invoice.account_number) or Account(account_number=invoice.account_number),
@@ -158,13 +195,12 @@ def _start_payment(command: StartPaymentCommand) -> StartPaymentOutcome:
             )
             for invoice, line in zip(ordered, payment.lines, strict=True)
         ],
-        post_back_url=_postback_url(command.postback_base_url, payment.payment_id),
+        post_back_url=_postback_url(command.postback_base_url, payment.payment_id, rules.key_ring),
         return_url=settings.portal_return_url.replace("{paymentId}", payment.payment_id),
         biller_reference=payment.payment_id,
     )
     try:
-        prefixes = get_invoice_cloud_settings().ic_payment_url_prefixes
-        url = get_client().start_cloud_payment(request, allowed_url_prefixes=prefixes)
+        url = rules.client().start_cloud_payment(request, allowed_url_prefixes=rules.payment_url_prefixes)
     except InvoiceCloudError as exc:
         metrics.add_metric(name="PaymentStartFailed", unit=MetricUnit.Count, value=1)
         try:
@@ -182,7 +218,9 @@ def _start_payment(command: StartPaymentCommand) -> StartPaymentOutcome:
     return StartPaymentOutcome(created=True, response=_start_response(pending, url))
 
 
-def _check_caller(sub: str, refs: list[InvoiceRef], reads: billing_store.PaymentReads, abandoned_limit: int) -> None:
+def _check_caller(
+    sub: str, refs: list[InvoiceRef], reads: billing_store.PaymentReads, abandoned_limit: int, zone: tzinfo
+) -> None:
     """Ownership first (an unknown invoice and another user's answer alike), then the user's budget of
     sessions left to expire today."""
     if any(ref.account_number not in reads.linked for ref in refs):
@@ -191,16 +229,16 @@ def _check_caller(sub: str, refs: list[InvoiceRef], reads: billing_store.Payment
             raise errors.RegistrationRequiredError()
         raise errors.InvoiceNotFoundError()
     if reads.abandoned_today >= abandoned_limit:
-        raise _too_many_abandoned()
+        raise _too_many_abandoned(zone)
 
 
-def _too_many_abandoned() -> errors.TooManyAttemptsError:
+def _too_many_abandoned(zone: tzinfo) -> errors.TooManyAttemptsError:
     """The 429 for a user who left too many sessions to expire today: each held the invoices from the
     others on the account. ``details.retryAt`` is when the (UTC) day turns; the message says it in the
     biller's zone."""
     now = clock.utc_now()
     retry = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
-    when = clock.local_time(retry, get_portal_settings().time_zone)
+    when = clock.local_time(retry, zone)
     return errors.TooManyAttemptsError(
         "You have left several payment sessions unfinished today, and each kept these bills from being paid "
         f"by anyone else on the account. You can start a new payment after {when}.",
@@ -230,8 +268,8 @@ def _new_payment(sub: str, invoices: list[Invoice], session_minutes: int, email:
     )
 
 
-def _postback_url(base_url: str, payment_id: str) -> str:
-    token = get_postback_key_ring().postback_token(payment_id)
+def _postback_url(base_url: str, payment_id: str, key_ring: KeyRing) -> str:
+    token = key_ring.postback_token(payment_id)
     # The token goes in the path: Invoice Cloud may add its fields as a query string, and access logs
     # and proxies keep query strings (DESIGN §3).
     return f"{base_url.rstrip('/')}/postback/{payment_id}/{token}"

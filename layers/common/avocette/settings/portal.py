@@ -9,9 +9,16 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, Field
 
+from avocette.errors import ConfigurationError
 from avocette.settings.base import EnvSettings
 
-__all__ = ["DEFAULT_BILLER_TIME_ZONE", "PortalSettings", "get_portal_settings", "has_payment_id"]
+__all__ = [
+    "DEFAULT_BILLER_TIME_ZONE",
+    "PortalSettings",
+    "get_biller_time_zone",
+    "get_portal_settings",
+    "has_payment_id",
+]
 
 
 def has_payment_id(url: str) -> str:
@@ -58,3 +65,13 @@ class PortalSettings(EnvSettings):
 @lru_cache(maxsize=1)
 def get_portal_settings() -> PortalSettings:
     return PortalSettings.from_environment(os.environ)
+
+
+@lru_cache(maxsize=1)
+def get_biller_time_zone() -> ZoneInfo:
+    """``BILLER_TIME_ZONE`` alone, for a function that shows a payer a time but reads no other of the
+    portal's settings (starting a payment, when it must say until when)."""
+    try:
+        return ZoneInfo(_time_zone_name(os.environ.get("BILLER_TIME_ZONE") or DEFAULT_BILLER_TIME_ZONE))
+    except ValueError:
+        raise ConfigurationError("invalid or missing settings: BILLER_TIME_ZONE") from None
