@@ -5,7 +5,7 @@ says what that is. With ``DYNAMODB_RECORD=path``, every request made through the
 (``avocette.store.table.dynamodb()``) during a pytest run is appended to ``path`` as a JSON line: the
 test it came from, the operation, its parameters as sent, and how DynamoDB (moto, in the tests)
 answered ("ok" or the error code). ``python -m tests.fakes.recording corpus RAW OUT`` keeps whole test
-sequences until every shape has a few examples; the differential test (tests/unit/test_fake_dynamodb.py)
+sequences until every shape has a few examples; the differential test (tests/unit/test_fake_dynamodb_replay.py)
 replays them on moto and on the fake. ``make dynamodb-corpus`` does both steps (tests/fakes/README.md).
 """
 
