@@ -131,13 +131,14 @@ KNOWN_DIVERGENCES: dict[str, Divergence] = {
     "ConsumedCapacity nobody asked for": Divergence(
         dynamodb="ConsumedCapacity is answered only when ReturnConsumedCapacity asks for it",
         moto="answers a ConsumedCapacity to every PutItem, UpdateItem and DeleteItem",
-        source="https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_UpdateItem.html#API_UpdateItem_ResponseSyntax",
+        source="https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_UpdateItem.html (response elements)",
         correct=_without("ConsumedCapacity", "ReturnConsumedCapacity"),
     ),
     "ItemCollectionMetrics nobody asked for": Divergence(
         dynamodb="ItemCollectionMetrics is answered only when ReturnItemCollectionMetrics asks for it",
         moto="answers an empty ItemCollectionMetrics to every TransactWriteItems",
-        source="https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html#API_TransactWriteItems_ResponseSyntax",
+        source="https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html"
+        " (response elements)",
         correct=_without("ItemCollectionMetrics", "ReturnItemCollectionMetrics"),
     ),
     "a page that reaches Limit on the last item": Divergence(
