@@ -22,9 +22,9 @@ would. What it implements:
 :class:`FakeDynamoDB` answers with boto3's shapes: attribute values in the wire format (``{"S": "x"}``,
 ``{"N": "5"}``, ``{"M": {...}}`` ...), and for errors ``botocore.exceptions.ClientError`` (the very
 subclasses boto3 raises) with DynamoDB's codes and response fields, such as the ``CancellationReasons``
-of a cancelled transaction. Where moto and DynamoDB differ, the fake follows DynamoDB: the differential
-test (tests/unit/test_fake_dynamodb.py) replays the recorded requests on both and states each expected
-difference. Install it as the store's client::
+of a cancelled transaction. Where moto and DynamoDB differ, the fake follows DynamoDB: the
+differential test (tests/unit/test_fake_dynamodb_replay.py) replays the recorded requests on both and
+states each expected difference. Install it as the store's client::
 
     fake = FakeDynamoDB()
     fake.create_table(**create_table_request("AppTable", "avocette-app"))
