@@ -14,7 +14,8 @@ MUTATE_MODULES ?= postbacks reconciliation review billing
 MUTATE_EXAMPLES ?= 100
 MUTATE_JOBS ?= 2
 
-.PHONY: dev test lint typecheck unit integration infra e2e openapi bench soak fuzz load fmt clean scan mutate deploy require-env
+.PHONY: dev test lint typecheck unit integration infra e2e openapi bench soak fuzz load fmt clean scan mutate deploy require-env \
+	dynamodb-corpus
 
 $(STAMP): requirements-dev.txt layers/common/requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -50,6 +51,16 @@ infra: $(STAMP)
 
 e2e: $(STAMP)
 	$(PY) -m pytest tests/e2e
+
+# The DynamoDB requests the store sends, recorded during the integration and fault suites and reduced
+# to the corpus that the in-memory fake's differential test replays on moto and on the fake
+# (tests/fakes/README.md). The whole recording stays in DYNAMODB_RECORDING for a look at it.
+DYNAMODB_RECORDING ?= .dynamodb-recording.jsonl
+dynamodb-corpus: $(STAMP)
+	rm -f $(DYNAMODB_RECORDING)
+	DYNAMODB_RECORD=$(DYNAMODB_RECORDING) $(PY) -m pytest tests/integration tests/security/test_faults.py -q
+	$(PY) -m tests.fakes.recording corpus $(DYNAMODB_RECORDING) tests/data/dynamodb_requests.jsonl
+	$(PY) -m tests.fakes.recording shapes $(DYNAMODB_RECORDING)
 
 openapi: $(STAMP)
 	$(PY) -m tools openapi > docs/openapi.json

@@ -24,6 +24,7 @@ from sandbox.invoicecloud import InvoiceCloudSimulator
 from sandbox.serving import RunningServer, start_server
 from sandbox.stack import StackNames, StackSecrets, environment, provision
 from tests.environment import MISSING
+from tests.fakes import recording
 from tests.helpers import Stack
 from tests.security.leaks import LogCapture
 
@@ -106,6 +107,13 @@ def stack(
     runtime.reset()
     yield Stack(names=names, secrets=values, env=env, simulator=simulator, simulator_url=server.url, api_base=api_base)
     simulator.reset()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """With DYNAMODB_RECORD=path, every request the store's DynamoDB client sends is appended to
+    ``path``, tagged with the test (tests/fakes/recording.py; ``make dynamodb-corpus``)."""
+    recording.begin(item.nodeid)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -1,15 +1,30 @@
-"""An in-memory fake of boto3's low-level DynamoDB client, for model tests that send thousands of
-requests a second (moto serializes every call through botocore and copies whole tables in
-transactions, which is far too slow for that).
+"""An in-memory fake of boto3's low-level DynamoDB client, for the model of the money rules
+(tests/property/test_payment_model.py), which sends thousands of requests a second: moto serializes
+every call through botocore and copies whole tables in transactions, about ten times slower.
 
-:class:`FakeDynamoDB` takes the keyword arguments of ``boto3.client("dynamodb")`` and answers with the
-same shapes: attribute values in the wire format (``{"S": "x"}``, ``{"N": "5"}``, ``{"M": {...}}`` ...)
-and, for errors, ``botocore.exceptions.ClientError`` (the very subclasses boto3 raises, e.g.
-``client.exceptions.ConditionalCheckFailedException``) with DynamoDB's codes and response fields, such
-as the ``CancellationReasons`` of a cancelled transaction. Where moto and DynamoDB differ, the fake
-follows DynamoDB (``tests/unit/test_fake_dynamodb.py`` lists the cases).
+It implements what the store sends and nothing more: the operations, parameters and expressions of
+the requests recorded during the integration and fault suites (tests/fakes/README.md lists them, and
+``make dynamodb-corpus`` records them again). A request it does not implement raises
+``NotImplementedError`` naming what is missing; it never answers one it cannot answer as DynamoDB
+would. What it implements:
 
-Install it as the store's client::
+- GetItem, PutItem, UpdateItem, DeleteItem, Query, Scan, BatchGetItem, TransactWriteItems (Put,
+  Update, ConditionCheck), and CreateTable for the tables of template.yaml (string keys, global
+  secondary indexes projecting ALL, on demand);
+- attribute values of types S, N, M, L and BOOL;
+- conditions: comparisons, AND, OR, parentheses, ``attribute_exists``, ``attribute_not_exists``,
+  ``begins_with``, ``size``; document paths of map keys (``credits.#key.#exportedAt``), no list indexes;
+- updates: SET (a value, a path, ``if_not_exists``, ``+``/``-`` of numbers), REMOVE, ADD of a number;
+- ReturnValues NONE, ALL_OLD and ALL_NEW on UpdateItem; ReturnValuesOnConditionCheckFailure in
+  transactions; Limit, ExclusiveStartKey, ScanIndexForward and IndexName on reads; ProjectionExpression
+  of top-level attributes on GetItem and Scan.
+
+:class:`FakeDynamoDB` answers with boto3's shapes: attribute values in the wire format (``{"S": "x"}``,
+``{"N": "5"}``, ``{"M": {...}}`` ...), and for errors ``botocore.exceptions.ClientError`` (the very
+subclasses boto3 raises) with DynamoDB's codes and response fields, such as the ``CancellationReasons``
+of a cancelled transaction. Where moto and DynamoDB differ, the fake follows DynamoDB: the
+differential test (tests/unit/test_fake_dynamodb_replay.py) replays the recorded requests on both and
+states each expected difference. Install it as the store's client::
 
     fake = FakeDynamoDB()
     fake.create_table(**create_table_request("AppTable", "avocette-app"))
@@ -18,38 +33,25 @@ Install it as the store's client::
         avocette.store.table.dynamodb()
 
 Every request is atomic (one lock around each call), as DynamoDB applies each request atomically.
-``fake.calls`` counts the calls by operation (``fake.calls["transact_write_items"]``; reset with
-``fake.reset_calls()``), and ``fake.inject_error`` makes the next calls of an operation fail as DynamoDB
-does when it throttles or when transactions conflict.
-
-Items are stored in the wire format, deep-copied in and out, with numbers in DynamoDB's canonical form
-(``"5.50"`` is stored and returned as ``"5.5"``). Keys sort as DynamoDB sorts them: strings by UTF-8
-bytes (the order of code points), numbers numerically, binary by unsigned bytes.
+Items are stored in the wire format, deep-copied in and out, numbers in DynamoDB's canonical form
+(``"5.50"`` is stored and returned as ``"5.5"``); keys sort by code point (the order of UTF-8 bytes).
 
 DynamoDB behaviour worth knowing, which the fake reproduces:
 
 - Expressions: unused or undefined placeholders, reserved words used as names (``count``, ``status``,
-  ``lines`` ...), ``((redundant parentheses))``, constants of a type an operator cannot take and
-  overlapping update paths are a ValidationException. A comparison with a missing attribute or a
-  value of another type is false (``<>`` is true), never an error.
-- UpdateItem reads every value from the item as it was, and list indexes refer to the list as it was
-  (``REMOVE l[0] SET l[2] = :v`` sets the element that was third). An update that only REMOVEs or
-  DELETEs does not create a missing item. ``UPDATED_OLD``/``UPDATED_NEW`` answer the updated paths.
-- A transaction whose item DynamoDB cannot take (a key of the wrong type, a bad update path, an
-  operand of the wrong type) is cancelled with a ``ValidationError`` reason for that item; a malformed
-  request (syntax, placeholders, two actions on one item) is a ValidationException.
+  ``lines`` ...), ``((redundant parentheses))`` and overlapping update paths (two #names for one
+  attribute) are a ValidationException. A comparison with a missing attribute or a value of another
+  type is false (``<>`` is true), never an error.
+- An update reads every value from the item as it was; one that only REMOVEs does not create a
+  missing item.
+- A transaction whose item DynamoDB cannot take (a key of the wrong type, an update that does not fit
+  the item) is cancelled with a ``ValidationError`` reason for that item; a malformed request (syntax,
+  placeholders, two actions on one item) is a ValidationException.
 - A page of a Query or Scan that reaches ``Limit`` has a ``LastEvaluatedKey`` even when nothing follows.
 - An index key attribute of the wrong type, or an empty string, is refused on writes.
 
-Where DynamoDB defines no order the fake picks one: a Scan reads in key order, items with equal index
-keys come in table key order, and parallel scan segments split the table by partition key. ``size()`` of
-a string counts its characters.
-
-Not supported (``NotImplementedError``): the legacy parameters (``Expected``, ``AttributeUpdates``,
-``KeyConditions``, ``QueryFilter``, ``ScanFilter``, ``AttributesToGet``, ``ConditionalOperator``), local
-secondary indexes, PartiQL, streams and backups. ``ReturnConsumedCapacity`` and
-``ReturnItemCollectionMetrics`` are accepted and answered with nothing. Time to live is recorded, and
-items expire only when a test calls :meth:`FakeDynamoDB.expire_ttl`.
+Where DynamoDB defines no order the fake picks one: a Scan reads in key order, and items with equal
+index keys come in table key order.
 """
 
 from __future__ import annotations
@@ -57,18 +59,13 @@ from __future__ import annotations
 import bisect
 import functools
 import itertools
-import json
 import operator
 import re
 import threading
-import time
-import zlib
-from collections import Counter, deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from decimal import Context, Decimal
-from typing import Any, Final, TypeAlias
+from typing import Any, Final, NoReturn, TypeAlias
 
 import botocore.session
 from botocore import xform_name
@@ -81,9 +78,8 @@ __all__ = ["DynamoDBError", "FakeDynamoDB"]
 
 AttributeValue: TypeAlias = dict[str, Any]
 Item: TypeAlias = dict[str, AttributeValue]
-Element: TypeAlias = str | int  # one step of a document path: a map key (or attribute name), or a list index
-Path: TypeAlias = tuple[Element, ...]
-Key: TypeAlias = tuple[Any, ...]  # an item's key values (str, Decimal or bytes), in DynamoDB's sort order
+Path: TypeAlias = tuple[str, ...]  # a document path: an attribute name, then map keys
+Key: TypeAlias = tuple[str, ...]  # an item's key values, in DynamoDB's sort order
 
 MAX_ITEM_SIZE: Final = 400 * 1024
 MAX_PAGE_SIZE: Final = 1024 * 1024
@@ -91,27 +87,14 @@ MAX_HASH_KEY_SIZE: Final = 2048
 MAX_RANGE_KEY_SIZE: Final = 1024
 MAX_NESTING: Final = 32
 MAX_TRANSACT_ITEMS: Final = 100
-MAX_BATCH_WRITE: Final = 25
 MAX_BATCH_GET: Final = 100
-MAX_IN_OPERANDS: Final = 100
-MAX_TOKEN_LENGTH: Final = 36
-IDEMPOTENCY_SECONDS: Final = 600.0
 
-_SCALAR_KEY_TYPES: Final = frozenset({"S", "N", "B"})
-_SET_TYPES: Final = frozenset({"SS", "NS", "BS"})
-_ALL_TYPES: Final = ("B", "NULL", "SS", "BOOL", "L", "BS", "N", "NS", "S", "M")
-_TYPE_NAMES: Final = {
-    "S": "STRING",
-    "N": "NUMBER",
-    "B": "BINARY",
-    "BOOL": "BOOLEAN",
-    "NULL": "NULL",
-    "M": "MAP",
-    "L": "LIST",
-    "SS": "SET",
-    "NS": "SET",
-    "BS": "SET",
-}
+# DynamoDB's functions: those not named here are an "Invalid function name" (a ValidationException),
+# those named but not implemented a NotImplementedError.
+_FUNCTIONS: Final = frozenset(
+    {"attribute_exists", "attribute_not_exists", "attribute_type", "begins_with", "contains", "size", "if_not_exists",
+     "list_append"}
+)  # fmt: skip
 
 # DynamoDB's reserved words: an expression names such an attribute only through a #placeholder.
 _RESERVED_WORDS: Final = frozenset(
@@ -175,8 +158,9 @@ def _invalid(message: str) -> DynamoDBError:
     return DynamoDBError("ValidationException", message)
 
 
-def _not_found(message: str = "Requested resource not found") -> DynamoDBError:
-    return DynamoDBError("ResourceNotFoundException", message)
+def _unsupported(what: str) -> NoReturn:
+    """A request the store never sends: the fake does not guess DynamoDB's answer."""
+    raise NotImplementedError(f"FakeDynamoDB does not support {what} (the store never sends it; tests/fakes/README.md)")
 
 
 _CONDITION_FAILED: Final = "The conditional request failed"
@@ -187,7 +171,38 @@ _OVERFLOW: Final = "Number overflow. Attempting to store a number with magnitude
 _UNDERFLOW: Final = "Number underflow. Attempting to store a number with magnitude smaller than supported range"
 _KEY_MISMATCH: Final = "The provided key element does not match the schema"
 _BAD_START_KEY: Final = "The provided starting key is invalid: The provided key element does not match the schema"
-_SERVER_ERRORS: Final = frozenset({"InternalServerError", "ServiceUnavailable"})
+# The parameters the fake implements, by operation (and by part of a transaction or batch): any other
+# parameter botocore accepts is a NotImplementedError.
+_EXPRESSION_NAMES: Final = " ExpressionAttributeNames ExpressionAttributeValues"
+_PARAMETERS: Final = {
+    what: frozenset(names.split())
+    for what, names in {
+        "CreateTable": "TableName AttributeDefinitions KeySchema BillingMode GlobalSecondaryIndexes",
+        "GetItem": "TableName Key ConsistentRead ProjectionExpression ExpressionAttributeNames",
+        "PutItem": "TableName Item ConditionExpression" + _EXPRESSION_NAMES,
+        "UpdateItem": "TableName Key UpdateExpression ConditionExpression ReturnValues" + _EXPRESSION_NAMES,
+        "DeleteItem": "TableName Key ConditionExpression" + _EXPRESSION_NAMES,
+        "Query": "TableName IndexName KeyConditionExpression ConsistentRead ScanIndexForward Limit ExclusiveStartKey"
+        + _EXPRESSION_NAMES,
+        "Scan": "TableName IndexName FilterExpression ProjectionExpression ConsistentRead Limit ExclusiveStartKey"
+        + _EXPRESSION_NAMES,
+        "BatchGetItem": "RequestItems",
+        "BatchGetItem table": "Keys ConsistentRead",
+        "TransactWriteItems": "TransactItems",
+        "TransactWriteItems Put": "TableName Item ConditionExpression ReturnValuesOnConditionCheckFailure"
+        + _EXPRESSION_NAMES,
+        "TransactWriteItems Update": "TableName Key UpdateExpression ConditionExpression"
+        " ReturnValuesOnConditionCheckFailure" + _EXPRESSION_NAMES,
+        "TransactWriteItems ConditionCheck": "TableName Key ConditionExpression ReturnValuesOnConditionCheckFailure"
+        + _EXPRESSION_NAMES,
+    }.items()
+}
+
+
+def _check_supported(what: str, params: Mapping[str, Any]) -> None:
+    extra = sorted(set(params) - _PARAMETERS[what])
+    if extra:
+        _unsupported(f"{', '.join(extra)} in {what}")
 
 
 @dataclass(frozen=True)
@@ -228,10 +243,9 @@ def _metadata(status: int, error_code: str | None = None) -> dict[str, Any]:
 def _client_error(error: DynamoDBError, operation: str) -> ClientError:
     """The exception boto3 raises for this error answer: the modelled subclass when there is one,
     with the response botocore parses (``Error``, ``ResponseMetadata``, the shape's members)."""
-    status = 500 if error.code in _SERVER_ERRORS else 400
     response: dict[str, Any] = {
         "Error": {"Message": error.message, "Code": error.code},
-        "ResponseMetadata": _metadata(status, error.code),
+        "ResponseMetadata": _metadata(400, error.code),
     }
     for member in ("message", "Message"):
         if member in _error_members(error.code):
@@ -258,12 +272,6 @@ def _check_params(operation: str, params: Mapping[str, Any], *, full: bool) -> N
         lines = [f'Unknown parameter in input: "{name}"' for name in unknown]
         lines += [f'Missing required parameter in input: "{name}"' for name in missing]
         raise ParamValidationError(report="\n".join(lines))
-
-
-def _reject_legacy(request: Mapping[str, Any], *names: str) -> None:
-    for name in names:
-        if name in request:
-            raise NotImplementedError(f"FakeDynamoDB does not support the legacy parameter {name}; use expressions")
 
 
 # ---- attribute values -----------------------------------------------------------------------------
@@ -307,40 +315,10 @@ def _number(text: str) -> Decimal:
     return Decimal(text)
 
 
-def _load_number(raw: Any) -> str:
+def _load_number(raw: Any, depth: int) -> str:
     if not isinstance(raw, str):
         raise DynamoDBError("SerializationException", f"NUMBER_VALUE cannot be converted to String: {raw!r}")
     return _canonical_number(raw)
-
-
-def _load_binary(raw: Any) -> bytes:
-    if isinstance(raw, bytes | bytearray):
-        return bytes(raw)
-    if isinstance(raw, str):  # botocore encodes text as UTF-8
-        return raw.encode("utf-8")
-    raise DynamoDBError("SerializationException", f"Binary value must be bytes, not {type(raw).__name__}")
-
-
-def _load_set(tag: str, raw: Any) -> list[Any]:
-    if not isinstance(raw, list | tuple | set | frozenset):
-        raise DynamoDBError("SerializationException", f"{tag} value must be a list")
-    elements: list[Any]
-    if tag == "SS":
-        if not all(isinstance(element, str) for element in raw):
-            raise DynamoDBError("SerializationException", "SS elements must be strings")
-        elements = list(raw)
-    elif tag == "NS":
-        elements = [_load_number(element) for element in raw]
-    else:
-        elements = [_load_binary(element) for element in raw]
-    if not elements:
-        empty = {"SS": "An string set  may not be empty", "NS": "An number set  may not be empty"}
-        raise _invalid(
-            "One or more parameter values were invalid: " + empty.get(tag, "Binary sets should not be empty")
-        )
-    if len(set(elements)) != len(elements):
-        raise _invalid("One or more parameter values were invalid: Input collection contains duplicates")
-    return elements
 
 
 def _load_string(raw: Any, depth: int) -> str:
@@ -353,14 +331,6 @@ def _load_bool(raw: Any, depth: int) -> bool:
     if not isinstance(raw, bool):
         raise DynamoDBError("SerializationException", "BOOL value must be a boolean")
     return raw
-
-
-def _load_null(raw: Any, depth: int) -> bool:
-    if raw is not True:
-        raise _invalid(
-            "One or more parameter values were invalid: Null attribute value types must have the value of true"
-        )
-    return True
 
 
 def _load_map(raw: Any, depth: int) -> dict[str, AttributeValue]:
@@ -377,16 +347,12 @@ def _load_list(raw: Any, depth: int) -> list[AttributeValue]:
 
 _LOADERS: Final[dict[str, Callable[[Any, int], Any]]] = {
     "S": _load_string,
-    "N": lambda raw, _: _load_number(raw),
-    "B": lambda raw, _: _load_binary(raw),
+    "N": _load_number,
     "BOOL": _load_bool,
-    "NULL": _load_null,
     "M": _load_map,
     "L": _load_list,
-    "SS": lambda raw, _: _load_set("SS", raw),
-    "NS": lambda raw, _: _load_set("NS", raw),
-    "BS": lambda raw, _: _load_set("BS", raw),
 }
+_UNSUPPORTED_TYPES: Final = frozenset({"B", "NULL", "SS", "NS", "BS"})
 _MORE_THAN_ONE_TYPE: Final = (
     "Supplied AttributeValue has more than one datatypes set, must contain exactly one of the supported datatypes"
 )
@@ -394,6 +360,8 @@ _MORE_THAN_ONE_TYPE: Final = (
 
 def _load(value: Any, depth: int = 1) -> AttributeValue:
     """A fresh, checked copy of a wire attribute value, numbers in canonical form."""
+    if isinstance(value, Mapping) and len(value) == 1 and next(iter(value)) in _UNSUPPORTED_TYPES:
+        _unsupported(f"attribute values of type {next(iter(value))}")
     if not isinstance(value, Mapping) or not value or next(iter(value)) not in _LOADERS:
         raise _invalid("Supplied AttributeValue is empty, must contain exactly one of the supported datatypes")
     if len(value) > 1:
@@ -418,8 +386,6 @@ def _copy(value: AttributeValue) -> AttributeValue:
         return {"M": {name: _copy(member) for name, member in raw.items()}}
     if tag == "L":
         return {"L": [_copy(member) for member in raw]}
-    if tag in _SET_TYPES:
-        return {tag: list(raw)}
     return {tag: raw}
 
 
@@ -432,35 +398,22 @@ def _tag(value: AttributeValue) -> str:
 
 
 def _equal(first: AttributeValue, second: AttributeValue) -> bool:
-    """DynamoDB's ``=``: same type and value; sets in any order (numbers are canonical, so text compares)."""
-    tag = _tag(first)
-    if tag != _tag(second):
-        return False
-    a, b = first[tag], second[tag]
-    if tag in _SET_TYPES:
-        return len(a) == len(b) and set(a) == set(b)
-    if tag == "L":
-        return len(a) == len(b) and all(map(_equal, a, b))
-    if tag == "M":
-        return bool(a.keys() == b.keys()) and all(_equal(member, b[name]) for name, member in a.items())
-    return bool(a == b)
-
-
-def _sort_value(value: AttributeValue) -> Any:
-    """A scalar's value in DynamoDB's order: numbers numerically; text by code point, which is the
-    order of its UTF-8 bytes; binary by unsigned bytes."""
-    tag = _tag(value)
-    return _number(value["N"]) if tag == "N" else value[tag]
+    """DynamoDB's ``=``: same type and value. Without sets (whose order does not count) and with
+    numbers in canonical form, that is equality of the wire values."""
+    return first == second
 
 
 def _ordered_pair(first: AttributeValue | None, second: AttributeValue | None) -> tuple[Any, Any] | None:
-    """Both values in sort order when ``<`` and friends apply to them (same type, S, N or B)."""
+    """Both values in DynamoDB's order when ``<`` and friends apply to them (both S, or both N):
+    numbers numerically, text by code point, which is the order of its UTF-8 bytes."""
     if first is None or second is None:
         return None
     tag = _tag(first)
-    if tag not in _SCALAR_KEY_TYPES or tag != _tag(second):
+    if tag not in ("S", "N") or tag != _tag(second):
         return None
-    return _sort_value(first), _sort_value(second)
+    if tag == "N":
+        return _number(first["N"]), _number(second["N"])
+    return first["S"], second["S"]
 
 
 def _number_size(text: str) -> int:
@@ -476,16 +429,8 @@ def _value_size(value: AttributeValue) -> int:
         return len(raw.encode("utf-8", "surrogatepass"))
     if tag == "N":
         return _number_size(raw)
-    if tag == "B":
-        return len(raw)
-    if tag in ("BOOL", "NULL"):
+    if tag == "BOOL":
         return 1
-    if tag == "SS":
-        return sum(len(element.encode("utf-8", "surrogatepass")) for element in raw)
-    if tag == "NS":
-        return sum(_number_size(element) for element in raw)
-    if tag == "BS":
-        return sum(len(element) for element in raw)
     if tag == "L":
         return 3 + sum(1 + _value_size(member) for member in raw)
     return 3 + sum(1 + len(name.encode("utf-8", "surrogatepass")) + _value_size(member) for name, member in raw.items())
@@ -495,114 +440,30 @@ def _item_size(item: Mapping[str, AttributeValue]) -> int:
     return sum(len(name.encode("utf-8", "surrogatepass")) + _value_size(value) for name, value in item.items())
 
 
-def _describe(value: AttributeValue) -> str:
-    tag = _tag(value)
-    return f"AttributeValue: {{{tag}:{value[tag]}}}"
-
-
 # ---- document paths -------------------------------------------------------------------------------
 
 
 def _get(item: Mapping[str, AttributeValue], path: Path) -> AttributeValue | None:
-    """The value at ``path``, or None when any step is missing or of the wrong type."""
-    value = item.get(str(path[0]))
-    for element in path[1:]:
-        if value is None:
+    """The value at ``path``, or None when any step is missing or not a map."""
+    value = item.get(path[0])
+    for name in path[1:]:
+        members = None if value is None else value.get("M")
+        if members is None:
             return None
-        if isinstance(element, str):
-            members = value.get("M")
-            value = None if members is None else members.get(element)
-        else:
-            elements = value.get("L")
-            value = elements[element] if elements is not None and element < len(elements) else None
+        value = members.get(name)
     return value
 
 
-def _format_path(path: Path) -> str:
-    return "[" + ", ".join(f"[{element}]" if isinstance(element, int) else element for element in path) + "]"
-
-
-def _path_order(path: Path) -> tuple[tuple[int, Any], ...]:
-    """Sorts paths element by element, list indexes numerically."""
-    return tuple((1, element) if isinstance(element, int) else (0, element) for element in path)
-
-
 def _check_disjoint(paths: Sequence[Path], kind: str) -> None:
-    """DynamoDB refuses two paths of which one contains the other ("overlap"), or that use one step
-    both as a map key and a list index ("conflict")."""
+    """DynamoDB refuses two paths of which one contains the other (or that are the same)."""
     for number, first in enumerate(paths):
         for second in paths[number + 1 :]:
-            for a, b in zip(first, second, strict=False):
-                if a == b:
-                    continue
-                if isinstance(a, int) != isinstance(b, int):
-                    raise _invalid(
-                        f"Invalid {kind}: Two document paths conflict with each other; must remove or rewrite one"
-                        f" of these paths; path one: {_format_path(first)}, path two: {_format_path(second)}"
-                    )
-                break
-            else:
+            shorter = min(len(first), len(second))
+            if first[:shorter] == second[:shorter]:
                 raise _invalid(
                     f"Invalid {kind}: Two document paths overlap with each other; must remove or rewrite one of"
-                    f" these paths; path one: {_format_path(first)}, path two: {_format_path(second)}"
+                    f" these paths; path one: [{', '.join(first)}], path two: [{', '.join(second)}]"
                 )
-
-
-# A projection as a tree of path steps; None marks a step whose whole value is taken.
-_Tree: TypeAlias = dict[Element, "_Tree | None"]
-
-
-def _tree(paths: Sequence[Path]) -> _Tree:
-    root: _Tree = {}
-    for path in paths:
-        node = root
-        for element in path[:-1]:
-            child = node.setdefault(element, {})
-            assert child is not None  # disjoint paths: a step is never both taken whole and descended
-            node = child
-        node[path[-1]] = None
-    return root
-
-
-def _project(item: Mapping[str, AttributeValue], tree: _Tree) -> Item:
-    """The parts of ``item`` the tree names, shaped as in the item; missing parts are left out."""
-    result: Item = {}
-    for name, subtree in tree.items():
-        value = item.get(str(name))
-        if value is None:
-            continue
-        projected = _copy(value) if subtree is None else _project_value(value, subtree)
-        if projected is not None:
-            result[str(name)] = projected
-    return result
-
-
-def _project_value(value: AttributeValue, tree: _Tree) -> AttributeValue | None:
-    if isinstance(next(iter(tree)), str):
-        members = value.get("M")
-        if members is None:
-            return None
-        picked: Item = {}
-        for name, subtree in tree.items():
-            member = members.get(name)
-            projected = (
-                None if member is None else _copy(member) if subtree is None else _project_value(member, subtree)
-            )
-            if projected is not None:
-                picked[str(name)] = projected
-        return {"M": picked} if picked else None
-    elements = value.get("L")
-    if elements is None:
-        return None
-    chosen: list[AttributeValue] = []
-    for index in sorted(tree, key=int):
-        if int(index) < len(elements):
-            subtree = tree[index]
-            element = elements[int(index)]
-            projected = _copy(element) if subtree is None else _project_value(element, subtree)
-            if projected is not None:
-                chosen.append(projected)
-    return {"L": chosen} if chosen else None
 
 
 # ---- expressions: tokens --------------------------------------------------------------------------
@@ -688,19 +549,6 @@ class _Compare:
 
 
 @dataclass(frozen=True, slots=True)
-class _Between:
-    subject: _Operand
-    low: _Operand
-    high: _Operand
-
-
-@dataclass(frozen=True, slots=True)
-class _In:
-    subject: _Operand
-    options: tuple[_Operand, ...]
-
-
-@dataclass(frozen=True, slots=True)
 class _And:
     left: _Condition
     right: _Condition
@@ -713,41 +561,29 @@ class _Or:
 
 
 @dataclass(frozen=True, slots=True)
-class _Not:
-    operand: _Condition
-
-
-@dataclass(frozen=True, slots=True)
 class _Function:
     function: str
     args: tuple[_Operand, ...]
 
 
-_Condition: TypeAlias = _Compare | _Between | _In | _And | _Or | _Not | _Function
+_Condition: TypeAlias = _Compare | _And | _Or | _Function
 
 
 @dataclass(frozen=True, slots=True)
 class _Action:
-    verb: str  # SET, REMOVE, ADD or DELETE
+    verb: str  # SET, REMOVE or ADD
     path: Path
     value: _Operand | None
 
 
-_CONDITION_FUNCTIONS: Final = {  # name: number of arguments
-    "attribute_exists": 1,
-    "attribute_not_exists": 1,
-    "attribute_type": 2,
-    "begins_with": 2,
-    "contains": 2,
-}
-_UPDATE_FUNCTIONS: Final = frozenset({"if_not_exists", "list_append"})
+_CONDITION_FUNCTIONS: Final = {"attribute_exists": 1, "attribute_not_exists": 1, "begins_with": 2}  # name: arity
 _COMPARATORS: Final = frozenset({"=", "<>", "<", "<=", ">", ">="})
 _ORDERING: Final = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
 
 
 class _Parser:
-    """Recursive descent over one expression. Precedence, loosest first: OR, AND, NOT, then
-    comparisons, BETWEEN, IN and function calls; parentheses group conditions."""
+    """Recursive descent over one expression. Precedence, loosest first: OR, AND, then comparisons
+    and function calls; parentheses group conditions."""
 
     def __init__(self, text: str, kind: str) -> None:
         self.text = text
@@ -796,21 +632,13 @@ class _Parser:
     # -- paths and operands --
 
     def path(self) -> Path:
-        elements: list[Element] = [self.path_name()]
-        while True:
-            if self.at_op("."):
-                self.advance()
-                elements.append(self.path_name())
-            elif self.at_op("["):
-                self.advance()
-                token = self.advance()
-                if token.kind != "int":
-                    self.index -= 1
-                    raise self.syntax_error()
-                self.expect_op("]")
-                elements.append(int(token.text))
-            else:
-                return tuple(elements)
+        elements = [self.path_name()]
+        while self.at_op("."):
+            self.advance()
+            elements.append(self.path_name())
+        if self.at_op("["):
+            _unsupported(f"list indexes in document paths ({self.kind}: {self.text})")
+        return tuple(elements)
 
     def path_name(self) -> str:
         token = self.peek()
@@ -859,19 +687,15 @@ class _Parser:
         return node
 
     def conjunction(self) -> _Condition:
-        node = self.negation()
+        node = self.primary()
         while self.at_keyword("AND"):
             self.advance()
-            node = _And(node, self.negation())
+            node = _And(node, self.primary())
         return node
 
-    def negation(self) -> _Condition:
-        if self.at_keyword("NOT"):
-            self.advance()
-            return _Not(self.negation())
-        return self.primary()
-
     def primary(self) -> _Condition:
+        if self.at_keyword("NOT"):
+            _unsupported(f"NOT in conditions ({self.kind}: {self.text})")
         if self.at_op("("):
             opening = self.index
             self.advance()
@@ -883,25 +707,11 @@ class _Parser:
             self.groups.add((opening, closing))
             return node
         left = self.operand()
+        if self.at_keyword("BETWEEN") or self.at_keyword("IN"):
+            _unsupported(f"{self.peek().text.upper()} in conditions ({self.kind}: {self.text})")
         if self.at_op(*_COMPARATORS):
             op = self.advance().text
             return _Compare(op, left, self.operand())
-        if self.at_keyword("BETWEEN"):
-            self.advance()
-            low = self.operand()
-            if not self.at_keyword("AND"):
-                raise self.syntax_error()
-            self.advance()
-            return _Between(left, low, self.operand())
-        if self.at_keyword("IN"):
-            self.advance()
-            self.expect_op("(")
-            options = [self.operand()]
-            while self.at_op(","):
-                self.advance()
-                options.append(self.operand())
-            self.expect_op(")")
-            return _In(left, tuple(options))
         if isinstance(left, _Call):
             return _Function(left.function, left.args)
         raise self.syntax_error()
@@ -916,7 +726,9 @@ class _Parser:
         while self.peek().kind != "end":
             token = self.peek()
             verb = token.text.upper()
-            if token.kind != "ident" or verb not in ("SET", "REMOVE", "ADD", "DELETE"):
+            if token.kind == "ident" and verb == "DELETE":
+                _unsupported(f"DELETE in update expressions ({self.text})")
+            if token.kind != "ident" or verb not in ("SET", "REMOVE", "ADD"):
                 raise self.syntax_error()
             if verb in seen:
                 raise self.error(f'The "{verb}" section can only be used once in an update expression;')
@@ -993,9 +805,9 @@ class _Binder:
         return _invalid(f"Invalid {self.kind}: {message}")
 
     def path(self, path: Path) -> Path:
-        resolved: list[Element] = []
+        resolved: list[str] = []
         for element in path:
-            if isinstance(element, str) and element.startswith("#"):
+            if element.startswith("#"):
                 if element not in self.names:
                     raise self.error(
                         "An expression attribute name used in the document path is not defined; "
@@ -1027,9 +839,15 @@ class _Binder:
                 f"operator or function: {function}, number of operands: {len(args)}"
             )
 
-    def not_allowed(self, function: str) -> DynamoDBError:
-        if function in _CONDITION_FUNCTIONS or function in _UPDATE_FUNCTIONS or function == "size":
-            return self.error(f"The function is not allowed to be used this way in an expression; function: {function}")
+    def document_path(self, function: str, argument: _Operand) -> _PathOp:
+        if not isinstance(argument, _PathOp):
+            raise self.error(f"Operator or function requires a document path; operator or function: {function}")
+        return _PathOp(self.path(argument.path))
+
+    def unknown(self, function: str) -> DynamoDBError:
+        """A function of DynamoDB's that the fake does not implement is a NotImplementedError."""
+        if function in _FUNCTIONS:
+            _unsupported(f"the function {function} ({self.kind})")
         return self.error(f"Invalid function name; function: {function}")
 
     # -- conditions --
@@ -1042,85 +860,42 @@ class _Binder:
             return self.const(node)
         if isinstance(node, _Call) and node.function == "size":
             self.arity("size", node.args, 1)
-            (argument,) = node.args
-            if not isinstance(argument, _PathOp):
-                raise self.error("Operator or function requires a document path; operator or function: size")
-            return _Call("size", (_PathOp(self.path(argument.path)),))
+            return _Call("size", (self.document_path("size", node.args[0]),))
+        if isinstance(node, _Call) and (node.function in _CONDITION_FUNCTIONS or node.function == "if_not_exists"):
+            raise self.error(
+                f"The function is not allowed to be used this way in an expression; function: {node.function}"
+            )
         if isinstance(node, _Call):
-            raise self.not_allowed(node.function)
+            raise self.unknown(node.function)
         raise self.error("Syntax error")
-
-    def ordered(self, op: str, *operands: _Operand) -> None:
-        for operand in operands:
-            if isinstance(operand, _Const) and _tag(operand.value) not in _SCALAR_KEY_TYPES:
-                self.wrong_type(op, operand)
 
     def condition(self, node: _Condition) -> _Condition:
         if isinstance(node, _And):
             return _And(self.condition(node.left), self.condition(node.right))
         if isinstance(node, _Or):
             return _Or(self.condition(node.left), self.condition(node.right))
-        if isinstance(node, _Not):
-            return _Not(self.condition(node.operand))
         if isinstance(node, _Compare):
             left, right = self.value(node.left), self.value(node.right)
             if node.op in _ORDERING:
-                self.ordered(node.op, left, right)
+                for side in (left, right):
+                    if isinstance(side, _Const) and _tag(side.value) not in ("S", "N"):
+                        self.wrong_type(node.op, side)
             return _Compare(node.op, left, right)
-        if isinstance(node, _Between):
-            return self.between(node)
-        if isinstance(node, _In):
-            if len(node.options) + 1 > MAX_IN_OPERANDS:
-                raise self.error(
-                    f"The IN operator is provided with too many operands; number of operands: {len(node.options) + 1}"
-                )
-            return _In(self.value(node.subject), tuple(self.value(option) for option in node.options))
         return self.function(node)
-
-    def between(self, node: _Between) -> _Between:
-        subject, low, high = self.value(node.subject), self.value(node.low), self.value(node.high)
-        self.ordered("BETWEEN", subject, low, high)
-        if isinstance(low, _Const) and isinstance(high, _Const):
-            if _tag(low.value) != _tag(high.value):
-                raise self.error(
-                    "The BETWEEN operator requires same data type for lower and upper bounds; "
-                    f"lower bound operand: {_describe(low.value)}, upper bound operand: {_describe(high.value)}"
-                )
-            if _sort_value(low.value) > _sort_value(high.value):
-                raise self.error(
-                    "The BETWEEN operator requires upper bound to be greater than or equal to lower bound; "
-                    f"lower bound operand: {_describe(low.value)}, upper bound operand: {_describe(high.value)}"
-                )
-        return _Between(subject, low, high)
 
     def function(self, node: _Function) -> _Function:
         name = node.function
         if name not in _CONDITION_FUNCTIONS:
-            raise self.not_allowed(name)
+            if name in ("size", "if_not_exists"):
+                raise self.error(f"The function is not allowed to be used this way in an expression; function: {name}")
+            raise self.unknown(name)
         self.arity(name, node.args, _CONDITION_FUNCTIONS[name])
         if name in ("attribute_exists", "attribute_not_exists"):
-            (argument,) = node.args
-            if not isinstance(argument, _PathOp):
-                raise self.error(f"Operator or function requires a document path; operator or function: {name}")
-            return _Function(name, (_PathOp(self.path(argument.path)),))
+            return _Function(name, (self.document_path(name, node.args[0]),))
         args = tuple(self.value(argument) for argument in node.args)
-        if name == "attribute_type":
-            kind = args[1]
-            if not isinstance(kind, _Const):
-                raise self.error(
-                    "Incorrect operand type for operator or function; operator or function: attribute_type"
-                )
-            if _tag(kind.value) != "S":
-                self.wrong_type(name, kind)
-            if kind.value["S"] not in _ALL_TYPES:
-                raise self.error(
-                    f"Invalid attribute type name found in type: {kind.value['S']}, "
-                    f"valid types: {{{','.join(_ALL_TYPES)}}}"
-                )
-        elif name == "begins_with":
-            for argument in args:
-                if isinstance(argument, _Const) and _tag(argument.value) not in ("S", "B"):
-                    self.wrong_type(name, argument)
+        for argument in args:  # begins_with: of a string (binary values are not implemented)
+            if isinstance(argument, _Const) and _tag(argument.value) != "S":
+                self.wrong_type(name, argument)
         return _Function(name, args)
 
     # -- updates --
@@ -1136,82 +911,36 @@ class _Binder:
     def action_value(self, action: _Action) -> _Operand:
         assert action.value is not None
         if action.verb == "SET":
-            return self.set_value(action.value, inside=None)
+            return self.set_value(action.value)
         assert isinstance(action.value, _ValueRef)
         value = self.const(action.value)
-        tag = _tag(value.value)
-        if tag not in _SET_TYPES and (action.verb == "DELETE" or tag != "N"):
+        if _tag(value.value) != "N":  # sets are not implemented (_load refuses them)
+            names = {"S": "STRING", "BOOL": "BOOLEAN", "M": "MAP", "L": "LIST"}
             raise self.error(
                 "Incorrect operand type for operator or function; "
-                f"operator: {action.verb}, operand type: {_TYPE_NAMES[tag]}"
+                f"operator: ADD, operand type: {names[_tag(value.value)]}"
             )
         return value
 
-    def set_value(self, node: _Operand, inside: str | None) -> _Operand:
+    def set_value(self, node: _Operand) -> _Operand:
         if isinstance(node, _PathOp):
             return _PathOp(self.path(node.path))
         if isinstance(node, _ValueRef):
             return self.const(node)
         if isinstance(node, _Arith):
-            left, right = self.set_value(node.left, inside), self.set_value(node.right, inside)
+            left, right = self.set_value(node.left), self.set_value(node.right)
             for side in (left, right):
                 if isinstance(side, _Const) and _tag(side.value) != "N":
                     self.wrong_type(node.op, side)
             return _Arith(node.op, left, right)
         assert isinstance(node, _Call)
-        return self.update_function(node, inside)
-
-    def update_function(self, node: _Call, inside: str | None) -> _Operand:
-        name = node.function
-        if name == "if_not_exists":
-            self.arity(name, node.args, 2)
+        if node.function == "if_not_exists":
+            self.arity("if_not_exists", node.args, 2)
             path, fallback = node.args
-            if not isinstance(path, _PathOp):
-                raise self.error("Operator or function requires a document path; operator or function: if_not_exists")
-            return _Call(name, (_PathOp(self.path(path.path)), self.set_value(fallback, inside)))
-        if name == "list_append":
-            self.arity(name, node.args, 2)
-            if inside == "list_append":
-                raise self.not_allowed(name)
-            args = tuple(self.set_value(argument, "list_append") for argument in node.args)
-            for argument in args:
-                if isinstance(argument, _Const) and _tag(argument.value) != "L":
-                    self.wrong_type(name, argument)
-            return _Call(name, args)
-        if name in _CONDITION_FUNCTIONS or name == "size":
-            raise self.error(f"The function is not allowed in an update expression; function: {name}")
-        raise self.error(f"Invalid function name; function: {name}")
-
-
-def _operand_paths(node: _Operand) -> Iterator[Path]:
-    if isinstance(node, _PathOp):
-        yield node.path
-    elif isinstance(node, _Call):
-        for argument in node.args:
-            yield from _operand_paths(argument)
-    elif isinstance(node, _Arith):
-        yield from _operand_paths(node.left)
-        yield from _operand_paths(node.right)
-
-
-def _condition_paths(node: _Condition) -> Iterator[Path]:
-    if isinstance(node, _And | _Or):
-        yield from _condition_paths(node.left)
-        yield from _condition_paths(node.right)
-    elif isinstance(node, _Not):
-        yield from _condition_paths(node.operand)
-    elif isinstance(node, _Compare):
-        yield from _operand_paths(node.left)
-        yield from _operand_paths(node.right)
-    elif isinstance(node, _Between):
-        for operand in (node.subject, node.low, node.high):
-            yield from _operand_paths(operand)
-    elif isinstance(node, _In):
-        for operand in (node.subject, *node.options):
-            yield from _operand_paths(operand)
-    else:
-        for operand in node.args:
-            yield from _operand_paths(operand)
+            return _Call("if_not_exists", (self.document_path("if_not_exists", path), self.set_value(fallback)))
+        if node.function in _CONDITION_FUNCTIONS or node.function == "size":
+            raise self.error(f"The function is not allowed in an update expression; function: {node.function}")
+        raise self.unknown(node.function)
 
 
 _NAME_KEY: Final = re.compile(r"#[A-Za-z0-9_]+")
@@ -1232,7 +961,7 @@ class _Expressions:
         self.key_condition: _Condition | None = None
         self.filter: _Condition | None = None
         self.update: tuple[_Action, ...] | None = None
-        self.projection: tuple[Path, ...] | None = None
+        self.projection: tuple[str, ...] | None = None
         for name in present:
             text = request[name]
             if not isinstance(text, str):
@@ -1244,8 +973,11 @@ class _Expressions:
             if name == "UpdateExpression":
                 self.update = binder.update(parsed.tree)
             elif name == "ProjectionExpression":
-                self.projection = tuple(binder.path(path) for path in parsed.tree)
-                _check_disjoint(self.projection, name)
+                paths = tuple(binder.path(path) for path in parsed.tree)
+                _check_disjoint(paths, name)
+                if any(len(path) > 1 for path in paths):
+                    _unsupported(f"nested paths in a ProjectionExpression ({text})")
+                self.projection = tuple(path[0] for path in paths)
             elif name == "KeyConditionExpression":
                 self.key_condition = binder.condition(parsed.tree)
             elif name == "FilterExpression":
@@ -1297,13 +1029,14 @@ class _Expressions:
 
 
 def _size(value: AttributeValue | None) -> int | None:
-    """``size()``: characters of a string, bytes of a binary, members of a set, list or map."""
+    """``size()``: the members of a map or list; none for a missing attribute, a number or a boolean
+    (a comparison with it is false). Of a string, DynamoDB's count is not implemented."""
     if value is None:
         return None
     tag = _tag(value)
-    if tag in ("S", "B", "L", "M") or tag in _SET_TYPES:
-        return len(value[tag])
-    return None
+    if tag == "S":
+        _unsupported("size() of a string")
+    return len(value[tag]) if tag in ("M", "L") else None
 
 
 def _operand_value(node: _Operand, item: Mapping[str, AttributeValue]) -> AttributeValue | None:
@@ -1332,46 +1065,20 @@ def _evaluate(node: _Condition, item: Mapping[str, AttributeValue]) -> bool:
         return _evaluate(node.left, item) and _evaluate(node.right, item)
     if isinstance(node, _Or):
         return _evaluate(node.left, item) or _evaluate(node.right, item)
-    if isinstance(node, _Not):
-        return not _evaluate(node.operand, item)
     if isinstance(node, _Compare):
         return _compare(node.op, _operand_value(node.left, item), _operand_value(node.right, item))
-    if isinstance(node, _Between):
-        subject = _operand_value(node.subject, item)
-        low = _ordered_pair(_operand_value(node.low, item), subject)
-        high = _ordered_pair(subject, _operand_value(node.high, item))
-        return low is not None and high is not None and low[0] <= low[1] and high[0] <= high[1]
-    if isinstance(node, _In):
-        subject = _operand_value(node.subject, item)
-        if subject is None:
-            return False
-        return any(_compare("=", subject, _operand_value(option, item)) for option in node.options)
-    return _function(node, item)
-
-
-def _function(node: _Function, item: Mapping[str, AttributeValue]) -> bool:
     values = [_operand_value(argument, item) for argument in node.args]
-    name = node.function
-    if name == "attribute_exists":
+    if node.function == "attribute_exists":
         return values[0] is not None
-    if name == "attribute_not_exists":
+    if node.function == "attribute_not_exists":
         return values[0] is None
-    first, second = values
-    if first is None or second is None:
-        return False
-    tag, other = _tag(first), _tag(second)
-    if name == "attribute_type":
-        return bool(tag == second["S"])
-    if name == "begins_with":
-        return tag == other and tag in ("S", "B") and bool(first[tag].startswith(second[tag]))
-    # contains: a substring of a string or binary, a member of a set, an element of a list
-    if tag in ("S", "B"):
-        return tag == other and bool(second[tag] in first[tag])
-    if tag in _SET_TYPES:
-        return other == tag[0] and second[other] in first[tag]
-    if tag == "L":
-        return any(_equal(element, second) for element in first["L"])
-    return False
+    subject, prefix = values  # begins_with
+    return (
+        subject is not None
+        and prefix is not None
+        and _tag(subject) == _tag(prefix) == "S"
+        and bool(subject["S"].startswith(prefix["S"]))
+    )
 
 
 # ---- updates --------------------------------------------------------------------------------------
@@ -1392,124 +1099,52 @@ def _update_value(node: _Operand, old: Mapping[str, AttributeValue]) -> Attribut
             raise _invalid(_WRONG_OPERAND)
         compute = _EXACT.add if node.op == "+" else _EXACT.subtract
         return {"N": _number_text(_checked_number(compute(_number(left["N"]), _number(right["N"])), computed=True))}
-    assert isinstance(node, _Call)
-    if node.function == "if_not_exists":
-        path, fallback = node.args
-        assert isinstance(path, _PathOp)
-        existing = _get(old, path.path)
-        return existing if existing is not None else _update_value(fallback, old)
-    first, second = (_update_value(argument, old) for argument in node.args)
-    if _tag(first) != "L" or _tag(second) != "L":
-        raise _invalid(_WRONG_OPERAND)
-    return {"L": first["L"] + second["L"]}
+    assert isinstance(node, _Call) and node.function == "if_not_exists"
+    path, fallback = node.args
+    assert isinstance(path, _PathOp)
+    existing = _get(old, path.path)
+    return existing if existing is not None else _update_value(fallback, old)
 
 
-def _container(item: Item, path: Path) -> dict[str, AttributeValue] | list[AttributeValue]:
-    """The map (for a name) or the list (for an index) that holds the last step of ``path``."""
+def _container(item: Item, path: Path) -> dict[str, AttributeValue]:
+    """The map that holds the last step of ``path`` (the item itself for an attribute)."""
     if len(path) == 1:
         return item
     parent = _get(item, path[:-1])
-    if parent is not None:
-        if isinstance(path[-1], str) and "M" in parent:
-            members: dict[str, AttributeValue] = parent["M"]
-            return members
-        if isinstance(path[-1], int) and "L" in parent:
-            elements: list[AttributeValue] = parent["L"]
-            return elements
-    raise _invalid(_INVALID_PATH)
+    if parent is None or "M" not in parent:
+        raise _invalid(_INVALID_PATH)
+    members: dict[str, AttributeValue] = parent["M"]
+    return members
 
 
-def _child(container: dict[str, AttributeValue] | list[AttributeValue], step: Element) -> AttributeValue | None:
-    if isinstance(container, dict):
-        return container.get(str(step))
-    index = int(step)
-    return container[index] if index < len(container) else None
-
-
-def _put_child(
-    container: dict[str, AttributeValue] | list[AttributeValue], step: Element, value: AttributeValue
-) -> None:
-    if isinstance(container, dict):
-        container[str(step)] = value
-    elif int(step) < len(container):
-        container[int(step)] = value
-    else:  # SET beyond the end of a list appends
-        container.append(value)
-
-
-def _add(item: Item, path: Path, delta: AttributeValue) -> None:
-    """ADD: a number to a number (a missing one counts as 0), or a set's members to a set."""
-    container = _container(item, path)
-    existing = _child(container, path[-1])
-    tag = _tag(delta)
-    if existing is None:
-        _put_child(container, path[-1], _copy(delta))
-    elif _tag(existing) != tag:
-        raise _invalid(_WRONG_OPERAND)
-    elif tag == "N":
-        total = _EXACT.add(_number(existing["N"]), _number(delta["N"]))
-        _put_child(container, path[-1], {"N": _number_text(_checked_number(total, computed=True))})
-    else:
-        present = set(existing[tag])
-        _put_child(
-            container, path[-1], {tag: existing[tag] + [member for member in delta[tag] if member not in present]}
-        )
-
-
-def _delete(item: Item, path: Path, members: AttributeValue) -> bool:
-    """DELETE: a set's members from a set; True when that leaves it empty (and so removed)."""
-    container = _container(item, path)
-    existing = _child(container, path[-1])
-    tag = _tag(members)
-    if existing is None:
-        return False
-    if _tag(existing) != tag:
-        raise _invalid(_WRONG_OPERAND)
-    removed = set(members[tag])
-    remaining = [member for member in existing[tag] if member not in removed]
-    if not remaining:
-        return True
-    _put_child(container, path[-1], {tag: remaining})
-    return False
-
-
-def _remove(item: Item, path: Path) -> None:
-    container = _container(item, path)
-    if isinstance(container, dict):
-        container.pop(str(path[-1]), None)
-    elif int(path[-1]) < len(container):
-        del container[int(path[-1])]
-
-
-def _apply_update(old: Item | None, key: Item, actions: tuple[_Action, ...] | None) -> Item | None:
+def _apply_update(old: Item | None, key: Item, actions: tuple[_Action, ...]) -> Item | None:
     """The item after an UpdateItem; None when it did not exist and the update only removes (then
-    DynamoDB creates nothing and checks no path).
-
-    Values are read from the item as it was; list indexes refer to the list as it was (writes go
-    first in path order, so that SETs beyond the end append in index order, then removals from the
-    last index back)."""
-    if actions is None:
-        return _copy_item(old) if old is not None else _copy_item(key)
-    if old is None and all(action.verb in ("REMOVE", "DELETE") for action in actions):
+    DynamoDB creates nothing and checks no path). Values are read from the item as it was; the paths
+    are disjoint (DynamoDB refuses overlapping ones), so the actions apply in any order."""
+    if old is None and all(action.verb == "REMOVE" for action in actions):
         return None
     before: Mapping[str, AttributeValue] = old or {}
     values = {
-        id(action): _update_value(action.value, before) for action in actions if action.verb == "SET" and action.value
+        id(action): _update_value(action.value, before) for action in actions if action.value and action.verb == "SET"
     }
     item = _copy_item(old) if old is not None else _copy_item(key)
-    removals = [action.path for action in actions if action.verb == "REMOVE"]
-    for action in sorted((action for action in actions if action.verb != "REMOVE"), key=lambda a: _path_order(a.path)):
+    for action in actions:
+        container = _container(item, action.path)
+        name = action.path[-1]
         if action.verb == "SET":
-            _put_child(_container(item, action.path), action.path[-1], _copy(values[id(action)]))
-        elif action.verb == "ADD":
+            container[name] = _copy(values[id(action)])
+        elif action.verb == "REMOVE":
+            container.pop(name, None)
+        else:  # ADD a number; a missing one counts as 0
             assert isinstance(action.value, _Const)
-            _add(item, action.path, action.value.value)
-        else:
-            assert isinstance(action.value, _Const)
-            if _delete(item, action.path, action.value.value):
-                removals.append(action.path)
-    for path in sorted(removals, key=_path_order, reverse=True):
-        _remove(item, path)
+            existing = container.get(name)
+            if existing is None:
+                container[name] = _copy(action.value.value)
+            elif _tag(existing) != "N":
+                raise _invalid(_WRONG_OPERAND)
+            else:
+                total = _EXACT.add(_number(existing["N"]), _number(action.value.value["N"]))
+                container[name] = {"N": _number_text(_checked_number(total, computed=True))}
     return item
 
 
@@ -1517,47 +1152,33 @@ def _apply_update(old: Item | None, key: Item, actions: tuple[_Action, ...] | No
 
 
 @dataclass(frozen=True)
-class _KeyAttribute:
-    name: str
-    type: str  # S, N or B
-
-
-@dataclass(frozen=True)
 class _Schema:
-    hash: _KeyAttribute
-    range: _KeyAttribute | None
-    attributes: tuple[_KeyAttribute, ...] = field(init=False)
-    names: tuple[str, ...] = field(init=False)
+    """A key schema of string attributes: the hash key, and the range key if there is one."""
 
-    def __post_init__(self) -> None:
-        attributes = (self.hash,) if self.range is None else (self.hash, self.range)
-        object.__setattr__(self, "attributes", attributes)
-        object.__setattr__(self, "names", tuple(attribute.name for attribute in attributes))
+    names: tuple[str, ...]
 
-    def key_schema(self) -> list[dict[str, str]]:
-        kinds = ("HASH", "RANGE")
-        return [
-            {"AttributeName": attr.name, "KeyType": kind} for attr, kind in zip(self.attributes, kinds, strict=False)
-        ]
+    @property
+    def hash(self) -> str:
+        return self.names[0]
 
     def values(self, item: Mapping[str, AttributeValue]) -> Key | None:
-        """The item's key values in sort order, None when it lacks one (or has one of another type)."""
+        """The item's key values, None when it lacks one (or has one of another type)."""
         values = []
-        for attribute in self.attributes:
-            value = item.get(attribute.name)
-            if value is None or attribute.type not in value:
+        for name in self.names:
+            value = item.get(name)
+            if value is None or "S" not in value:
                 return None
-            values.append(_sort_value(value))
+            values.append(value["S"])
         return tuple(values)
 
 
-def _schema(elements: Any, types: Mapping[str, str], what: str) -> _Schema:
+def _schema(elements: Any, types: Mapping[str, str]) -> _Schema:
     if not isinstance(elements, list | tuple) or not 1 <= len(elements) <= 2:
-        raise _invalid(f"1 validation error detected: {what} must have 1 or 2 elements")
+        raise _invalid("1 validation error detected: KeySchema must have 1 or 2 elements")
     kinds = [element.get("KeyType") for element in elements]
     if kinds[0] != "HASH" or (len(kinds) == 2 and kinds[1] != "RANGE"):
-        raise _invalid(f"Invalid {what}: The first KeySchemaElement is not a HASH key type")
-    attributes = []
+        raise _invalid("Invalid KeySchema: The first KeySchemaElement is not a HASH key type")
+    names = []
     for element in elements:
         name = element.get("AttributeName")
         if name not in types:
@@ -1565,23 +1186,22 @@ def _schema(elements: Any, types: Mapping[str, str], what: str) -> _Schema:
                 "One or more parameter values were invalid: Some index key attributes are not defined in "
                 f"AttributeDefinitions. Keys: [{name}], AttributeDefinitions: [{', '.join(types)}]"
             )
-        attributes.append(_KeyAttribute(name, types[name]))
-    return _Schema(attributes[0], attributes[1] if len(attributes) == 2 else None)
+        if types[name] != "S":
+            _unsupported(f"key attributes of type {types[name]}")
+        names.append(name)
+    return _Schema(tuple(names))
 
 
 class _Index:
-    """A global secondary index: entries (index key, table key) in sort order; sparse, as DynamoDB's:
-    an item is in it only while it has the index's key attributes."""
+    """A global secondary index projecting ALL: entries (index key, table key) in sort order; sparse,
+    as DynamoDB's: an item is in it only while it has the index's key attributes."""
 
-    def __init__(self, definition: Mapping[str, Any], types: Mapping[str, str], table_schema: _Schema) -> None:
+    def __init__(self, definition: Mapping[str, Any], types: Mapping[str, str]) -> None:
         self.name: str = definition["IndexName"]
-        self.schema = _schema(definition["KeySchema"], types, "KeySchema")
-        self.projection: dict[str, Any] = dict(definition.get("Projection") or {"ProjectionType": "ALL"})
-        self.projection_type: str = self.projection.get("ProjectionType", "ALL")
-        if self.projection_type not in ("ALL", "KEYS_ONLY", "INCLUDE"):
-            raise _invalid(f"Unknown ProjectionType: {self.projection_type}")
-        kept = {*self.schema.names, *table_schema.names, *self.projection.get("NonKeyAttributes", ())}
-        self.kept: frozenset[str] | None = None if self.projection_type == "ALL" else frozenset(kept)
+        self.schema = _schema(definition["KeySchema"], types)
+        projection = (definition.get("Projection") or {}).get("ProjectionType", "ALL")
+        if projection != "ALL":
+            _unsupported(f"index projections of type {projection}")
         self.entries: list[Key] = []
 
     def entry(self, item: Mapping[str, AttributeValue], key: Key) -> Key | None:
@@ -1596,22 +1216,6 @@ class _Index:
         if position < len(self.entries) and self.entries[position] == entry:
             del self.entries[position]
 
-    def view(self, item: Item) -> Item:
-        """The item as the index holds it (its projection)."""
-        return item if self.kept is None else {name: value for name, value in item.items() if name in self.kept}
-
-    def describe(self, table: _Table) -> dict[str, Any]:
-        sizes = [table.sizes[entry[len(self.schema.attributes) :]] for entry in self.entries]
-        return {
-            "IndexName": self.name,
-            "KeySchema": self.schema.key_schema(),
-            "Projection": self.projection,
-            "IndexStatus": "ACTIVE",
-            "ItemCount": len(self.entries),
-            "IndexSizeBytes": sum(sizes),
-            "IndexArn": f"{table.arn}/index/{self.name}",
-        }
-
 
 def _first(entry: Key) -> Any:
     return entry[0]
@@ -1623,48 +1227,18 @@ class _Table:
 
     def __init__(self, request: Mapping[str, Any]) -> None:
         self.name: str = request["TableName"]
-        definitions = request.get("AttributeDefinitions") or []
-        self.types: dict[str, str] = {}
-        for definition in definitions:
-            if definition.get("AttributeType") not in _SCALAR_KEY_TYPES:
-                raise _invalid(
-                    f"1 validation error detected: Value '{definition.get('AttributeType')}' at "
-                    "'attributeDefinitions.member.attributeType' failed to satisfy constraint: "
-                    "Member must satisfy enum value set: [B, N, S]"
-                )
-            self.types[definition["AttributeName"]] = definition["AttributeType"]
-        self.schema = _schema(request.get("KeySchema"), self.types, "KeySchema")
-        if request.get("LocalSecondaryIndexes"):
-            raise NotImplementedError("FakeDynamoDB does not support local secondary indexes")
+        if request.get("BillingMode") != "PAY_PER_REQUEST":
+            _unsupported("tables of provisioned capacity")
+        types = {
+            definition["AttributeName"]: definition["AttributeType"] for definition in request["AttributeDefinitions"]
+        }
+        self.schema = _schema(request["KeySchema"], types)
         self.indexes: dict[str, _Index] = {}
         for definition in request.get("GlobalSecondaryIndexes") or []:
-            index = _Index(definition, self.types, self.schema)
+            index = _Index(definition, types)
             if index.name in self.indexes:
                 raise _invalid(f"One or more parameter values were invalid: Duplicate index name: {index.name}")
             self.indexes[index.name] = index
-        self.index_key_names = frozenset(name for index in self.indexes.values() for name in index.schema.names)
-        used = {*self.schema.names, *self.index_key_names}
-        if set(self.types) - used:
-            raise _invalid(
-                "One or more parameter values were invalid: Some AttributeDefinitions are not used. "
-                f"AttributeDefinitions: [{', '.join(self.types)}], keys used: [{', '.join(sorted(used))}]"
-            )
-        self.billing_mode: str = request.get("BillingMode") or "PROVISIONED"
-        throughput = request.get("ProvisionedThroughput")
-        if self.billing_mode == "PAY_PER_REQUEST" and throughput:
-            raise _invalid(
-                "One or more parameter values were invalid: Neither ReadCapacityUnits nor WriteCapacityUnits "
-                "can be specified when BillingMode is PAY_PER_REQUEST"
-            )
-        if self.billing_mode == "PROVISIONED" and not throughput:
-            raise _invalid(
-                "One or more parameter values were invalid: ReadCapacityUnits and WriteCapacityUnits must both "
-                "be specified when BillingMode is PROVISIONED"
-            )
-        self.throughput = dict(throughput or {"ReadCapacityUnits": 0, "WriteCapacityUnits": 0})
-        self.arn = f"arn:aws:dynamodb:us-east-1:123456789012:table/{self.name}"
-        self.created = datetime.now(UTC)
-        self.ttl: dict[str, Any] = {"TimeToLiveStatus": "DISABLED"}
         self.items: dict[Key, Item] = {}
         self.sizes: dict[Key, int] = {}
         self.order: list[Key] = []
@@ -1676,10 +1250,10 @@ class _Table:
         if not isinstance(raw, Mapping) or set(raw) != set(self.schema.names):
             raise _invalid(_KEY_MISMATCH)
         item = {name: _load(raw[name]) for name in self.schema.names}
-        for position, attribute in enumerate(self.schema.attributes):
-            if _tag(item[attribute.name]) != attribute.type:
+        for position, name in enumerate(self.schema.names):
+            if _tag(item[name]) != "S":
                 raise _invalid(_KEY_MISMATCH)
-            self._check_key_value(attribute, item[attribute.name], hashed=position == 0)
+            self._check_key_value(name, item[name]["S"], hashed=position == 0)
         values = self.schema.values(item)
         assert values is not None
         return item, values
@@ -1687,18 +1261,16 @@ class _Table:
     def new_item(self, raw: Any) -> tuple[Item, Key, int]:
         """A PutItem's item, checked: its key, its index keys, its size."""
         item = _load_item(raw)
-        for position, attribute in enumerate(self.schema.attributes):
-            value = item.get(attribute.name)
+        for position, name in enumerate(self.schema.names):
+            value = item.get(name)
             if value is None:
-                raise _invalid(
-                    f"One or more parameter values were invalid: Missing the key {attribute.name} in the item"
-                )
-            if _tag(value) != attribute.type:
+                raise _invalid(f"One or more parameter values were invalid: Missing the key {name} in the item")
+            if _tag(value) != "S":
                 raise _invalid(
                     "One or more parameter values were invalid: Type mismatch for key "
-                    f"{attribute.name} expected: {attribute.type} actual: {_tag(value)}"
+                    f"{name} expected: S actual: {_tag(value)}"
                 )
-            self._check_key_value(attribute, value, hashed=position == 0)
+            self._check_key_value(name, value["S"], hashed=position == 0)
         self.check_index_keys(item, updated=False)
         size = _item_size(item)
         if size > MAX_ITEM_SIZE:
@@ -1708,15 +1280,13 @@ class _Table:
         return item, values, size
 
     @staticmethod
-    def _check_key_value(attribute: _KeyAttribute, value: AttributeValue, *, hashed: bool) -> None:
-        raw = value[attribute.type]
-        if attribute.type != "N" and not raw:
-            kind = "string" if attribute.type == "S" else "binary"
+    def _check_key_value(name: str, raw: str, *, hashed: bool) -> None:
+        if not raw:
             raise _invalid(
                 "One or more parameter values are not valid. The AttributeValue for a key attribute cannot "
-                f"contain an empty {kind} value. Key: {attribute.name}"
+                f"contain an empty string value. Key: {name}"
             )
-        size = len(raw.encode("utf-8", "surrogatepass")) if attribute.type == "S" else len(raw)
+        size = len(raw.encode("utf-8", "surrogatepass"))
         if hashed and size > MAX_HASH_KEY_SIZE:
             raise _invalid(
                 "One or more parameter values were invalid: Size of hashkey has exceeded the maximum size limit of"
@@ -1729,48 +1299,38 @@ class _Table:
             )
 
     def check_index_keys(self, item: Item, *, updated: bool) -> None:
-        """An index key attribute, when present, must have the declared type and not be empty."""
+        """An index key attribute, when present, must be a string, and not an empty one."""
         for index in self.indexes.values():
-            for attribute in index.schema.attributes:
-                value = item.get(attribute.name)
+            for name in index.schema.names:
+                value = item.get(name)
                 if value is None:
                     continue
-                tag = _tag(value)
-                if tag != attribute.type:
+                if _tag(value) != "S":
                     if updated:
                         raise _invalid(
                             "The update expression attempted to update the secondary index key to unsupported type"
                         )
                     raise _invalid(
                         "One or more parameter values were invalid: Type mismatch for Index Key "
-                        f"{attribute.name} Expected: {attribute.type} Actual: {tag} IndexName: {index.name}"
+                        f"{name} Expected: S Actual: {_tag(value)} IndexName: {index.name}"
                     )
-                if tag != "N" and not value[tag]:
-                    kind = "string" if tag == "S" else "binary"
+                if not value["S"]:
                     raise _invalid(
                         "One or more parameter values are not valid. A value specified for a secondary index key is "
                         "not supported. The AttributeValue for a key attribute cannot contain an empty "
-                        f"{kind} value. IndexName: {index.name}, IndexKey: {attribute.name}"
+                        f"string value. IndexName: {index.name}, IndexKey: {name}"
                     )
 
-    def check_update(self, actions: tuple[_Action, ...] | None) -> None:
-        """What an UpdateExpression may not touch: the table's key, the inside of an index key."""
-        index_keys = self.index_key_names
-        for action in actions or ():
+    def check_update(self, actions: tuple[_Action, ...]) -> None:
+        """An UpdateExpression may not touch the table's key."""
+        for action in actions:
             if action.path[0] in self.schema.names:
                 raise _invalid(
                     f"One or more parameter values were invalid: Cannot update attribute {action.path[0]}. "
                     "This attribute is part of the key"
                 )
-            paths = [action.path, *(() if action.value is None else _operand_paths(action.value))]
-            for path in paths:
-                if path[0] in index_keys and len(path) > 1:
-                    raise _invalid(
-                        "Key attributes must be scalars; list random access '[]' and map lookup '.' are not "
-                        f"allowed: IndexKey: {path[0]}"
-                    )
 
-    def updated(self, key: Item, old: Item | None, actions: tuple[_Action, ...] | None) -> tuple[Item | None, int]:
+    def updated(self, key: Item, old: Item | None, actions: tuple[_Action, ...]) -> tuple[Item | None, int]:
         """The item after an update, checked like a written item; with its size."""
         new = _apply_update(old, key, actions)
         if new is None:
@@ -1805,17 +1365,20 @@ class _Table:
 
     # -- reading --
 
-    def target(self, index_name: Any) -> tuple[_Schema, list[Key], _Index | None]:
+    def target(self, request: Mapping[str, Any]) -> tuple[_Schema, list[Key], _Index | None]:
         """The schema and the ordered entries a Query or Scan reads: the table's or an index's."""
+        index_name = request.get("IndexName")
         if index_name is None:
             return self.schema, self.order, None
         index = self.indexes.get(index_name)
         if index is None:
             raise _invalid(f"The table does not have the specified index: {index_name}")
+        if request.get("ConsistentRead"):
+            raise _invalid("Consistent reads are not supported on global secondary indexes")
         return index.schema, index.entries, index
 
     def table_key(self, entry: Key, index: _Index | None) -> Key:
-        return entry if index is None else entry[len(index.schema.attributes) :]
+        return entry if index is None else entry[len(index.schema.names) :]
 
     def start_entry(self, raw: Any, index: _Index | None) -> Key:
         """An ExclusiveStartKey as an entry of the table's (or the index's) order."""
@@ -1827,7 +1390,7 @@ class _Table:
         entry: Key = ()
         for schema in schemas:
             values = schema.values(loaded)
-            if values is None or any(_tag(loaded[a.name]) != a.type for a in schema.attributes):
+            if values is None:
                 raise _invalid(_BAD_START_KEY)
             entry += values
         return entry
@@ -1835,26 +1398,6 @@ class _Table:
     def last_key(self, item: Item, index: _Index | None) -> Item:
         names = self.schema.names if index is None else (*index.schema.names, *self.schema.names)
         return {name: _copy(item[name]) for name in dict.fromkeys(names)}
-
-    def describe(self) -> dict[str, Any]:
-        description: dict[str, Any] = {
-            "AttributeDefinitions": [
-                {"AttributeName": name, "AttributeType": kind} for name, kind in self.types.items()
-            ],
-            "TableName": self.name,
-            "KeySchema": self.schema.key_schema(),
-            "TableStatus": "ACTIVE",
-            "CreationDateTime": self.created,
-            "ProvisionedThroughput": {**self.throughput, "NumberOfDecreasesToday": 0},
-            "TableSizeBytes": sum(self.sizes.values()),
-            "ItemCount": len(self.items),
-            "TableArn": self.arn,
-            "TableId": f"{zlib.crc32(self.arn.encode()):08x}-0000-4000-8000-000000000000",
-            "BillingModeSummary": {"BillingMode": self.billing_mode},
-        }
-        if self.indexes:
-            description["GlobalSecondaryIndexes"] = [index.describe(self) for index in self.indexes.values()]
-        return description
 
 
 # ---- reading pages --------------------------------------------------------------------------------
@@ -1868,134 +1411,58 @@ class _Reader:
     table: _Table
     index: _Index | None
     filter: _Condition | None
-    projection: _Tree | None
-    count_only: bool
+    projection: tuple[str, ...] | None
     limit: int | None
 
     def page(self, entries: Iterator[Key]) -> dict[str, Any]:
         items: list[Item] = []
-        count = scanned = size = 0
+        scanned = size = 0
         for entry in entries:
             key = self.table.table_key(entry, self.index)
             item = self.table.items[key]
             scanned += 1
             size += self.table.sizes[key]
             if self.filter is None or _evaluate(self.filter, item):
-                count += 1
-                if not self.count_only:
-                    items.append(self.view(item))
+                items.append(_project(item, self.projection))
             if (self.limit is not None and scanned >= self.limit) or size >= MAX_PAGE_SIZE:
-                answer = self.answer(items, count, scanned)
-                answer["LastEvaluatedKey"] = self.table.last_key(item, self.index)
-                return answer
-        return self.answer(items, count, scanned)
-
-    def view(self, item: Item) -> Item:
-        """What a page shows of an item: what the index holds of it, projected."""
-        held = item if self.index is None else self.index.view(item)
-        return _copy_item(held) if self.projection is None else _project(held, self.projection)
-
-    def answer(self, items: list[Item], count: int, scanned: int) -> dict[str, Any]:
-        answer: dict[str, Any] = {"Count": count, "ScannedCount": scanned}
-        if not self.count_only:
-            answer = {"Items": items, **answer}
-        return answer
+                last = self.table.last_key(item, self.index)
+                return {"Items": items, "Count": len(items), "ScannedCount": scanned, "LastEvaluatedKey": last}
+        return {"Items": items, "Count": len(items), "ScannedCount": scanned}
 
 
-def _selection(request: Mapping[str, Any], index: _Index | None, projection: tuple[Path, ...] | None) -> bool:
-    """Checks Select against ProjectionExpression and the index; True when only counting."""
-    select = request.get("Select")
-    if select is None:
-        return False
-    if select == "COUNT" and projection is not None:
-        raise _invalid("Cannot specify the ProjectionExpression when choosing to get only the COUNT")
-    if select == "ALL_ATTRIBUTES" and projection is not None:
-        raise _invalid("Cannot specify the ProjectionExpression when choosing to get ALL_ATTRIBUTES")
-    if select == "SPECIFIC_ATTRIBUTES" and projection is None:
-        raise _invalid("Select type SPECIFIC_ATTRIBUTES requires a ProjectionExpression")
-    if select == "ALL_PROJECTED_ATTRIBUTES" and index is None:
-        raise _invalid("ALL_PROJECTED_ATTRIBUTES can be used only when Querying using an IndexName")
-    if select == "ALL_ATTRIBUTES" and index is not None and index.kept is not None:
-        raise _invalid(
-            f"One or more parameter values were invalid: Select type ALL_ATTRIBUTES is not supported for global "
-            f"secondary index {index.name} because its projection type is not ALL"
-        )
-    if select not in ("ALL_ATTRIBUTES", "ALL_PROJECTED_ATTRIBUTES", "SPECIFIC_ATTRIBUTES", "COUNT"):
-        raise _invalid(
-            f"1 validation error detected: Value '{select}' at 'select' failed to satisfy constraint: Member must "
-            "satisfy enum value set: [SPECIFIC_ATTRIBUTES, COUNT, ALL_ATTRIBUTES, ALL_PROJECTED_ATTRIBUTES]"
-        )
-    return bool(select == "COUNT")
-
-
-def _segments(request: Mapping[str, Any]) -> tuple[int, int]:
-    """A parallel Scan's (Segment, TotalSegments); (0, 1) for a whole scan. Segments split the
-    table by partition key."""
-    segment, total = request.get("Segment"), request.get("TotalSegments")
-    if segment is None and total is None:
-        return 0, 1
-    if segment is None or total is None:
-        missing = "Segment" if segment is None else "TotalSegments"
-        raise _invalid(f"The {missing} parameter is required but was not present in the request")
-    if not 0 <= int(segment) < int(total):
-        raise _invalid(
-            "The Segment parameter is zero-based and must be less than parameter TotalSegments: "
-            f"Segment: {segment} is not less than TotalSegments: {total}"
-        )
-    return int(segment), int(total)
+def _project(item: Mapping[str, AttributeValue], names: tuple[str, ...] | None) -> Item:
+    """A copy of ``item``, or of its attributes ``names`` (those it has)."""
+    if names is None:
+        return _copy_item(item)
+    return {name: _copy(item[name]) for name in names if name in item}
 
 
 @dataclass(frozen=True)
 class _KeyMatch:
     """A KeyConditionExpression: the partition, and a test of the sort key (if there is one)."""
 
-    partition: Any
-    sort_test: Callable[[Any], bool] | None
+    partition: str
+    sort_test: Callable[[str], bool] | None
 
 
-def _key_part(node: _Condition) -> tuple[str, str, list[AttributeValue]]:
-    """(attribute, operator, constants) of one part of a KeyConditionExpression."""
-    kind = "KeyConditionExpression"
+def _key_part(node: _Condition) -> tuple[str, str, AttributeValue]:
+    """(attribute, operator, constant) of one part of a KeyConditionExpression: ``name op :value`` or
+    ``begins_with(name, :value)``; other forms are not implemented."""
     if isinstance(node, _Compare) and node.op != "<>":
-        path, value, op = node.left, node.right, node.op
-        if isinstance(path, _Const) and isinstance(value, _PathOp):
-            path, value = value, path
-            op = {"<": ">", "<=": ">=", ">": "<", ">=": "<="}.get(op, op)
-        if isinstance(path, _PathOp) and isinstance(value, _Const) and len(path.path) == 1:
-            return str(path.path[0]), op, [value.value]
-    elif isinstance(node, _Between):
-        subject, low, high = node.subject, node.low, node.high
-        if (
-            isinstance(subject, _PathOp)
-            and len(subject.path) == 1
-            and isinstance(low, _Const)
-            and isinstance(high, _Const)
-        ):
-            return str(subject.path[0]), "BETWEEN", [low.value, high.value]
+        if isinstance(node.left, _PathOp) and len(node.left.path) == 1 and isinstance(node.right, _Const):
+            return node.left.path[0], node.op, node.right.value
     elif isinstance(node, _Function) and node.function == "begins_with":
         subject, prefix = node.args
-        if isinstance(subject, _PathOp) and isinstance(prefix, _Const) and len(subject.path) == 1:
-            return str(subject.path[0]), "begins_with", [prefix.value]
-    names = {_Or: "OR", _Not: "NOT", _In: "IN"}
-    if type(node) in names:
-        raise _invalid(f"Invalid operator used in {kind}: {names[type(node)]}")
-    if isinstance(node, _Compare):
-        raise _invalid(f"Invalid operator used in {kind}: {node.op}")
-    if isinstance(node, _Function):
-        raise _invalid(f"Invalid operator used in {kind}: {node.function}")
-    raise _invalid("Query key condition not supported")
+        if isinstance(subject, _PathOp) and len(subject.path) == 1 and isinstance(prefix, _Const):
+            return subject.path[0], "begins_with", prefix.value
+    _unsupported(f"this form of key condition: {node}")
 
 
-def _sort_test(op: str, bounds: Sequence[Any]) -> Callable[[Any], bool]:
+def _sort_test(op: str, bound: str) -> Callable[[str], bool]:
     """A sort key condition as a test of the sort key's value."""
     if op == "begins_with":
-        prefix = bounds[0]
-        return lambda value: bool(value.startswith(prefix))
-    if op == "BETWEEN":
-        low, high = bounds
-        return lambda value: bool(low <= value <= high)
+        return lambda value: value.startswith(bound)
     compare = operator.eq if op == "=" else _ORDERING[op]
-    bound = bounds[0]
     return lambda value: bool(compare(value, bound))
 
 
@@ -2008,36 +1475,28 @@ def _key_match(condition: _Condition, schema: _Schema) -> _KeyMatch:
             pending += [node.right, node.left]
         else:
             parts.append(node)
-    partition: Any = None
-    sort_test: Callable[[Any], bool] | None = None
+    partition: str | None = None
+    sort_test: Callable[[str], bool] | None = None
     seen: set[str] = set()
     for part in parts:
-        name, op, constants = _key_part(part)
+        name, op, constant = _key_part(part)
         if name not in schema.names:
             raise _invalid("Query key condition not supported")
         if name in seen:
             raise _invalid("KeyConditionExpressions must only contain one condition per key")
         seen.add(name)
-        attribute = schema.hash if name == schema.hash.name else schema.range
-        assert attribute is not None
-        if any(_tag(constant) != attribute.type for constant in constants):
+        if _tag(constant) != "S":
             raise _invalid(
                 "One or more parameter values were invalid: Condition parameter type does not match schema type"
             )
-        bounds = [_sort_value(constant) for constant in constants]
-        if attribute is schema.hash:
+        if name == schema.hash:
             if op != "=":
                 raise _invalid("Query key condition not supported")
-            partition = bounds[0]
-        elif op == "begins_with" and attribute.type == "N":
-            raise _invalid(
-                "Invalid KeyConditionExpression: Incorrect operand type for operator or function; "
-                "operator or function: begins_with, operand type: N"
-            )
+            partition = constant["S"]
         else:
-            sort_test = _sort_test(op, bounds)
-    if schema.hash.name not in seen:
-        raise _invalid(f"Query condition missed key schema element: {schema.hash.name}")
+            sort_test = _sort_test(op, constant["S"])
+    if partition is None:
+        raise _invalid(f"Query condition missed key schema element: {schema.hash}")
     return _KeyMatch(partition, sort_test)
 
 
@@ -2048,7 +1507,7 @@ def _key_match(condition: _Condition, schema: _Schema) -> _KeyMatch:
 class _Part:
     """One item of a TransactWriteItems."""
 
-    verb: str  # Put, Update, Delete or ConditionCheck
+    verb: str  # Put, Update or ConditionCheck
     request: Mapping[str, Any]
     table: _Table
     expressions: _Expressions
@@ -2057,16 +1516,6 @@ class _Part:
     key: Key = ()
     new: Item | None = None
     size: int = 0
-
-
-def _transact_items(request: Mapping[str, Any]) -> Sequence[Any]:
-    entries: Sequence[Any] = request["TransactItems"]
-    if not 1 <= len(entries) <= MAX_TRANSACT_ITEMS:
-        raise _invalid(
-            "1 validation error detected: Value at 'transactItems' failed to satisfy constraint: "
-            f"Member must have length less than or equal to {MAX_TRANSACT_ITEMS}"
-        )
-    return entries
 
 
 def _cancelled(reasons: list[dict[str, Any]]) -> DynamoDBError:
@@ -2088,23 +1537,7 @@ def _return_old(request: Mapping[str, Any], where: str) -> bool:
     return bool(value == "ALL_OLD")
 
 
-def _condition_failed(old: Item | None, return_old: bool) -> DynamoDBError:
-    fields = {"Item": _copy_item(old)} if return_old and old is not None else {}
-    return DynamoDBError("ConditionalCheckFailedException", _CONDITION_FAILED, **fields)
-
-
-def _fingerprint(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, default=lambda raw: raw.hex() if isinstance(raw, bytes) else repr(raw))
-
-
 # ---- the client -----------------------------------------------------------------------------------
-
-
-class _Waiter:
-    """Tables are ACTIVE (or gone) as soon as the call returns: nothing to wait for."""
-
-    def wait(self, **_: Any) -> None:
-        return None
 
 
 class FakeDynamoDB:
@@ -2112,32 +1545,17 @@ class FakeDynamoDB:
     parameter validation (types, lengths), keeping only unknown and missing parameters, for speed."""
 
     def __init__(self, *, validate_params: bool = True) -> None:
-        self.calls: Counter[str] = Counter()
         self._validate_params = validate_params
         self._lock = threading.RLock()
         self._tables: dict[str, _Table] = {}
-        self._injected: dict[str, deque[DynamoDBError]] = {}
-        self._tokens: dict[str, tuple[str, float]] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        """An operation of DynamoDB's the fake does not implement fails loudly, not as a missing attribute."""
+        if name in _operation_methods():
+            _unsupported(f"the operation {_operation_methods()[name]}")
+        raise AttributeError(name)
 
     # -- for tests --
-
-    @property
-    def exceptions(self) -> Any:
-        """``client.exceptions``: botocore's exception classes for DynamoDB."""
-        return _botocore().exceptions
-
-    def reset_calls(self) -> None:
-        with self._lock:
-            self.calls.clear()
-
-    def inject_error(
-        self, operation: str, code: str, message: str | None = None, *, times: int = 1, **fields: Any
-    ) -> None:
-        """The next ``times`` calls of ``operation`` (e.g. ``"transact_write_items"``) fail with ``code``
-        (e.g. ``ThrottlingException``, ``TransactionConflictException``) and change nothing."""
-        error = DynamoDBError(code, message or f"{code} injected by FakeDynamoDB", **fields)
-        with self._lock:
-            self._injected.setdefault(xform_name(operation), deque()).extend([error] * times)
 
     def table_items(self, table_name: str) -> list[Item]:
         """Copies of every item of a table, in key order."""
@@ -2152,39 +1570,15 @@ class FakeDynamoDB:
             table = self._table(table_name)
             return [table.items[key] for key in table.order]
 
-    def expire_ttl(self, now: float | None = None) -> int:
-        """Delete the items whose time-to-live attribute is before ``now`` (epoch seconds), as
-        DynamoDB eventually does; answers how many."""
-        moment = Decimal(str(time.time() if now is None else now))
-        deleted = 0
-        with self._lock:
-            for table in self._tables.values():
-                name = table.ttl.get("AttributeName")
-                if table.ttl.get("TimeToLiveStatus") != "ENABLED" or not name:
-                    continue
-                for key in list(table.order):
-                    value = table.items[key].get(name)
-                    if value is not None and "N" in value and _number(value["N"]) < moment:
-                        table.write(key, None)
-                        deleted += 1
-        return deleted
-
-    def get_waiter(self, waiter_name: str) -> _Waiter:
-        return _Waiter()
-
     # -- plumbing --
 
     def _call(
         self, operation: str, params: Mapping[str, Any], handler: Callable[[Mapping[str, Any]], dict[str, Any]]
     ) -> dict[str, Any]:
         _check_params(operation, params, full=self._validate_params)
-        name = xform_name(operation)
+        _check_supported(operation, params)
         with self._lock:
-            self.calls[name] += 1
             try:
-                injected = self._injected.get(name)
-                if injected:
-                    raise injected.popleft()
                 answer = handler(params)
             except DynamoDBError as error:
                 raise _client_error(error, operation) from None
@@ -2194,7 +1588,7 @@ class FakeDynamoDB:
     def _table(self, name: Any) -> _Table:
         table = self._tables.get(name)
         if table is None:
-            raise _not_found()
+            raise DynamoDBError("ResourceNotFoundException", "Requested resource not found")
         return table
 
     # -- tables --
@@ -2207,50 +1601,7 @@ class FakeDynamoDB:
             raise DynamoDBError("ResourceInUseException", f"Table already exists: {request['TableName']}")
         table = _Table(request)
         self._tables[table.name] = table
-        return {"TableDescription": table.describe()}
-
-    def delete_table(self, **params: Any) -> dict[str, Any]:
-        return self._call("DeleteTable", params, self._delete_table)
-
-    def _delete_table(self, request: Mapping[str, Any]) -> dict[str, Any]:
-        table = self._tables.get(request["TableName"])
-        if table is None:
-            raise _not_found(f"Requested resource not found: Table: {request['TableName']} not found")
-        del self._tables[table.name]
-        return {"TableDescription": {**table.describe(), "TableStatus": "DELETING"}}
-
-    def describe_table(self, **params: Any) -> dict[str, Any]:
-        return self._call("DescribeTable", params, self._describe_table)
-
-    def _describe_table(self, request: Mapping[str, Any]) -> dict[str, Any]:
-        table = self._tables.get(request["TableName"])
-        if table is None:
-            raise _not_found(f"Requested resource not found: Table: {request['TableName']} not found")
-        return {"Table": table.describe()}
-
-    def list_tables(self, **params: Any) -> dict[str, Any]:
-        return self._call("ListTables", params, lambda _: {"TableNames": sorted(self._tables)})
-
-    def update_time_to_live(self, **params: Any) -> dict[str, Any]:
-        return self._call("UpdateTimeToLive", params, self._update_time_to_live)
-
-    def _update_time_to_live(self, request: Mapping[str, Any]) -> dict[str, Any]:
-        table = self._table(request["TableName"])
-        specification = dict(request["TimeToLiveSpecification"])
-        enabled = bool(specification.get("Enabled"))
-        if enabled == (table.ttl["TimeToLiveStatus"] == "ENABLED"):
-            raise _invalid(f"TimeToLive is already {'enabled' if enabled else 'disabled'}")
-        table.ttl = {"TimeToLiveStatus": "ENABLED" if enabled else "DISABLED"}
-        if enabled:
-            table.ttl["AttributeName"] = specification.get("AttributeName")
-        return {"TimeToLiveSpecification": specification}
-
-    def describe_time_to_live(self, **params: Any) -> dict[str, Any]:
-        return self._call(
-            "DescribeTimeToLive",
-            params,
-            lambda request: {"TimeToLiveDescription": dict(self._table(request["TableName"]).ttl)},
-        )
+        return {"TableDescription": {"TableName": table.name, "TableStatus": "ACTIVE"}}
 
     # -- single items --
 
@@ -2258,81 +1609,62 @@ class FakeDynamoDB:
         return self._call("GetItem", params, self._get_item)
 
     def _get_item(self, request: Mapping[str, Any]) -> dict[str, Any]:
-        _reject_legacy(request, "AttributesToGet")
         expressions = _Expressions(request, "ProjectionExpression")
         table = self._table(request["TableName"])
         _, key = table.key(request["Key"])
         item = table.items.get(key)
-        if item is None:
-            return {}
-        if expressions.projection is not None:
-            return {"Item": _project(item, _tree(expressions.projection))}
-        return {"Item": _copy_item(item)}
+        return {} if item is None else {"Item": _project(item, expressions.projection)}
 
     def put_item(self, **params: Any) -> dict[str, Any]:
         return self._call("PutItem", params, self._put_item)
 
     def _put_item(self, request: Mapping[str, Any]) -> dict[str, Any]:
-        _reject_legacy(request, "Expected", "ConditionalOperator")
         expressions = _Expressions(request, "ConditionExpression")
         table = self._table(request["TableName"])
-        returns = request.get("ReturnValues", "NONE")
-        if returns not in ("NONE", "ALL_OLD"):
-            raise _invalid("Return values set to invalid value")
-        return_old = _return_old(request, "")
         item, key, size = table.new_item(request["Item"])
         old = table.items.get(key)
         if expressions.condition is not None and not _evaluate(expressions.condition, old or {}):
-            raise _condition_failed(old, return_old)
+            raise DynamoDBError("ConditionalCheckFailedException", _CONDITION_FAILED)
         table.write(key, item, size)
-        return {"Attributes": _copy_item(old)} if returns == "ALL_OLD" and old is not None else {}
+        return {}
 
     def update_item(self, **params: Any) -> dict[str, Any]:
         return self._call("UpdateItem", params, self._update_item)
 
     def _update_item(self, request: Mapping[str, Any]) -> dict[str, Any]:
-        _reject_legacy(request, "AttributeUpdates", "Expected", "ConditionalOperator")
+        if "UpdateExpression" not in request:
+            _unsupported("an UpdateItem without an UpdateExpression")
         expressions = _Expressions(request, "UpdateExpression", "ConditionExpression")
+        assert expressions.update is not None
         table = self._table(request["TableName"])
         returns = request.get("ReturnValues", "NONE")
-        if returns not in ("NONE", "ALL_OLD", "ALL_NEW", "UPDATED_OLD", "UPDATED_NEW"):
+        if returns in ("UPDATED_OLD", "UPDATED_NEW"):
+            _unsupported(f"ReturnValues {returns}")
+        if returns not in ("NONE", "ALL_OLD", "ALL_NEW"):
             raise _invalid("Return values set to invalid value")
-        return_old = _return_old(request, "")
         table.check_update(expressions.update)
         key_item, key = table.key(request["Key"])
         old = table.items.get(key)
         if expressions.condition is not None and not _evaluate(expressions.condition, old or {}):
-            raise _condition_failed(old, return_old)
+            raise DynamoDBError("ConditionalCheckFailedException", _CONDITION_FAILED)
         new, size = table.updated(key_item, old, expressions.update)
         if new is not None:
             table.write(key, new, size)
-        chosen = {"ALL_OLD": old, "ALL_NEW": new, "UPDATED_OLD": old, "UPDATED_NEW": new}.get(returns)
-        if chosen is None:
-            return {}
-        if returns.startswith("UPDATED"):
-            paths = [action.path for action in expressions.update or ()]
-            attributes = _project(chosen, _tree(paths)) if paths else {}
-        else:
-            attributes = _copy_item(chosen)
-        return {"Attributes": attributes} if attributes else {}
+        chosen = {"ALL_OLD": old, "ALL_NEW": new}.get(returns)
+        return {"Attributes": _copy_item(chosen)} if chosen is not None else {}
 
     def delete_item(self, **params: Any) -> dict[str, Any]:
         return self._call("DeleteItem", params, self._delete_item)
 
     def _delete_item(self, request: Mapping[str, Any]) -> dict[str, Any]:
-        _reject_legacy(request, "Expected", "ConditionalOperator")
         expressions = _Expressions(request, "ConditionExpression")
         table = self._table(request["TableName"])
-        returns = request.get("ReturnValues", "NONE")
-        if returns not in ("NONE", "ALL_OLD"):
-            raise _invalid("Return values set to invalid value")
-        return_old = _return_old(request, "")
         _, key = table.key(request["Key"])
         old = table.items.get(key)
         if expressions.condition is not None and not _evaluate(expressions.condition, old or {}):
-            raise _condition_failed(old, return_old)
+            raise DynamoDBError("ConditionalCheckFailedException", _CONDITION_FAILED)
         table.write(key, None)
-        return {"Attributes": _copy_item(old)} if returns == "ALL_OLD" and old is not None else {}
+        return {}
 
     # -- queries and scans --
 
@@ -2340,25 +1672,14 @@ class FakeDynamoDB:
         return self._call("Query", params, self._query)
 
     def _query(self, request: Mapping[str, Any]) -> dict[str, Any]:
-        _reject_legacy(request, "KeyConditions", "QueryFilter", "AttributesToGet", "ConditionalOperator")
-        expressions = _Expressions(request, "KeyConditionExpression", "FilterExpression", "ProjectionExpression")
+        expressions = _Expressions(request, "KeyConditionExpression")
         if expressions.key_condition is None:
             raise _invalid(
                 "Either the KeyConditions or KeyConditionExpression parameter must be specified in the request."
             )
         table = self._table(request["TableName"])
-        schema, entries, index = table.target(request.get("IndexName"))
-        if index is not None and request.get("ConsistentRead"):
-            raise _invalid("Consistent reads are not supported on global secondary indexes")
+        schema, entries, index = table.target(request)
         match = _key_match(expressions.key_condition, schema)
-        if expressions.filter is not None:
-            for path in _condition_paths(expressions.filter):
-                if path[0] in schema.names:
-                    raise _invalid(
-                        "Filter Expression can only contain non-primary key attributes: "
-                        f"Primary key attribute: {path[0]}"
-                    )
-        count_only = _selection(request, index, expressions.projection)
         low = bisect.bisect_left(entries, match.partition, key=_first)
         high = bisect.bisect_right(entries, match.partition, key=_first)
         forward = request.get("ScanIndexForward", True)
@@ -2373,45 +1694,20 @@ class FakeDynamoDB:
         positions = range(low, high) if forward else range(high - 1, low - 1, -1)
         sort_test = match.sort_test
         selected = (entries[position] for position in positions if sort_test is None or sort_test(entries[position][1]))
-        reader = _Reader(
-            table,
-            index,
-            expressions.filter,
-            None if expressions.projection is None else _tree(expressions.projection),
-            count_only,
-            request.get("Limit"),
-        )
-        return reader.page(selected)
+        return _Reader(table, index, None, None, request.get("Limit")).page(selected)
 
     def scan(self, **params: Any) -> dict[str, Any]:
         return self._call("Scan", params, self._scan)
 
     def _scan(self, request: Mapping[str, Any]) -> dict[str, Any]:
-        _reject_legacy(request, "ScanFilter", "AttributesToGet", "ConditionalOperator")
         expressions = _Expressions(request, "FilterExpression", "ProjectionExpression")
         table = self._table(request["TableName"])
-        _, entries, index = table.target(request.get("IndexName"))
-        if index is not None and request.get("ConsistentRead"):
-            raise _invalid("Consistent reads are not supported on global secondary indexes")
-        count_only = _selection(request, index, expressions.projection)
-        segment, total = _segments(request)
+        _, entries, index = table.target(request)
         start = 0
         if request.get("ExclusiveStartKey") is not None:
             start = bisect.bisect_right(entries, table.start_entry(request["ExclusiveStartKey"], index))
-        selected = (
-            entries[position]
-            for position in range(start, len(entries))
-            if total == 1 or zlib.crc32(repr(entries[position][0]).encode()) % total == segment
-        )
-        reader = _Reader(
-            table,
-            index,
-            expressions.filter,
-            None if expressions.projection is None else _tree(expressions.projection),
-            count_only,
-            request.get("Limit"),
-        )
-        return reader.page(selected)
+        reader = _Reader(table, index, expressions.filter, expressions.projection, request.get("Limit"))
+        return reader.page(entries[position] for position in range(start, len(entries)))
 
     # -- batches --
 
@@ -2420,75 +1716,23 @@ class FakeDynamoDB:
 
     def _batch_get_item(self, request: Mapping[str, Any]) -> dict[str, Any]:
         wanted = request["RequestItems"]
+        for table_request in wanted.values():
+            _check_supported("BatchGetItem table", table_request)
         if sum(len(table_request.get("Keys") or ()) for table_request in wanted.values()) > MAX_BATCH_GET:
             raise _invalid("Too many items requested for the BatchGetItem call")
-        reads: list[tuple[str, _Table, list[Key], _Tree | None]] = []
+        reads: list[tuple[str, _Table, list[Key]]] = []
         for name, table_request in wanted.items():
-            _reject_legacy(table_request, "AttributesToGet")
-            expressions = _Expressions(table_request, "ProjectionExpression")
             table = self._table(name)
             keys = [table.key(raw)[1] for raw in table_request["Keys"]]
             if len(set(keys)) != len(keys):
                 raise _invalid("Provided list of item keys contains duplicates")
-            tree = None if expressions.projection is None else _tree(expressions.projection)
-            reads.append((name, table, keys, tree))
-        responses: dict[str, list[Item]] = {}
-        for name, table, keys, tree in reads:
-            found = [table.items[key] for key in keys if key in table.items]
-            responses[name] = [_copy_item(item) if tree is None else _project(item, tree) for item in found]
+            reads.append((name, table, keys))
+        responses = {
+            name: [_copy_item(table.items[key]) for key in keys if key in table.items] for name, table, keys in reads
+        }
         return {"Responses": responses, "UnprocessedKeys": {}}
 
-    def batch_write_item(self, **params: Any) -> dict[str, Any]:
-        return self._call("BatchWriteItem", params, self._batch_write_item)
-
-    def _batch_write_item(self, request: Mapping[str, Any]) -> dict[str, Any]:
-        wanted = request["RequestItems"]
-        if sum(len(writes) for writes in wanted.values()) > MAX_BATCH_WRITE:
-            raise _invalid("Too many items requested for the BatchWriteItem call")
-        writes: list[tuple[_Table, Key, Item | None, int]] = []
-        for name, table_writes in wanted.items():
-            table = self._table(name)
-            keys: set[Key] = set()
-            for write in table_writes:
-                if len(write) != 1 or not set(write) <= {"PutRequest", "DeleteRequest"}:
-                    raise _invalid(_MORE_THAN_ONE_TYPE)
-                if "PutRequest" in write:
-                    new, key, size = table.new_item(write["PutRequest"]["Item"])
-                    writes.append((table, key, new, size))
-                else:
-                    _, key = table.key(write["DeleteRequest"]["Key"])
-                    writes.append((table, key, None, 0))
-                if key in keys:
-                    raise _invalid("Provided list of item keys contains duplicates")
-                keys.add(key)
-        for table, key, written, size in writes:
-            table.write(key, written, size)
-        return {"UnprocessedItems": {}}
-
     # -- transactions --
-
-    def transact_get_items(self, **params: Any) -> dict[str, Any]:
-        return self._call("TransactGetItems", params, self._transact_get_items)
-
-    def _transact_get_items(self, request: Mapping[str, Any]) -> dict[str, Any]:
-        entries = _transact_items(request)
-        reads: list[tuple[_Table, Key, _Tree | None]] = []
-        for entry in entries:
-            get = entry["Get"]
-            expressions = _Expressions(get, "ProjectionExpression")
-            table = self._table(get["TableName"])
-            _, key = table.key(get["Key"])
-            reads.append((table, key, None if expressions.projection is None else _tree(expressions.projection)))
-        if len({(id(table), key) for table, key, _ in reads}) != len(reads):
-            raise _invalid("Transaction request cannot include multiple operations on one item")
-        responses: list[dict[str, Any]] = []
-        for table, key, tree in reads:
-            item = table.items.get(key)
-            if item is None:
-                responses.append({})
-            else:
-                responses.append({"Item": _copy_item(item) if tree is None else _project(item, tree)})
-        return {"Responses": responses}
 
     def transact_write_items(self, **params: Any) -> dict[str, Any]:
         return self._call("TransactWriteItems", params, self._transact_write_items)
@@ -2498,10 +1742,6 @@ class FakeDynamoDB:
         ValidationException; an item DynamoDB cannot take, a failed condition or an update that does
         not fit the item cancel the transaction, with one reason per item ("None" when fine)."""
         parts = self._transaction_parts(request)
-        token = request.get("ClientRequestToken")
-        fingerprint = "" if token is None else _fingerprint(request["TransactItems"])
-        if token is not None and self._already_done(token, fingerprint):
-            return {}
         reasons: list[dict[str, Any]] = [{"Code": "None"} for _ in parts]
         for position, part in enumerate(parts):  # an item DynamoDB cannot take: the first one cancels
             try:
@@ -2519,31 +1759,9 @@ class FakeDynamoDB:
         if any(reason["Code"] != "None" for reason in reasons):
             raise _cancelled(reasons)
         for part in parts:
-            if part.verb == "Delete":
-                part.table.write(part.key, None)
-            elif part.new is not None:
+            if part.new is not None:
                 part.table.write(part.key, part.new, part.size)
-        if token is not None:
-            self._tokens[token] = (fingerprint, time.monotonic() + IDEMPOTENCY_SECONDS)
         return {}
-
-    def _already_done(self, token: str, fingerprint: str) -> bool:
-        """Whether a transaction with this ClientRequestToken succeeded in the last ten minutes
-        (then it succeeds again without writing); the same token with another request is an error."""
-        if len(token) > MAX_TOKEN_LENGTH:
-            raise _invalid(
-                "1 validation error detected: Value at 'clientRequestToken' failed to satisfy constraint: "
-                f"Member must have length less than or equal to {MAX_TOKEN_LENGTH}"
-            )
-        remembered = self._tokens.get(token)
-        if remembered is None or remembered[1] <= time.monotonic():
-            return False
-        if remembered[0] != fingerprint:
-            raise DynamoDBError(
-                "IdempotentParameterMismatchException",
-                "The request uses the same client token as a previous, but non-identical request.",
-            )
-        return True
 
     @staticmethod
     def _prepare(part: _Part) -> dict[str, Any]:
@@ -2556,6 +1774,7 @@ class FakeDynamoDB:
                 reason["Item"] = _copy_item(old)
             return reason
         if part.verb == "Update":
+            assert part.expressions.update is not None
             try:
                 part.new, part.size = part.table.updated(part.key_item, old, part.expressions.update)
             except DynamoDBError as error:
@@ -2563,27 +1782,39 @@ class FakeDynamoDB:
         return {"Code": "None"}
 
     def _transaction_parts(self, request: Mapping[str, Any]) -> list[_Part]:
-        entries = _transact_items(request)
+        entries: Sequence[Any] = request["TransactItems"]
+        if not 1 <= len(entries) <= MAX_TRANSACT_ITEMS:
+            raise _invalid(
+                "1 validation error detected: Value at 'transactItems' failed to satisfy constraint: "
+                f"Member must have length less than or equal to {MAX_TRANSACT_ITEMS}"
+            )
         fields = {
             "Put": ("ConditionExpression",),
             "Update": ("UpdateExpression", "ConditionExpression"),
-            "Delete": ("ConditionExpression",),
             "ConditionCheck": ("ConditionExpression",),
         }
         parts: list[_Part] = []
         for position, entry in enumerate(entries):
-            verbs = [verb for verb in fields if verb in entry]
-            if len(verbs) != 1 or len(entry) != 1:
+            if len(entry) != 1:
                 raise _invalid("TransactItems can only contain one of Check, Put, Update or Delete")
-            verb = verbs[0]
-            action = entry[verb]
-            _reject_legacy(action, "Expected", "AttributeUpdates", "ConditionalOperator")
+            ((verb, action),) = entry.items()
+            if verb not in fields:
+                _unsupported(f"{verb} in TransactWriteItems")
+            _check_supported(f"TransactWriteItems {verb}", action)
             expressions = _Expressions(action, *fields[verb])
             if verb == "ConditionCheck" and expressions.condition is None:
                 raise _invalid("The ConditionExpression of a ConditionCheck must be specified")
             return_old = _return_old(action, f"transactItems.{position + 1}.member.{verb[0].lower()}{verb[1:]}.")
             table = self._table(action["TableName"])
             if verb == "Update":
+                if expressions.update is None:
+                    _unsupported("an Update without an UpdateExpression in TransactWriteItems")
                 table.check_update(expressions.update)
             parts.append(_Part(verb, action, table, expressions, return_old))
         return parts
+
+
+@functools.cache
+def _operation_methods() -> dict[str, str]:
+    """DynamoDB's operations by the name of their client method (``batch_write_item``: BatchWriteItem)."""
+    return {xform_name(name): name for name in _botocore().model.operation_names}
