@@ -10,12 +10,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from avocette import runtime
 from botocore.client import BaseClient
 from moto import mock_aws
 from moto.core.botocore_stubber import BotocoreStubber
 
 from sandbox.stack import StackNames, StackSecrets, environment, provision
+from stackdef import caches
 
 __all__ = ["Call", "calls_counted", "moto_stack", "recorded"]
 
@@ -53,13 +53,13 @@ def moto_stack(parameters: dict[str, str] | None = None, *, secrets: StackSecret
     os.environ.pop("AWS_ENDPOINT_URL", None)
     _serialize_moto()
     with mock_aws():
-        runtime.reset()
+        caches.reset()
         merged = {**PARAMETERS, **(parameters or {})}
         resources = provision(StackNames(), secrets or StackSecrets(), sender_email=merged["SenderEmail"])
         os.environ.update(environment(resources, merged))
-        runtime.reset()
+        caches.reset()
         yield
-    runtime.reset()
+    caches.reset()
 
 
 @dataclass

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 import boto3
 import requests
-from avocette import clock, runtime
+from avocette import clock
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
 from sandbox import demo
@@ -35,6 +35,7 @@ from sandbox.stack import (
     provision,
     template_variable_names,
 )
+from stackdef import caches
 from stackdef.template import function_specs, load_template
 
 __all__ = ["DEFAULT_BASE_PORT", "PoolSizes", "Sandbox", "SandboxPorts"]
@@ -151,7 +152,7 @@ class Sandbox:
             }
         )
         os.environ.pop("AWS_PROFILE", None)
-        runtime.reset()
+        caches.reset()
         clock.set_offset(timedelta())
         resources = provision(self.names, self.secrets, sender_email=SENDER_EMAIL)
 
@@ -186,7 +187,7 @@ class Sandbox:
             self.simulator.time_zone = ZoneInfo(zone)
         self._start_workers(resources, parameters)  # their imports run while this process goes on
         os.environ.update(environment(resources, parameters))
-        runtime.reset()
+        caches.reset()
         demo.load_demo_data()
         self._servers.append(start_server(self._gateway(), self.ports.gateway, name="gateway"))
         for pool in self.pools.values():
@@ -267,5 +268,5 @@ class Sandbox:
             os.environ.clear()
             os.environ.update(self._saved_environ)
             self._saved_environ = None
-        runtime.reset()
+        caches.reset()
         clock.set_offset(timedelta())

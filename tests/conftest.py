@@ -16,13 +16,14 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from avocette import clock, runtime
+from avocette import clock
 from moto import mock_aws
 from moto.core.botocore_stubber import BotocoreStubber
 
 from sandbox.invoicecloud import InvoiceCloudSimulator
 from sandbox.serving import RunningServer, start_server
 from sandbox.stack import StackNames, StackSecrets, environment, provision
+from stackdef import caches
 from tests.environment import MISSING
 from tests.fakes import recording
 from tests.helpers import Stack
@@ -67,9 +68,9 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
     monkeypatch.setattr(BotocoreStubber, "process_request", serialized)
     with mock_aws():
-        runtime.reset()
+        caches.reset()
         yield
-    runtime.reset()
+    caches.reset()
 
 
 @pytest.fixture
@@ -104,7 +105,7 @@ def stack(
         monkeypatch.setenv(name, value)
     simulator.reset()
     simulator.update_config({"postbackRetryDelaySeconds": 0.05})
-    runtime.reset()
+    caches.reset()
     yield Stack(names=names, secrets=values, env=env, simulator=simulator, simulator_url=server.url, api_base=api_base)
     simulator.reset()
 

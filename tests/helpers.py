@@ -1,5 +1,5 @@
 """Test helpers: billing data, API Gateway HTTP API (v2) events, and the functions. (A test that changes
-the environment forgets what the layer cached with ``avocette.runtime.reset()``.)"""
+the environment forgets what the layer cached with ``avocette.caches.reset()``.)"""
 
 from __future__ import annotations
 

@@ -9,8 +9,9 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from avocette import clock, runtime
+from avocette import clock
 
+from stackdef import caches
 from tests.helpers import (
     FakeContext,
     Stack,
@@ -247,7 +248,7 @@ def test_9_payment_method_comes_from_the_type_id_map_and_the_approval_code_is_ke
     stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("IC_PAYMENT_TYPE_IDS", '{"1": "CARD", "2": "ACH"}')
-    runtime.reset()
+    caches.reset()
     add_account("A-1", linked_to=("alice",))
     add_invoice("A-1", "I-1", "10.00")
     add_invoice("A-1", "I-2", "10.00")

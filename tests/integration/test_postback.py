@@ -88,10 +88,10 @@ def test_token_made_with_an_older_key_still_verifies(stack: Stack, one_invoice: 
 def test_source_outside_the_allowed_cidrs_is_403(
     stack: Stack, one_invoice: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from avocette import runtime
+    from stackdef import caches
 
     monkeypatch.setenv("POSTBACK_SOURCE_CIDRS", "203.0.113.0/24")
-    runtime.reset()
+    caches.reset()
     before = table_items(stack)
     assert (
         send_postback(stack, one_invoice, approved_fields(one_invoice, "50.00"), source_ip="198.51.100.7").status == 403

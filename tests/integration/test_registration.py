@@ -9,13 +9,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from avocette import SERVICE_NAME, clock, runtime
+from avocette import SERVICE_NAME, clock
 from avocette.clock import local_time
 from avocette.security import account_hash
 from avocette.settings.registration import get_registration_hash_key
 
 from sandbox.invoicecloud import CustomerRecord
 from sandbox.mailbox import sent_emails
+from stackdef import caches
 from tests.helpers import Stack, add_account, add_invoice, http_event, invoke, table_items
 from tests.security.leaks import account_number_pattern
 
@@ -156,7 +157,7 @@ def test_invoice_cloud_slow_is_unknown_within_the_budget(billing: Stack, monkeyp
     import time
 
     monkeypatch.setenv("REGISTRATION_IC_BUDGET_SECONDS", "0.5")
-    runtime.reset()
+    caches.reset()
     billing.simulator.update_config({"customerApiDelaySeconds": 2})
     began = time.monotonic()
     answer = register("carol", [("R-1", "R1-REG")])
@@ -333,7 +334,7 @@ def test_an_unset_invoice_cloud_secret_still_links(billing: Stack) -> None:
     boto3.client("secretsmanager").put_secret_value(
         SecretId=billing.names.ic_secret_name, SecretString='{"apiKey": "", "billerGuid": "", "webServiceKey": ""}'
     )
-    runtime.reset()
+    caches.reset()
     answer = register("carol", [("R-1", "R1-REG")])
     assert outcome(answer, "R-1") == {
         "accountNumber": "R-1", "outcome": "LINKED", "invoiceCloudRecord": "UNKNOWN", "invoiceCloudRegistered": None,

@@ -300,10 +300,10 @@ def test_invoice_cloud_failure_fails_the_payment_and_releases_the_invoices(
 
 
 def test_invoice_cloud_timeout_is_504(alice: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
-    from avocette import runtime
+    from stackdef import caches
 
     monkeypatch.setenv("IC_READ_TIMEOUT_SECONDS", "0.5")
-    runtime.reset()
+    caches.reset()
     alice.simulator.update_config({"apiDelaySeconds": 2, "apiFaultCount": 1})
     answer = start_payment("alice", [("A-1", "I-11")])
     assert (answer.status, answer.json["error"]) == (504, "invoice_cloud_unavailable")
@@ -312,13 +312,14 @@ def test_invoice_cloud_timeout_is_504(alice: Stack, monkeypatch: pytest.MonkeyPa
 
 def test_wrong_api_key_is_502_and_the_key_is_not_in_the_answer(alice: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
     import boto3
-    from avocette import runtime
+
+    from stackdef import caches
 
     boto3.client("secretsmanager").put_secret_value(
         SecretId=alice.names.ic_secret_name,
         SecretString=json.dumps({"apiKey": "wrong-key-123456", "billerGuid": "b", "webServiceKey": "w"}),
     )
-    runtime.reset()
+    caches.reset()
     answer = start_payment("alice", [("A-1", "I-11")])
     assert answer.status == 502 and "wrong-key-123456" not in answer.body
 
@@ -326,10 +327,10 @@ def test_wrong_api_key_is_502_and_the_key_is_not_in_the_answer(alice: Stack, mon
 def test_payment_url_outside_the_allowlist_never_reaches_the_browser(
     alice: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from avocette import runtime
+    from stackdef import caches
 
     monkeypatch.setenv("IC_PAYMENT_URL_PREFIXES", "https://www.invoicecloud.com/")
-    runtime.reset()
+    caches.reset()
     answer = start_payment("alice", [("A-1", "I-11")])
     assert answer.status == 502 and "cloudpayments" not in answer.body
     assert payments_in_table(alice)[0]["status"] == "FAILED"

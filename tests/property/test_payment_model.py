@@ -50,7 +50,7 @@ from unittest import mock
 from urllib.parse import urlencode
 
 import pytest
-from avocette import clock, errors, money, runtime
+from avocette import clock, errors, money
 from avocette.api.payments import InvoiceSelection
 from avocette.domain.billing import Account, Invoice, InvoiceRef
 from avocette.domain.payments import PaymentStatus
@@ -79,6 +79,7 @@ from sandbox.invoicecloud import InvoiceCloudSimulator
 from sandbox.invoicecloud.config import ControlError
 from sandbox.serving import start_server
 from sandbox.stack import StackNames, StackSecrets, environment, provision
+from stackdef import caches
 from stackdef.template import create_table_request
 from tests.fakes.dynamodb import FakeDynamoDB
 
@@ -227,7 +228,7 @@ def world() -> Iterator[World]:
             {"AWS_ACCESS_KEY_ID": "model", "AWS_SECRET_ACCESS_KEY": "model", "AWS_DEFAULT_REGION": "us-east-1"}
         )
         os.environ.pop("AWS_ENDPOINT_URL", None)
-        runtime.reset()
+        caches.reset()
         secrets = StackSecrets()
         simulator = InvoiceCloudSimulator(
             api_key=secrets.ic_api_key,
@@ -254,7 +255,7 @@ def world() -> Iterator[World]:
             },
         )
         os.environ.update(env)
-        runtime.reset()
+        caches.reset()
         from avocette.invoicecloud.client import CPV2_PATH, get_client
         from avocette.security import KeyRing
 
@@ -277,7 +278,7 @@ def world() -> Iterator[World]:
             server.stop()
             clock.set_offset(timedelta())
             table.dynamodb.cache_clear()
-            runtime.reset()
+            caches.reset()
 
 
 class InProcess(BaseAdapter):

@@ -25,11 +25,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from avocette import clock, runtime
+from avocette import clock
 from avocette.errors import StoreUnavailableError
 from avocette.store import table as store_table
 from botocore.exceptions import ClientError
 
+from stackdef import caches
 from tests.helpers import (
     HttpResult,
     Stack,
@@ -312,7 +313,7 @@ KNOWN: dict[tuple[str, int, str], str] = {
 @pytest.fixture
 def faults(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[WriteFaults]:
     monkeypatch.setattr(clock, "utc_now", lambda: _CLOCK[0])
-    runtime.reset()
+    caches.reset()
     wrapper = WriteFaults(store_table.dynamodb())
     wrapper.install(monkeypatch)
     yield wrapper

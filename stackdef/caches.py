@@ -1,4 +1,5 @@
-"""The layer's process-wide state, and forgetting it as a cold Lambda start would.
+"""The layer's process-wide state, and forgetting it as a cold Lambda start would: for the processes
+that run the layer outside Lambda (the tests, the sandbox, the benchmarks), never the layer itself.
 
 The layer caches what a warm Lambda reuses across invocations: its AWS clients (``store.table.dynamodb``,
 ``store.files.s3``, ``mail.send.ses``), the Invoice Cloud client, the idempotency store, the settings read
@@ -17,7 +18,7 @@ from aws_lambda_powertools.utilities import parameters
 
 __all__ = ["CachedFunction", "cached_functions", "reset"]
 
-_PACKAGE = __name__.partition(".")[0]
+_PACKAGE = "avocette"  # the layer's package
 
 
 class CachedFunction(Protocol):
