@@ -97,7 +97,7 @@ def test_the_shipped_format_reads_a_row_and_the_day_of_its_key() -> None:
         ("Amount", "12.345", "is not an amount with at most two decimals"),
         ("Amount", "-1.00", "must be between 0 and 1,000,000.00"),
         ("Amount", "٣٠.٠٠", "is not an amount with at most two decimals"),
-        ("TransactionType", "REFUND", "is not a kind this format knows"),
+        ("TransactionType", "RETURNED_CHECK", "is not a kind this format knows"),
         ("TransactionDate", "11/25/2026", "is not a date in the form %Y-%m-%dT%H:%M:%SZ"),
         ("TransactionDate", "0001-01-01T23:59:59Z", "is not a date between 0001-01-02 and 9999-12-30"),
         ("TransactionDate", "9999-12-31T00:00:00Z", "is not a date between 0001-01-02 and 9999-12-30"),

@@ -70,7 +70,7 @@ class Account(BaseModel):
     billed_as_of: datetime | None = None
 
 
-CreditKind = Literal["PAYMENT", "VOID", "ACH_RETURN", "CHARGEBACK", "CORRECTION"]
+CreditKind = Literal["PAYMENT", "VOID", "REFUND", "ACH_RETURN", "CHARGEBACK", "CHARGEBACK_REVERSAL", "CORRECTION"]
 
 
 class Credit(BaseModel):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Literal
+from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -95,12 +95,15 @@ class PaymentLine(BaseModel):
         return max(0, self.due_cents - self.paid_cents)
 
 
-ReversalKind = Literal["VOID", "ACH_RETURN", "CHARGEBACK"]
+ReversalKind = Literal["VOID", "REFUND", "ACH_RETURN", "CHARGEBACK", "CHARGEBACK_REVERSAL"]
+# The one kind that gives money back: the biller won the dispute, and what its chargeback took returns.
+RESTORING: Final = "CHARGEBACK_REVERSAL"
 
 
 class Reversal(BaseModel):
-    """Money Invoice Cloud took back from an approved payment (a void, an ACH return, a chargeback),
-    as its payment file reported it; ``invoices`` holds the cents taken back per ``ACCOUNT/INVOICE``."""
+    """Money Invoice Cloud took back from an approved payment (a void, a refund, an ACH return, a
+    chargeback) or gave back (a chargeback reversal: the biller won the dispute), as its payment file
+    reported it; ``invoices`` holds the cents per invoice key (positive for every kind)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -150,7 +153,8 @@ class Payment(BaseModel):
 
     @property
     def reversed_cents(self) -> int:
-        return sum(reversal.cents for reversal in self.reversals)
+        """What reversals took back and did not give back."""
+        return sum(-r.cents if r.kind == RESTORING else r.cents for r in self.reversals)
 
     def clearing(self, now: datetime, ach_return_days: int) -> bool:
         """An approved bank (ACH) payment is provisional until its bank could still return it."""
@@ -225,7 +229,7 @@ def status_message(payment: Payment, now: datetime, ach_return_days: int = 5) ->
             return "Your payment was declined. No money was taken. You can try again with another card or bank account."
         case PaymentStatus.DECLINED:
             return "Your payment was declined and the payment session has ended. No money was taken."
-        case PaymentStatus.APPROVED if payment.reversals:
+        case PaymentStatus.APPROVED if payment.reversed_cents > 0:
             reversed_ = money.cents_to_text(payment.reversed_cents)
             return (
                 f"${reversed_} of your payment was reversed and is due again on your bills. "

@@ -46,6 +46,8 @@ class PortalSettings(EnvSettings):
     sender_email: str = Field("", alias="SENDER_EMAIL")
     portal_return_url: Annotated[str, AfterValidator(has_payment_id)] = Field("", alias="PORTAL_RETURN_URL")
     ic_customer_portal_url: str = Field("", alias="IC_CUSTOMER_PORTAL_URL")
+    # Whether we email payers of bank (ACH) returns: off when Invoice Cloud already tells them (DESIGN §6d).
+    ach_return_notice: bool = Field(True, alias="ACH_RETURN_NOTICE")
     # Every date and time a payer reads (portal, emails) is shown in the biller's zone; the API keeps UTC.
     biller_time_zone: Annotated[str, AfterValidator(_time_zone_name)] = Field(
         DEFAULT_BILLER_TIME_ZONE, alias="BILLER_TIME_ZONE"

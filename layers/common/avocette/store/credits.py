@@ -279,11 +279,17 @@ def reversal_update(
 ) -> dict[str, Any]:
     """A reversal (or a review's correction) on one invoice: its own negative credit, the reversed
     cents of each credit it takes from, and ``unpaidCents`` raised by what it took (the invoice is
-    due again). With ``release_hold_of``, that payment's hold goes too (and must be its own)."""
+    due again). With ``release_hold_of``, that payment's hold goes too (and must be its own).
+
+    A chargeback reversal (``reversal.restores``) is the converse: its own positive credit, the
+    reversed cents of the credits it gives back to lowered, ``unpaidCents`` lowered, on condition
+    that the invoice can take it (it was not paid again meanwhile: DESIGN §6c's cross-payment check;
+    ``ALL_OLD`` on failure tells)."""
+    sign = 1 if reversal.restores else -1
     entry = credit_to_item(
         Credit(
             payment_id=payment_id,
-            cents=-reversal.cents,
+            cents=sign * reversal.cents,
             approved_at=at,
             kind=kind,
             payment_guid=guid,
@@ -294,10 +300,13 @@ def reversal_update(
     names = {"#reversal": reversal.credit_key}
     values: dict[str, Any] = {
         ":entry": serialize_value(entry),
-        ":cents": serialize_value(reversal.cents),
-        ":minus": serialize_value(-reversal.cents),
+        ":cents": serialize_value(-sign * reversal.cents),
+        ":minus": serialize_value(sign * reversal.cents),
     }
     conditions = ["attribute_not_exists(credits.#reversal)"]
+    if reversal.restores:
+        conditions.append("unpaidCents >= :back")
+        values[":back"] = serialize_value(reversal.cents)
     for position, (key, reversed_after) in enumerate(sorted(reversal.reversed_after.items())):
         names[f"#c{position}"] = key
         sets.append(f"credits.#c{position}.reversedCents = :r{position}")
@@ -316,6 +325,7 @@ def reversal_update(
             "ConditionExpression": " AND ".join(conditions),
             "ExpressionAttributeNames": names,
             "ExpressionAttributeValues": values,
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
     }
 
@@ -362,4 +372,14 @@ def record_reversal(
         transact(items)
     except TransactionRaceError as race:
         reasons = race.reasons_for(len(items))
-        raise PostbackRaceError(postback_exists=reasons[0] == "ConditionalCheckFailed", payment_changed=True) from None
+        # A chargeback reversal refused because its invoice was paid again meanwhile: for review.
+        refused = frozenset(
+            credit.ref
+            for position, credit in enumerate(plan.credits, start=2)
+            if credit.restores
+            and reasons[position] == "ConditionalCheckFailed"
+            and int((race.old_item(position) or {}).get("unpaidCents", 0)) < credit.cents
+        )
+        raise PostbackRaceError(
+            postback_exists=reasons[0] == "ConditionalCheckFailed", payment_changed=not refused, over_credit=refused
+        ) from None
