@@ -38,6 +38,7 @@ __all__ = [
     "decide_postback",
     "decision_keys",
     "money_applied",
+    "paid_moment",
     "postback_identity",
 ]
 
@@ -106,6 +107,8 @@ class ReceivedPostback:
     problem: str | None = None
     # Invoice Cloud's payment file names the account of each row; its postbacks do not.
     account_number: str = ""
+    # ``payment_date`` read (the payment file's own date for a row): None when absent or unreadable.
+    paid_at: datetime | None = None
 
     @property
     def approved(self) -> bool:
@@ -510,3 +513,19 @@ def credits_of(payment: Payment, decision: Decision) -> list[PostbackCredit]:
             )
         )
     return credits
+
+
+def paid_moment(recorded: Mapping[str, RecordedPostback], guid: str) -> datetime | None:
+    """When the payer paid, as Invoice Cloud dated it, for its payment id ``guid``: the earliest date
+    of its readable approvals (a payment file's row among them), or, where none could be read, when
+    the first arrived; ``None`` when none is recorded (DESIGN §6e: the payment date a reversal or a
+    review decision of that money carries)."""
+    approvals = [
+        record
+        for record in recorded.values()
+        if record.postback.approved and record.postback.problem is None and record.postback.payment_guid == guid
+    ]
+    dated = [record.postback.paid_at for record in approvals if record.postback.paid_at is not None]
+    if dated:
+        return min(dated)
+    return min((record.received_at for record in approvals), default=None)

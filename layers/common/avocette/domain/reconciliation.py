@@ -103,6 +103,7 @@ def postback_from_row(row: PaymentFileRow, *, payment_type_ids: Mapping[str, Pay
         authorization="",
         payment_date=clock.timestamp(row.at),
         account_number=row.account_number,
+        paid_at=row.at,
     )
 
 
