@@ -36,7 +36,7 @@ from sandbox.stack import (
     template_variable_names,
 )
 from stackdef import caches
-from stackdef.template import function_specs, load_template
+from stackdef.template import function_specs, load_template, resolve
 
 __all__ = ["DEFAULT_BASE_PORT", "PoolSizes", "Sandbox", "SandboxPorts"]
 
@@ -114,6 +114,7 @@ class Sandbox:
         self.issuer: LocalIssuer | None = None
         self._servers: list[RunningServer] = []
         self._saved_environ: dict[str, str] | None = None
+        self._parameters: dict[str, str] = {}
 
     @property
     def gateway_url(self) -> str:
@@ -185,6 +186,7 @@ class Sandbox:
         if zone:  # the biller's zone for every time a payer reads: portal, emails, the simulator's receipt
             parameters["BillerTimeZone"] = zone
             self.simulator.time_zone = ZoneInfo(zone)
+        self._parameters = parameters
         self._start_workers(resources, parameters)  # their imports run while this process goes on
         os.environ.update(environment(resources, parameters))
         caches.reset()
@@ -212,6 +214,17 @@ class Sandbox:
             if self.prewarm or spec.routes:
                 pool.start(pool.size if self.prewarm else 1)
 
+    def _schedule_zones(self, template: dict[str, Any]) -> dict[str, ZoneInfo]:
+        """Each scheduled function's zone (a ScheduleV2's ScheduleExpressionTimezone), resolved with the
+        sandbox's parameters and the template's defaults."""
+        refs = {name: spec["Default"] for name, spec in template["Parameters"].items() if "Default" in spec}
+        refs.update(self._parameters)
+        return {
+            pool.spec.logical_id: ZoneInfo(str(resolve(pool.spec.schedule_time_zone, refs)))
+            for pool in self.pools.values()
+            if pool.spec.schedule_time_zone is not None
+        }
+
     def _put_payment_file(self, key: str, data: bytes) -> tuple[str, str]:
         """Where the simulator's payment files go: the inbound bucket, which triggers the
         reconciliation as S3 would (through moto's server and :class:`S3Notifications`)."""
@@ -221,7 +234,7 @@ class Sandbox:
 
     def _gateway(self) -> Gateway:
         template = load_template()
-        self.scheduler = Scheduler(self.pools, period=self.schedule_seconds)
+        self.scheduler = Scheduler(self.pools, period=self.schedule_seconds, time_zones=self._schedule_zones(template))
         self.scheduler.start()
         buckets = self.names.buckets()
         self.notifications.triggers = [

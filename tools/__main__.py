@@ -12,7 +12,7 @@ from pathlib import Path
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from tools import billing, health, openapi, postback_keys, reconcile, review
+from tools import billing, health, openapi, postback_keys, reconcile, review, tieout
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -71,6 +71,10 @@ def _parser() -> argparse.ArgumentParser:
     for decision in (apply, dismiss):
         decision.add_argument("--note", required=True, help="why: kept in the audit trail")
         decision.add_argument("--by", help="who decides (default: the AWS caller identity)")
+    tieing = commands.add_parser(
+        "tieout", help="a day's tie-out of Invoice Cloud's files, our ledger and the export, as a table"
+    )
+    tieout.add_arguments(tieing)
     checking = commands.add_parser(
         "health", help="is the stack ready: secrets, Invoice Cloud, tables, buckets, jobs (one line each)"
     )
@@ -100,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     arguments = _parser().parse_args(argv)
     if arguments.endpoint:
         _use_endpoint(arguments.endpoint)
-    elif arguments.command == "health" and arguments.sandbox:
+    elif arguments.command in ("health", "tieout") and arguments.sandbox:
         _use_endpoint(f"http://127.0.0.1:{health.sandbox_base_port() + 2}")  # the sandbox's moto
     try:
         return _run(arguments)
@@ -132,6 +136,8 @@ def _run(arguments: argparse.Namespace) -> int:
         return reconcile.print_report(report, arguments.file)
     elif arguments.command == "health":
         return health.run(arguments)
+    elif arguments.command == "tieout":
+        return tieout.run(arguments)
     elif arguments.command == "review":
         review.use_table(arguments.table)
         return review.run(

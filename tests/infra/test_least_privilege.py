@@ -36,7 +36,8 @@ DYNAMODB: dict[str, dict[str, set[str]]] = {
     "ReconcilePaymentsFunction": {
         APP_TABLE: {"Query", "GetItem", "BatchGetItem", "PutItem", "UpdateItem", "ConditionCheckItem"}
     },
-    "ExportPaymentsFunction": {APP_TABLE: {"Query", "UpdateItem"}},
+    # The ledger and the files reconciled (Query), marks (UpdateItem), the payments the tie-out names.
+    "ExportPaymentsFunction": {APP_TABLE: {"Query", "UpdateItem", "BatchGetItem"}},
 }
 
 # Function -> the secrets it may read.

@@ -125,6 +125,7 @@ def test_bad_token_postbacks_alarm_only_above_a_baseline(template: dict[str, Any
         ("PaymentFileRejected", "PaymentFileRejectedAlarm"),
         ("ReconciliationMismatch", "ReconciliationMismatchAlarm"),
         ("PostbackMissingFromInvoiceCloud", "PostbackMissingFromInvoiceCloudAlarm"),
+        ("TieOutUnbalanced", "TieOutUnbalancedAlarm"),
     ],
 )
 def test_money_events_alarm_at_the_first_one(template: dict[str, Any], metric: str, logical_id: str) -> None:

@@ -208,7 +208,9 @@ def test_payment_files_and_exports_are_kept_seven_years(template: dict[str, Any]
 def test_the_jobs_are_triggered_as_the_design_says(template: dict[str, Any]) -> None:
     specs = {spec.logical_id: spec for spec in function_specs(template)}
     assert specs["ExpirePaymentsFunction"].schedules == ("rate(5 minutes)",)
-    assert specs["ExportPaymentsFunction"].schedules == ("cron(30 5 * * ? *)",)
+    # After the biller's midnight, in the biller's zone (DESIGN §6e), whatever the season.
+    assert specs["ExportPaymentsFunction"].schedules == ("cron(30 3 * * ? *)",)
+    assert specs["ExportPaymentsFunction"].schedule_time_zone == {"Ref": "BillerTimeZone"}
     assert specs["ReconcilePaymentsFunction"].s3_events == (("InboundBucket", "invoicecloud/", ".csv"),)
     assert specs["ImportBillingFunction"].s3_events == (("BillingBucket", "billing/", ".csv"),)
 
@@ -225,6 +227,7 @@ def test_the_jobs_are_triggered_as_the_design_says(template: dict[str, Any]) -> 
         "PaymentReversed",
         "PostbackMissingFromInvoiceCloud",
         "PaymentFileRejected",
+        "TieOutUnbalanced",
     ],
 )
 def test_every_money_metric_has_an_alarm_to_the_topic(template: dict[str, Any], metric: str) -> None:

@@ -58,6 +58,7 @@ from avocette.service import expiry, export, postbacks, reconcile, review, start
 from avocette.service.reconcile_rows import ReconcileRules
 from avocette.settings import postbacks as postback_settings
 from avocette.settings.ledger import get_ledger_settings
+from avocette.settings.portal import get_biller_time_zone
 from avocette.settings.resources import get_exports_bucket
 from avocette.store import billing, keys, links, table
 from avocette.store.table import deserialize
@@ -346,7 +347,7 @@ class PaymentModel(RuleBasedStateMachine):
         self.charged: Counter[str] = Counter()  # payment id -> cents Invoice Cloud charged (amount + fee)
         self.approved_at: dict[tuple[str, str], datetime] = {}  # (invoice, credit id) -> approvedAt
         self.last_import: datetime = AS_OF
-        self.exported_through = clock.utc_now().date() - timedelta(days=1)
+        self.exported_through = clock.utc_now().astimezone(get_biller_time_zone()).date() - timedelta(days=1)
 
     # ---- set-up ----------------------------------------------------------------------------------
 
@@ -889,11 +890,12 @@ class PaymentModel(RuleBasedStateMachine):
         now = clock.utc_now()
         if now <= self.last_import:
             return
-        yesterday = (now - timedelta(days=1)).date()
+        zone = get_biller_time_zone()
+        yesterday = now.astimezone(zone).date() - timedelta(days=1)
         while self.exported_through < yesterday:
             self.exported_through += timedelta(days=1)
             STATS["export rows"] += export.export_day(
-                self.exported_through, ledger=get_ledger_settings(), bucket=get_exports_bucket()
+                self.exported_through, ledger=get_ledger_settings(), bucket=get_exports_bucket(), zone=zone
             ).rows
         self.last_import = now
         invoices = billing.get_invoices(self.refs)

@@ -4,6 +4,7 @@ what a reversal takes back, what a file row does through the postback rules, the
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from avocette.biller.export_file import get_export_format
@@ -25,6 +26,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 NOW = datetime(2026, 11, 25, 19, 0, tzinfo=UTC)
+EASTERN = ZoneInfo("America/New_York")
+HEADER = (
+    "AccountNumber,InvoiceNumber,Amount,PaymentDate,Kind,Method,CardType,ConvenienceFee,ReasonCode,TransactionDate,"
+    "InvoiceCloudPaymentId,Reference,PostedAt"
+)
 FORMAT = get_payment_file_format("invoicecloud-payments-v1")
 S = PaymentStatus
 
@@ -291,13 +297,13 @@ def test_the_export_is_ordered_signed_and_the_same_bytes_whatever_the_order_of_t
                     method="ACH", source="postback", invoices={"A/I-1": 3000, "A/I-2": 2000}),
     ]  # fmt: skip
     export_format = get_export_format("biller-export-v1")
-    data = export_format.render(export_rows(entries))
-    assert data == export_format.render(export_rows(reversed(entries)))
+    data = export_format.render(export_rows(entries), EASTERN)
+    assert data == export_format.render(export_rows(reversed(entries)), EASTERN)
     assert data.decode().split("\r\n") == [
-        "AccountNumber,InvoiceNumber,Amount,PostedAt,InvoiceCloudPaymentId,Method,Kind,Reference",
-        "A,I-1,30.00,2026-11-25T18:00:00Z,G-1,ACH,PAYMENT,p1",
-        "A,I-2,20.00,2026-11-25T18:00:00Z,G-1,ACH,PAYMENT,p1",
-        "B,I-9,-5.00,2026-11-25T19:00:00Z,G-2,CARD,CHARGEBACK,p2",
+        HEADER,
+        "A,I-1,30.00,2026-11-25,PAYMENT,ACH,,0.00,,2026-11-25,G-1,p1,2026-11-25T18:00:00Z",
+        "A,I-2,20.00,2026-11-25,PAYMENT,ACH,,0.00,,2026-11-25,G-1,p1,2026-11-25T18:00:00Z",
+        "B,I-9,-5.00,2026-11-25,CHARGEBACK,CARD,,0.00,,2026-11-25,G-2,p2,2026-11-25T19:00:00Z",
         "",
     ]
 
@@ -313,12 +319,12 @@ def test_export_cells_a_spreadsheet_would_run_as_formulas_are_quoted_but_negativ
         LedgerEntry(at=NOW, credit_key="k3", payment_id="p3", kind="PAYMENT", payment_guid="\rG",
                     method="ACH", source="postback", invoices={"A/I-1": 2500}),
     ]  # fmt: skip
-    data = get_export_format("biller-export-v1").render(export_rows(entries))
+    data = get_export_format("biller-export-v1").render(export_rows(entries), EASTERN)
     assert data.decode().split("\r\n") == [
-        "AccountNumber,InvoiceNumber,Amount,PostedAt,InvoiceCloudPaymentId,Method,Kind,Reference",
-        "'=1+1,'+1,10.00,2026-11-25T19:00:00Z,'@SUM(1+1),CARD,PAYMENT,'=1+1",
-        "'=1+1,'+1,-10.00,2026-11-25T19:00:00Z,'\tG,CARD,VOID,'-2+3",
-        'A,I-1,25.00,2026-11-25T19:00:00Z,"\'\rG",ACH,PAYMENT,p3',
+        HEADER,
+        "'=1+1,'+1,10.00,2026-11-25,PAYMENT,CARD,,0.00,,2026-11-25,'@SUM(1+1),'=1+1,2026-11-25T19:00:00Z",
+        "'=1+1,'+1,-10.00,2026-11-25,VOID,CARD,,0.00,,2026-11-25,'\tG,'-2+3,2026-11-25T19:00:00Z",
+        'A,I-1,25.00,2026-11-25,PAYMENT,ACH,,0.00,,2026-11-25,"\'\rG",p3,2026-11-25T19:00:00Z',
         "",
     ]
 

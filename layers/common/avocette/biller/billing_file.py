@@ -18,13 +18,14 @@ from typing import Annotated, Final
 from pydantic import TypeAdapter, ValidationError
 
 from avocette import clock, money
-from avocette.domain.billing import Account, Invoice
+from avocette.domain.billing import Account, Invoice, PostedThrough
 from avocette.domain.common import IDENTIFIER, IDENTIFIER_RULE
 from avocette.domain.files import RowProblem
 from avocette.domain.registration import normalise_registration_value, registration_hash
 
 __all__ = [
     "COLUMNS",
+    "OPTIONAL_COLUMNS",
     "PROFILE_COLUMNS",
     "WHOLE_ROW",
     "BillingKeyError",
@@ -60,6 +61,11 @@ COLUMNS: Final = (
     "CCServiceFee",
     "ACHServiceFee",
 )
+# Columns a file may have or leave out. PaymentsPostedThrough: the billing system posted every export
+# of ours up to then (an RFC 3339 time: the exports written by then; a date: the exports of the days
+# up to it), so that a credit stops reducing what is payable exactly when the bill shows it (DESIGN §5,
+# §6e). Without it, the settlement lag decides.
+OPTIONAL_COLUMNS: Final = ("PaymentsPostedThrough",)
 PROFILE_COLUMNS: Final = ("Name", "Address", "City", "State", "Zip", "EmailAddress", "RegistrationValue")
 # The "column" of a problem that concerns the row's shape rather than one cell.
 WHOLE_ROW: Final = "*"
@@ -149,10 +155,23 @@ class ParsedRow:
     allow_partial_payments: bool | None
     cc_service_fee_cents: int | None
     ach_service_fee_cents: int | None
+    posted_through: PostedThrough | None = None
 
     @property
     def ref(self) -> tuple[str, str]:
         return (self.account_number, self.invoice_number)
+
+    def posted_through_as_of(self, as_of: datetime) -> PostedThrough | None:
+        """The row's mark, never later than the file itself: a file cannot know of exports written
+        after it was made."""
+        mark = self.posted_through
+        if mark is None:
+            return None
+        if mark.at is not None and mark.at > as_of:
+            return PostedThrough(at=as_of)
+        if mark.day is not None and mark.day > as_of.date():
+            return PostedThrough(day=as_of.date())
+        return mark
 
     def invoice(self, as_of: datetime) -> Invoice:
         """The billed values of the invoice as of the file's time (a negative balance is a credit)."""
@@ -211,14 +230,15 @@ def check_as_of(as_of: datetime, now: datetime) -> None:
 
 
 def check_header(names: Sequence[str] | None) -> None:
-    """The header must name exactly ``COLUMNS``, in any order, case-sensitively, each once.
+    """The header must name exactly ``COLUMNS``, and any of ``OPTIONAL_COLUMNS``, in any order,
+    case-sensitively, each once.
 
     A header naming none of the columns is most likely a data row (the header was left out): its
     cells are payer data, so the message does not repeat them."""
     if not names or all(not name.strip() for name in names):
         raise HeaderError("the file is empty: no header row")
     cleaned = [name.strip() for name in names]
-    expected = set(COLUMNS)
+    expected = set(COLUMNS) | set(OPTIONAL_COLUMNS)
     missing = [column for column in COLUMNS if column not in cleaned]
     if len(missing) == len(COLUMNS):
         raise HeaderError("the first line is not the header: it names none of the expected columns", missing=missing)
@@ -243,12 +263,12 @@ def _shown(name: str) -> str:
 # ---- rows ---------------------------------------------------------------------------------------
 
 
-def shape_problem(line: int, cell_count: int) -> RowProblem | None:
+def shape_problem(line: int, cell_count: int, header_count: int = len(COLUMNS)) -> RowProblem | None:
     """A row whose cell count differs from the header's: most often an unquoted comma, which shifts
     every later cell into the wrong column, so none of the row can be trusted."""
-    if cell_count == len(COLUMNS):
+    if cell_count == header_count:
         return None
-    return RowProblem(line, WHOLE_ROW, f"the row has {cell_count} cells; the header has {len(COLUMNS)}")
+    return RowProblem(line, WHOLE_ROW, f"the row has {cell_count} cells; the header has {header_count}")
 
 
 def row_ref(cells: Mapping[str, str | None]) -> tuple[str, str] | None:
@@ -316,6 +336,23 @@ class _Row:
         self.bad(column, "not a real date as MM/DD/YYYY or YYYY-MM-DD")
         return None
 
+    def posted_through(self, column: str) -> PostedThrough | None:
+        """A "payments posted through" mark: ``YYYY-MM-DD`` (the exports of the days up to it) or an
+        RFC 3339 time with its offset (the exports written by then)."""
+        text = self.text(column)
+        if not text:
+            return None
+        try:
+            if _ISO_DATE.match(text):
+                return PostedThrough(day=date.fromisoformat(text))
+            moment = datetime.fromisoformat(text.replace("z", "Z"))
+            if "T" in text.upper() and moment.tzinfo is not None:
+                return PostedThrough(at=moment.astimezone(UTC))
+        except (ValueError, OverflowError):
+            pass
+        self.bad(column, "not a date as YYYY-MM-DD or an RFC 3339 time with its offset")
+        return None
+
     def whole_number(self, column: str) -> int | None:
         text = self.text(column)
         if not text:
@@ -369,6 +406,7 @@ def parse_row(line: int, cells: Mapping[str, str | None]) -> ParsedRow | list[Ro
     allow_partial = row.flag("AllowPartialPayments")
     cc_fee = row.amount("CCServiceFee")
     ach_fee = row.amount("ACHServiceFee")
+    posted_through = row.posted_through("PaymentsPostedThrough")
     if row.problems or billed_cents is None:
         return row.problems
     return ParsedRow(
@@ -384,4 +422,5 @@ def parse_row(line: int, cells: Mapping[str, str | None]) -> ParsedRow | list[Ro
         allow_partial_payments=allow_partial,
         cc_service_fee_cents=cc_fee,
         ach_service_fee_cents=ach_fee,
+        posted_through=posted_through,
     )

@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["Account", "Credit", "CreditKind", "Invoice", "InvoiceRef", "credit_id", "reflects"]
+__all__ = ["Account", "Credit", "CreditKind", "Invoice", "InvoiceRef", "PostedThrough", "credit_id", "reflects"]
 
 
 def _encode_part(part: str) -> str:
@@ -90,9 +90,10 @@ class Credit(BaseModel):
     payment_guid: str = ""  # Invoice Cloud's payment id, for the export and reversals
     reverses: str | None = None  # a reversal: the key of the credit it takes back
     reversed_cents: int = Field(0, ge=0)  # a payment credit: how much of it reversals took back
-    # When the biller's export carried it: a billing file made after that (and the settlement lag)
-    # accounts for it.
+    # When the biller's export carried it, and the day (biller's zone) of that export: a billing file
+    # made after that (and the settlement lag), or saying it posted that export, accounts for it.
     exported_at: datetime | None = None
+    exported_day: date | None = None
     # As-of time of the billing file that first reflected it; None while no file does.
     reflected_as_of: datetime | None = None
 
@@ -115,13 +116,40 @@ def credit_id(payment_id: str, source: str) -> str:
     return f"{payment_id}#{source[:24]}"
 
 
-def reflects(credit: Credit, billed_as_of: datetime, settlement_lag_hours: int) -> bool:
+class PostedThrough(BaseModel):
+    """A billing file's "payments posted through" mark (DESIGN §6e): the billing system posted every
+    export written up to ``at``, or the exports of every day up to and including ``day``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    at: datetime | None = None
+    day: date | None = None
+
+    def covers(self, credit: Credit) -> bool:
+        """Whether the export that carried ``credit`` is among those posted."""
+        if credit.exported_at is None:
+            return False
+        if self.at is not None:
+            return credit.exported_at <= self.at
+        if self.day is None:
+            return False
+        # An export carries a day's money after the day ended: without its day, its moment's UTC date
+        # is a day after it at least, never earlier (the credit counts a little longer, not less).
+        exported_day = credit.exported_day or credit.exported_at.date()
+        return exported_day <= self.day
+
+
+def reflects(
+    credit: Credit, billed_as_of: datetime, settlement_lag_hours: int, posted_through: PostedThrough | None = None
+) -> bool:
     """Whether a billing file as of ``billed_as_of`` accounts for ``credit`` (DESIGN §5): the export
-    handed it to the biller, and the file was made at least the settlement lag after that. A credit
-    never exported always counts, so that a payment is never forgotten because a billing file came
-    late or early."""
+    handed it to the biller, and the file says its system posted that export (``posted_through``)
+    or, saying nothing, was made at least the settlement lag after it. A credit never exported always
+    counts, so that a payment is never forgotten because a billing file came late or early."""
     if credit.exported_at is None:
         return False
+    if posted_through is not None:
+        return posted_through.covers(credit)
     return credit.exported_at + timedelta(hours=settlement_lag_hours) < billed_as_of
 
 
@@ -168,12 +196,14 @@ class Invoice(BaseModel):
             return 0
         return max(0, self.unpaid_cents)
 
-    def credits_reflected_by(self, billed_as_of: datetime, settlement_lag_hours: int) -> dict[str, Credit]:
+    def credits_reflected_by(
+        self, billed_as_of: datetime, settlement_lag_hours: int, posted_through: PostedThrough | None = None
+    ) -> dict[str, Credit]:
         """The credits a billing file as of ``billed_as_of`` reflects that no earlier file did."""
         return {
             key: credit
             for key, credit in self.credits.items()
-            if not credit.reflected and reflects(credit, billed_as_of, settlement_lag_hours)
+            if not credit.reflected and reflects(credit, billed_as_of, settlement_lag_hours, posted_through)
         }
 
     def credited_cents(self, payment_id: str) -> int:

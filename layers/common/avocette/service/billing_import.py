@@ -148,7 +148,10 @@ class _BillingRows(RowImporter):
             run.submit(write_account, self.accounts, row=False)
         invoice = row.invoice(self.as_of)
         write = partial(
-            billing_store.update_invoice_from_billing, invoice, settlement_lag_hours=self.settlement_lag_hours
+            billing_store.update_invoice_from_billing,
+            invoice,
+            settlement_lag_hours=self.settlement_lag_hours,
+            posted_through=row.posted_through_as_of(self.as_of),
         )
         run.submit(write, self.invoices, row=True)
 
@@ -161,7 +164,7 @@ class _BillingRows(RowImporter):
 
         The (account, invoice) of every row whose numbers are readable is remembered, bad or not:
         the file lists that invoice, and a later row naming it again is a repeat."""
-        shape = billing_file.shape_problem(line, len(values))
+        shape = billing_file.shape_problem(line, len(values), len(self.header))
         cells = dict(zip(self.header, values, strict=False))
         ref = billing_file.row_ref(cells)
         first = self.seen.setdefault(ref, line) if ref else line

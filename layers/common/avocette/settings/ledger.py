@@ -31,6 +31,9 @@ class LedgerSettings(EnvSettings):
     reconcile_missing_days: int = Field(3, alias="RECONCILE_MISSING_DAYS", ge=1, le=60)
     ic_payment_file_format: str = Field("invoicecloud-payments-v1", alias="IC_PAYMENT_FILE_FORMAT", min_length=1)
     biller_export_format: str = Field("biller-export-v1", alias="BILLER_EXPORT_FORMAT", min_length=1)
+    # Days after a day of the biller's zone ends that its Invoice Cloud files may still come late: the
+    # tie-out is made again until then, and a day that still does not tie out is alarmed (DESIGN §6f).
+    tieout_grace_days: int = Field(2, alias="TIEOUT_GRACE_DAYS", ge=0, le=30)
 
 
 @lru_cache(maxsize=1)

@@ -57,6 +57,7 @@ __all__ = [
     "get_payment_record",
     "get_payment_record_at",
     "get_payment_with_postbacks",
+    "get_payments",
     "list_open_payments",
     "list_payments_for_review",
     "list_user_payments",
@@ -83,6 +84,13 @@ def get_payment(payment_id: str) -> Payment | None:
         answer = dynamodb().get_item(TableName=table_name(), Key=keys.payment_key(payment_id), ConsistentRead=True)
     raw = answer.get("Item")
     return payment_from_item(deserialize(raw)) if raw else None
+
+
+def get_payments(payment_ids: Iterable[str]) -> dict[str, Payment]:
+    """The payments of ``payment_ids`` that exist (one BatchGetItem per hundred, consistent reads)."""
+    items = get_items(keys.payment_key(payment_id) for payment_id in set(payment_ids))
+    found = (payment_from_item(item) for item in items)
+    return {payment.payment_id: payment for payment in found}
 
 
 @dataclass(frozen=True)
