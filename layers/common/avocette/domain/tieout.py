@@ -353,7 +353,8 @@ def _against_export(
 ) -> tuple[_Side, _Side | None, list[Difference]]:
     """The entries recorded on the day against the export read back, by payment id and kind where the
     export's format has those columns (else over the whole day)."""
-    by_payment, by_kind = "paymentId" in fields, "kind" in fields
+    # Without an export, whatever its format, each payment's money is named.
+    by_payment, by_kind = "paymentId" in fields or exported is None, "kind" in fields or exported is None
     recorded_side = _Side()
     ours: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
     guids: dict[str, str] = {}
