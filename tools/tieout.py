@@ -99,7 +99,7 @@ def load(day: date, *, recompute: bool) -> dict[str, Any]:
 
 
 def _line(label: str, *cells: str) -> str:
-    return f"  {label:<22}" + "".join(f"{cell:>16}" for cell in cells)
+    return f"  {label:<22}" + "".join(f"{cell:>18}" for cell in cells)
 
 
 def _record_rows(record: Mapping[str, Any]) -> dict[str, str]:
@@ -121,8 +121,8 @@ def format_table(tie: Mapping[str, Any]) -> list[str]:
     export = tie["export"]
     records = {
         "Invoice Cloud": _record_rows(tie["invoiceCloud"]),
-        "ledger (IC day)": _record_rows(tie["ledger"]),
-        "ledger (recorded)": _record_rows(export["ledgerRecordedOnTheDay"]),
+        "ledger, IC's day": _record_rows(tie["ledger"]),
+        "ledger, our day": _record_rows(export["ledgerRecordedOnTheDay"]),
         "export": _record_rows(export) if export["found"] else {},
     }
     lines.append(_line("", *records))
@@ -139,7 +139,8 @@ def format_table(tie: Mapping[str, Any]) -> list[str]:
             lines.append(_line(f"{method} {part}", *(values.get(part, "-") for values in by_record)))
     files_read = ", ".join(tie["invoiceCloud"]["files"]) or "none reconciled yet"
     lines.append(f"Invoice Cloud files: {files_read}")
-    found = f"{export['rows']} rows" if export["found"] else "not written"
+    rows = export["rows"]
+    found = f"{rows} row{'' if rows == 1 else 's'}" if export["found"] else "not written"
     lines.append(f"Export: {export['key']} ({found})")
     differences = tie["differences"]
     lines.append(f"Differences: {len(differences) + tie.get('differencesOmitted', 0) or 'none'}")
