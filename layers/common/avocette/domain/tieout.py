@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, tzinfo
 from typing import Any
 
@@ -46,6 +46,7 @@ __all__ = [
     "Explained",
     "TieOut",
     "Timing",
+    "payments_to_ask",
     "signed_cents",
     "tie_out",
 ]
@@ -245,6 +246,44 @@ def _listed(name: str, items: Sequence[Difference | Explained | Timing]) -> dict
 Key = tuple[str, str]  # (our payment id, Invoice Cloud's payment id)
 
 
+def _money_by_payment(
+    day: date, zone: tzinfo, rows: Iterable[PaymentFileRow], dated: Iterable[LedgerEntry]
+) -> tuple[_Side, _Side, dict[Key, list[int]], dict[Key, list[int]], list[Timing]]:
+    """Each record's totals of the day, and its money and fees by payment."""
+    ic, ours = _Side(), _Side()
+    ic_by: dict[Key, list[int]] = defaultdict(lambda: [0, 0])  # [net cents, fees]
+    ours_by: dict[Key, list[int]] = defaultdict(lambda: [0, 0])
+    for row in rows:
+        if day_of(row.at, zone) != day:
+            continue
+        fee = row.fee_cents if row.kind is RowKind.PAYMENT else -row.fee_cents
+        ic.add(row.kind.value, signed_cents(row), fee, row.payment_type_id or UNKNOWN_METHOD)
+        totals = ic_by[(row.biller_reference, row.payment_guid)]
+        totals[0] += signed_cents(row)
+        totals[1] += fee
+    timing = []
+    for entry in dated:
+        if day_of(entry.dated, zone) != day:
+            continue
+        ours.add(entry.kind, entry.cents, entry.fee_cents, entry.method or UNKNOWN_METHOD)
+        totals = ours_by[(entry.payment_id, entry.payment_guid)]
+        totals[0] += entry.cents
+        totals[1] += entry.fee_cents
+        recorded_on = day_of(entry.at, zone)
+        if recorded_on != day and (entry.cents or entry.fee_cents):
+            timing.append(Timing(entry.payment_id, entry.payment_guid, entry.kind, entry.cents, recorded_on))
+    return ic, ours, ic_by, ours_by, timing
+
+
+def payments_to_ask(
+    day: date, zone: tzinfo, *, rows: Iterable[PaymentFileRow], dated: Iterable[LedgerEntry]
+) -> set[str]:
+    """The payments whose status the tie-out of ``day`` needs: those whose money or fees Invoice Cloud
+    and our ledger do not agree on (a person may account for them). A day that ties out needs none."""
+    _, _, ic_by, ours_by, _ = _money_by_payment(day, zone, rows, dated)
+    return {key[0] for key in set(ic_by) | set(ours_by) if ic_by.get(key, [0, 0]) != ours_by.get(key, [0, 0])}
+
+
 def tie_out(
     day: date,
     zone: tzinfo,
@@ -267,31 +306,12 @@ def tie_out(
     are left out here); ``dated``: ledger entries, those Invoice Cloud dates on the day are kept;
     ``recorded``: the ledger entries recorded on the day; ``exported``: the export of the day read
     back (``None`` when there is none), by ``export_fields`` (the fields its format has);
-    ``statuses``: each payment's status (``None``: no such payment); ``methods``: PaymentTypeID to
+    ``statuses``: the status of each payment :func:`payments_to_ask` names (``None``: no such
+    payment); ``methods``: PaymentTypeID to
     method (IC_PAYMENT_TYPE_IDS); ``unreadable``: rows of the day's files that could not be read
     (file and line): money nobody can account for, each a difference."""
-    ic, ours = _Side(), _Side()
-    ic_by: dict[Key, list[int]] = defaultdict(lambda: [0, 0])  # [net cents, fees]
-    ours_by: dict[Key, list[int]] = defaultdict(lambda: [0, 0])
-    for row in rows:
-        if day_of(row.at, zone) != day:
-            continue
-        fee = row.fee_cents if row.kind is RowKind.PAYMENT else -row.fee_cents
-        ic.add(row.kind.value, signed_cents(row), fee, methods.get(row.payment_type_id) or UNKNOWN_METHOD)
-        totals = ic_by[(row.biller_reference, row.payment_guid)]
-        totals[0] += signed_cents(row)
-        totals[1] += fee
-    timing = []
-    for entry in dated:
-        if day_of(entry.dated, zone) != day:
-            continue
-        ours.add(entry.kind, entry.cents, entry.fee_cents, entry.method or UNKNOWN_METHOD)
-        totals = ours_by[(entry.payment_id, entry.payment_guid)]
-        totals[0] += entry.cents
-        totals[1] += entry.fee_cents
-        recorded_on = day_of(entry.at, zone)
-        if recorded_on != day and (entry.cents or entry.fee_cents):
-            timing.append(Timing(entry.payment_id, entry.payment_guid, entry.kind, entry.cents, recorded_on))
+    named = [replace(row, payment_type_id=methods.get(row.payment_type_id) or UNKNOWN_METHOD) for row in rows]
+    ic, ours, ic_by, ours_by, timing = _money_by_payment(day, zone, named, dated)
     differences, explained = _against_invoice_cloud(ic_by, ours_by, statuses)
     recorded_side, export_side, export_differences = _against_export(recorded, exported, export_fields)
     return TieOut(

@@ -31,7 +31,7 @@ from avocette.domain.export import ExportedRow
 from avocette.domain.ledger import LedgerEntry, day_bounds
 from avocette.domain.postbacks import PaymentMethod
 from avocette.domain.reconciliation import PaymentFileRow, RowKind, reversal_identity, row_identity
-from avocette.domain.tieout import TieOut, tie_out
+from avocette.domain.tieout import TieOut, payments_to_ask, tie_out
 from avocette.invoicecloud.payment_file import PaymentFileFormat, get_payment_file_format
 from avocette.settings.ledger import LedgerSettings, get_ledger_settings
 from avocette.settings.portal import get_biller_time_zone
@@ -177,8 +177,9 @@ def tie_out_day(day: date, rules: TieOutRules, reads: TieOutReads | None = None)
     export_format = get_export_format(rules.ledger.biller_export_format)
     export_key = export_format.key(day)
     exported = _read_export(rules.exports_bucket, export_key, export_format)
-    named = {row.biller_reference for row in rows} | {entry.payment_id for entry in entries}
-    payments = payments_store.get_payments(sorted(named)) if named else {}
+    # Only the payments Invoice Cloud and our ledger disagree on: a day that ties out reads none.
+    asked = payments_to_ask(day, zone, rows=rows, dated=entries)
+    payments = payments_store.get_payments(sorted(asked)) if asked else {}
     today = now.astimezone(zone).date()
     return tie_out(
         day,
@@ -191,7 +192,7 @@ def tie_out_day(day: date, rules: TieOutRules, reads: TieOutReads | None = None)
         exported=exported,
         export_key=export_key,
         export_fields=frozenset(field for _, field in export_format.columns),
-        statuses={payment_id: payment.status for payment_id, payment in payments.items()},
+        statuses={payment_id: payments[payment_id].status if payment_id in payments else None for payment_id in asked},
         methods=rules.payment_type_ids,
         computed_at=now,
         grace_days=rules.ledger.tieout_grace_days,
