@@ -132,6 +132,34 @@ def reported_cents(recorded: Mapping[str, RecordedPostback]) -> int | None:
     return sum(max(by_source.get((source, guid), 0) for source in ("postback", "file")) for guid in guids)
 
 
+def reported_fee_cents(recorded: Mapping[str, RecordedPostback], guid: str) -> int:
+    """The convenience fee Invoice Cloud reported for its payment id ``guid``: each postback identity's
+    fee once (a conflicting copy may say another), summed, from the postbacks or the file, whichever
+    told more."""
+    told: dict[tuple[str, str], int] = {}
+    for record in recorded.values():
+        postback = record.postback
+        if postback.approved and postback.problem is None and postback.payment_guid == guid:
+            slot = (record.source, postback.identity)
+            told[slot] = max(told.get(slot, 0), postback.fee_cents)
+    by_source: dict[str, int] = {}
+    for (source, _), fee in told.items():
+        by_source[source] = by_source.get(source, 0) + fee
+    return max(by_source.values(), default=0)
+
+
+def _applied(recorded: Mapping[str, RecordedPostback], guid: str) -> bool:
+    return any(r.outcome is Outcome.APPLIED and r.postback.payment_guid == guid for r in recorded.values())
+
+
+def _applied_fee_cents(recorded: Mapping[str, RecordedPostback], guid: str) -> int:
+    return sum(
+        r.postback.fee_cents
+        for r in recorded.values()
+        if r.outcome is Outcome.APPLIED and r.postback.payment_guid == guid
+    )
+
+
 def apply_allocation(
     payment: Payment,
     allocation: Mapping[int, int],
@@ -186,8 +214,11 @@ def apply_allocation(
     approval = latest_approval(recorded, payment_guid)
     if approval is not None:
         postback = approval.postback
-        if payment_guid not in payment.ic_payment_ids:
-            update["convenience_fee_cents"] = payment.convenience_fee_cents + postback.fee_cents
+        if payment_guid not in payment.ic_payment_ids or _applied(recorded, payment_guid):
+            # The fee Invoice Cloud reported for this payment id that no applied postback added yet:
+            # it sends the fee on one invoice's postback only, which need not be the latest (§6f).
+            unadded = reported_fee_cents(recorded, payment_guid) - _applied_fee_cents(recorded, payment_guid)
+            update["convenience_fee_cents"] = payment.convenience_fee_cents + max(0, unadded)
         method = payment.payment_method or postback.payment_method
         update["payment_method"] = method
         update["card_type"] = payment.card_type or (postback.card_type if method != "ACH" else None) or None
