@@ -3,7 +3,7 @@ files, control API.
 
 One WSGI app, all state in memory behind one re-entrant lock (see ``core``). The simulator is
 strict where the real service is only documented loosely (see ``validation.py``) and configurable
-where its behaviour is unknown (DESIGN.md §4a, ``config.py``), so that the tests can run our client
+where its behaviour is unknown (DESIGN.md §4a, ``avocette/settings``), so that the tests can run our client
 against every plausible answer. Each area is a mixin in its own module: ``api`` (CPV2),
 ``hosted`` (the payer's pages), ``control`` (``/_sim/``), ``cloud_management`` (customer records),
 ``payment_files`` (the daily payment file, ``/_sim/payment-files``).
