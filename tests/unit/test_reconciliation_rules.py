@@ -11,7 +11,14 @@ from avocette.domain.billing import Credit, Invoice
 from avocette.domain.export import export_rows
 from avocette.domain.ledger import LedgerEntry
 from avocette.domain.payments import Payment, PaymentLine, PaymentStatus
-from avocette.domain.postbacks import Outcome, RecordedPostback, ReviewReason, decide_postback
+from avocette.domain.postbacks import (
+    Decision,
+    Outcome,
+    RecordedPostback,
+    ReviewReason,
+    conflict_key,
+    decide_postback,
+)
 from avocette.domain.reconciliation import (
     PaymentFileRow,
     ReversalOutcome,
@@ -209,6 +216,113 @@ def test_a_postback_after_its_money_was_recovered_from_the_file_is_the_same_mone
         payment_type_ids={},
     )
     assert decide_postback(payment(), late, applied, biller_guid="").outcome is Outcome.DUPLICATE
+
+
+def decide_row(
+    p: Payment,
+    file_row: PaymentFileRow,
+    already: dict[str, RecordedPostback] | None = None,
+    *,
+    reviewed: dict[str, dict[str, int]] | None = None,
+) -> Decision:
+    """What a PAYMENT row does, the file listing only it for its payment id."""
+    file_postback = postback_from_row(file_row, payment_type_ids={})
+    return decide_postback(p, file_postback, already or {}, biller_guid="", source="file", reviewed=reviewed)
+
+
+def read_before(file_row: PaymentFileRow, key: str | None = None) -> dict[str, RecordedPostback]:
+    """The row as recorded while its payment waited for a person: read, not applied."""
+    postback = postback_from_row(file_row, payment_type_ids={})
+    return {
+        key or postback.identity: RecordedPostback(
+            key=key or postback.identity, postback=postback, outcome=Outcome.RECORDED, reason=None, received_at=NOW,
+            source="file",
+        )
+    }  # fmt: skip
+
+
+def applied_by_a_postback(allocation: dict[str, int]) -> dict[str, RecordedPostback]:
+    """Money a postback of G-1 applied, by invoice key."""
+    postback = postback_from_row(row(), payment_type_ids={})
+    return {
+        "postback": RecordedPostback(
+            key="postback", postback=postback, outcome=Outcome.APPLIED, reason=None, received_at=NOW,
+            allocation=allocation,
+        )
+    }  # fmt: skip
+
+
+def test_a_row_whose_money_a_person_applied_for_its_payment_id_is_matched() -> None:
+    decision = decide_row(payment(), row(), reviewed={"G-1": {"A/I-1": 3000}})
+    assert (decision.outcome, decision.status, decision.record_as) == (Outcome.DUPLICATE, S.APPROVED, "")
+    elsewhere = decide_row(payment(), row(), reviewed={"G-2": {"A/I-1": 3000}})
+    assert (elsewhere.status, elsewhere.reason) == (S.NEEDS_REVIEW, ReviewReason.DUPLICATE_PAYMENT)
+
+
+def test_a_row_is_matched_by_a_postbacks_money_and_a_persons_together() -> None:
+    """A postback of G-1 paid 10.00 of I-1, and a person applied the other 20.00 for G-1."""
+    applied = applied_by_a_postback({"A/I-1": 1000})
+    decision = decide_row(payment(), row(), applied, reviewed={"G-1": {"A/I-1": 2000}})
+    assert (decision.outcome, decision.status) == (Outcome.DUPLICATE, S.APPROVED)
+
+
+def test_money_of_the_payment_id_on_an_invoice_the_file_does_not_list_is_a_mismatch_however_little() -> None:
+    applied = applied_by_a_postback({"A/I-1": 3000, "A/I-2": 1})
+    file_row = row()
+    decision = decide_row(payment(paid=(3000, 1)), file_row, applied)
+    assert (decision.outcome, decision.status, decision.record_as, decision.reason) == (
+        Outcome.REVIEW,
+        S.NEEDS_REVIEW,
+        postback_from_row(file_row, payment_type_ids={}).identity,
+        ReviewReason.RECONCILIATION_MISMATCH,
+    )
+
+
+def test_a_row_naming_another_payment_is_for_review() -> None:
+    file_row = row(biller_reference="pay-2")
+    decision = decide_row(payment(S.PENDING, paid=(0, 0)), file_row)
+    assert (decision.outcome, decision.status, decision.record_as, decision.reason, decision.allocation) == (
+        Outcome.REVIEW,
+        S.NEEDS_REVIEW,
+        postback_from_row(file_row, payment_type_ids={}).identity,
+        ReviewReason.BILLER_REFERENCE_MISMATCH,
+        {},
+    )
+
+
+@pytest.mark.parametrize("status", [S.NEEDS_REVIEW, S.CLOSED])
+def test_a_row_read_before_changes_nothing_while_its_payment_waits_or_once_it_is_closed(status: PaymentStatus) -> None:
+    decision = decide_row(payment(status, paid=(0, 2000)), row(), read_before(row()))
+    assert (decision.outcome, decision.status, decision.record_as) == (Outcome.DUPLICATE, status, "")
+
+
+def test_a_row_a_persons_decision_left_out_is_a_mismatch_again_once_per_change_of_the_payment() -> None:
+    file_row = row()
+    identity = postback_from_row(file_row, payment_type_ids={}).identity
+    settled = payment(paid=(0, 2000)).model_copy(update={"version": 3})
+    decision = decide_row(settled, file_row, read_before(file_row))
+    assert (decision.outcome, decision.status, decision.record_as, decision.reason) == (
+        Outcome.REVIEW,
+        S.NEEDS_REVIEW,
+        f"{identity}-v3",
+        ReviewReason.RECONCILIATION_MISMATCH,
+    )
+    looked_again = {**read_before(file_row), **read_before(file_row, key=f"{identity}-v3")}
+    again = decide_row(settled, file_row, looked_again)
+    assert (again.outcome, again.status, again.record_as) == (Outcome.DUPLICATE, S.APPROVED, "")
+    moved_on = decide_row(settled.model_copy(update={"version": 5}), file_row, looked_again)
+    assert (moved_on.outcome, moved_on.record_as) == (Outcome.REVIEW, f"{identity}-v5")
+
+
+def test_a_row_read_before_saying_another_amount_is_recorded_beside_it_for_a_person() -> None:
+    other = postback_from_row(row(cents=2500), payment_type_ids={})
+    decision = decide_row(payment(paid=(0, 2000)), row(cents=2500), read_before(row()))
+    assert (decision.outcome, decision.status, decision.record_as, decision.reason) == (
+        Outcome.REVIEW,
+        S.NEEDS_REVIEW,
+        conflict_key(other),
+        ReviewReason.RECONCILIATION_MISMATCH,
+    )
 
 
 # ---- reversals ---------------------------------------------------------------------------------------
