@@ -325,7 +325,7 @@ run crashed. `make mutate MUTATE_MODULES=review` runs one module (the names are 
 `tools/mutation.py`); `mutmut show NAME` shows a mutant, `mutmut browse` all of them
 (in .venv-mutate). Each run rewrites this section: under each survivor, say in one line why it lives
 ("equivalent because …", or "killed by …" once a test does); that line is kept while the mutant's diff
-stays the same.
+stays the same, and a run of some modules keeps those written under the other modules' survivors.
 
 | | |
 |---|---|
