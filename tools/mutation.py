@@ -290,6 +290,13 @@ def render(
             f"| {name} | {counts['mutants']} | {counts['killed']} | {counts['timed out']} | {counts['survived']} "
             f"| {counts['other']} | {score(mutants[module.name]):.1f} % |"
         )
+    if len(selected) > 1:
+        every = [m for module in selected for m in mutants[module.name]]
+        counts = figures(every)
+        rows.append(
+            f"| all | {counts['mutants']} | {counts['killed']} | {counts['timed out']} | {counts['survived']} "
+            f"| {counts['other']} | {score(every):.1f} % |"
+        )
     entries = []
     for found in survivors:
         why = kept.get((found.mutant.name, found.diff), TO_EXPLAIN)

@@ -197,3 +197,12 @@ def test_a_run_of_some_modules_keeps_what_was_written_under_the_other_modules_su
     )  # fmt: skip
     assert "earlier run" not in text
     assert f"#### review.py:3 `{review_survivor}` (survived)\n\n```diff\n-e\n+f\n```\n\nEquivalent because" in text
+
+
+def test_a_run_of_several_modules_adds_up_their_figures() -> None:
+    everything = mutation.parse_results(RESULTS)
+    selected = [MODULES["review"], MODULES["billing"]]
+    mutants = {module.name: mutation.of_module(module, everything) for module in selected}
+    text = mutation.render(selected, mutants, [], Run(seconds=1, examples=1, jobs=1), {})
+    assert "\n| all | 6 | 2 | 1 | 2 | 1 | 50.0 % |\n" in text
+    assert "| all |" not in mutation.render(selected[:1], mutants, [], Run(seconds=1, examples=1, jobs=1), {})
