@@ -161,6 +161,13 @@ def test_a_slash_or_percent_inside_an_identifier_is_written_as_in_the_invoice_ke
     assert line_index(p, "C/50%25") == 2
 
 
+def test_an_invoice_number_with_a_slash_is_named_alone_with_the_slash_written_as_in_its_key() -> None:
+    p = payment([("A", "B/INV-1", 2000, 0), ("C", "x%2Fy", 500, 0)])
+    assert line_index(p, "B%2FINV-1") == 0
+    assert line_index(p, "B%2fINV-1") == 0
+    assert line_index(p, "x%252Fy") == 1  # a number that holds the text %2F itself
+
+
 def test_a_name_with_two_bare_slashes_is_refused_with_how_to_write_it() -> None:
     p = payment([("A", "B/INV-1", 2000, 0)])
     assert refusal(lambda: line_index(p, "A/B/INV-1")) == (

@@ -21,7 +21,8 @@ def _encode_part(part: str) -> str:
     return part.replace("%", "%25").replace("/", "%2F")
 
 
-def _decode_part(part: str) -> str:
+def decode_key_part(part: str) -> str:
+    """One part of an invoice key (an account or invoice number) as it is: ``%2F`` is ``/``, ``%25`` is ``%``."""
     return part.replace("%2F", "/").replace("%2f", "/").replace("%25", "%")
 
 
@@ -48,7 +49,7 @@ class InvoiceRef(BaseModel):
         account, slash, invoice = key.partition("/")
         if not slash or "/" in invoice:
             raise ValueError(f"not an invoice key: {key!r}")
-        return cls(account_number=_decode_part(account), invoice_number=_decode_part(invoice))
+        return cls(account_number=decode_key_part(account), invoice_number=decode_key_part(invoice))
 
     def __str__(self) -> str:
         return self.key

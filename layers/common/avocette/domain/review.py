@@ -19,7 +19,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from avocette import money
-from avocette.domain.billing import Credit, Invoice, InvoiceRef, credit_id
+from avocette.domain.billing import Credit, Invoice, InvoiceRef, credit_id, decode_key_part
 from avocette.domain.payments import Payment, PaymentStatus
 from avocette.domain.postbacks import Outcome, PostbackCredit, RecordedPostback, ReviewReason, allocate
 from avocette.domain.reconciliation import ReversalCredit
@@ -67,7 +67,7 @@ def line_index(payment: Payment, name: str) -> int:
             raise ReviewRefusedError(f"{name}: write ACCOUNT/INVOICE, with a / inside either written %2F") from None
         matches = [index for index, line in enumerate(payment.lines) if line.ref == ref]
     else:
-        invoice = name.replace("%25", "%")
+        invoice = decode_key_part(name)
         matches = [index for index, line in enumerate(payment.lines) if line.invoice_number == invoice]
     if not matches:
         raise ReviewRefusedError(f"{name} is not an invoice of payment {payment.payment_id}")
