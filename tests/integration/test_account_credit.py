@@ -42,6 +42,7 @@ from tests.helpers import (
     start_payment,
     table_items,
 )
+from tools import review as review_tool
 
 OLDER, NEWER = date(2026, 11, 10), date(2026, 12, 10)
 FILE_HEADER = (
@@ -197,7 +198,11 @@ def test_a_late_approval_of_an_expired_payment_cannot_spend_the_credit_again(cre
     assert (late["status"], late["reviewReason"]) == ("NEEDS_REVIEW", "duplicate_payment")
     assert credited("C-1", "I-1") == 5000
     assert account("C-1")["totalDue"] == "0.00"
-    # Ops cannot apply it by hand either: they refund it at Invoice Cloud and dismiss it.
+    # Ops see why (the bill was offered less the credit), and cannot apply it by hand either: they
+    # refund it at Invoice Cloud and dismiss it.
+    shown = io.StringIO()
+    review_tool.print_case(review.show_review(first["paymentId"]), out=shown)  # `python -m tools review show`
+    assert "C-1/I-1: 50.00, 0.00  (due after 50.00 of the account's credit)" in shown.getvalue()
     with pytest.raises(review.ReviewRefusedError, match="above its bill"):
         review.apply_review(first["paymentId"], {"C-1/I-1": 5000}, note="IC portal", by="test")
     assert credited("C-1", "I-1") == 5000
