@@ -78,12 +78,13 @@ def add_invoice(
     type_id: int | None = None,
     cc_fee: str | None = None,
     credits: dict[str, Any] | None = None,
+    due: date = date(2026, 11, 20),
 ) -> Invoice:
     invoice = Invoice(
         account_number=account,
         invoice_number=number,
         invoice_date=date(2026, 10, 28),
-        due_date=date(2026, 11, 20),
+        due_date=due,
         type_id=type_id,
         cc_service_fee_cents=money.parse_cents(cc_fee) if cc_fee else None,
         minimum_amount_due_cents=money.parse_cents(minimum) if minimum else None,

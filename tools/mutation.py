@@ -53,8 +53,8 @@ def _whole(name: str) -> Module:
 
 
 # billing.py holds the invoice's other rules too; mutmut mutates what is in functions, so the
-# payable rule is payable_cents and what decides which credits a billing file reflects (its
-# properties are not mutated: mutmut leaves decorated functions alone).
+# payable rule is payable_cents, what decides which credits a billing file reflects and how an
+# account's credit is applied (its properties are not mutated: mutmut leaves decorated functions alone).
 MODULES: dict[str, Module] = {
     module.name: module
     for module in (
@@ -66,9 +66,9 @@ MODULES: dict[str, Module] = {
             f"{LAYER}avocette/domain/billing.py",
             tuple(
                 f"avocette.domain.billing.*{function}__mutmut_*"
-                for function in ("payable_cents", "x_reflects", "credits_reflected_by")
+                for function in ("payable_cents", "x_reflects", "credits_reflected_by", "x_account_payable")
             ),
-            scope="the payable rule: Invoice.payable_cents, reflects, Invoice.credits_reflected_by",
+            scope="the payable rule: Invoice.payable_cents, reflects, Invoice.credits_reflected_by, account_payable",
         ),
     )
 }

@@ -26,7 +26,7 @@ OpenBrowser = Callable[[dict[str, Any]], BrowserRun]
 # ---- the portal ---------------------------------------------------------------------------------
 
 
-DEMO_USERS = ("alice", "bob", "carol")
+DEMO_USERS = ("alice", "bob", "carol", "dana")
 
 
 def sign_in(run: BrowserRun, user: str) -> None:

@@ -204,6 +204,7 @@ def review_credits(payment: Payment, allocation: Mapping[int, int], source: str)
             credit_id=credit_id(payment.payment_id, source),
             cents=cents,
             releases_hold=payment.lines[index].paid_cents + cents >= payment.lines[index].due_cents,
+            account_credit_cents=payment.lines[index].account_credit_cents,
         )
         for index, cents in sorted(allocation.items())
         if cents > 0
