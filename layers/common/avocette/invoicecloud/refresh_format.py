@@ -95,14 +95,15 @@ class RefreshFormat(BaseModel):
     amounts: Literal["text", "number"] = "text"
     body: dict[str, Any]
 
-    @field_validator("date_format", "timestamp_format")
+    @field_validator("date_format")
     @classmethod
-    def _formats_render(cls, pattern: str) -> str:
-        try:
-            datetime(2026, 11, 25, 19, 11).strftime(pattern)
-        except ValueError:
-            raise ValueError(f"{pattern!r} is not a strftime format") from None
-        return pattern
+    def _date_reads_back(cls, pattern: str) -> str:
+        return _reads_back(pattern, whole=False)
+
+    @field_validator("timestamp_format")
+    @classmethod
+    def _timestamp_reads_back(cls, pattern: str) -> str:
+        return _reads_back(pattern, whole=True)
 
     @model_validator(mode="after")
     def _template_is_usable(self) -> RefreshFormat:
@@ -221,6 +222,19 @@ class RefreshFormat(BaseModel):
         if isinstance(node, int):
             return {"type": "integer", "const": node}
         return {"type": "string", "const": node}
+
+
+def _reads_back(pattern: str, *, whole: bool) -> str:
+    """A strftime pattern whose text reads back as the same day (the same moment, for ``whole``): Invoice
+    Cloud must be able to read what we write."""
+    sample = datetime(2026, 11, 25, 19, 11, 7)
+    try:
+        read = datetime.strptime(sample.strftime(pattern), pattern).replace(tzinfo=None)
+    except ValueError:
+        read = None
+    if read is None or (read != sample if whole else read.date() != sample.date()):
+        raise ValueError(f"{pattern!r} is not a strftime format that reads back")
+    return pattern
 
 
 def _check_node(path: str, node: Any, *, xml: bool, fields: Mapping[str, FieldKind]) -> None:
