@@ -50,6 +50,8 @@ DEFAULT_CONFIG: Final[Mapping[str, Any]] = {
     # hours of a successful one; no refresh of an invoice paid at Invoice Cloud within this many hours.
     "refreshIntervalHours": 4,
     "refreshPaidHoldHours": 24,
+    # true: Invoice Cloud calls the balance refresh with a credential the biller no longer accepts.
+    "refreshWrongCredential": False,
 }
 
 FAULTS: Final = ("500", "502", "503", "504", "timeout", "malformed", "reject")
@@ -119,6 +121,7 @@ _CONFIG_RULES: Final[Mapping[str, _Rule]] = {
     "customerApiTimeoutSeconds": _SECONDS,
     "refreshIntervalHours": _SECONDS,
     "refreshPaidHoldHours": _SECONDS,
+    "refreshWrongCredential": _BOOLEAN,
 }
 
 

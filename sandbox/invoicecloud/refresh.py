@@ -6,7 +6,8 @@ portal shows them to the payer (``/portal/accounts/{accountNumber}``), and says 
 Invoice Cloud's public limits are settings (``POST /_sim/config``): ``refreshIntervalHours``, no new
 pull within that many hours of a successful one; ``refreshPaidHoldHours``, no refresh of an invoice
 paid at Invoice Cloud within that many hours (``POST /_sim/portal-payments`` takes such a payment: the
-payer paid on Invoice Cloud's own pages, by AutoPay or by phone).
+payer paid on Invoice Cloud's own pages, by AutoPay or by phone). ``refreshWrongCredential`` makes it
+call with a credential the biller no longer accepts (its page then says the refresh failed).
 """
 
 from __future__ import annotations
@@ -83,9 +84,9 @@ class BalanceRefresh(SimulatorCore):
                 ),
                 total=dollars(sum((invoice.balance_due for invoice in copy.invoices.values()), Decimal(0))),
                 source=(
-                    f"Refreshed from {self.biller_name} on {receipt_time(copy.as_of, zone)}"
+                    f"Balances refreshed from {self.biller_name} on {receipt_time(copy.as_of, zone)}"
                     if copy.source == "refresh"
-                    else f"From {self.biller_name}'s bills of {receipt_time(copy.as_of, zone)}"
+                    else f"Balances of the bills {self.biller_name} sent on {receipt_time(copy.as_of, zone)}"
                 ),
                 failure=(
                     f"Invoice Cloud could not get current balances from {self.biller_name} on "
@@ -119,6 +120,8 @@ class BalanceRefresh(SimulatorCore):
                     "reason": "refreshed_recently",
                     "nextRefreshAt": rfc3339(last + interval),
                 }
+            if self._config["refreshWrongCredential"]:
+                target = dataclasses.replace(target, secret="not-" + target.secret)
         # Outside the lock: the biller's endpoint may take its time (and, in the sandbox, runs in this
         # process's gateway).
         answered, failure, status = self._call_biller(target, answer_format, account_number, now)
@@ -222,11 +225,8 @@ class BalanceRefresh(SimulatorCore):
                 assert mine is not None
                 invoices[line.invoice_number] = mine
                 kept.append(line.invoice_number)
-            else:
-                paid_here = mine.paid_here_at if mine else None
-                invoices[line.invoice_number] = CopiedInvoice(
-                    line.invoice_number, line.due_date, line.balance_due, paid_here
-                )
+            else:  # the biller's balance is the truth again, Invoice Cloud's own payment included or not
+                invoices[line.invoice_number] = CopiedInvoice(line.invoice_number, line.due_date, line.balance_due)
         for number, mine in previous.items():  # left out of the answer: no longer due, unless held
             if number not in invoices and held(mine):
                 invoices[number] = dataclasses.replace(mine)
