@@ -107,19 +107,19 @@ def test_our_session_holds_do_not_change_what_is_due(stack: Stack, account: str)
 def test_a_credit_the_billing_file_reflects_counts_once(stack: Stack) -> None:
     """§5: billed less the credits the bill cannot reflect yet; one the file already reflects is not
     taken off again."""
-    add_account("A-2")
+    add_account("R-2")
     as_of = datetime(2026, 11, 1, 6, tzinfo=UTC)
     reflected = Credit(payment_id="p-1", cents=2000, approved_at=as_of, reflected_as_of=as_of)
     pending = Credit(payment_id="p-2", cents=500, approved_at=as_of)
-    add_invoice("A-2", "I-1", "30.00", credits={"p-1#a": reflected, "p-2#b": pending})
-    assert invoices_of(refresh(stack, "A-2"))["I-1"]["BalanceDue"] == "25.00"
+    add_invoice("R-2", "I-1", "30.00", credits={"p-1#a": reflected, "p-2#b": pending})
+    assert invoices_of(refresh(stack, "R-2"))["I-1"]["BalanceDue"] == "25.00"
 
 
 def test_a_credit_invoice_is_due_0_and_nets_the_total(stack: Stack) -> None:
-    add_account("A-3")
-    add_invoice("A-3", "I-1", "50.00")
-    add_invoice("A-3", "C-1", "-20.00")
-    answer = refresh(stack, "A-3")
+    add_account("R-3")
+    add_invoice("R-3", "I-1", "50.00")
+    add_invoice("R-3", "C-1", "-20.00")
+    answer = refresh(stack, "R-3")
     assert {number: row["BalanceDue"] for number, row in invoices_of(answer).items()} == {
         "I-1": "50.00",
         "C-1": "0.00",
@@ -140,14 +140,14 @@ def test_closed_invoices_are_left_out(stack: Stack, account: str) -> None:
 
 
 def test_an_account_without_open_invoices_answers_an_empty_list(stack: Stack) -> None:
-    add_account("A-4")
-    answer = refresh(stack, "A-4")
+    add_account("R-4")
+    answer = refresh(stack, "R-4")
     assert answer.status == 200 and answer.json["Invoices"] == [] and answer.json["TotalDue"] == "0.00"
 
 
-@pytest.mark.parametrize("number", ["A-404", "a-1", "A-1 x", "A" * 65, "../A-1", "A-1\u2010", "\u0410-1", "A-1\x00"])
+@pytest.mark.parametrize("number", ["R-404", "a-1", "A-1 x", "A" * 65, "../A-1", "A-1\u2010", "\u0410-1", "A-1\x00"])
 def test_anything_but_a_known_account_is_404_alike(stack: Stack, account: str, number: str) -> None:
-    unknown = refresh(stack, "A-404")
+    unknown = refresh(stack, "R-404")
     answer = refresh(stack, number)
     assert answer.status == 404 and json.loads(answer.body)["error"] == "account_not_found"
     assert (answer.status, answer.body) == (unknown.status, unknown.body)
@@ -231,9 +231,9 @@ def test_the_hmac_scheme_refuses_replays_stale_times_and_other_accounts(
     for stale in (now - 301, now + 301):
         assert refresh(stack, account, scheme="hmac", timestamp=stale).status == 401
     assert refresh(stack, account, scheme="hmac", timestamp=now - 290).status == 200  # within the window
-    add_account("A-9")
+    add_account("R-9")
     signed_for_a1 = refresh_headers(stack, account, scheme="hmac")
-    assert invoke("refresh_balances", refresh_event("A-9", signed_for_a1)).status == 401
+    assert invoke("refresh_balances", refresh_event("R-9", signed_for_a1)).status == 401
     # The refused one wrote nothing: its nonce is still good for the account it signs.
     assert invoke("refresh_balances", refresh_event(account, signed_for_a1)).status == 200
     assert refresh(stack, account, scheme="hmac", nonce="short").status == 401
