@@ -669,7 +669,7 @@ def customer_account_page(biller_name: str, view: CustomerAccountView) -> str:
   <p class="lead">{_e(biller_name)} account <strong>{_e(view.account_number)}</strong></p>
   {_banner(view.failure, "warning")}
   <table class="lines" id="bills">
-    <thead><tr><th scope="col">Invoice</th><th scope="col">Due date</th><th scope="col">Balance</th>
+    <thead><tr><th scope="col">Invoice</th><th scope="col">Due date</th><th scope="col" class="num">Balance</th>
     <th scope="col">Status</th></tr></thead>
     <tbody>{rows}</tbody>
     <tfoot><tr><th scope="row" colspan="2">Total due</th>
