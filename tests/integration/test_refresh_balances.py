@@ -292,3 +292,94 @@ def test_a_format_that_does_not_exist_is_a_500_after_the_credential(
     use(monkeypatch, IC_REFRESH_FORMAT="no-such-format")
     assert invoke("refresh_balances", refresh_event(account, {})).status == 401  # strangers cannot trip it
     assert refresh(stack, account).status == 500
+
+
+# ---- DynamoDB failing -------------------------------------------------------------------------------
+
+
+def throttled(monkeypatch: pytest.MonkeyPatch, operation: str) -> list[str]:
+    """Make the store's DynamoDB client throttle every ``operation`` (after botocore's own retries)."""
+    from avocette.store.table import dynamodb
+    from botocore.exceptions import ClientError
+
+    client = dynamodb()
+    calls: list[str] = []
+
+    def refuse(**params: Any) -> Any:
+        calls.append(operation)
+        raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "slow down"}}, operation)
+
+    monkeypatch.setattr(client, {"Query": "query", "PutItem": "put_item"}[operation], refuse)
+    return calls
+
+
+def test_a_throttled_read_is_a_503_invoice_cloud_may_retry(
+    stack: Stack, account: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with monkeypatch.context() as failing:
+        calls = throttled(failing, "Query")
+        answer = refresh(stack, account)
+    assert (answer.status, answer.json["error"]) == (503, "service_unavailable") and calls == ["Query"]
+    assert refresh(stack, account).status == 200
+
+
+def test_a_signed_call_whose_nonce_could_not_be_kept_may_be_sent_again(
+    stack: Stack, account: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The nonce is the one write: when it fails nothing was kept, so Invoice Cloud's retry of the very
+    same call is not taken for a replay."""
+    use(monkeypatch, IC_REFRESH_AUTH="hmac")
+    headers = refresh_headers(stack, account, scheme="hmac")
+    with monkeypatch.context() as failing:
+        throttled(failing, "PutItem")
+        assert invoke("refresh_balances", refresh_event(account, headers)).status == 503
+    assert table_items(stack, "REFRESHNONCE#") == []
+    assert invoke("refresh_balances", refresh_event(account, headers)).status == 200
+    assert invoke("refresh_balances", refresh_event(account, headers)).status == 401
+
+
+# ---- the refresh and the portal never disagree ------------------------------------------------------------
+
+
+def test_invoice_cloud_is_told_what_the_portal_shows_as_payable(stack: Stack) -> None:
+    """Whatever credits, reflected credits and reversals an account's invoices carry, the refresh's
+    BalanceDue is GET /accounts' ``payable`` of the same invoice, and TotalDue its ``totalDue``."""
+    from avocette import money
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from tests.helpers import http_event
+
+    as_of = datetime(2026, 11, 1, 6, tzinfo=UTC)
+    credit = st.builds(
+        lambda cents, reflected, reversed_share: Credit(
+            payment_id="p",
+            cents=cents,
+            approved_at=as_of,
+            reflected_as_of=as_of if reflected else None,
+            reversed_cents=cents * reversed_share // 2,
+        ),
+        st.integers(1, 20_000),
+        st.booleans(),
+        st.integers(0, 2),
+    )
+    invoice = st.tuples(st.integers(-5_000, 50_000), st.lists(credit, max_size=3), st.booleans())
+    counter = iter(range(10_000))
+
+    @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.lists(invoice, min_size=1, max_size=4))
+    def agree(invoices: list[tuple[int, list[Credit], bool]]) -> None:
+        number = f"P-{next(counter)}"
+        add_account(number, linked_to=("payer",))
+        for index, (billed, credits, partial) in enumerate(invoices):
+            cents = {f"c{n}": c for n, c in enumerate(credits)}
+            add_invoice(number, f"I-{index}", money.cents_to_text(billed), credits=cents, allow_partial=partial)
+        told = refresh(stack, number).json
+        shown = invoke("accounts", http_event("GET", "/accounts", sub="payer")).json
+        (view,) = [a for a in shown["accounts"] if a["accountNumber"] == number]
+        assert {row["InvoiceNumber"]: row["BalanceDue"] for row in told["Invoices"]} == {
+            row["invoiceNumber"]: row["payable"] for row in view["invoices"]
+        }
+        assert told["TotalDue"] == view["totalDue"]
+
+    agree()
