@@ -140,11 +140,15 @@ class Gateway:
 
     def _log_label(self, request: Request) -> str:
         """What the access log names: a route's key (``POST /postback/{paymentId}/{token}``), never the
-        path it was called with (the postback token is part of it), nor the query string."""
+        path it was called with (a postback token or a statement link is part of it), nor the query string."""
         try:
             route_key, _ = self._map.bind_to_environ(request.environ).match()
         except HTTPException:
-            path = "/postback/..." if request.path.startswith("/postback/") else request.path
+            # Tokens live in these paths: an unmatched one is named by its prefix alone.
+            path = next(
+                (f"{prefix}..." for prefix in ("/postback/", "/statement-links/") if request.path.startswith(prefix)),
+                request.path,
+            )
             return f"{request.method} {path}"
         return str(route_key)
 

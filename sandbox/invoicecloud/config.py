@@ -46,6 +46,9 @@ DEFAULT_CONFIG: Final[Mapping[str, Any]] = {
     "customerApiFaultCount": None,
     "customerApiDelaySeconds": 0,
     "customerApiTimeoutSeconds": 15,
+    # The CPV2 invoice field that may carry a link to the bill (IC_STATEMENT_LINK_FIELD, DESIGN §6g):
+    # accepted (an http(s) URL) and shown on the invoice page; null refuses it as an unknown field.
+    "statementLinkField": "StatementURL",
 }
 
 FAULTS: Final = ("500", "502", "503", "504", "timeout", "malformed", "reject")
@@ -113,6 +116,9 @@ _CONFIG_RULES: Final[Mapping[str, _Rule]] = {
     "customerApiFaultCount": _nullable(_POSITIVE_COUNT),
     "customerApiDelaySeconds": _SECONDS,
     "customerApiTimeoutSeconds": _SECONDS,
+    "statementLinkField": _nullable(
+        _Rule(lambda value: isinstance(value, str) and value.isidentifier() and len(value) <= 64, "a field name")
+    ),
 }
 
 

@@ -80,9 +80,12 @@ def test_http_api_has_jwt_authorizer_from_parameters_and_cors(template: dict[str
     assert "querystring" not in api["AccessLogSettings"]["Format"].lower()
 
 
-def test_only_the_postback_route_opts_out_of_the_jwt(template: dict[str, Any]) -> None:
+def test_only_the_routes_with_a_token_of_their_own_opt_out_of_the_jwt(template: dict[str, Any]) -> None:
+    """Invoice Cloud's postback and the signed statement links it may be given (DESIGN §6g): each
+    authenticated by the token in its path."""
     routes = {route.route_key: route.authorized for spec in function_specs(template) for route in spec.routes}
     assert routes.pop("POST /postback/{paymentId}/{token}") is False
+    assert routes.pop("GET /statement-links/{token}") is False
     assert routes and all(routes.values())
 
 
@@ -125,6 +128,7 @@ def test_secrets_of_the_design_are_in_the_stack_and_the_environment(template: di
         ("IC_SECRET_ARN", "InvoiceCloudSecret"),
         ("POSTBACK_KEYS_ARN", "PostbackKeysSecret"),
         ("REGISTRATION_HASH_KEY_ARN", "RegistrationHashKeySecret"),
+        ("STATEMENT_LINK_KEYS_ARN", "StatementLinkKeysSecret"),
     ):
         assert env[variable] == {"Ref": resource}
         assert template["Resources"][resource]["Type"] == "AWS::SecretsManager::Secret"

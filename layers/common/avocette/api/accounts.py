@@ -27,6 +27,11 @@ class InvoiceView(CamelModel):
         "Cloud: the payer may have paid. Before paying it again, ask them to check (their receipt, their card "
         "or bank statement)."
     )
+    has_statement: bool = Field(
+        False,
+        description="Whether the biller sent this bill as a PDF: "
+        "GET /accounts/{accountNumber}/invoices/{invoiceNumber}/statement opens it.",
+    )
 
     @classmethod
     def of(cls, invoice: Invoice, now: datetime) -> InvoiceView:
@@ -40,6 +45,7 @@ class InvoiceView(CamelModel):
             allow_partial_payments=bool(invoice.allow_partial_payments),
             payable=money.cents_to_text(invoice.payable_cents()),
             last_session_ended_without_result_at=invoice.unresolved_since(now),
+            has_statement=invoice.statement_file is not None,
         )
 
 
