@@ -176,6 +176,18 @@ def test_open_question_settings_have_the_design_assumptions(template: dict[str, 
     assert parameters["InvoiceCloudPaymentTypeIds"]["Default"] == "{}"
     assert parameters["AchReturnDays"]["Default"] == 5
     assert parameters["ReconcileMissingDays"]["Default"] == 3
+    # Statement links for Invoice Cloud (DESIGN §6g): off until Invoice Cloud says it reads them, and where.
+    from avocette.settings.statements import StatementLinkSettings
+
+    layer_defaults = {field.alias: field.default for field in StatementLinkSettings.model_fields.values()}
+    for parameter, variable, default in (
+        ("InvoiceCloudStatementLinks", "IC_STATEMENT_LINKS", "false"),
+        ("InvoiceCloudStatementLinkField", "IC_STATEMENT_LINK_FIELD", "StatementURL"),
+        ("InvoiceCloudStatementLinkMinutes", "IC_STATEMENT_LINK_MINUTES", 60),
+    ):
+        assert parameters[parameter]["Default"] == default
+        assert stack_environment(template)[variable] == {"Ref": parameter}
+        assert str(layer_defaults[variable]).lower() == str(default).lower()  # the layer assumes the same
     for parameter, variable in (
         ("InvoiceCloudPaymentFileFormat", "IC_PAYMENT_FILE_FORMAT"),
         ("BillerExportFormat", "BILLER_EXPORT_FORMAT"),
