@@ -72,7 +72,13 @@ S3: dict[str, set[tuple[tuple[str, ...], str]]] = {
         (("s3:GetObject", "s3:GetObjectVersion"), "InboundBucketName/invoicecloud/*"),
         (("s3:PutObject",), "InboundBucketName/invoicecloud/*.report.json"),
     },
-    "ExportPaymentsFunction": {(("s3:PutObject",), "ExportsBucketName/exports/*")},
+    "ExportPaymentsFunction": {
+        (("s3:PutObject",), "ExportsBucketName/exports/*"),
+        (("s3:PutObject",), "ExportsBucketName/tieout/*"),
+        # The export read back, and Invoice Cloud's files, for the tie-out (DESIGN §6f).
+        (("s3:GetObject",), "ExportsBucketName/exports/*"),
+        (("s3:GetObject",), "InboundBucketName/invoicecloud/*"),
+    },
     "StatementsFunction": {(("s3:GetObject",), "InboundBucketName/statements/*")},
     "StatementLinksFunction": {(("s3:GetObject",), "InboundBucketName/statements/*")},
 }
