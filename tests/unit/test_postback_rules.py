@@ -394,20 +394,9 @@ def test_a_review_adds_the_fee_of_every_postback_of_its_payment_id_whatever_orde
     assert after.convenience_fee_cents == 300
 
 
-def test_a_review_adds_only_the_fee_the_applied_postbacks_did_not() -> None:
+def test_a_review_never_adds_again_the_fee_an_applied_postback_added() -> None:
     from avocette.domain.review import apply_allocation
 
-    recorded = dict(
-        [
-            _per_invoice("INV-2", "0.00", Outcome.APPLIED, NOW - timedelta(minutes=2)),
-            _per_invoice("INV-1", "3.00", Outcome.REVIEW, NOW - timedelta(minutes=1)),
-        ]
-    )
-    p = payment(
-        S.NEEDS_REVIEW, [("ACCT-1", "INV-1", 500, 0), ("ACCT-1", "INV-2", 500, 500)], review_reason="x",
-        ic_payment_ids=("guid-1",),
-    )  # fmt: skip
-    assert apply_allocation(p, {0: 500}, recorded, NOW, payment_guid="guid-1").convenience_fee_cents == 300
     applied_fee = dict(
         [
             _per_invoice("INV-1", "3.00", Outcome.APPLIED, NOW - timedelta(minutes=2)),

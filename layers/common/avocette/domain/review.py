@@ -148,18 +148,6 @@ def reported_fee_cents(recorded: Mapping[str, RecordedPostback], guid: str) -> i
     return max(by_source.values(), default=0)
 
 
-def _applied(recorded: Mapping[str, RecordedPostback], guid: str) -> bool:
-    return any(r.outcome is Outcome.APPLIED and r.postback.payment_guid == guid for r in recorded.values())
-
-
-def _applied_fee_cents(recorded: Mapping[str, RecordedPostback], guid: str) -> int:
-    return sum(
-        r.postback.fee_cents
-        for r in recorded.values()
-        if r.outcome is Outcome.APPLIED and r.postback.payment_guid == guid
-    )
-
-
 def apply_allocation(
     payment: Payment,
     allocation: Mapping[int, int],
@@ -214,11 +202,11 @@ def apply_allocation(
     approval = latest_approval(recorded, payment_guid)
     if approval is not None:
         postback = approval.postback
-        if payment_guid not in payment.ic_payment_ids or _applied(recorded, payment_guid):
-            # The fee Invoice Cloud reported for this payment id that no applied postback added yet:
-            # it sends the fee on one invoice's postback only, which need not be the latest (§6f).
-            unadded = reported_fee_cents(recorded, payment_guid) - _applied_fee_cents(recorded, payment_guid)
-            update["convenience_fee_cents"] = payment.convenience_fee_cents + max(0, unadded)
+        if payment_guid not in payment.ic_payment_ids:
+            # The fee Invoice Cloud reported for this payment id: it sends the fee on one invoice's
+            # postback only, which need not be the latest (§6f). (Once a postback of the id applied
+            # money, or a review settled it, its fee stays as it is, so that nothing counts it twice.)
+            update["convenience_fee_cents"] = payment.convenience_fee_cents + reported_fee_cents(recorded, payment_guid)
         method = payment.payment_method or postback.payment_method
         update["payment_method"] = method
         update["card_type"] = payment.card_type or (postback.card_type if method != "ACH" else None) or None
