@@ -34,8 +34,6 @@ test`` can run over a thousand sequences in about a minute; ``make soak`` runs m
 from __future__ import annotations
 
 import contextlib
-import csv
-import dataclasses
 import io
 import json
 import os
@@ -54,23 +52,15 @@ from urllib.parse import urlencode
 import pytest
 from avocette import clock, errors, money
 from avocette.api.payments import InvoiceSelection
-from avocette.biller.export_file import get_export_format
 from avocette.domain.billing import Account, Invoice, InvoiceRef
-from avocette.domain.export import export_rows
-from avocette.domain.ledger import day_of
 from avocette.domain.payments import PaymentStatus
-from avocette.domain.reconciliation import PaymentFileRow
-from avocette.domain.tieout import payments_to_ask, tie_out
-from avocette.invoicecloud.payment_file import get_payment_file_format
 from avocette.service import expiry, export, postbacks, reconcile, review, starting
-from avocette.service import tieout as tieout_service
 from avocette.service.reconcile_rows import ReconcileRules
 from avocette.settings import postbacks as postback_settings
 from avocette.settings.ledger import get_ledger_settings
 from avocette.settings.portal import get_biller_time_zone
 from avocette.settings.resources import get_exports_bucket
 from avocette.store import billing, keys, links, table
-from avocette.store.ledger import entry_from_item
 from avocette.store.table import deserialize
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -95,7 +85,6 @@ from stackdef.template import create_table_request
 from tests.fakes.dynamodb import FakeDynamoDB
 
 EXAMPLES = int(os.environ.get("MODEL_EXAMPLES", "1000"))
-EXPORT_FORMAT = get_export_format("biller-export-v1")
 REPORT = os.environ.get("MODEL_REPORT")  # make soak: where to write the run's figures (JSON)
 STATS: Counter[str] = Counter()  # what the sequences did, over the whole run
 STEPS = int(os.environ.get("MODEL_STEPS", "12"))
@@ -1163,47 +1152,6 @@ class PaymentModel(RuleBasedStateMachine):
                 assert back == theirs, f"{payment_id} ({status}): Invoice Cloud took back {theirs} on {ref}, we {back}"
             STATS["conservation: balanced"] += 1
 
-    def _check_tie_outs(self) -> None:
-        """Every day of the biller ties out (DESIGN §6f): Invoice Cloud's files against our ledger, by the
-        day Invoice Cloud dates the money, what a person holds apart; only a postback Invoice Cloud never
-        sent (forged: money that never moved) may be a difference, and it names its payment."""
-        zone = get_biller_time_zone()
-        file_format = get_payment_file_format(get_ledger_settings().ic_payment_file_format)
-        found = []
-        for day in sorted(self._activity_days()):
-            key = f"invoicecloud/{day}.csv"
-            text = (self.world.simulator.payment_file(key) or b"").decode("utf-8-sig")
-            reader = csv.reader(io.StringIO(text, newline=""))
-            header = next(reader)
-            seen: Counter[tuple[str, ...]] = Counter()
-            for values in reader:
-                row = file_format.read_row(reader.line_num, dict(zip(header, values, strict=True)))
-                assert isinstance(row, PaymentFileRow), row
-                seen[row.sameness] += 1
-                found.append(dataclasses.replace(row, ordinal=seen[row.sameness]))
-        rows = tieout_service._rows_once(found)
-        entries = [entry_from_item(item) for item in self._items_of("LEDGER#")]
-        statuses = {payment_id: status for payment_id, (status, _) in self._statuses().items()}
-        days = {day_of(row.at, zone) for row in rows} | {day_of(entry.dated, zone) for entry in entries}
-        for day in sorted(days):
-            recorded = [entry for entry in entries if day_of(entry.at, zone) == day]
-            asked = payments_to_ask(day, zone, rows=rows, dated=entries)
-            result = tie_out(
-                day, zone, rows=rows, files=[], dated=entries, recorded=recorded,
-                exported=EXPORT_FORMAT.read(EXPORT_FORMAT.render(export_rows(recorded), zone)), export_key=None,
-                export_fields=frozenset(field for _, field in EXPORT_FORMAT.columns),
-                statuses={payment_id: statuses.get(payment_id) for payment_id in asked}, methods={},
-                computed_at=clock.utc_now(), grace_days=2, final=True,
-            )  # fmt: skip
-            unexplained = [d for d in result.differences if d.payment_id not in self.leaked]
-            assert not unexplained, f"{day} does not tie out: {[d.as_dict() for d in unexplained]}"
-            STATS["tie-out: day balanced" if result.ties_out else "tie-out: forged postback named"] += 1
-            STATS["tie-out: under review or closed"] += len(result.explained)
-            STATS["tie-out: recorded another day"] += len(result.timing)
-
-    def _items_of(self, prefix: str) -> list[dict[str, Any]]:
-        return [deserialize(raw) for raw in self.fake.peek_items(TABLE) if raw["PK"]["S"].startswith(prefix)]
-
     # ---- the invariants -------------------------------------------------------------------------
 
     @invariant()
@@ -1278,7 +1226,6 @@ class PaymentModel(RuleBasedStateMachine):
                     self._check_moves(REVIEW_MOVES, "review")
         self._read_files()
         self._check_conservation()
-        self._check_tie_outs()
         STATS["books closed"] += 1
         for payment_id, (status, _) in self._statuses().items():
             item = self.fake.get_item(TableName=TABLE, Key=keys.payment_key(payment_id))["Item"]
