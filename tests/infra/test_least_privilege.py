@@ -32,7 +32,8 @@ DYNAMODB: dict[str, dict[str, set[str]]] = {
     },
     "AccountsFunction": {APP_TABLE: {"Query", "BatchGetItem"}},
     "ExpirePaymentsFunction": {APP_TABLE: {"PutItem", "UpdateItem", "ConditionCheckItem"}, GSI2: {"Query"}},
-    "ImportBillingFunction": {APP_TABLE: {"UpdateItem", "Scan", "Query", "DeleteItem"}, GSI1: {"Query"}},
+    # PutItem: a link the file removes is deleted with its change-log event, in one transaction.
+    "ImportBillingFunction": {APP_TABLE: {"UpdateItem", "Scan", "Query", "DeleteItem", "PutItem"}, GSI1: {"Query"}},
     "ReconcilePaymentsFunction": {
         APP_TABLE: {"Query", "GetItem", "BatchGetItem", "PutItem", "UpdateItem", "ConditionCheckItem"}
     },

@@ -7,10 +7,11 @@ Linking depends only on the proof; Invoice Cloud's answers only fill the ``invoi
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
@@ -26,6 +27,13 @@ from avocette.api.registrations import (
     RegistrationsView,
 )
 from avocette.domain.billing import Account
+from avocette.domain.changes import (
+    ChangeEvent,
+    ChangeKind,
+    InvoiceCloudStatus,
+    invoice_cloud_changes,
+    portal_user_ref,
+)
 from avocette.domain.common import Caller
 from avocette.domain.registration import matches
 from avocette.errors import ConfigurationError, InvoiceCloudError
@@ -38,6 +46,7 @@ from avocette.settings.invoicecloud import InvoiceCloudSettings, get_invoice_clo
 from avocette.settings.portal import PortalSettings, get_portal_settings
 from avocette.settings.registration import RegistrationSettings, get_registration_hash_key, get_registration_settings
 from avocette.store import billing as billing_store
+from avocette.store import changes as changes_store
 from avocette.store import keys, ratelimits
 from avocette.store import links as links_store
 from avocette.store.table import TransactionRaceError, transact
@@ -88,6 +97,7 @@ class _Proven:
     registration_value: str  # as the payer typed it; sent to IC only to create a missing record
     newly_linked: bool
     account_hash: str  # what logs name the account by, never its number (docs/security.md)
+    ic_status: InvoiceCloudStatus | None = None  # what we knew of it at Invoice Cloud (DESIGN §6g)
 
 
 @dataclass(frozen=True)
@@ -108,7 +118,7 @@ def register_accounts(
     settings = rules
     now = clock.utc_now()
     rejected, proven = _prove_and_link(caller.sub, request, now, settings)
-    answers = _ask_invoice_cloud(proven, settings)
+    answers = _ask_invoice_cloud(proven, now, settings)
     for item in proven:
         registered = answers[item.account_number].registered
         if registered is not None:
@@ -118,6 +128,9 @@ def register_accounts(
     email_sent = bool(newly) and _send_linked_email(caller.email, newly, answers, settings)
     for item in newly:
         _send_security_notice(item, caller.email, settings, now)
+    # Last, so that a store failing here (503) has linked and emailed already: the payer's retry finds
+    # the links made, and logs what Invoice Cloud said then (the status remembers what is left to log).
+    _log_invoice_cloud_changes(proven, answers, now, settings)
 
     linked_now = bool(proven) or bool(links_store.list_links(caller.sub))
     results = {
@@ -166,6 +179,7 @@ def _prove_and_link(
                 *(keys.account_key(number) for number in numbers),
                 *(links_store.link_key(sub, number) for number in numbers),
                 *ratelimits.budget_keys(sub, numbers, now),
+                *(keys.invoice_cloud_known_key(number) for number in numbers),
             ]
         )
         stored = {
@@ -173,6 +187,11 @@ def _prove_and_link(
         }
         linked = {
             str(item["SK"]).removeprefix(keys.ACCOUNT_PREFIX) for item in items if item["PK"] == keys.user_pk(sub)
+        }
+        ic_statuses = {
+            str(item["PK"]).removeprefix(keys.ACCOUNT_PREFIX): changes_store.status_from_item(item)
+            for item in items
+            if item["SK"] == keys.INVOICE_CLOUD_KNOWN and str(item["PK"]).startswith(keys.ACCOUNT_PREFIX)
         }
         budget = ratelimits.read_budget(sub, numbers, now, items)
         granted, refused = budget.grant(
@@ -197,6 +216,7 @@ def _prove_and_link(
                         offered[number],
                         newly_linked=number not in linked,
                         account_hash=account_hash(key, number),
+                        ic_status=ic_statuses.get(number),
                     )
                 )
             else:
@@ -216,6 +236,15 @@ def _prove_and_link(
                     proof_hash=item.account.registration_hash,
                 )
                 writes.append(links_store.new_link_put(link))
+                event = ChangeEvent.recorded(
+                    ChangeKind.LINKED,
+                    item.account_number,
+                    at=now,
+                    zone=settings.portal.time_zone,
+                    event_id=uuid.uuid4().hex,
+                    portal_user=portal_user_ref(key, sub),
+                )
+                writes.append(changes_store.put_change(event))
             else:
                 writes.append(links_store.link_exists_check(sub, item.account_number))
         try:
@@ -241,7 +270,7 @@ def _rejected(number: str, reason: str) -> AccountResult:
     )
 
 
-def _ask_invoice_cloud(proven: list[_Proven], settings: RegistrationRules) -> dict[str, _IcAnswer]:
+def _ask_invoice_cloud(proven: list[_Proven], now: datetime, settings: RegistrationRules) -> dict[str, _IcAnswer]:
     """ViewCustomerRecord for every proven account in parallel, creating missing records, within
     the budget; what did not answer in time (or failed) is UNKNOWN."""
     answers = dict.fromkeys((item.account_number for item in proven), _UNKNOWN)
@@ -261,7 +290,7 @@ def _ask_invoice_cloud(proven: list[_Proven], settings: RegistrationRules) -> di
     try:
         futures: dict[Future[_IcAnswer], str] = {
             pool.submit(
-                _customer_record, client, item, deadline, settings.invoice_cloud.ic_missing_record_fault
+                _customer_record, client, item, deadline, settings.invoice_cloud.ic_missing_record_fault, now
             ): item.account_number
             for item in proven
         }
@@ -277,13 +306,19 @@ def _ask_invoice_cloud(proven: list[_Proven], settings: RegistrationRules) -> di
     return answers
 
 
-def _customer_record(client: InvoiceCloudClient, item: _Proven, deadline: float, missing_fault: str) -> _IcAnswer:
+def _customer_record(
+    client: InvoiceCloudClient, item: _Proven, deadline: float, missing_fault: str, now: datetime
+) -> _IcAnswer:
     try:
         record = client.view_customer_record(
             item.account_number, missing_fault=missing_fault, deadline_seconds=deadline - time.monotonic()
         )
         if record is not None:
             return _IcAnswer(IcRecord.EXISTING, record.registered)
+        # Remembered first: should the creation's answer, or its logging, be lost, the next look at the
+        # record still logs it for the biller (DESIGN §6g). Not remembered, not created: the store's
+        # failure is the request's (503), and the payer's retry creates it.
+        changes_store.mark_create_requested(item.account_number, now)
         account = item.account
         client.create_customer_record(
             NewCustomerRecord(
@@ -306,6 +341,34 @@ def _customer_record(client: InvoiceCloudClient, item: _Proven, deadline: float,
         return _UNKNOWN
     logger.info("Invoice Cloud customer record created", extra={"account_hash": item.account_hash})
     return _IcAnswer(IcRecord.CREATED, False)
+
+
+def _log_invoice_cloud_changes(
+    proven: list[_Proven], answers: dict[str, _IcAnswer], now: datetime, settings: RegistrationRules
+) -> None:
+    """What Invoice Cloud's answers changed, for the biller's change log (DESIGN §6g): a record we
+    created (now, or by a request whose answer was lost), a registration seen for the first time
+    (each an event, once, by a conditional write), a registration seen gone (remembered only)."""
+    for item in proven:
+        answer = answers[item.account_number]
+        found = invoice_cloud_changes(
+            item.ic_status,
+            record_exists=answer.record is not IcRecord.UNKNOWN,
+            created_now=answer.record is IcRecord.CREATED,
+            registered=answer.registered,
+        )
+        if found.record_created:
+            changes_store.record_created(_ic_event(ChangeKind.IC_RECORD_CREATED, item, now, settings))
+        if found.registration_seen:
+            changes_store.registration_seen(_ic_event(ChangeKind.IC_REGISTRATION_SEEN, item, now, settings))
+        elif found.registration_gone:
+            changes_store.mark_registration_gone(item.account_number)
+
+
+def _ic_event(kind: ChangeKind, item: _Proven, now: datetime, settings: RegistrationRules) -> ChangeEvent:
+    return ChangeEvent.recorded(
+        kind, item.account_number, at=now, zone=settings.portal.time_zone, event_id=uuid.uuid4().hex
+    )
 
 
 def _send_linked_email(
@@ -347,10 +410,20 @@ def list_registrations(sub: str) -> RegistrationsView:
     )
 
 
-def unlink_account(sub: str, account_number: str) -> None:
-    """DELETE /registrations/{accountNumber}: the caller's own link goes; other users' links stay.
-    Raises ``AccountNotFoundError`` (404) when the caller has no such link, whoever else does."""
-    if not links_store.delete_link(sub, account_number):
+def unlink_account(sub: str, account_number: str, *, time_zone: tzinfo, hash_key: Callable[[], bytes]) -> None:
+    """DELETE /registrations/{accountNumber}: the caller's own link goes, with its event for the
+    biller's change log (DESIGN §6g, in the biller's ``time_zone``, the user named by a keyed hash);
+    other users' links stay. Raises ``AccountNotFoundError`` (404) when the caller has no such link,
+    whoever else does."""
+    event = ChangeEvent.recorded(
+        ChangeKind.UNLINKED,
+        account_number,
+        at=clock.utc_now(),
+        zone=time_zone,
+        event_id=uuid.uuid4().hex,
+        portal_user=portal_user_ref(hash_key(), sub),
+    )
+    if not links_store.delete_link(sub, account_number, event):
         raise errors.AccountNotFoundError()
     metrics.add_metric(name="AccountsUnlinked", unit=MetricUnit.Count, value=1)
     logger.info("Account unlinked")
