@@ -38,6 +38,7 @@ DYNAMODB: dict[str, dict[str, set[str]]] = {
         APP_TABLE: {"Query", "GetItem", "BatchGetItem", "PutItem", "UpdateItem", "ConditionCheckItem"}
     },
     "ExportPaymentsFunction": {APP_TABLE: {"Query", "UpdateItem"}},
+    "ExportChangesFunction": {APP_TABLE: {"Query", "UpdateItem"}},  # a day's events; the job's last run
 }
 
 # Function -> the secrets it may read.
@@ -51,6 +52,7 @@ SECRETS: dict[str, set[str]] = {
     "ImportBillingFunction": {"RegistrationHashKeySecret"},
     "ReconcilePaymentsFunction": {"InvoiceCloudSecret"},  # the BillerGUID each row must name
     "ExportPaymentsFunction": set(),
+    "ExportChangesFunction": set(),  # the file's user references were hashed when their events were written
 }
 
 # The functions that send email (ses:SendEmail from the sender's identity, nothing else of SES).
