@@ -45,10 +45,10 @@ from avocette.security import account_hash
 from avocette.settings.invoicecloud import InvoiceCloudSettings, get_invoice_cloud_secret, get_invoice_cloud_settings
 from avocette.settings.portal import PortalSettings, get_portal_settings
 from avocette.settings.registration import RegistrationSettings, get_registration_hash_key, get_registration_settings
-from avocette.store import billing as billing_store
 from avocette.store import changes as changes_store
-from avocette.store import keys, ratelimits
 from avocette.store import links as links_store
+from avocette.store import ratelimits
+from avocette.store import registrations as registrations_store
 from avocette.store.table import TransactionRaceError, transact
 
 __all__ = [
@@ -165,7 +165,8 @@ def _prove_and_link(
     """Check each account in order, within the failure budgets, and link the proven ones: (rejected
     results, proven accounts). An unknown account and a wrong value are checked, and answered, alike.
 
-    One BatchGetItem reads the accounts, the user's links to them and the budgets; one transaction
+    One BatchGetItem reads the accounts, the user's links to them, the budgets and what we knew of them
+    at Invoice Cloud (:mod:`avocette.store.registrations`); one transaction
     records the failures and makes the links, at the budgets read (see :mod:`avocette.store.ratelimits`).
     When another request of this user moved the budgets meanwhile, everything is read and checked again:
     no result is answered that was checked against a budget that was not the current one."""
@@ -174,26 +175,8 @@ def _prove_and_link(
     numbers = [account.account_number for account in request.accounts]
     offered = {account.account_number: account.registration_value for account in request.accounts}
     for attempt in range(_RECORD_ATTEMPTS):
-        items = billing_store.get_items(
-            [
-                *(keys.account_key(number) for number in numbers),
-                *(links_store.link_key(sub, number) for number in numbers),
-                *ratelimits.budget_keys(sub, numbers, now),
-                *(keys.invoice_cloud_known_key(number) for number in numbers),
-            ]
-        )
-        stored = {
-            item["accountNumber"]: billing_store.account_from_item(item) for item in items if item["SK"] == keys.PROFILE
-        }
-        linked = {
-            str(item["SK"]).removeprefix(keys.ACCOUNT_PREFIX) for item in items if item["PK"] == keys.user_pk(sub)
-        }
-        ic_statuses = {
-            str(item["PK"]).removeprefix(keys.ACCOUNT_PREFIX): changes_store.status_from_item(item)
-            for item in items
-            if item["SK"] == keys.INVOICE_CLOUD_KNOWN and str(item["PK"]).startswith(keys.ACCOUNT_PREFIX)
-        }
-        budget = ratelimits.read_budget(sub, numbers, now, items)
+        state = registrations_store.read_registration_state(sub, numbers, now)
+        stored, linked, ic_statuses, budget = state.accounts, state.linked, state.invoice_cloud, state.budget
         granted, refused = budget.grant(
             numbers,
             user_limit=budgets.registration_user_failures_per_hour,
