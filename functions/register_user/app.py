@@ -35,7 +35,8 @@ def handle_register_accounts(request: RegistrationRequest) -> RegistrationRespon
 @app.get("/registrations", summary="Your linked accounts", responses=web.responses())
 @tracer.capture_method
 def handle_list_registrations() -> RegistrationsView:
-    return registration.list_registrations(web.current_caller(app).sub)
+    rules = registration.RegistrationRules.from_environment()
+    return registration.list_registrations(web.current_caller(app).sub, rules=rules)
 
 
 @app.delete(

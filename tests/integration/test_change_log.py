@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import csv
 import io
+import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -22,9 +23,11 @@ from avocette.invoicecloud.client import InvoiceCloudClient
 from avocette.service.changes import ChangesDayNotOverError
 from avocette.settings.registration import get_registration_hash_key
 from avocette.store import changes as changes_store
+from werkzeug.test import Client
 
 from sandbox.invoicecloud import CustomerRecord
 from sandbox.s3events import object_created_event
+from stackdef import caches
 from tests.helpers import FakeContext, Stack, add_account, add_invoice, http_event, invoke, load_function, table_items
 
 NOV_25 = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)  # 10:00 in New York, the sandbox's biller's zone
@@ -300,3 +303,105 @@ def test_a_registration_whose_event_cannot_be_written_answers_503_and_its_retry_
     assert retry["M-1"]["outcome"] == "ALREADY_LINKED"
     assert ic_events(accounts) == [("M-1", "IC_RECORD_CREATED")]
     assert links_the_log_tells(accounts) == links_in_the_table(accounts) == {("M-1", ref("carol"))}
+
+
+# ---- GET /registrations sees a registration made at Invoice Cloud after ours (issue 20) -----------
+
+
+def listed(sub: str) -> dict[str, bool | None]:
+    answer = invoke("register_user", http_event("GET", "/registrations", sub=sub))
+    assert answer.status == 200, answer.body
+    return {account["accountNumber"]: account["invoiceCloudRegistered"] for account in answer.json["accounts"]}
+
+
+@pytest.fixture
+def ic_views(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The accounts ViewCustomerRecord was asked about, in order."""
+    asked: list[str] = []
+    view = InvoiceCloudClient.view_customer_record
+
+    def counted(self: InvoiceCloudClient, account_number: str, **kwargs: Any) -> Any:
+        asked.append(account_number)
+        return view(self, account_number, **kwargs)
+
+    monkeypatch.setattr(InvoiceCloudClient, "view_customer_record", counted)
+    return asked
+
+
+def register_at_invoice_cloud(stack: Stack, number: str, value: str) -> None:
+    """The payer registers on Invoice Cloud's customer portal page (the simulator's form)."""
+    form = {"account_number": number, "registration_value": value, "login_email": "payer@example.com"}
+    answer = Client(stack.simulator).post("/portal/", data=form)
+    assert answer.status_code == 200 and "You are registered" in answer.get_data(as_text=True)
+
+
+def stored_registration(stack: Stack, sub: str, number: str) -> Any:
+    (link,) = (item for item in table_items(stack, f"USER#{sub}") if item["SK"] == f"ACCOUNT#{number}")
+    return link.get("invoiceCloudRegistered")
+
+
+def test_a_registration_made_at_invoice_cloud_after_ours_is_listed_and_logged_once(
+    accounts: Stack, now: list[datetime], ic_views: list[str]
+) -> None:
+    register("carol", ("M-1", "M1-REG"), ("R-1", "R1-REG"))  # M-1's record created (with its value)
+    by_registration = [("M-1", "IC_RECORD_CREATED"), ("R-1", "IC_REGISTRATION_SEEN")]
+    assert ic_events(accounts) == by_registration
+    assert listed("carol") == {"M-1": False, "R-1": True}  # just asked: not asked again
+    register_at_invoice_cloud(accounts, "M-1", "M1-REG")
+    ic_views.clear()
+    assert listed("carol") == {"M-1": False, "R-1": True}  # within the interval: what we knew
+    assert ic_views == []
+    now[0] = NOV_25 + timedelta(seconds=60)
+    assert listed("carol") == {"M-1": True, "R-1": True}
+    assert ic_views == ["M-1"]  # only the link not seen registered
+    assert stored_registration(accounts, "carol", "M-1") is True
+    assert ic_events(accounts) == sorted([*by_registration, ("M-1", "IC_REGISTRATION_SEEN")])
+    # Seen registered, never asked again by a listing
+    now[0] = NOV_25 + timedelta(hours=1)
+    assert listed("carol") == {"M-1": True, "R-1": True}
+    assert ic_views == ["M-1"]
+    assert ic_events(accounts) == sorted([*by_registration, ("M-1", "IC_REGISTRATION_SEEN")])
+    # ... and the day's file tells it
+    _, data = export(accounts, now, AFTER_NOV_25)
+    assert [row[1:3] for row in rows_of(data)[1:] if row[2].startswith("IC_")] == [
+        ["M-1", "IC_RECORD_CREATED"], ["R-1", "IC_REGISTRATION_SEEN"], ["M-1", "IC_REGISTRATION_SEEN"],
+    ]  # fmt: skip
+
+
+def test_another_users_listing_logs_nothing_twice(accounts: Stack, now: list[datetime]) -> None:
+    register("carol", ("U-1", "U1-REG"))
+    register("dave", ("U-1", "U1-REG"))
+    accounts.simulator.put_customer_record(CustomerRecord("U-1", registered=True))
+    now[0] = NOV_25 + timedelta(minutes=5)
+    assert listed("carol") == {"U-1": True}
+    assert listed("dave") == {"U-1": True}
+    assert ic_events(accounts) == [("U-1", "IC_REGISTRATION_SEEN")]
+
+
+@pytest.mark.parametrize("fault", ["503", "500", "malformed"])
+def test_invoice_cloud_failing_keeps_what_was_known_and_says_unknown(
+    accounts: Stack, now: list[datetime], fault: str
+) -> None:
+    register("carol", ("U-1", "U1-REG"))
+    accounts.simulator.put_customer_record(CustomerRecord("U-1", registered=True))
+    accounts.simulator.update_config({"customerApiFault": fault})
+    now[0] = NOV_25 + timedelta(minutes=5)
+    assert listed("carol") == {"U-1": None}  # 200: unknown, never a 5xx
+    assert stored_registration(accounts, "carol", "U-1") is False
+    assert ic_events(accounts) == []
+    accounts.simulator.update_config({"customerApiFault": None})
+    assert listed("carol") == {"U-1": True}  # an unanswered check is asked again at once
+    assert ic_events(accounts) == [("U-1", "IC_REGISTRATION_SEEN")]
+
+
+def test_a_slow_invoice_cloud_is_unknown_within_the_budget(
+    accounts: Stack, now: list[datetime], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    register("carol", ("U-1", "U1-REG"), ("M-1", "M1-REG"))
+    monkeypatch.setenv("REGISTRATION_IC_BUDGET_SECONDS", "0.5")
+    caches.reset()
+    accounts.simulator.update_config({"customerApiDelaySeconds": 2})
+    now[0] = NOV_25 + timedelta(minutes=5)
+    began = time.monotonic()
+    assert listed("carol") == {"U-1": None, "M-1": None}
+    assert time.monotonic() - began < 1.8

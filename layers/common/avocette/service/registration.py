@@ -122,7 +122,7 @@ def register_accounts(
     for item in proven:
         registered = answers[item.account_number].registered
         if registered is not None:
-            links_store.set_invoice_cloud_registered(caller.sub, item.account_number, registered)
+            links_store.set_invoice_cloud_registered(caller.sub, item.account_number, registered, now)
 
     newly = [item for item in proven if item.newly_linked]
     email_sent = bool(newly) and _send_linked_email(caller.email, newly, answers, settings)
@@ -377,20 +377,121 @@ def _send_security_notice(item: _Proven, caller_email: str, settings: Registrati
     send_email(sender=settings.portal.sender_email, to=on_file, subject=subject, body=body, purpose="security_notice")
 
 
-def list_registrations(sub: str) -> RegistrationsView:
-    """GET /registrations: the user's linked accounts, oldest link first."""
+def list_registrations(sub: str, *, rules: RegistrationRules) -> RegistrationsView:
+    """GET /registrations: the user's linked accounts, oldest link first.
+
+    A payer may register at Invoice Cloud after linking here: each link Invoice Cloud has not been
+    seen to call registered is asked about again, at most every ``REGISTRATION_IC_RECHECK_SECONDS``
+    (per link; only those links, in parallel, within ``REGISTRATION_IC_BUDGET_SECONDS``). What it
+    says is remembered on the link and, when it changes what we knew, told to the biller's change
+    log (``IC_REGISTRATION_SEEN``, DESIGN §6g). When Invoice Cloud does not answer, the link keeps
+    what was known and the listing says its registration is unknown (``null``): never a 5xx."""
+    now = clock.utc_now()
     links = sorted(links_store.list_links(sub).values(), key=lambda link: (link.linked_at, link.account_number))
+    interval = timedelta(seconds=rules.registration.registration_ic_recheck_seconds)
+    due = [
+        link.account_number
+        for link in links
+        if link.invoice_cloud_registered is not True
+        and (link.invoice_cloud_checked_at is None or now - link.invoice_cloud_checked_at >= interval)
+    ]
+    rechecked = _recheck_invoice_cloud(due, rules) if due else {}
+    _record_rechecks(sub, rechecked, now, rules)
     return RegistrationsView(
         status="REGISTERED" if links else "NOT_REGISTERED",
         accounts=[
             LinkedAccountView(
                 account_number=link.account_number,
                 linked_at=link.linked_at,
-                invoice_cloud_registered=link.invoice_cloud_registered,
+                invoice_cloud_registered=(
+                    rechecked[link.account_number].registered
+                    if link.account_number in rechecked
+                    else link.invoice_cloud_registered
+                ),
             )
             for link in links
         ],
     )
+
+
+@dataclass(frozen=True)
+class _Recheck:
+    record_exists: bool
+    registered: bool | None  # None: Invoice Cloud did not answer
+
+
+_NO_ANSWER = _Recheck(record_exists=False, registered=None)
+
+
+def _recheck_invoice_cloud(numbers: list[str], rules: RegistrationRules) -> dict[str, _Recheck]:
+    """ViewCustomerRecord for each account, in parallel within the budget; no answer is ``_NO_ANSWER``.
+    Nothing is created here: a missing record is not registered."""
+    answers = dict.fromkeys(numbers, _NO_ANSWER)
+    key = rules.hash_key()  # for the logs; loaded before the budget starts
+    budget = rules.registration.registration_ic_budget_seconds
+    deadline = time.monotonic() + budget
+    client = rules.client()
+    try:
+        rules.ic_secret()
+    except ConfigurationError:
+        logger.error("Invoice Cloud secret unusable; registrations unknown")
+        return answers
+    missing_fault = rules.invoice_cloud.ic_missing_record_fault
+
+    def ask(number: str) -> _Recheck:
+        try:
+            record = client.view_customer_record(
+                number, missing_fault=missing_fault, deadline_seconds=deadline - time.monotonic()
+            )
+        except InvoiceCloudError as exc:
+            logger.warning(
+                "Invoice Cloud registration unknown",
+                extra={"account_hash": account_hash(key, number), "error_type": type(exc).__name__},
+            )
+            return _NO_ANSWER
+        if record is None:
+            return _Recheck(record_exists=False, registered=False)
+        return _Recheck(record_exists=True, registered=record.registered)
+
+    pool = ThreadPoolExecutor(max_workers=min(_IC_WORKERS, len(numbers)), thread_name_prefix="ic-recheck")
+    try:
+        futures = {pool.submit(ask, number): number for number in numbers}
+        done, _ = wait(futures, timeout=budget)
+        for future in done:
+            answers[futures[future]] = future.result()
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+    unknown = sum(answer.registered is None for answer in answers.values())
+    if unknown:
+        metrics.add_metric(name="InvoiceCloudRegistrationUnknown", unit=MetricUnit.Count, value=unknown)
+    return answers
+
+
+def _record_rechecks(sub: str, rechecked: dict[str, _Recheck], now: datetime, rules: RegistrationRules) -> None:
+    """Invoice Cloud's answers: first the biller's events (what they change of what we knew, each
+    once by a conditional write), then the link. Should the link's update be lost, the next listing
+    asks again and finds the event written already."""
+    answered = {number: answer for number, answer in rechecked.items() if answer.registered is not None}
+    if not answered:
+        return
+    known = registrations_store.read_invoice_cloud_statuses(sorted(answered))
+    zone = rules.portal.time_zone
+    for number, answer in answered.items():
+        found = invoice_cloud_changes(
+            known.get(number), record_exists=answer.record_exists, created_now=False, registered=answer.registered
+        )
+        if found.record_created:
+            changes_store.record_created(_recheck_event(ChangeKind.IC_RECORD_CREATED, number, now, zone))
+        if found.registration_seen:
+            changes_store.registration_seen(_recheck_event(ChangeKind.IC_REGISTRATION_SEEN, number, now, zone))
+            metrics.add_metric(name="InvoiceCloudRegistrationsSeen", unit=MetricUnit.Count, value=1)
+        elif found.registration_gone:
+            changes_store.mark_registration_gone(number)
+        links_store.set_invoice_cloud_registered(sub, number, bool(answer.registered), now)
+
+
+def _recheck_event(kind: ChangeKind, number: str, now: datetime, zone: tzinfo) -> ChangeEvent:
+    return ChangeEvent.recorded(kind, number, at=now, zone=zone, event_id=uuid.uuid4().hex)
 
 
 def unlink_account(sub: str, account_number: str, *, time_zone: tzinfo, hash_key: Callable[[], bytes]) -> None:

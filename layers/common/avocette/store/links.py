@@ -45,6 +45,8 @@ class Link(BaseModel):
     account_number: str
     linked_at: datetime
     invoice_cloud_registered: bool | None = None
+    # When Invoice Cloud last answered about the account's registration (None: never).
+    invoice_cloud_checked_at: datetime | None = None
     # The keyed hash of the registration value that proved it ("" for links made by hand).
     proof_hash: str = Field("", repr=False)
 
@@ -57,6 +59,9 @@ def link_to_item(link: Link) -> dict[str, Any]:
         "accountNumber": link.account_number,
         "linkedAt": clock.timestamp(link.linked_at),
         "invoiceCloudRegistered": link.invoice_cloud_registered,
+        "invoiceCloudCheckedAt": clock.timestamp(link.invoice_cloud_checked_at)
+        if link.invoice_cloud_checked_at
+        else None,
         "proofHash": link.proof_hash or None,
         "GSI1PK": keys.account_links_pk(link.account_number),
         "GSI1SK": keys.user_pk(link.sub),
@@ -95,6 +100,9 @@ def link_from_item(item: Mapping[str, Any]) -> Link:
         account_number=item["accountNumber"],
         linked_at=clock.parse_timestamp(item["linkedAt"]),
         invoice_cloud_registered=item.get("invoiceCloudRegistered"),
+        invoice_cloud_checked_at=clock.parse_timestamp(item["invoiceCloudCheckedAt"])
+        if item.get("invoiceCloudCheckedAt")
+        else None,
         proof_hash=item.get("proofHash", ""),
     )
 
@@ -132,16 +140,18 @@ def create_link(link: Link) -> bool:
     return True
 
 
-def set_invoice_cloud_registered(sub: str, account_number: str, registered: bool) -> None:
-    """Remember what Invoice Cloud last said of the account's registration (on an existing link)."""
+def set_invoice_cloud_registered(sub: str, account_number: str, registered: bool, at: datetime) -> None:
+    """Remember what Invoice Cloud said of the account's registration at ``at`` (on an existing
+    link; an answer older than the one remembered changes nothing)."""
     try:
         with store_errors():
             dynamodb().update_item(
                 TableName=table_name(),
                 Key=keys.link_key(sub, account_number),
-                UpdateExpression="SET invoiceCloudRegistered = :registered",
-                ConditionExpression="attribute_exists(PK)",
-                ExpressionAttributeValues={":registered": {"BOOL": registered}},
+                UpdateExpression="SET invoiceCloudRegistered = :registered, invoiceCloudCheckedAt = :at",
+                ConditionExpression="attribute_exists(PK) AND "
+                "(attribute_not_exists(invoiceCloudCheckedAt) OR invoiceCloudCheckedAt <= :at)",
+                ExpressionAttributeValues={":registered": {"BOOL": registered}, ":at": {"S": clock.timestamp(at)}},
             )
     except ClientError as exc:
         if error_code(exc) != "ConditionalCheckFailedException":

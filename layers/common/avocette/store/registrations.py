@@ -12,7 +12,7 @@ from avocette.domain.billing import Account
 from avocette.domain.changes import InvoiceCloudStatus
 from avocette.store import billing, changes, keys, links, ratelimits
 
-__all__ = ["RegistrationState", "read_registration_state"]
+__all__ = ["RegistrationState", "read_invoice_cloud_statuses", "read_registration_state"]
 
 
 @dataclass(frozen=True)
@@ -55,3 +55,13 @@ def read_registration_state(sub: str, numbers: Sequence[str], now: datetime) -> 
         invoice_cloud={number: status for number, status in known.items() if number in wanted},
         budget=ratelimits.read_budget(sub, numbers, now, items),
     )
+
+
+def read_invoice_cloud_statuses(numbers: Sequence[str]) -> dict[str, InvoiceCloudStatus]:
+    """What we knew of these accounts at Invoice Cloud (those we knew anything of), by number."""
+    items = billing.get_items(keys.invoice_cloud_known_key(number) for number in numbers)
+    return {
+        str(item["PK"]).removeprefix(keys.ACCOUNT_PREFIX): changes.status_from_item(item)
+        for item in items
+        if item["SK"] == keys.INVOICE_CLOUD_KNOWN
+    }
