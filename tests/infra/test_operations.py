@@ -432,6 +432,9 @@ def test_the_runbook_names_the_dashboard_and_the_settings_of_the_open_questions(
         "InvoiceCloudPaymentFileFormat",
         "BillerExportFormat",
         "BillerChangesFormat",
+        "InvoiceCloudStatementLinks",
+        "InvoiceCloudStatementLinkField",
+        "InvoiceCloudStatementLinkMinutes",
     ):
         assert parameter in template["Parameters"] and f"`{parameter}`" in runbook, parameter
 
