@@ -75,6 +75,7 @@ S3: dict[str, set[tuple[tuple[str, ...], str]]] = {
         (("s3:PutObject",), "InboundBucketName/invoicecloud/*.report.json"),
     },
     "ExportPaymentsFunction": {(("s3:PutObject",), "ExportsBucketName/exports/*")},
+    "ExportChangesFunction": {(("s3:PutObject",), "ExportsBucketName/changes/*")},  # the day's file, nothing else
     "StatementsFunction": {(("s3:GetObject",), "InboundBucketName/statements/*")},
     "StatementLinksFunction": {(("s3:GetObject",), "InboundBucketName/statements/*")},
 }
