@@ -36,7 +36,7 @@ from sandbox.stack import (
     template_variable_names,
 )
 from stackdef import caches
-from stackdef.template import function_specs, load_template
+from stackdef.template import evaluate_conditions, function_specs, load_template, parameter_values, resolve
 
 __all__ = ["DEFAULT_BASE_PORT", "PoolSizes", "Sandbox", "SandboxPorts"]
 
@@ -90,7 +90,9 @@ class Sandbox:
     when :meth:`start` returns, and a pool grows to its size (``pool_sizes``) as concurrent invocations
     need it, or at once with ``prewarm``. This process's own environment gets the AWS endpoint and
     every function's variables (for code run here: the demo data, tests calling services directly)
-    while running, and the previous environment back when stopped."""
+    while running, and the previous environment back when stopped. ``parameters`` override the stack
+    parameters the sandbox chooses (``CorsAllowOrigins`` and ``PortalReturnUrl`` for a portal served
+    from another origin, as a trial stack's is)."""
 
     def __init__(
         self,
@@ -100,8 +102,11 @@ class Sandbox:
         schedule_seconds: float = LOCAL_PERIOD_SECONDS,
         pool_sizes: PoolSizes | None = None,
         prewarm: bool = False,
+        parameters: dict[str, str] | None = None,
     ) -> None:
         self.ports = ports
+        self.parameter_overrides = dict(parameters or {})
+        self.parameters: dict[str, str] = {}
         self.schedule_seconds = schedule_seconds
         self.pool_sizes = pool_sizes or PoolSizes()
         self.prewarm = prewarm
@@ -185,6 +190,8 @@ class Sandbox:
         if zone:  # the biller's zone for every time a payer reads: portal, emails, the simulator's receipt
             parameters["BillerTimeZone"] = zone
             self.simulator.time_zone = ZoneInfo(zone)
+        parameters.update(self.parameter_overrides)
+        self.parameters = parameters
         self._start_workers(resources, parameters)  # their imports run while this process goes on
         os.environ.update(environment(resources, parameters))
         caches.reset()
@@ -234,9 +241,15 @@ class Sandbox:
             for pool in self.pools.values()
             for route in pool.spec.routes
         ]
-        cors_config = template["Resources"]["HttpApi"]["Properties"]["CorsConfiguration"]
+        # The HTTP API's CORS configuration as CloudFormation would choose it for these parameters.
+        refs = parameter_values(self.parameters, template)
+        cors_config = resolve(
+            template["Resources"]["HttpApi"]["Properties"]["CorsConfiguration"],
+            refs,
+            evaluate_conditions(refs, template),
+        )
         cors = Cors(
-            allow_origins=(self.gateway_url,),
+            allow_origins=tuple(cors_config["AllowOrigins"]),
             allow_headers=tuple(header.lower() for header in cors_config["AllowHeaders"]),
             allow_methods=tuple(method.upper() for method in cors_config["AllowMethods"]),
             max_age=int(cors_config.get("MaxAge", 0)),
