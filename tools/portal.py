@@ -26,7 +26,7 @@ from typing import Any
 
 import boto3
 
-from sandbox.gateway import PORTAL_CONTENT_TYPES, PORTAL_DIR
+from stackdef.portal import PORTAL_CONTENT_TYPES, PORTAL_DIR
 from stackdef.template import ROOT
 
 __all__ = [

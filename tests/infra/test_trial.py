@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from sandbox.gateway import PORTAL_CSP
+from stackdef.portal import PORTAL_CSP
 from stackdef.template import (
     NO_VALUE,
     ROOT,
