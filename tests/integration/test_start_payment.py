@@ -379,3 +379,30 @@ def test_before_invoice_cloud_credentials_are_set_start_is_503_and_writes_nothin
     )
     caches.reset()
     assert start_payment("alice", [("A-1", "I-11"), ("A-2", "I-21")], key="retry-1").status == 201
+
+
+def test_a_configuration_error_after_the_hold_fails_the_payment_and_frees_its_invoices(alice: Stack) -> None:
+    """Should Invoice Cloud's client be unusable once the invoices are held (a setting, not the
+    credentials, which are read first), the payment is FAILED like any failed start: no invoice
+    stays held for the session and its grace."""
+    from dataclasses import replace
+
+    from avocette.api.payments import InvoiceSelection
+    from avocette.errors import ConfigurationError
+    from avocette.service import starting
+
+    def unusable_client() -> Any:
+        raise ConfigurationError("invalid or missing settings: IC_BASE_URL")
+
+    rules = replace(starting.StartRules.from_environment(), client=unusable_client)
+    command = starting.StartPaymentCommand(
+        sub="alice",
+        invoices=[InvoiceSelection(account_number="A-1", invoice_number="I-11")],
+        postback_base_url=alice.api_base,
+    )
+    with pytest.raises(ConfigurationError):
+        starting.start_payment(command, rules=rules)
+    (payment,) = payments_in_table(alice)
+    assert payment["status"] == "FAILED"
+    assert get_invoice("A-1", "I-11").held_by(clock.utc_now()) is None
+    assert start_payment("alice", [("A-1", "I-11")]).status == 201
