@@ -105,10 +105,19 @@ def _use_endpoint(endpoint: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     arguments = _parser().parse_args(argv)
-    if arguments.endpoint:
+    if arguments.command == "health" and arguments.sandbox:
+        try:
+            endpoint = arguments.endpoint or f"http://127.0.0.1:{health.sandbox_base_port() + 2}"  # its moto
+        except health.SandboxPortError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        problem = health.sandbox_unreachable(endpoint, given=bool(arguments.endpoint))
+        if problem:
+            print(f"error: {problem}", file=sys.stderr)
+            return 2
+        _use_endpoint(endpoint)
+    elif arguments.endpoint:
         _use_endpoint(arguments.endpoint)
-    elif arguments.command == "health" and arguments.sandbox:
-        _use_endpoint(f"http://127.0.0.1:{health.sandbox_base_port() + 2}")  # the sandbox's moto
     try:
         return _run(arguments)
     except (BotoCoreError, ClientError) as exc:
