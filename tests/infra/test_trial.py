@@ -7,6 +7,7 @@ still require them of production. The template is read as CloudFormation would r
 
 from __future__ import annotations
 
+import csv
 import re
 import subprocess
 import tomllib
@@ -435,22 +436,34 @@ def test_health_commands_name_the_stacks_samconfig_deploys() -> None:
 
 def test_the_readme_walks_a_trial_from_deploy_to_paying() -> None:
     trial = readme_section("### Deploying a trial")
+    # What a trial needs from Invoice Cloud, and what works before it arrives.
+    for words in ("test biller", "UNKNOWN", "invoice_cloud_not_configured", "503", "No money was taken"):
+        assert words in trial, words
     steps = [
         "make deploy ENV=dev GUIDED=1",
-        "sesv2 create-email-identity",
-        "postback-keys rotate",
-        "admin-create-user",
-        "email_verified",
-        "admin-set-user-password",
-        "admin-initiate-auth",
-        "billing import",
-        "PortalUrl",
         "make portal ENV=dev",
-        "put-secret-value",
+        "aws cloudformation describe-stacks",
+        "aws sesv2 create-email-identity",
+        "tools postback-keys rotate",
+        "aws s3 cp sandbox/data/billing/",
+        "aws cognito-idp admin-create-user",
+        "Name=email_verified,Value=true",
+        "aws cognito-idp admin-set-user-password",
+        "aws cognito-idp admin-initiate-auth",
+        '"$API/payments"',
+        "**Sign in**",
+        "aws secretsmanager put-secret-value",
         "tools health --stack avocette-payments-dev",
+        "**Pay bills**",
     ]
-    positions = [trial.find(step) for step in steps]
-    assert -1 not in positions, [step for step, at in zip(steps, positions, strict=True) if at == -1]
-    # What a trial needs from Invoice Cloud, and what works before it arrives.
-    for words in ("test biller", "UNKNOWN", "invoice_cloud_not_configured", "503"):
-        assert words in trial, words
+    at = 0
+    for step in steps:  # each after the one before
+        found = trial.find(step, at)
+        assert found != -1, f"{step!r} is missing, or not after the step before it"
+        at = found + len(step)
+    # The registration values the README offers are the demo file's.
+    with (ROOT / "sandbox/data/billing/20261101T060000Z-full.csv").open(newline="") as handle:
+        demo = {row["AccountNumber"]: row["RegistrationValue"] for row in csv.DictReader(handle)}
+    offered = dict(re.findall(r"`(ACCT-\d+)` with `([^`]+)`", trial))
+    offered.update(re.findall(r'"accountNumber": "(ACCT-\d+)", "registrationValue": "([^"]+)"', trial))
+    assert len(offered) >= 4 and all(demo.get(account) == value for account, value in offered.items()), offered
