@@ -8,6 +8,7 @@ still require them of production. The template is read as CloudFormation would r
 from __future__ import annotations
 
 import csv
+import os
 import re
 import subprocess
 import tomllib
@@ -467,3 +468,27 @@ def test_the_readme_walks_a_trial_from_deploy_to_paying() -> None:
     offered = dict(re.findall(r"`(ACCT-\d+)` with `([^`]+)`", trial))
     offered.update(re.findall(r'"accountNumber": "(ACCT-\d+)", "registrationValue": "([^"]+)"', trial))
     assert len(offered) >= 4 and all(demo.get(account) == value for account, value in offered.items()), offered
+
+
+def test_make_deploy_ends_by_publishing_the_portal_and_make_portal_publishes_it_again() -> None:
+    def planned(*arguments: str) -> list[str]:
+        environment = {name: value for name, value in os.environ.items() if name not in ("ENV", "MAKEFLAGS", "GUIDED")}
+        result = subprocess.run(
+            ["make", "--no-print-directory", "-n", *arguments],  # noqa: S607 - make from the PATH, as a person runs it
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=environment,
+            check=True,
+        )
+        return [line for line in result.stdout.splitlines() if "/bin/sam " in line or "-m tools" in line]
+
+    deploy = planned("deploy", "ENV=dev")
+    assert [line.split("/bin/", 1)[1].split()[:4] for line in deploy] == [
+        ["sam", "build", "--config-env", "dev"],
+        ["sam", "deploy", "--config-env", "dev"],
+        ["python", "-m", "tools", "portal"],
+    ]
+    assert deploy[-1].endswith("-m tools portal --env dev")
+    assert planned("portal", "ENV=dev") == [deploy[-1]]
