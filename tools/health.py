@@ -59,6 +59,7 @@ _HASH_KEY_MIN_LENGTH = 32
 # A check answers within seconds: a short connection timeout and one retry, not botocore's minutes.
 _AWS_CONFIG = Config(connect_timeout=3, read_timeout=10, retries={"mode": "standard", "max_attempts": 2})
 DEFAULT_SANDBOX_PORT = 3000
+_UNREACHABLE = "could not be reached"
 
 
 @lru_cache(maxsize=8)
@@ -274,9 +275,11 @@ def _never(targets: Targets, window: timedelta, now: datetime, what: str) -> str
     return f"{what} has not run yet"
 
 
-def _job(targets: Targets, job: str, window: timedelta, now: datetime, *, daily: bool) -> str:
+def _job(targets: Targets, job: str, window: timedelta, now: datetime, *, daily: bool, skip: bool = False) -> str:
     if not targets.app_table:
         raise _Failed("not configured (set --table)")
+    if skip:
+        raise _Failed(f"not tried: the app table {_UNREACHABLE}")
     run = jobs.last_run(job, table=targets.app_table)
     if run is None:
         if daily:
@@ -324,9 +327,9 @@ def _attempt(name: str, check: Callable[[], str]) -> Check:
     except ClientError as exc:
         return Check(name, False, f"AWS answered {exc.response.get('Error', {}).get('Code', 'an error')}")
     except BotoCoreError as exc:
-        return Check(name, False, f"AWS could not be reached ({type(exc).__name__})")
+        return Check(name, False, f"AWS {_UNREACHABLE} ({type(exc).__name__})")
     except AppError as exc:  # the store's own reads (a job's last run): DynamoDB did not answer
-        return Check(name, False, f"AWS could not be reached ({type(exc).__name__})")
+        return Check(name, False, f"AWS {_UNREACHABLE} ({type(exc).__name__})")
 
 
 def run_checks(targets: Targets, limits: Limits | None = None, now: datetime | None = None) -> list[Check]:
@@ -346,16 +349,36 @@ def run_checks(targets: Targets, limits: Limits | None = None, now: datetime | N
         _attempt("secret registration-hash-key", lambda: _hash_key(targets)),
         _attempt("invoice-cloud", lambda: _invoice_cloud(targets, api_key[0] if api_key else None)),
         _attempt("table app", lambda: _table(targets.app_table, "--table")),
+    ]
+    # The jobs' last runs are read through the store's client, whose retries are the functions'
+    # (seconds each): when the app table could not be reached, they are not tried.
+    app_table_unreachable = _UNREACHABLE in checks[-1].detail
+    checks += [
         _attempt("table idempotency", lambda: _table(targets.idempotency_table, "--idempotency-table")),
         _attempt("bucket billing", lambda: _bucket(targets.billing_bucket, "--billing-bucket")),
         _attempt("bucket inbound", lambda: _bucket(targets.inbound_bucket, "--inbound-bucket")),
         _attempt("bucket exports", lambda: _bucket(targets.exports_bucket, "--exports-bucket")),
         _attempt(
             "job expiry",
-            lambda: _job(targets, EXPIRY_JOB, timedelta(minutes=limits.expiry_minutes), now, daily=False),
+            lambda: _job(
+                targets,
+                EXPIRY_JOB,
+                timedelta(minutes=limits.expiry_minutes),
+                now,
+                daily=False,
+                skip=app_table_unreachable,
+            ),
         ),
         _attempt(
-            "job export", lambda: _job(targets, EXPORT_JOB, timedelta(hours=limits.export_hours), now, daily=True)
+            "job export",
+            lambda: _job(
+                targets,
+                EXPORT_JOB,
+                timedelta(hours=limits.export_hours),
+                now,
+                daily=True,
+                skip=app_table_unreachable,
+            ),
         ),
         _attempt("job reconciliation", lambda: _reconciliation(targets, timedelta(hours=limits.reconcile_hours), now)),
     ]
