@@ -75,7 +75,11 @@ class PaymentStatus(StrEnum):
 
 
 class PaymentLine(BaseModel):
-    """One invoice of a payment: what was due when the session started and what has been paid."""
+    """One invoice of a payment: what was due when the session started and what has been paid.
+
+    ``account_credit_cents`` is how much of the account's credit balance lowered ``due_cents`` when the
+    session started (DESIGN §5): every credit of this line must leave the invoice at least that much
+    unpaid, so that the credit is never netted from two payments."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -85,6 +89,7 @@ class PaymentLine(BaseModel):
     paid_cents: int = Field(0, ge=0)
     minimum_cents: int | None = None
     allow_partial: bool | None = None
+    account_credit_cents: int = Field(0, ge=0)
 
     @property
     def ref(self) -> InvoiceRef:

@@ -127,6 +127,14 @@ class ReversalCredit:
     taken: Mapping[str, int]
     reversed_after: Mapping[str, int]  # each credit taken from (or given back to) -> its reversed cents afterwards
     restores: bool = False
+    # A restoring reversal gives money back as a credit does: the invoice must stay at least the account
+    # credit its payment line was lowered by unpaid (DESIGN §5), as for a postback's credit.
+    account_credit_cents: int = 0
+
+    @property
+    def needs_unpaid_cents(self) -> int:
+        """What must still be unpaid on the invoice for a restoring reversal to apply."""
+        return self.cents + self.account_credit_cents
 
 
 class ReversalOutcome(StrEnum):
@@ -303,6 +311,7 @@ def _given_back(payment: Payment, row: PaymentFileRow, invoice: Invoice | None, 
         taken=back,
         reversed_after={key: invoice.credits[key].reversed_cents - cents for key, cents in back.items()},
         restores=True,
+        account_credit_cents=next((line.account_credit_cents for line in payment.lines if line.ref == invoice.ref), 0),
     )
 
 

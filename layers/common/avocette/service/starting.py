@@ -28,23 +28,26 @@ from pydantic import BaseModel, ConfigDict
 
 from avocette import SERVICE_NAME, clock, errors, money
 from avocette.api.payments import InvoiceSelection, StartPaymentResponse
-from avocette.domain.billing import Account, Invoice, InvoiceRef
+from avocette.domain.billing import Account, AccountPayable, Invoice, InvoiceRef, account_payable
 from avocette.domain.payments import Payment, PaymentLine, PaymentStatus
+from avocette.domain.statements import StatementLink
 from avocette.errors import ConfigurationError, InvoiceCloudError, StoreUnavailableError
 from avocette.invoicecloud.client import InvoiceCloudClient, get_client
 from avocette.invoicecloud.cpv2 import build_payment_request
 from avocette.security import KeyRing
+from avocette.service.statements import statement_link_token
 from avocette.settings.invoicecloud import get_invoice_cloud_secret, get_invoice_cloud_settings
 from avocette.settings.ledger import LedgerSettings, get_ledger_settings
 from avocette.settings.payments import Cpv2Options, StartSettings, get_cpv2_options, get_start_settings
 from avocette.settings.portal import get_biller_time_zone
 from avocette.settings.secrets import get_postback_key_ring
+from avocette.settings.statements import get_statement_link_key_ring, get_statement_link_settings
 from avocette.store import billing as billing_store
 from avocette.store import links as links_store
 from avocette.store import payments as payments_store
 from avocette.store.table import TransactionRaceError
 
-__all__ = ["StartPaymentCommand", "StartPaymentOutcome", "StartRules", "start_payment"]
+__all__ = ["StartPaymentCommand", "StartPaymentOutcome", "StartRules", "StatementLinking", "start_payment"]
 
 logger = Logger(service=SERVICE_NAME, child=True)
 metrics = Metrics()
@@ -63,7 +66,7 @@ class StartPaymentCommand(BaseModel):
     email: str | None = None  # where a reversal of this payment is reported (a verified address only)
     idempotency_key: str | None = None
     invoices: list[InvoiceSelection]
-    postback_base_url: str
+    postback_base_url: str  # the API's public base URL: of the postback, and of statement links
 
 
 class StartPaymentOutcome(BaseModel):
@@ -77,12 +80,35 @@ def _idempotency_store(table_name: str) -> DynamoDBPersistenceLayer:
 
 
 @dataclass(frozen=True)
+class StatementLinking:
+    """Signed statement links in the CPV2 request (``IC_STATEMENT_LINKS`` on, DESIGN §6g): the key
+    ring that signs them, the invoice field that carries them, and how long each works."""
+
+    key_ring: KeyRing
+    field: str
+    lifetime: timedelta
+
+    @classmethod
+    def from_environment(cls) -> StatementLinking | None:
+        """``None`` while links are off (the default): then no key is read."""
+        settings = get_statement_link_settings()
+        if not settings.ic_statement_links:
+            return None
+        return cls(
+            key_ring=get_statement_link_key_ring(),
+            field=settings.ic_statement_link_field,
+            lifetime=timedelta(minutes=settings.ic_statement_link_minutes),
+        )
+
+
+@dataclass(frozen=True)
 class StartRules:
     """What starting a payment needs, as its handler loaded it: the session and where Invoice Cloud
     sends the payer back, the biller's CPV2 options, the payment page's allowed prefixes, the key ring
     of the postback tokens, the money rules' settings (grace, abandoned sessions), the biller's zone
     (for the payer's words), Invoice Cloud's client (made when first asked) and credentials (read
-    before anything is held: a stack without them answers 503 and writes nothing)."""
+    before anything is held: a stack without them answers 503 and writes nothing), and the statement
+    links to send, if any."""
 
     start: StartSettings
     cpv2: Cpv2Options
@@ -92,6 +118,7 @@ class StartRules:
     time_zone: tzinfo
     client: Callable[[], InvoiceCloudClient] = get_client
     credentials: Callable[[], object] = get_invoice_cloud_secret
+    statement_links: StatementLinking | None = None
 
     @classmethod
     def from_environment(cls) -> StartRules:
@@ -103,6 +130,7 @@ class StartRules:
             key_ring=get_postback_key_ring(),
             ledger=get_ledger_settings(),
             time_zone=get_biller_time_zone(),
+            statement_links=StatementLinking.from_environment(),
         )
 
 
@@ -145,8 +173,8 @@ def _start_payment(command: StartPaymentCommand, rules: StartRules) -> StartPaym
     settings = rules.start
     refs = [selection.ref for selection in command.invoices]
 
-    # One BatchGetItem reads the user's links to these accounts, the invoices, the accounts and how
-    # many sessions the user left to expire today.
+    # One BatchGetItem reads the user's links to these accounts and how many sessions the user left to
+    # expire today; the accounts are read only once the user is known to own them.
     reads = billing_store.read_for_payment(command.sub, refs, clock.utc_now())
     ledger_settings = rules.ledger
     _check_caller(command.sub, refs, reads, ledger_settings.abandoned_sessions_per_day, rules.time_zone)
@@ -154,11 +182,10 @@ def _start_payment(command: StartPaymentCommand, rules: StartRules) -> StartPaym
     rules.credentials()
 
     grace = ledger_settings.payment_session_grace_minutes
-    invoices = reads.invoices
-    for attempt in range(_HOLD_ATTEMPTS):
+    for _attempt in range(_HOLD_ATTEMPTS):
         now = clock.utc_now()
-        if attempt:
-            invoices = billing_store.get_invoices(refs)
+        billed = _read_accounts(refs)
+        invoices = billed.invoices
         if len(invoices) != len(refs):
             raise errors.InvoiceNotFoundError()
         holders = {holder for invoice in invoices.values() if (holder := invoice.held_by(now))}
@@ -172,10 +199,12 @@ def _start_payment(command: StartPaymentCommand, rules: StartRules) -> StartPaym
             ordered = [invoices[line.ref] for line in payment.lines]
             logger.info("Resuming a payment left without its session", extra={"payment_id": payment.payment_id})
             break
-        if any(invoice.payable_cents() <= 0 for invoice in invoices.values()):
+        # What each invoice asks of the payer: its own payable amount less the account's credit
+        # balance applied to it (DESIGN §5), never what the browser said.
+        if any(billed.payable[ref.account_number].payable_cents(ref) <= 0 for ref in refs):
             raise errors.InvoiceNotPayableError()
         ordered = [invoices[ref] for ref in refs]
-        payment = _new_payment(command.sub, ordered, settings.payment_session_minutes, command.email)
+        payment = _new_payment(command.sub, ordered, billed.payable, settings.payment_session_minutes, command.email)
         # Invoice Cloud's page may outlive our session: the invoices stay held through the grace,
         # until the expiry job closes the payment (DESIGN §6c).
         hold_until = payment.session_expires_at + timedelta(minutes=grace)
@@ -188,7 +217,7 @@ def _start_payment(command: StartPaymentCommand, rules: StartRules) -> StartPaym
     else:
         raise errors.PaymentInProgressError()
 
-    accounts = reads.accounts
+    accounts = billed.accounts
     request = build_payment_request(
         rules.cpv2,
         [
@@ -202,6 +231,8 @@ def _start_payment(command: StartPaymentCommand, rules: StartRules) -> StartPaym
         post_back_url=_postback_url(command.postback_base_url, payment.payment_id, rules.key_ring),
         return_url=settings.portal_return_url.replace("{paymentId}", payment.payment_id),
         biller_reference=payment.payment_id,
+        statement_links=_statement_links(ordered, command.postback_base_url, rules.statement_links),
+        statement_link_field=rules.statement_links.field if rules.statement_links else None,
     )
     try:
         url = rules.client().start_cloud_payment(request, allowed_url_prefixes=rules.payment_url_prefixes)
@@ -220,6 +251,31 @@ def _start_payment(command: StartPaymentCommand, rules: StartRules) -> StartPaym
     metrics.add_metric(name="PaymentStarted", unit=MetricUnit.Count, value=1)
     logger.info("Payment pending", extra={"payment_id": payment.payment_id, "status": pending.status.value})
     return StartPaymentOutcome(created=True, response=_start_response(pending, url))
+
+
+@dataclass(frozen=True)
+class _Billed:
+    """The payment's accounts as stored: their profiles, the invoices asked for, and what each account
+    owes on each invoice once its credit balance is applied."""
+
+    accounts: dict[str, Account]
+    invoices: dict[InvoiceRef, Invoice]
+    payable: dict[str, AccountPayable]
+
+
+def _read_accounts(refs: list[InvoiceRef]) -> _Billed:
+    """Each account of ``refs`` whole (its profile and every invoice, one Query each): its credit
+    balance goes to its oldest invoices, whichever of them the payer picked (DESIGN §5)."""
+    wanted = set(refs)
+    accounts: dict[str, Account] = {}
+    invoices: dict[InvoiceRef, Invoice] = {}
+    payable: dict[str, AccountPayable] = {}
+    for number, (account, stored) in billing_store.get_accounts_with_invoices(r.account_number for r in refs).items():
+        if account is not None:
+            accounts[number] = account
+        invoices.update((invoice.ref, invoice) for invoice in stored if invoice.ref in wanted)
+        payable[number] = account_payable(stored)
+    return _Billed(accounts=accounts, invoices=invoices, payable=payable)
 
 
 def _check_caller(
@@ -250,7 +306,9 @@ def _too_many_abandoned(zone: tzinfo) -> errors.TooManyAttemptsError:
     )
 
 
-def _new_payment(sub: str, invoices: list[Invoice], session_minutes: int, email: str | None) -> Payment:
+def _new_payment(
+    sub: str, invoices: list[Invoice], payable: dict[str, AccountPayable], session_minutes: int, email: str | None
+) -> Payment:
     now = clock.utc_now()
     return Payment(
         payment_id=str(uuid.uuid4()),
@@ -261,9 +319,10 @@ def _new_payment(sub: str, invoices: list[Invoice], session_minutes: int, email:
             PaymentLine(
                 account_number=invoice.account_number,
                 invoice_number=invoice.invoice_number,
-                due_cents=invoice.payable_cents(),
+                due_cents=payable[invoice.account_number].payable_cents(invoice.ref),
                 minimum_cents=invoice.minimum_amount_due_cents,
                 allow_partial=invoice.allow_partial_payments,
+                account_credit_cents=payable[invoice.account_number].applied_to(invoice.ref),
             )
             for invoice in invoices
         ),
@@ -277,6 +336,19 @@ def _postback_url(base_url: str, payment_id: str, key_ring: KeyRing) -> str:
     # The token goes in the path: Invoice Cloud may add its fields as a query string, and access logs
     # and proxies keep query strings (DESIGN §3).
     return f"{base_url.rstrip('/')}/postback/{payment_id}/{token}"
+
+
+def _statement_links(invoices: list[Invoice], base_url: str, linking: StatementLinking | None) -> dict[InvoiceRef, str]:
+    """A signed, expiring link to each invoice's bill, for the invoices that have one (DESIGN §6g)."""
+    if linking is None:
+        return {}
+    expires_at = clock.utc_now() + linking.lifetime
+    return {
+        invoice.ref: f"{base_url.rstrip('/')}/statement-links/"
+        + statement_link_token(linking.key_ring, StatementLink(ref=invoice.ref, expires_at=expires_at))
+        for invoice in invoices
+        if invoice.statement_file
+    }
 
 
 def _start_response(payment: Payment, url: str) -> StartPaymentResponse:

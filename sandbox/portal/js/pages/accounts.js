@@ -1,9 +1,12 @@
-// Accounts: each linked account, its invoices and what is payable now, with the totals.
+// Accounts: each linked account, its invoices and what is payable now, with the totals. An account's
+// credit balance (a credit invoice) is already applied by the API to its oldest bills (creditApplied):
+// the page says so, and what it shows as payable is what a payment charges. "View bill" opens an
+// invoice's PDF (GET .../statement answers a presigned URL valid 5 minutes) in a new tab.
 
 import { api } from "../api.js";
-import { facts, h, heading, link, loadingRegion, mount, settle } from "../dom.js";
+import { facts, h, heading, hiddenText, link, loadingRegion, mount, settle } from "../dom.js";
 import { errorNotice } from "../errors.js";
-import { dollars, formatDate, plural, toCents } from "../format.js";
+import { dollars, formatCents, formatDate, plural, toCents } from "../format.js";
 
 export async function render({ view }) {
   const content = loadingRegion("Loading your accounts…");
@@ -52,15 +55,47 @@ function accountSection(account, index) {
       h("p", { class: "account-name" }, account.name),
     ),
     account.invoices.length
-      ? h("ul", { class: "invoice-list" }, account.invoices.map((invoice) => invoiceItem(invoice, titleId)))
+      ? h(
+          "ul",
+          { class: "invoice-list" },
+          account.invoices.map((invoice) => invoiceItem(invoice, titleId, account.accountNumber)),
+        )
       : h("p", {}, "No open invoices on this account."),
+    account.creditApplied
+      ? h(
+          "p",
+          { class: "account-credit" },
+          h("span", {}, "Account credit applied to your oldest bills"),
+          h("strong", {}, formatCents(-toCents(account.creditApplied))),
+        )
+      : null,
+    account.creditRemaining
+      ? h(
+          "p",
+          { class: "account-credit" },
+          h("span", {}, "Credit left over for your next bill"),
+          h("strong", {}, dollars(account.creditRemaining)),
+        )
+      : null,
     h("p", { class: "account-total" }, h("span", {}, "Account total due"), h("strong", {}, dollars(account.totalDue))),
   );
 }
 
-function invoiceItem(invoice, accountTitleId) {
+// What the badge beside an invoice says: a credit invoice, a bill the account's credit alone covers, a
+// bill paid (by payments, with or without the credit).
+function invoiceBadge(invoice) {
+  const balance = toCents(invoice.balanceDue);
+  if (balance < 0) return h("span", { class: "badge badge-credit" }, "Credit");
+  if (toCents(invoice.payable) !== 0) return null;
+  if (invoice.creditApplied && toCents(invoice.creditApplied) >= balance) {
+    return h("span", { class: "badge badge-credit" }, "Covered by credit");
+  }
+  return h("span", { class: "badge badge-ok" }, "Paid");
+}
+
+function invoiceItem(invoice, accountTitleId, accountNumber) {
   const titleId = `${accountTitleId}-${invoice.invoiceNumber.replace(/[^A-Za-z0-9_-]/g, "_")}`;
-  const paid = toCents(invoice.payable) === 0;
+  const credit = toCents(invoice.balanceDue) < 0;
   return h(
     "li",
     { class: "invoice", "aria-labelledby": titleId },
@@ -69,14 +104,55 @@ function invoiceItem(invoice, accountTitleId) {
       { id: titleId },
       "Invoice ",
       h("span", { class: "invoice-number" }, invoice.invoiceNumber),
-      paid ? h("span", { class: "badge badge-ok" }, "Paid") : null,
+      invoiceBadge(invoice),
     ),
     facts([
       ["Invoice date", formatDate(invoice.invoiceDate)],
       ["Due date", formatDate(invoice.dueDate)],
       ["Balance on bill", dollars(invoice.balanceDue)],
       ["Minimum due", invoice.minimumAmountDue ? dollars(invoice.minimumAmountDue) : null],
-      ["Payable now", dollars(invoice.payable)],
+      ["Account credit applied", invoice.creditApplied ? formatCents(-toCents(invoice.creditApplied)) : null],
+      ["Payable now", credit ? null : dollars(invoice.payable)],
     ]),
+    credit ? h("p", { class: "invoice-note" }, "A credit on your account: it lowers what your oldest bills ask.") : null,
+    invoice.hasStatement ? billControl(accountNumber, invoice.invoiceNumber) : null,
   );
+}
+
+/** "View bill": asks the API for the bill's URL when pressed (it works for 5 minutes), then opens it. */
+function billControl(accountNumber, invoiceNumber) {
+  const status = h("p", { class: "bill-status", role: "status" });
+  const button = h(
+    "button",
+    { type: "button", class: "button button-secondary" },
+    "View bill",
+    hiddenText(` of invoice ${invoiceNumber} (PDF, opens in a new tab)`),
+  );
+  button.addEventListener("click", () => openBill(accountNumber, invoiceNumber, button, status));
+  return h("div", { class: "bill" }, button, status);
+}
+
+async function openBill(accountNumber, invoiceNumber, button, status) {
+  button.disabled = true;
+  mount(status, "Opening your bill…");
+  const path = `/accounts/${encodeURIComponent(accountNumber)}/invoices/${encodeURIComponent(invoiceNumber)}/statement`;
+  try {
+    const { body } = await api("GET", path);
+    const url = new URL(body.url);
+    if (url.protocol !== "https:" && url.protocol !== "http:") {
+      throw new Error("not a web address");
+    }
+    // Still within the press of the button, so browsers let it open; the link below is for those that do not.
+    window.open(url.href, "_blank", "noopener");
+    mount(
+      status,
+      "Your bill opens in a new tab. If it did not, ",
+      h("a", { href: url.href, target: "_blank", rel: "noopener noreferrer" }, "open your bill here"),
+      " (this link works for 5 minutes).",
+    );
+  } catch (error) {
+    mount(status, error?.message && error.code ? error.message : "We could not open your bill. Please try again.");
+  } finally {
+    button.disabled = false;
+  }
 }

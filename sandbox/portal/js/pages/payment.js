@@ -626,7 +626,10 @@ function reversalsSection(payment) {
           )
         : null,
     ),
-    h("p", { class: "reversal-note" }, h("strong", {}, dueAgain)),
+    // Nothing due again (a dispute won) is news, not a warning.
+    total === 0
+      ? h("p", { class: "receipt-note" }, dueAgain)
+      : h("p", { class: "reversal-note" }, h("strong", {}, dueAgain)),
   );
 }
 
