@@ -26,6 +26,7 @@ ASYNC_FUNCTIONS = (
     "ImportBillingFunction",
     "ReconcilePaymentsFunction",
     "ExportPaymentsFunction",
+    "ExportChangesFunction",
 )
 
 
@@ -140,6 +141,7 @@ def test_money_events_alarm_at_the_first_one(template: dict[str, Any], metric: s
     [
         ("ExpiryDidNotRunAlarm", "Avocette", "PaymentsExpired", 900),
         ("ExportDidNotRunAlarm", "Avocette", "ExportRun", 86400),
+        ("ChangesExportDidNotRunAlarm", "Avocette", "ChangesExportRun", 86400),
         ("ReconciliationDidNotRunAlarm", "AWS/Lambda", "Invocations", 86400),
     ],
 )
@@ -187,16 +189,7 @@ def test_asynchronous_functions_have_an_encrypted_dead_letter_queue_with_an_alar
 # ---- the scan's fixes ---------------------------------------------------------------------------
 
 
-def test_start_and_postback_have_reserved_concurrency(template: dict[str, Any]) -> None:
-    resources, parameters = template["Resources"], template["Parameters"]
-    for function, parameter in (
-        ("StartPaymentFunction", "StartPaymentReservedConcurrency"),
-        ("PostbackFunction", "PostbackReservedConcurrency"),
-    ):
-        assert resources[function]["Properties"]["ReservedConcurrentExecutions"] == {"Ref": parameter}
-        assert parameters[parameter]["Default"] >= 1
-    operations = (ROOT / "docs/operations.md").read_text()
-    assert "## Reserved concurrency" in operations
+# Reserved concurrency (a parameter per function, 0 by default, set by prod): test_trial.py.
 
 
 @pytest.mark.parametrize("table", ["AppTable", "IdempotencyTable"])
@@ -430,6 +423,7 @@ def test_the_runbook_names_the_dashboard_and_the_settings_of_the_open_questions(
         "InvoiceCloudBasicAuthForm",
         "InvoiceCloudPaymentFileFormat",
         "BillerExportFormat",
+        "BillerChangesFormat",
         "InvoiceCloudStatementLinks",
         "InvoiceCloudStatementLinkField",
         "InvoiceCloudStatementLinkMinutes",

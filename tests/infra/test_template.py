@@ -59,7 +59,7 @@ def test_sam_build_builds_every_function_and_the_layer(tmp_path: Path) -> None:
     assert (layer / "avocette" / "money.py").is_file()
     assert (layer / "aws_lambda_powertools").is_dir() and (layer / "pydantic").is_dir()
     # The file formats are data in the layer: the build must ship them.
-    for name in ("invoicecloud-payments-v1", "biller-export-v1", "invoicecloud-refresh-v1"):
+    for name in ("invoicecloud-payments-v1", "biller-export-v1", "invoicecloud-refresh-v1", "biller-changes-v1"):
         assert (layer / "avocette" / "formats" / f"{name}.json").is_file()
     for spec in function_specs():
         assert (tmp_path / spec.logical_id / "app.py").is_file()
@@ -72,10 +72,12 @@ def test_http_api_has_jwt_authorizer_from_parameters_and_cors(template: dict[str
     # The portal's provider, unless a trial stack made its own user pool (test_operations.py).
     assert jwt["issuer"]["Fn::If"][2] == {"Ref": "JwtIssuer"}
     assert jwt["audience"]["Fn::If"][2] == {"Ref": "JwtAudience"}
+    # Required unless the stack makes its own pool: the Rule is tested in test_trial.py.
+    (assertions,) = [rule["Assertions"] for rule in template["Rules"].values()]
     for required in ("JwtIssuer", "JwtAudience"):
-        assert "Default" not in template["Parameters"][required], required
-    cors = api["CorsConfiguration"]
-    assert sorted(cors["AllowHeaders"]) == ["authorization", "content-type", "idempotency-key"]
+        assert any(required in json.dumps(assertion["Assert"]) for assertion in assertions), required
+    for cors in api["CorsConfiguration"]["Fn::If"][1:]:  # the trial's and the portal provider's
+        assert sorted(cors["AllowHeaders"]) == ["authorization", "content-type", "idempotency-key"]
     assert api["FailOnWarnings"] is True
     assert "querystring" not in api["AccessLogSettings"]["Format"].lower()
 
@@ -210,6 +212,7 @@ def test_open_question_settings_have_the_design_assumptions(template: dict[str, 
     for parameter, variable in (
         ("InvoiceCloudPaymentFileFormat", "IC_PAYMENT_FILE_FORMAT"),
         ("BillerExportFormat", "BILLER_EXPORT_FORMAT"),
+        ("BillerChangesFormat", "BILLER_CHANGES_FORMAT"),
         ("InvoiceCloudRefreshFormat", "IC_REFRESH_FORMAT"),
     ):
         assert stack_environment(template)[variable] == {"Ref": parameter}
@@ -247,6 +250,8 @@ def test_the_jobs_are_triggered_as_the_design_says(template: dict[str, Any]) -> 
     # After the biller's midnight, in the biller's zone (DESIGN §6e), whatever the season.
     assert specs["ExportPaymentsFunction"].schedules == ("cron(30 3 * * ? *)",)
     assert specs["ExportPaymentsFunction"].schedule_time_zone == {"Ref": "BillerTimeZone"}
+    # At 06:30 UTC the biller's yesterday is over, and a quarter of an hour old, in any zone but UTC-06:15..-06:30.
+    assert specs["ExportChangesFunction"].schedules == ("cron(30 6 * * ? *)",)
     assert specs["ReconcilePaymentsFunction"].s3_events == (("InboundBucket", "invoicecloud/", ".csv"),)
     assert specs["ImportBillingFunction"].s3_events == (("BillingBucket", "billing/", ".csv"),)
 

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from avocette import money
+from avocette.biller.cells import FORMULA_STARTS, formula_safe
 from avocette.domain.export import ExportedRow, ExportRow
 from avocette.formats import FormatNotFoundError, load_format
 
@@ -42,22 +43,19 @@ ExportField = Literal[
     "reasonCode",
 ]
 
-# A cell a spreadsheet would run as a formula gets a leading quote (OWASP's CSV injection advice): the
-# file may be opened in one, and Invoice Cloud's payment id, among others, is not ours to trust. Not the
-# amount: it is ours, and a reversal's -10.00 must stay a number.
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# A cell a spreadsheet would run as a formula gets a leading quote (biller.cells): the file may be
+# opened in one, and Invoice Cloud's payment id, among others, is not ours to trust. Not the amount: it
+# is ours, and a reversal's -10.00 must stay a number.
 _NUMBER_FIELDS: frozenset[ExportField] = frozenset({"amount", "fee"})
 
 
 def _formula_safe(field: ExportField, value: str) -> str:
-    if field in _NUMBER_FIELDS or not value.startswith(_FORMULA_STARTS):
-        return value
-    return "'" + value
+    return value if field in _NUMBER_FIELDS else formula_safe(value)
 
 
 def _unquoted(field: ExportField, value: str) -> str:
     """A cell as we meant it: the leading quote :func:`_formula_safe` added taken off."""
-    if field not in _NUMBER_FIELDS and value.startswith("'") and value[1:].startswith(_FORMULA_STARTS):
+    if field not in _NUMBER_FIELDS and value.startswith("'") and value[1:].startswith(FORMULA_STARTS):
         return value[1:]
     return value
 
