@@ -42,7 +42,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -905,7 +905,7 @@ class PaymentModel(RuleBasedStateMachine):
                 for c in invoice.credits.values()
                 if c.exported_at is not None and c.exported_at + timedelta(hours=LAG_HOURS) < now
             )
-            update = invoice.model_copy(update={"billed_cents": billed[ref] - posted, "billed_as_of": now})
+            update = replace(invoice, billed_cents=billed[ref] - posted, billed_as_of=now)
             billing.update_invoice_from_billing(update, settlement_lag_hours=LAG_HOURS)
         STATS["billing files"] += 1
         self._check_moves({}, "billing file")

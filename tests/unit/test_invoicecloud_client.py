@@ -14,8 +14,8 @@ import pytest
 from avocette import errors
 from avocette.invoicecloud import cpv2
 from avocette.invoicecloud.client import InvoiceCloudClient
+from avocette.settings.base import SecretText
 from avocette.settings.invoicecloud import InvoiceCloudSecret
-from pydantic import SecretStr
 
 from tests.scripted_server import Answer, ScriptedServer, scripted_server
 from tests.unit.test_cpv2 import seed_request
@@ -33,7 +33,7 @@ def server() -> Iterator[ScriptedServer]:
 def make_client(
     base_url: str, *, read_timeout: float = 2.0, deadline: float = 5.0, basic_auth_form: str = "key"
 ) -> InvoiceCloudClient:
-    secret = InvoiceCloudSecret(apiKey=SecretStr(API_KEY), billerGuid="b", webServiceKey=SecretStr("w"))
+    secret = InvoiceCloudSecret(api_key=SecretText(API_KEY), biller_guid="b", web_service_key=SecretText("w"))
     return InvoiceCloudClient(
         base_url=base_url,
         secret=lambda: secret,

@@ -3,6 +3,7 @@ what a reversal takes back, what a file row does through the postback rules, the
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -273,7 +274,7 @@ def test_reversed_cents_never_exceed_credited_cents(credits: list[int], reversal
             assert cents > sum(c.remaining_cents for c in held.values()) or p.status is not S.APPROVED
             continue
         for key, after in plan.credits[0].reversed_after.items():
-            held[key] = held[key].model_copy(update={"reversed_cents": after})
+            held[key] = replace(held[key], reversed_cents=after)
             assert after <= held[key].cents
         p = plan.after
         assert p.reversed_cents + p.amount_paid_cents == total

@@ -9,10 +9,9 @@ credit, so that reading and the storage's own condition (``unpaidCents``) always
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Literal
-
-from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = ["Account", "Credit", "CreditKind", "Invoice", "InvoiceRef", "credit_id", "reflects"]
 
@@ -25,15 +24,14 @@ def _decode_part(part: str) -> str:
     return part.replace("%2F", "/").replace("%2f", "/").replace("%25", "%")
 
 
-class InvoiceRef(BaseModel):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InvoiceRef:
     """An invoice named by its account and number (invoice numbers are unique only per account).
 
     Its text (:attr:`key`, ``ACCOUNT/INVOICE``) keys the allocations, ledger entries and reversals
     that name invoices. Identifiers may hold ``/`` (the billing file allows it), so each part is
     encoded (``%`` and ``/`` percent-escaped): ``A/B`` + ``C`` and ``A`` + ``B/C`` never share a key,
     and identifiers without either character read as before (DESIGN §5)."""
-
-    model_config = ConfigDict(frozen=True)
 
     account_number: str
     invoice_number: str
@@ -54,10 +52,9 @@ class InvoiceRef(BaseModel):
         return self.key
 
 
-class Account(BaseModel):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Account:
     """An account's profile from the billing file. ``name`` and the address are payer PII."""
-
-    model_config = ConfigDict(frozen=True)
 
     account_number: str
     name: str = ""
@@ -66,14 +63,15 @@ class Account(BaseModel):
     state: str = ""
     zip: str = ""
     email: str = ""
-    registration_hash: str = Field("", repr=False)
+    registration_hash: str = field(default="", repr=False)
     billed_as_of: datetime | None = None
 
 
 CreditKind = Literal["PAYMENT", "VOID", "ACH_RETURN", "CHARGEBACK", "CORRECTION"]
 
 
-class Credit(BaseModel):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Credit:
     """Money one approval applied to an invoice, or a reversal took back from it. Each is its own
     entry (keyed by :func:`credit_id`), so that its ``approved_at`` is set once and never moved by a
     later one, and the biller's export carries it once. A reversal (VOID, ACH_RETURN, CHARGEBACK) is
@@ -81,20 +79,22 @@ class Credit(BaseModel):
     ``reversed_cents``. A CORRECTION is the same for money a person found applied to the wrong
     invoice (a review decision): Invoice Cloud took nothing back, the credit was never this invoice's."""
 
-    model_config = ConfigDict(frozen=True)
-
     payment_id: str
     cents: int
     approved_at: datetime
     kind: CreditKind = "PAYMENT"
     payment_guid: str = ""  # Invoice Cloud's payment id, for the export and reversals
     reverses: str | None = None  # a reversal: the key of the credit it takes back
-    reversed_cents: int = Field(0, ge=0)  # a payment credit: how much of it reversals took back
+    reversed_cents: int = 0  # a payment credit: how much of it reversals took back (never negative)
     # When the biller's export carried it: a billing file made after that (and the settlement lag)
     # accounts for it.
     exported_at: datetime | None = None
     # As-of time of the billing file that first reflected it; None while no file does.
     reflected_as_of: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if self.reversed_cents < 0:
+            raise ValueError("reversed_cents is never negative")
 
     @property
     def reflected(self) -> bool:
@@ -125,9 +125,8 @@ def reflects(credit: Credit, billed_as_of: datetime, settlement_lag_hours: int) 
     return credit.exported_at + timedelta(hours=settlement_lag_hours) < billed_as_of
 
 
-class Invoice(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Invoice:
     account_number: str
     invoice_number: str
     invoice_date: date | None = None
@@ -140,12 +139,15 @@ class Invoice(BaseModel):
     billed_cents: int
     billed_as_of: datetime
     closed_at: datetime | None = None
-    credits: dict[str, Credit] = Field(default_factory=dict)
+    credits: dict[str, Credit] = field(default_factory=dict)
     open_payment_id: str | None = None
     open_until: datetime | None = None
     # When the last session holding this invoice ended (expired) without a result from Invoice Cloud:
     # the payer may have paid; before anyone pays it again, the portal asks them to check (DESIGN §6c).
     ended_without_result_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "credits", dict(self.credits))  # its own copy, as a frozen value
 
     @property
     def ref(self) -> InvoiceRef:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Literal
-
-from pydantic import BaseModel, ConfigDict, Field
 
 from avocette import money
 from avocette.domain.billing import InvoiceRef
@@ -74,17 +73,20 @@ class PaymentStatus(StrEnum):
 # ---- the payment itself -------------------------------------------------------------------------
 
 
-class PaymentLine(BaseModel):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PaymentLine:
     """One invoice of a payment: what was due when the session started and what has been paid."""
-
-    model_config = ConfigDict(frozen=True)
 
     account_number: str
     invoice_number: str
-    due_cents: int = Field(gt=0)
-    paid_cents: int = Field(0, ge=0)
+    due_cents: int  # > 0
+    paid_cents: int = 0  # >= 0
     minimum_cents: int | None = None
     allow_partial: bool | None = None
+
+    def __post_init__(self) -> None:
+        if self.due_cents <= 0 or self.paid_cents < 0:
+            raise ValueError("a line is due more than 0 and paid 0 or more")
 
     @property
     def ref(self) -> InvoiceRef:
@@ -98,27 +100,30 @@ class PaymentLine(BaseModel):
 ReversalKind = Literal["VOID", "ACH_RETURN", "CHARGEBACK"]
 
 
-class Reversal(BaseModel):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Reversal:
     """Money Invoice Cloud took back from an approved payment (a void, an ACH return, a chargeback),
     as its payment file reported it; ``invoices`` holds the cents taken back per ``ACCOUNT/INVOICE``."""
 
-    model_config = ConfigDict(frozen=True)
-
     identity: str
     kind: ReversalKind
-    cents: int = Field(gt=0)
+    cents: int  # > 0
     at: datetime
     payment_guid: str
     invoices: dict[str, int]
 
+    def __post_init__(self) -> None:
+        if self.cents <= 0:
+            raise ValueError("a reversal takes back more than 0")
+        object.__setattr__(self, "invoices", dict(self.invoices))  # its own copy, as a frozen value
 
-class Payment(BaseModel):
-    model_config = ConfigDict(frozen=True)
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Payment:
     payment_id: str
     sub: str
     status: PaymentStatus
-    lines: tuple[PaymentLine, ...] = Field(min_length=1)
+    lines: tuple[PaymentLine, ...]  # at least one
     created_at: datetime
     session_expires_at: datetime
     payment_url: str | None = None
@@ -132,9 +137,18 @@ class Payment(BaseModel):
     flagged_at: datetime | None = None
     failure_reason: str | None = None
     # The payer's email as their sign-in said when they started it: where a reversal is reported.
-    email: str | None = Field(None, repr=False)
+    email: str | None = field(default=None, repr=False)
     reversals: tuple[Reversal, ...] = ()
     version: int = 0
+
+    def __post_init__(self) -> None:
+        # Sequences as tuples, the status as its enum: a frozen value whatever the caller passed.
+        object.__setattr__(self, "status", PaymentStatus(self.status))
+        object.__setattr__(self, "lines", tuple(self.lines))
+        object.__setattr__(self, "ic_payment_ids", tuple(self.ic_payment_ids))
+        object.__setattr__(self, "reversals", tuple(self.reversals))
+        if not self.lines:
+            raise ValueError("a payment has at least one line")
 
     @property
     def amount_due_cents(self) -> int:
@@ -178,9 +192,7 @@ def expire(payment: Payment, now: datetime) -> Payment | None:
     become EXPIRED; anything else stays as it is (``None``)."""
     if not payment.status.holds_session:
         return None
-    return payment.model_copy(
-        update={"status": PaymentStatus.EXPIRED, "completed_at": now, "version": payment.version + 1}
-    )
+    return replace(payment, status=PaymentStatus.EXPIRED, completed_at=now, version=payment.version + 1)
 
 
 # What the payer reads in the states that say the same whatever the details.

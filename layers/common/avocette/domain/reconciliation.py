@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
@@ -150,19 +150,16 @@ def plan_reversal(
     identity = identity or reversal_identity(row)
     kind: ReversalKind = row.kind.value  # type: ignore[assignment]
     if payment.status in (PaymentStatus.NEEDS_REVIEW, PaymentStatus.REVERSED, PaymentStatus.CLOSED):
-        return ReversalPlan(
-            identity, ReversalOutcome.RECORDED, payment.model_copy(update={"version": payment.version + 1})
-        )
+        return ReversalPlan(identity, ReversalOutcome.RECORDED, replace(payment, version=payment.version + 1))
     candidates = _credits_of(payment, row, invoice) if payment.status is PaymentStatus.APPROVED else []
     if sum(credit.remaining_cents for _, credit in candidates) < row.cents or not candidates or invoice is None:
-        flagged = payment.model_copy(
-            update={
-                "status": PaymentStatus.NEEDS_REVIEW,
-                "version": payment.version + 1,
-                "review_reason": "reconciliation_mismatch",
-                "flagged_at": now,
-                "completed_at": payment.completed_at or now,
-            }
+        flagged = replace(
+            payment,
+            status=PaymentStatus.NEEDS_REVIEW,
+            version=payment.version + 1,
+            review_reason="reconciliation_mismatch",
+            flagged_at=now,
+            completed_at=payment.completed_at or now,
         )
         return ReversalPlan(identity, ReversalOutcome.REVIEW, flagged)
 
@@ -183,7 +180,7 @@ def plan_reversal(
         reversed_after={key: invoice.credits[key].reversed_cents + cents for key, cents in taken.items()},
     )
     lines = tuple(
-        line.model_copy(update={"paid_cents": line.paid_cents - row.cents}) if str(line.ref) == row.ref else line
+        replace(line, paid_cents=line.paid_cents - row.cents) if str(line.ref) == row.ref else line
         for line in payment.lines
     )
     reversal = Reversal(
@@ -195,13 +192,12 @@ def plan_reversal(
         invoices={row.ref: row.cents},
     )
     remaining = sum(line.paid_cents for line in lines)
-    after = payment.model_copy(
-        update={
-            "lines": lines,
-            "reversals": (*payment.reversals, reversal),
-            "status": PaymentStatus.APPROVED if remaining > 0 else PaymentStatus.REVERSED,
-            "version": payment.version + 1,
-        }
+    after = replace(
+        payment,
+        lines=lines,
+        reversals=(*payment.reversals, reversal),
+        status=PaymentStatus.APPROVED if remaining > 0 else PaymentStatus.REVERSED,
+        version=payment.version + 1,
     )
     return ReversalPlan(identity, ReversalOutcome.REVERSED, after, (reversal_credit,))
 

@@ -4,28 +4,31 @@ from __future__ import annotations
 
 import ipaddress
 import os
+from dataclasses import dataclass
 from functools import lru_cache
+from typing import Literal
 
-from pydantic import Field, field_validator
-
-from avocette.settings.base import CommaSeparated, EnvSettings, PaymentTypeIds
+from avocette.settings.base import EnvSettings, boolean, comma_separated, payment_type_ids, variable
 
 __all__ = ["PostbackSettings", "get_postback_settings"]
 
 
+def _cidrs(raw: str) -> tuple[str, ...]:
+    cidrs = comma_separated(raw)
+    for cidr in cidrs:
+        ipaddress.ip_network(cidr, strict=False)
+    return cidrs
+
+
+@dataclass(frozen=True)
 class PostbackSettings(EnvSettings):
     """How Invoice Cloud's postbacks are read (DESIGN §4a) and from where they may come."""
 
-    ic_amount_includes_fee: bool = Field(False, alias="IC_AMOUNT_INCLUDES_FEE")
-    ic_payment_type_ids: PaymentTypeIds = Field(default_factory=dict, alias="IC_PAYMENT_TYPE_IDS")
-    postback_source_cidrs: CommaSeparated = Field((), alias="POSTBACK_SOURCE_CIDRS")
-
-    @field_validator("postback_source_cidrs")
-    @classmethod
-    def _cidrs_parse(cls, cidrs: tuple[str, ...]) -> tuple[str, ...]:
-        for cidr in cidrs:
-            ipaddress.ip_network(cidr, strict=False)
-        return cidrs
+    ic_amount_includes_fee: bool = variable("IC_AMOUNT_INCLUDES_FEE", boolean, False)
+    ic_payment_type_ids: dict[str, Literal["CARD", "ACH"]] = variable(
+        "IC_PAYMENT_TYPE_IDS", payment_type_ids, default_factory=dict
+    )
+    postback_source_cidrs: tuple[str, ...] = variable("POSTBACK_SOURCE_CIDRS", _cidrs, ())
 
     def postback_source_allowed(self, source_ip: str | None) -> bool:
         """True when no CIDRs are configured, or the source address lies in one of them."""
