@@ -116,9 +116,11 @@ def function_dirs() -> dict[str, str]:
 
 
 def lambda_environment(task_root: Path, function: str) -> dict[str, str]:
-    """What Lambda sets that the libraries read at import (tracing on, as deployed)."""
+    """What Lambda sets that the libraries and the functions read at import (tracing on, as deployed;
+    the runtime's API, whose presence tells a function it runs in Lambda's runtime)."""
     return {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "AWS_LAMBDA_RUNTIME_API": "127.0.0.1:9001",
         "LANG": "C.UTF-8",
         "LAMBDA_TASK_ROOT": str(task_root),
         "AWS_LAMBDA_FUNCTION_NAME": function,

@@ -1,6 +1,11 @@
 """Scheduled daily: the biller's export of yesterday's credits and reversals (DESIGN §6e). An event
 may name another day (``{"day": "YYYY-MM-DD"}``), to make or remake that day's file by hand."""
 
+# First: the collector waits while the function loads (avocette.coldstart).
+from avocette import coldstart
+
+coldstart.pause_collector()
+
 from datetime import date
 from typing import Any
 
@@ -26,3 +31,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         ledger=get_ledger_settings(),
         bucket=get_exports_bucket(),
     ).as_dict()
+
+
+# Loaded: what it made lives as long as the process (avocette.coldstart).
+coldstart.resume_collector()

@@ -1,5 +1,10 @@
 """POST /registrations and GET /registrations: prove and link utility accounts (DESIGN §6b)."""
 
+# First: the collector waits while the function loads and serves its first request (avocette.coldstart).
+from avocette import coldstart
+
+coldstart.pause_collector()
+
 # No `from __future__ import annotations` here: Powertools reads the route signatures at run time,
 # through the tracer's wrapper, whose globals cannot resolve string annotations.
 from typing import Annotated
@@ -49,6 +54,7 @@ def handle_unlink_account(
     return Response(status_code=204, body=None)
 
 
+@coldstart.resumed_after_first_call
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
