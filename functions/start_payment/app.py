@@ -20,7 +20,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 logger = Logger(service=SERVICE_NAME)
-tracer = Tracer(patch_modules=["botocore", "requests"])  # AWS and Invoice Cloud, nothing else
+tracer = Tracer(patch_modules=["botocore"])  # AWS; Invoice Cloud's calls are traced by its client
 metrics = Metrics()
 app = web.create_app()
 
