@@ -4,6 +4,7 @@
 from avocette import coldstart
 
 coldstart.pause_collector()
+coldstart.reseed_random_after_restore()  # SnapStart: each restored environment its own
 
 from typing import Any
 

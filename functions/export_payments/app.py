@@ -5,6 +5,7 @@ may name another day (``{"day": "YYYY-MM-DD"}``), to make or remake that day's f
 from avocette import coldstart
 
 coldstart.pause_collector()
+coldstart.reseed_random_after_restore()  # SnapStart: each restored environment its own
 
 from datetime import date
 from typing import Any

@@ -7,6 +7,7 @@ so the retry is safe."""
 from avocette import coldstart
 
 coldstart.pause_collector()
+coldstart.reseed_random_after_restore()  # SnapStart: each restored environment its own
 
 # No `from __future__ import annotations` here: Powertools reads the handler's signature at run time,
 # through the tracer's wrapper, whose globals cannot resolve string annotations.

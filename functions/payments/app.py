@@ -4,6 +4,7 @@
 from avocette import coldstart
 
 coldstart.pause_collector()
+coldstart.reseed_random_after_restore()  # SnapStart: each restored environment its own
 
 # No `from __future__ import annotations` here: Powertools reads the route signatures at run time,
 # through the tracer's wrapper, whose globals cannot resolve string annotations.

@@ -7,6 +7,7 @@ on a cold start, one use case to call, its answers from the error tree (``avocet
 from avocette import coldstart
 
 coldstart.pause_collector()
+coldstart.reseed_random_after_restore()  # SnapStart: each restored environment its own
 
 from typing import Any
 

@@ -7,6 +7,7 @@ conditional, so the retry is safe."""
 from avocette import coldstart
 
 coldstart.pause_collector()
+coldstart.reseed_random_after_restore()  # SnapStart: each restored environment its own
 
 from typing import Any
 from urllib.parse import unquote_plus

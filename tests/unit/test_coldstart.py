@@ -1,10 +1,14 @@
 """The collector during a cold start: paused in Lambda's runtime only, resumed (and what survived
-frozen) once loaded or after the first invocation, whether it answered or raised."""
+frozen) once loaded or after the first invocation, whether it answered or raised; and ``random``
+reseeded after each SnapStart restore."""
 
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
+import random
+import sys
+import types
+from collections.abc import Callable, Iterator
 
 import pytest
 from avocette import coldstart
@@ -57,3 +61,26 @@ def test_the_first_invocation_resumes_it_whatever_its_end(monkeypatch: pytest.Mo
     else:
         assert handler({"a": "b"}, None) == {"a": "b"}
     assert seen == [False] and gc.isenabled()
+
+
+def test_without_the_runtimes_restore_hook_nothing_is_registered(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "snapshot_restore_py", None)  # the import fails, as outside Lambda
+    assert coldstart.reseed_random_after_restore() is False
+
+
+def test_after_a_snapstart_restore_random_is_reseeded(monkeypatch: pytest.MonkeyPatch) -> None:
+    hooks: list[Callable[[], object]] = []
+    runtime = types.ModuleType("snapshot_restore_py")
+    runtime.register_after_restore = hooks.append  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "snapshot_restore_py", runtime)
+    assert coldstart.reseed_random_after_restore() is True
+    (restore,) = hooks
+    # Two environments restored from one snapshot: the same state, until each reseeds.
+    random.seed(17)
+    snapshot = random.getstate()
+    drawn = []
+    for _ in range(2):
+        random.setstate(snapshot)
+        restore()
+        drawn.append(random.random())
+    assert drawn[0] != drawn[1]

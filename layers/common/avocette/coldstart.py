@@ -11,17 +11,26 @@ Resuming freezes what survived (``gc.freeze()``): later full collections never w
 
 Only Lambda's runtime sets ``AWS_LAMBDA_RUNTIME_API``: the tests, the sandbox and the tools that
 import a function's module keep their collector as it is (nothing paused, nothing frozen).
+
+With SnapStart (template.yaml's parameter), every execution environment is restored from one snapshot
+of a loaded function: what the load made is shared by all of them. Nothing unique is made then (the
+AWS and Invoice Cloud clients, the settings and the secrets come with the first request; ids are
+``uuid4``, from ``os.urandom``), but ``random``'s state would be the same everywhere: the postbacks'
+retry jitter would draw the same delays in every environment. :func:`reseed_random_after_restore`
+registers a reseed with the runtime's restore hook (``snapshot_restore_py``, in Lambda's Python
+runtimes); without it (no SnapStart, or not in Lambda) there is nothing to reseed.
 """
 
 from __future__ import annotations
 
 import gc
 import os
+import random
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
 
-__all__ = ["pause_collector", "resume_collector", "resumed_after_first_call"]
+__all__ = ["pause_collector", "reseed_random_after_restore", "resume_collector", "resumed_after_first_call"]
 
 Handler = TypeVar("Handler", bound=Callable[..., Any])
 
@@ -60,3 +69,14 @@ def resumed_after_first_call(handler: Handler) -> Handler:
             resume_collector()
 
     return first_call_resumes  # type: ignore[return-value]
+
+
+def reseed_random_after_restore() -> bool:
+    """After each SnapStart restore, ``random`` reseeded from ``os.urandom``; True when the runtime's
+    restore hook took it."""
+    try:
+        from snapshot_restore_py import register_after_restore  # noqa: PLC0415 - in Lambda's runtimes only
+    except ImportError:
+        return False
+    register_after_restore(random.seed)
+    return True
