@@ -76,17 +76,22 @@ def runtime_sdk(interpreter: str) -> Path:
     return target
 
 
-def sam_build(build_dir: Path, interpreter: str) -> Path:
-    """`sam build` of template.yaml into ``build_dir`` (the layer through layers/common/Makefile)."""
+def sam_build(build_dir: Path, interpreter: str, *, architecture: str = "x86_64") -> Path:
+    """`sam build` of template.yaml into ``build_dir`` (the layer through layers/common/Makefile), for
+    ``architecture`` (the template's parameter, and the layer's ARCH, as `make deploy` gives them)."""
     environment = {
         **os.environ,
         "SAM_CLI_TELEMETRY": "0",
         "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
         "PATH": f"{Path(interpreter).parent}{os.pathsep}{os.environ.get('PATH', '')}",
         "LAYER_PYTHON": interpreter,
+        "ARCH": architecture,
     }
     result = subprocess.run(  # noqa: S603 - the venv's sam on our template
-        [str(BIN / "sam"), "build", "--template", "template.yaml", "--build-dir", str(build_dir)],
+        [
+            *(str(BIN / "sam"), "build", "--template", "template.yaml", "--build-dir", str(build_dir)),
+            *("--parameter-overrides", f"Architecture={architecture}"),
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -125,6 +125,52 @@ def test_every_module_has_hash_based_bytecode_for_python312(deployed: Path) -> N
     assert {os.stat(source).st_mtime for source in sources[:50]} == {ZIP_EPOCH}
 
 
+# ELF's e_machine of the two architectures Lambda runs.
+MACHINES = {"x86_64": 0x3E, "arm64": 0xB7}
+# The wheel platform tags each architecture's layer may ship (or pure Python: none-any).
+PLATFORM_TAGS = {"x86_64": "x86_64", "arm64": "aarch64"}
+
+
+def layer_architecture_facts(layer: Path) -> tuple[set[int], set[str]]:
+    """The ELF machines of the layer's compiled extensions, and its wheels' platform tags."""
+    machines = {int.from_bytes(path.read_bytes()[18:20], "little") for path in layer.rglob("*.so")}
+    tags = set()
+    for wheel in layer.glob("*.dist-info/WHEEL"):
+        for line in wheel.read_text().splitlines():
+            if line.startswith("Tag:"):
+                tags.add(line.split("-")[-1].strip())
+    return machines, tags
+
+
+def assert_built_for(layer: Path, architecture: str) -> None:
+    machines, tags = layer_architecture_facts(layer)
+    assert machines == {MACHINES[architecture]}, (architecture, machines)
+    assert {tag for tag in tags if tag != "any"}, tags
+    assert all(tag == "any" or tag.endswith(PLATFORM_TAGS[architecture]) for tag in tags), (architecture, tags)
+
+
+def test_the_default_layer_is_built_for_x86_64(deployed: Path) -> None:
+    assert_built_for(deployed / "CommonLayer" / "python", "x86_64")
+
+
+def test_an_arm64_build_ships_aarch64_wheels_and_the_same_bytecode(
+    interpreter: str, deployed: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Architecture=arm64 with ARCH=arm64 (as `make deploy` passes them): the layer's binary wheels are
+    aarch64 ones (this x86_64 machine cannot import them: their platform tags and ELF headers say
+    so), and everything else is the default build's, bytecode included."""
+    built = sam_build(tmp_path_factory.mktemp("arm64"), interpreter, architecture="arm64")
+    layer = built / "CommonLayer" / "python"
+    assert_built_for(layer, "arm64")
+    default = deployed / "CommonLayer" / "python"
+    for package in ("avocette", "aws_lambda_powertools", "pydantic"):
+        assert sorted(path.relative_to(layer) for path in (layer / package).rglob("*.pyc")) == sorted(
+            path.relative_to(default) for path in (default / package).rglob("*.pyc")
+        ), package
+    for spec_dir in function_dirs():
+        assert (built / spec_dir / "app.py").is_file()
+
+
 def test_the_runtime_pins_are_one_consistent_sdk() -> None:
     pins = runtime_pins()
     assert pins["boto3"].rsplit(".", 1)[0] == pins["botocore"].rsplit(".", 1)[0]
