@@ -11,6 +11,8 @@ What each function's first invocation is:
 - PostbackFunction: an approved postback with a valid token for a PENDING payment (Query, transaction).
 - StartPaymentFunction: POST /payments for one open invoice, Invoice Cloud's session from the simulator.
 - AccountsFunction: GET /accounts of a payer with one linked account and its invoices.
+- RefreshBalancesFunction: Invoice Cloud's balance refresh of one account (two invoices), with the
+  stack's credential (HTTP Basic, the default scheme).
 - PaymentsFunction: GET /payments/{id}, the page the payer returns to from Invoice Cloud.
 - RegisterUserFunction: POST /registrations proving one account (Invoice Cloud asked for its record,
   the payer emailed).
@@ -57,7 +59,7 @@ from sandbox.s3events import object_created_event
 from sandbox.serving import RunningServer, start_server
 from sandbox.stack import StackNames, StackSecrets, function_environments, provision
 from stackdef import caches
-from tests.helpers import http_event, load_function
+from tests.helpers import http_event, load_function, refresh_event
 
 __all__ = ["FIRST_REQUESTS", "REPLAYED_SERVICES", "FirstRequest", "Fixture", "ServedStack", "swapped_calls"]
 
@@ -319,6 +321,18 @@ def accounts(stack: ServedStack, sample: int) -> Fixture:
     return Fixture(http_event("GET", "/accounts", sub=sub), (tag,))
 
 
+def refresh_balances(stack: ServedStack, sample: int) -> Fixture:
+    tag = _tag()
+    number = f"B-{tag}"
+    _account(number)
+    _invoice(number, "I-1")
+    _invoice(number, "I-2")
+    credential = stack.secrets.refresh_credential
+    pair = f"{credential['username']}:{credential['secret']}"
+    headers = {"Authorization": "Basic " + base64.b64encode(pair.encode()).decode()}
+    return Fixture(refresh_event(number, headers), (tag,))
+
+
 def payments(stack: ServedStack, sample: int) -> Fixture:
     tag = _tag()
     sub = f"bench-{tag}"
@@ -423,6 +437,7 @@ FIRST_REQUESTS = {
         FirstRequest("StartPaymentFunction", "POST /payments (Invoice Cloud simulated)", start_payment, 201),
         FirstRequest("AccountsFunction", "GET /accounts (1 account, 2 invoices)", accounts),
         FirstRequest("PaymentsFunction", "GET /payments/{id}", payments),
+        FirstRequest("RefreshBalancesFunction", "GET /invoicecloud/accounts/{n} (2 invoices)", refresh_balances),
         FirstRequest("RegisterUserFunction", "POST /registrations (1 account)", register_user),
         FirstRequest("ExpirePaymentsFunction", "the scheduled run (1 payment to expire)", expire_payments, None),
         FirstRequest("ExportPaymentsFunction", "a day's export (1 credit)", export_payments, None),

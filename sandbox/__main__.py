@@ -37,7 +37,8 @@ Register first, as carol (no accounts yet; her bills show registration values 30
        -d '{{"accounts": [{{"accountNumber": "ACCT-3001", "registrationValue": "3001-REG"}}]}}'
   curl -s {api}/accounts -H "Authorization: Bearer $TOKEN";  curl -s {api}/dev/mailbox
 
-Demo users: alice (ACCT-1001, ACCT-1002), bob (ACCT-2001), carol (ACCT-3001, ACCT-3002 to register).
+Demo users: alice (ACCT-1001, ACCT-1002), bob (ACCT-2001), carol (ACCT-3001, ACCT-3002 to register),
+dana (ACCT-4001: a credit invoice lowers her oldest bill).
 Press Ctrl-C to stop; every run starts from the demo data with fresh keys.
 """
 

@@ -38,6 +38,10 @@ class StackSecrets:
         }
     )
     registration_hash_key: str = field(default_factory=lambda: secrets.token_urlsafe(48))
+    # What Invoice Cloud presents to the balance refresh (IC_REFRESH_SECRET_ARN), as the stack generates it.
+    refresh_credential: dict[str, str] = field(
+        default_factory=lambda: {"username": "invoicecloud", "secret": secrets.token_urlsafe(36)}
+    )
 
     def all_values(self) -> list[str]:
         """Every secret string, for tests that prove none reaches a log line."""
@@ -46,6 +50,7 @@ class StackSecrets:
             self.web_service_key,
             self.registration_hash_key,
             *self.postback_keys["keys"].values(),
+            self.refresh_credential["secret"],
         ]
 
 
@@ -73,6 +78,9 @@ def provision(names: StackNames, values: StackSecrets, *, sender_email: str) -> 
         ),
         "RegistrationHashKeySecret": secretsmanager.create_secret(
             Name=names.registration_hash_secret_name, SecretString=values.registration_hash_key
+        ),
+        "InvoiceCloudRefreshSecret": secretsmanager.create_secret(
+            Name=names.refresh_secret_name, SecretString=json.dumps(values.refresh_credential)
         ),
     }
     s3 = boto3.client("s3")

@@ -7,7 +7,9 @@ reads the run through mutmut's own commands (``mutmut results``, ``mutmut show``
 the mutants, killed, timed out, survived and the score, then every survivor with its place and diff,
 and rewrites the "## Mutation testing" section of docs/reliability.md with the same figures. Each
 survivor there has a line for a person ("equivalent because …", or "killed by …" once a test does);
-a line someone wrote is kept while the survivor's diff stays the same.
+a line someone wrote is kept while the survivor's diff stays the same. A run of some modules keeps
+the lines written under the other modules' survivors (in a list of its own, which the next run of
+those modules reads back), so that running one module at a time loses none of them.
 
 It runs in .venv-mutate (mutmut's own environment) and needs only the standard library.
 """
@@ -51,8 +53,8 @@ def _whole(name: str) -> Module:
 
 
 # billing.py holds the invoice's other rules too; mutmut mutates what is in functions, so the
-# payable rule is payable_cents and what decides which credits a billing file reflects (its
-# properties are not mutated: mutmut leaves decorated functions alone).
+# payable rule is payable_cents, what decides which credits a billing file reflects and how an
+# account's credit is applied (its properties are not mutated: mutmut leaves decorated functions alone).
 MODULES: dict[str, Module] = {
     module.name: module
     for module in (
@@ -64,9 +66,9 @@ MODULES: dict[str, Module] = {
             f"{LAYER}avocette/domain/billing.py",
             tuple(
                 f"avocette.domain.billing.*{function}__mutmut_*"
-                for function in ("payable_cents", "x_reflects", "credits_reflected_by")
+                for function in ("payable_cents", "x_reflects", "credits_reflected_by", "x_account_payable")
             ),
-            scope="the payable rule: Invoice.payable_cents, reflects, Invoice.credits_reflected_by",
+            scope="the payable rule: Invoice.payable_cents, reflects, Invoice.credits_reflected_by, account_payable",
         ),
     )
 }
@@ -122,16 +124,39 @@ def function_of(name: str) -> str:
     return mangled.rpartition("ǁ")[2] if "ǁ" in mangled else mangled.removeprefix("x_")
 
 
+HUNK = re.compile(r"^@@ -(?P<start>\d+)(?:,\d+)? \+\d+(?:,\d+)? @@")
+
+
+def _first_removed(diff: str) -> tuple[int | None, str | None]:
+    """The diff's first removed line: its number within the diffed text (by its hunk's header, when
+    there is one) and its text, stripped."""
+    number: int | None = None
+    for line in diff.splitlines():
+        if line.startswith(("---", "+++")):
+            continue
+        hunk = HUNK.match(line)
+        if hunk:
+            number = int(hunk["start"])
+        elif line.startswith("-"):
+            return number, line[1:].strip()
+        elif number is not None and not line.startswith("+"):
+            number += 1
+    return None, None
+
+
 def changed_line(source: str, function: str, diff: str) -> int | None:
-    """The line of ``source`` the diff's first removed line is, within ``function`` (mutmut's diffs are
-    of the function alone, so their own line numbers are no place in the file)."""
-    removed = next(
-        (line[1:].strip() for line in diff.splitlines() if line.startswith("-") and not line.startswith("---")), None
-    )
+    """The line of ``source`` the diff's first removed line is, within ``function``. mutmut's diffs are
+    of the function alone: their line numbers count from its ``def``, which places a line whose text
+    the function holds more than once; without them, the first line of the function with that text."""
+    at, removed = _first_removed(diff)
     lines = source.splitlines()
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == function:
-            for number in range(node.lineno, (node.end_lineno or node.lineno) + 1):
+            end = node.end_lineno or node.lineno
+            placed = node.lineno + at - 1 if at is not None else 0
+            if node.lineno <= placed <= end and lines[placed - 1].strip() == removed:
+                return placed
+            for number in range(node.lineno, end + 1):
                 if removed is not None and lines[number - 1].strip() == removed:
                     return number
             return node.lineno
@@ -178,17 +203,50 @@ def print_report(
         out.write(f"\n{found.mutant.status}: {found.mutant.name} ({found.place})\n{found.diff}\n")
 
 
-def explanations(page: str) -> dict[tuple[str, str], str]:
-    """The lines people wrote under survivors in the page's section, by (mutant name, diff)."""
-    kept: dict[tuple[str, str], str] = {}
-    pattern = re.compile(
-        r"^#### [^`\n]*`(?P<name>[^`]+)`[^\n]*\n+```diff\n(?P<diff>.*?)\n```\n+(?P<why>[^\n]+)$", re.M | re.S
-    )
-    for match in pattern.finditer(section(page)):
+@dataclass(frozen=True)
+class Explained:
+    """A survivor of the page as a person explained it: its place, name, status, diff and line."""
+
+    place: str
+    name: str
+    status: str
+    diff: str
+    why: str
+
+
+ENTRY = re.compile(
+    r"^#### (?P<place>[^`\n]*)`(?P<name>[^`]+)`(?: \((?P<status>[^)\n]*)\))?[^\n]*\n+```diff\n(?P<diff>.*?)\n```\n+"
+    r"(?P<why>[^\n]+)$",
+    re.M | re.S,
+)
+
+
+def explained(page: str) -> list[Explained]:
+    """The survivors of the page's section under which a person wrote a line, in the page's order."""
+    found = []
+    for match in ENTRY.finditer(section(page)):
         why = match["why"].strip()
         if why != TO_EXPLAIN:
-            kept[(match["name"], match["diff"].strip())] = why
-    return kept
+            status = (match["status"] or "survived").removesuffix(EARLIER)
+            found.append(Explained(match["place"].strip(), match["name"], status, match["diff"].strip(), why))
+    return found
+
+
+def explanations(page: str) -> dict[tuple[str, str], str]:
+    """The lines people wrote under survivors in the page's section, by (mutant name, diff)."""
+    return {(entry.name, entry.diff): entry.why for entry in explained(page)}
+
+
+EARLIER = ", an earlier run"
+
+
+def kept_elsewhere(page: str, selected: Sequence[Module]) -> list[Explained]:
+    """What people wrote under the survivors of modules this run does not test: kept as it was."""
+    return [
+        entry
+        for entry in explained(page)
+        if not any(of_module(module, [Mutant(entry.name, "")]) for module in selected)
+    ]
 
 
 def _bounds(page: str) -> tuple[int, int] | None:
@@ -221,6 +279,8 @@ def render(
     survivors: Sequence[Survivor],
     run: Run,
     kept: Mapping[tuple[str, str], str],
+    *,
+    elsewhere: Sequence[Explained] = (),
 ) -> str:
     rows = []
     for module in selected:
@@ -229,6 +289,13 @@ def render(
         rows.append(
             f"| {name} | {counts['mutants']} | {counts['killed']} | {counts['timed out']} | {counts['survived']} "
             f"| {counts['other']} | {score(mutants[module.name]):.1f} % |"
+        )
+    if len(selected) > 1:
+        every = [m for module in selected for m in mutants[module.name]]
+        counts = figures(every)
+        rows.append(
+            f"| all | {counts['mutants']} | {counts['killed']} | {counts['timed out']} | {counts['survived']} "
+            f"| {counts['other']} | {score(every):.1f} % |"
         )
     entries = []
     for found in survivors:
@@ -239,6 +306,17 @@ def render(
     load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
     table = "\n".join(rows)
     listing = "\n".join(entries) if entries else "None.\n"
+    if elsewhere:
+        listing += (
+            "\n### Survivors of the modules this run did not test\n\n"
+            "As the last run of their module left them, with what was written under each; the next run of\n"
+            "their module places each again under its survivor, or drops it once no mutant has that diff.\n\n"
+        )
+        listing += "\n".join(
+            f"#### {entry.place + ' ' if entry.place else ''}`{entry.name}` ({entry.status}{EARLIER})\n\n"
+            f"```diff\n{entry.diff}\n```\n\n{entry.why}\n"
+            for entry in elsewhere
+        )
     return f"""{HEADING}
 
 `make mutate` runs [mutmut](https://github.com/boxed/mutmut) over the money rules: `postbacks.py`,
@@ -254,7 +332,7 @@ run crashed. `make mutate MUTATE_MODULES=review` runs one module (the names are 
 `tools/mutation.py`); `mutmut show NAME` shows a mutant, `mutmut browse` all of them
 (in .venv-mutate). Each run rewrites this section: under each survivor, say in one line why it lives
 ("equivalent because …", or "killed by …" once a test does); that line is kept while the mutant's diff
-stays the same.
+stays the same, and a run of some modules keeps those written under the other modules' survivors.
 
 | | |
 |---|---|
@@ -294,7 +372,8 @@ def report(names: Sequence[str], run: Run, mutmut: Path) -> int:
         survivors = list(pool.map(lambda pair: survivor(mutmut, *pair), todo))
     print_report(selected, mutants, survivors)
     page = PAGE.read_text(encoding="utf-8")
-    PAGE.write_text(with_section(page, render(selected, mutants, survivors, run, explanations(page))), encoding="utf-8")
+    text = render(selected, mutants, survivors, run, explanations(page), elsewhere=kept_elsewhere(page, selected))
+    PAGE.write_text(with_section(page, text), encoding="utf-8")
     sys.stdout.write(f"\nwritten to {PAGE.relative_to(ROOT)} ({HEADING[3:]})\n")
     return 1 if unchecked else 0
 

@@ -87,7 +87,13 @@ def print_case(case: ReviewCase, out: TextIO = sys.stdout) -> None:
         print(
             f"  {line.account_number}/{line.invoice_number}: {money.cents_to_text(line.due_cents)}, "
             f"{money.cents_to_text(line.paid_cents)}"
-            f"{'  (partial payments allowed)' if line.allow_partial else ''}",
+            f"{'  (partial payments allowed)' if line.allow_partial else ''}"
+            # Ops refunding a duplicate_payment need to know the bill was offered less the account's credit.
+            + (
+                f"  (due after {money.cents_to_text(line.account_credit_cents)} of the account's credit)"
+                if line.account_credit_cents
+                else ""
+            ),
             file=out,
         )
     print(f"postbacks ({len(case.record.postbacks)})", file=out)

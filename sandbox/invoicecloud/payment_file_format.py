@@ -26,6 +26,7 @@ from sandbox.invoicecloud.sessions import Attempt, PaidLine
 
 __all__ = [
     "DEFAULT_PAYMENT_FORMAT",
+    "GIVES_BACK",
     "REVERSAL_KINDS",
     "FileRow",
     "PaymentFileFormat",
@@ -38,7 +39,9 @@ __all__ = [
 ]
 
 DEFAULT_PAYMENT_FORMAT: Final = "invoicecloud-payments-v1"
-REVERSAL_KINDS: Final = ("VOID", "ACH_RETURN", "CHARGEBACK")
+REVERSAL_KINDS: Final = ("VOID", "REFUND", "ACH_RETURN", "CHARGEBACK", "CHARGEBACK_REVERSAL")
+# The one reversal that gives money back: what chargebacks took, when the biller wins the dispute.
+GIVES_BACK: Final = "CHARGEBACK_REVERSAL"
 
 # Given the key and the file's bytes, store the file; answer (bucket, key) where it went.
 PaymentFileSink = Callable[[str, bytes], tuple[str, str]]

@@ -24,6 +24,7 @@ from sandbox.invoicecloud.config import ControlError
 from sandbox.invoicecloud.core import SimulatorCore
 from sandbox.invoicecloud.payment_file_format import (
     DEFAULT_PAYMENT_FORMAT,
+    GIVES_BACK,
     REVERSAL_KINDS,
     FileRow,
     PaymentFileFormat,
@@ -128,11 +129,12 @@ class PaymentFiles(SimulatorCore):
         self, asked: list[dict[str, Any]], day: date, now: datetime, fmt: PaymentFileFormat
     ) -> list[Reversal]:
         """The reversals asked for, checked against the payments and everything reversed before."""
-        # Reversed so far by (payment GUID, line key), this call's own reversals included as they come.
+        # Reversed so far by (payment GUID, line key), net of chargeback reversals, and charged back so far
+        # and not given back: this call's own reversals included as they come.
         taken: dict[tuple[str, str], Decimal] = {}
+        charged_back: dict[tuple[str, str], Decimal] = {}
         for earlier in self._reversals:
-            slot = (earlier.payment_guid, earlier.line_key)
-            taken[slot] = taken.get(slot, Decimal(0)) + earlier.amount
+            _count(earlier.kind, (earlier.payment_guid, earlier.line_key), earlier.amount, taken, charged_back)
         accepted: list[Reversal] = []
         for index, item in enumerate(asked):
             where = f"reversals[{index}]"
@@ -141,9 +143,9 @@ class PaymentFiles(SimulatorCore):
                 kinds = ", ".join(k for k in REVERSAL_KINDS if fmt.code_for(k) is not None)
                 raise ControlError(400, "invalid_kind", f"{where}.kind must be one of {kinds}, not {kind!r}")
             session, attempt = self._reversed_payment(item, where)
-            for paid, amount in _reversed_amounts(item, attempt, taken, where):
-                slot = (attempt.payment_guid, paid.line.key)
-                taken[slot] = taken.get(slot, Decimal(0)) + amount
+            left = charged_back if kind == GIVES_BACK else None
+            for paid, amount in _reversed_amounts(item, attempt, taken, where, gives_back=left):
+                _count(kind, (attempt.payment_guid, paid.line.key), amount, taken, charged_back)
                 accepted.append(
                     Reversal(
                         day=day,
@@ -177,10 +179,41 @@ class PaymentFiles(SimulatorCore):
         return matches[0]
 
 
+def _count(
+    kind: str,
+    slot: tuple[str, str],
+    amount: Decimal,
+    taken: dict[tuple[str, str], Decimal],
+    charged_back: dict[tuple[str, str], Decimal],
+) -> None:
+    """A reversal of ``amount`` on ``slot``: a chargeback reversal gives back what a chargeback took."""
+    sign = Decimal(-1) if kind == GIVES_BACK else Decimal(1)
+    taken[slot] = taken.get(slot, Decimal(0)) + sign * amount
+    if kind in ("CHARGEBACK", GIVES_BACK):
+        charged_back[slot] = charged_back.get(slot, Decimal(0)) + sign * amount
+
+
 def _reversed_amounts(
+    item: Mapping[str, Any],
+    attempt: Attempt,
+    taken: Mapping[tuple[str, str], Decimal],
+    where: str,
+    *,
+    gives_back: Mapping[tuple[str, str], Decimal] | None = None,
+) -> list[tuple[PaidLine, Decimal]]:
+    """What one reversal takes back from each invoice: the invoice named, or every invoice in full. A
+    chargeback reversal (``gives_back``: what chargebacks took and did not give back yet) gives back
+    what was charged back there, at most."""
+    return (
+        _given_back_amounts(item, attempt, gives_back, where)
+        if gives_back is not None
+        else _taken_amounts(item, attempt, taken, where)
+    )
+
+
+def _taken_amounts(
     item: Mapping[str, Any], attempt: Attempt, taken: Mapping[tuple[str, str], Decimal], where: str
 ) -> list[tuple[PaidLine, Decimal]]:
-    """What one reversal takes back from each invoice: the invoice named, or every invoice in full."""
     listed = listed_lines(attempt)
     amount = None
     if "amount" in item:
@@ -223,6 +256,39 @@ def _reversed_amounts(
         message = f"{where}: only {money(left(paid))} of invoice {number} is left to reverse, not {money(wanted)}"
         raise ControlError(400, "invalid_amount", message)
     return [(paid, wanted)]
+
+
+def _given_back_amounts(
+    item: Mapping[str, Any], attempt: Attempt, charged_back: Mapping[tuple[str, str], Decimal], where: str
+) -> list[tuple[PaidLine, Decimal]]:
+    """A chargeback reversal: on the invoice named, or on every invoice charged back, what the
+    chargebacks took and were not given back (or the amount asked, no more than that)."""
+    listed = listed_lines(attempt)
+
+    def back(paid: PaidLine) -> Decimal:
+        return charged_back.get((attempt.payment_guid, paid.line.key), Decimal(0))
+
+    amount = parse_amount(item["amount"]) if "amount" in item else None
+    if "amount" in item and (amount is None or amount <= 0):
+        raise ControlError(400, "invalid_amount", f'{where}.amount must be an amount greater than 0 like "12.34"')
+    number = item.get("invoiceNumber")
+    named = [
+        paid
+        for paid in listed
+        if number in (None, paid.line.invoice_number) and item.get("accountNumber") in (None, paid.line.account_number)
+    ]
+    lines = [(paid, back(paid)) for paid in named if back(paid) > 0]
+    if not lines:
+        raise ControlError(400, "invalid_amount", f"{where}: nothing of this payment was charged back to give back")
+    if amount is None:
+        return lines
+    if number is None or len(lines) > 1:
+        raise ControlError(400, "invalid_amount", f"{where}: name the invoice of a part chargeback reversal")
+    [(paid, left)] = lines
+    if amount > left:
+        message = f"{where}: only {money(left)} of invoice {number} was charged back and not given back"
+        raise ControlError(400, "invalid_amount", message)
+    return [(paid, amount)]
 
 
 @dataclass(frozen=True)

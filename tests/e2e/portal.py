@@ -26,7 +26,7 @@ OpenBrowser = Callable[[dict[str, Any]], BrowserRun]
 # ---- the portal ---------------------------------------------------------------------------------
 
 
-DEMO_USERS = ("alice", "bob", "carol")
+DEMO_USERS = ("alice", "bob", "carol", "dana")
 
 
 def sign_in(run: BrowserRun, user: str) -> None:
@@ -243,8 +243,9 @@ def wait_for_payment(
 
 def invoice_cloud_reverses(run: BrowserRun, *reversals: dict[str, str]) -> dict[str, Any]:
     """Invoice Cloud's payment file of the day, with these reversals (``billerReference``, ``kind``:
-    VOID, ACH_RETURN or CHARGEBACK, optionally ``invoiceNumber`` and ``amount``), written into the
-    inbound bucket, where it starts the reconciliation (asynchronously). Answers {bucket, key, rows}."""
+    VOID, REFUND, ACH_RETURN, CHARGEBACK or CHARGEBACK_REVERSAL, optionally ``invoiceNumber`` and
+    ``amount``), written into the inbound bucket, where it starts the reconciliation (asynchronously).
+    Answers {bucket, key, rows}."""
     answer = requests.post(f"{run.simulator}/_sim/payment-files", json={"reversals": list(reversals)}, timeout=30)
     assert answer.status_code == 201, answer.text
     return dict(answer.json())

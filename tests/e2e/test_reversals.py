@@ -1,8 +1,9 @@
 """A payment Invoice Cloud takes back after it was approved: its daily payment file (the simulator
 writes it into the inbound bucket, which starts the reconciliation as S3 would) reports a chargeback
-of a whole card payment, or a void of part of one. The payer's pages follow: the payment page, the
-history, the accounts (the money is due again) and the email. And a bank (ACH) payment, which says it
-can take a few days to clear.
+of a whole card payment, or a void of part of one, or a chargeback the biller then wins (a chargeback
+reversal gives the money back). The payer's pages follow: the payment page, the history, the accounts
+(the money is due again, or no longer) and the email. And a bank (ACH) payment, which says it can take
+a few days to clear.
 
 The conftest's sandbox is per module, so these payments and the simulator's reversals stay out of the
 other tests' way. Screenshots of every step go to tests/e2e/artifacts/<test name>/ (git-ignored).
@@ -18,6 +19,7 @@ from tests.e2e.portal import (
     APPROVING_CARD,
     APPROVING_ROUTING_NUMBER,
     OpenBrowser,
+    advance_sandbox_clock,
     choose_invoices,
     expect_fact,
     go_to,
@@ -157,7 +159,10 @@ def test_alice_payment_is_partly_voided_and_stays_approved_for_the_rest(open_bro
     expect_fact(receipt, "Status", "Approved")
     expect(receipt_cells(receipt, "INV-1001-1")).to_have_text(["$84.20", "$84.20"])
     expect(receipt_cells(receipt, "INV-1001-2")).to_have_text(["$42.15", "$32.15"])
-    expect_fact(receipt, "Amount paid", "$116.35")
+    # What was charged, what was taken back, and what stands, apart.
+    expect_fact(receipt, "Amount paid", "$126.35")
+    expect_fact(receipt, "Reversed", "-$10.00")
+    expect_fact(receipt, "Paid after reversals", "$116.35")
     reversals = reversals_table(page)
     expect(reversal_cells(reversals, "Payment voided")).to_have_text(
         [moment_in_words(voided["reversals"][0]["at"], BILLER_ZONE), "$10.00"]
@@ -208,3 +213,83 @@ def test_alice_bank_payment_says_it_can_take_a_few_days_to_clear(open_browser: O
     expect_fact(receipt, "Payment method", "Bank account (ACH)")
     expect_fact(receipt, "Amount paid", "$120.00")
     run.step("approved-clearing")
+
+
+def test_bob_wins_a_dispute_and_his_charged_back_payment_counts_again(open_browser: OpenBrowser) -> None:
+    run = open_browser({**DESKTOP, "timezone_id": BROWSER_ZONE})
+    page = run.page
+    sign_in(run, "bob")
+
+    # Bob pays his invoice by card (payable in full: on a fresh sandbox, or after the chargeback above).
+    go_to(page, "Pay bills", "Pay bills")
+    choose_invoices(page, ["INV-2001-1"], "$63.75")
+    go_to_invoice_cloud(page, "$63.75", run.simulator)
+    through_to_payment(page)
+    pay_by_card(page, APPROVING_CARD, "Bob Brennan")
+    payment_id = return_to_portal(run)
+    result_panel(page, "Payment approved")
+    run.step("approved")
+
+    # Invoice Cloud charges back $20.00 of it; the receipt shows what was charged and what was taken back.
+    invoice_cloud_reverses(
+        run, {"billerReference": payment_id, "kind": "CHARGEBACK", "invoiceNumber": "INV-2001-1", "amount": "20.00"}
+    )
+    charged_back = wait_for_payment(run, "bob", payment_id, lambda payment: bool(payment.get("reversals")))
+    assert (charged_back["status"], charged_back["amountPaid"]) == ("APPROVED", "43.75"), charged_back
+    fee = charged_back.get("convenienceFee") or "0.00"
+    total = f"${63.75 + float(fee):.2f}"  # only to read the page's words: the page computes it in cents
+    page.reload()
+    receipt = payment_view(page)
+    expect_fact(receipt, "Amount paid", "$63.75")
+    expect_fact(receipt, "Total charged", total)
+    expect_fact(receipt, "Reversed", "-$20.00")
+    expect_fact(receipt, "Paid after reversals", "$43.75")
+    expect(reversal_cells(reversals_table(page), "Chargeback")).to_have_text(
+        [moment_in_words(charged_back["reversals"][0]["at"], BILLER_ZONE), "$20.00"]
+    )
+    run.step("charged-back")
+
+    # A day later the biller has won the dispute: Invoice Cloud's file gives the $20.00 back.
+    advance_sandbox_clock(run, 24 * 60)
+    invoice_cloud_reverses(run, {"billerReference": payment_id, "kind": "CHARGEBACK_REVERSAL", "reasonCode": "WON"})
+    won = wait_for_payment(run, "bob", payment_id, lambda payment: len(payment.get("reversals") or []) == 2)
+    assert (won["status"], won["amountPaid"]) == ("APPROVED", "63.75"), won
+    assert [(r["kind"], r["amount"]) for r in won["reversals"]] == [
+        ("CHARGEBACK", "20.00"),
+        ("CHARGEBACK_REVERSAL", "20.00"),
+    ]
+
+    # His payment page: approved, both events listed, the money given back, nothing due again.
+    page.reload()
+    panel = result_panel(page, "Payment approved")
+    expect(panel).not_to_contain_text("reversed and is due again")
+    receipt = payment_view(page)
+    expect_fact(receipt, "Status", "Approved")
+    expect_fact(receipt, "Amount paid", "$63.75")
+    expect_fact(receipt, "Total charged", total)
+    expect(receipt.get_by_text("Paid after reversals")).to_have_count(0)
+    reversals = reversals_table(page)
+    expect(reversal_cells(reversals, "Chargeback")).to_have_text(
+        [moment_in_words(won["reversals"][0]["at"], BILLER_ZONE), "$20.00"]
+    )
+    expect(reversal_cells(reversals, "Chargeback reversed")).to_have_text(
+        [moment_in_words(won["reversals"][1]["at"], BILLER_ZONE), "+$20.00"]
+    )
+    expect(receipt.get_by_role("region", name="Reversals")).to_contain_text(
+        "What was taken back was given back: nothing of this payment is due again."
+    )
+    run.step("dispute-won")
+
+    # His history: approved for the whole amount, the chargeback reversed.
+    go_to(page, "Payment history", "Payment history")
+    # (By its link: after the test above, bob has another payment of $63.75.)
+    entry = page.get_by_role("listitem").filter(has=page.locator(f'a[href*="{payment_id}"]'))
+    expect(entry).to_have_count(1)
+    expect(entry.locator(".badge")).to_have_text("Approved")
+    expect(entry).to_contain_text("Chargeback reversed: nothing is due again.")
+    run.step("history")
+
+    # His accounts: the invoice is paid again.
+    go_to(page, "Accounts", "Your accounts")
+    expect_fact(invoice_card(page, "INV-2001-1"), "Payable now", "$0.00")
+    run.step("accounts")

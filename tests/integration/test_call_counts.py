@@ -74,20 +74,24 @@ def test_the_counter_sees_every_client(alice: Stack, dynamo_calls: DynamoCalls) 
     assert operations == ["ListTables"]
 
 
-def test_start_payment_reads_once_and_writes_twice(alice: Stack, dynamo_calls: DynamoCalls) -> None:
+def test_start_payment_reads_the_links_then_each_account_and_writes_twice(
+    alice: Stack, dynamo_calls: DynamoCalls
+) -> None:
     with dynamo_calls.counting() as operations:
         answer = start_payment("alice", [("A-1", "I-1"), ("A-1", "I-2"), ("A-2", "I-3")])
     assert answer.status == 201, answer.body
-    assert operations == ["BatchGetItem", "TransactWriteItems", "TransactWriteItems"]
+    # The links and the abandoned-session count; each account whole, as its credit balance goes to its
+    # oldest invoices whichever were picked (DESIGN §5); the holds; the session.
+    assert operations == ["BatchGetItem", "Query", "Query", "TransactWriteItems", "TransactWriteItems"]
 
 
 def test_start_payment_with_an_idempotency_key_adds_two(alice: Stack, dynamo_calls: DynamoCalls) -> None:
     with dynamo_calls.counting() as operations:
         answer = start_payment("alice", [("A-1", "I-1")], key="k-1")
     assert answer.status == 201, answer.body
-    assert len(operations) == 5
+    assert len(operations) == 6
     assert sorted(operations) == sorted(
-        ["PutItem", "BatchGetItem", "TransactWriteItems", "TransactWriteItems", "UpdateItem"]
+        ["PutItem", "BatchGetItem", "Query", "TransactWriteItems", "TransactWriteItems", "UpdateItem"]
     )
     with dynamo_calls.counting() as operations:
         again = start_payment("alice", [("A-1", "I-1")], key="k-1")

@@ -173,7 +173,7 @@ def test_a_payment_whose_postback_was_dropped_is_recovered_from_the_days_file(
 # ---- reversals -----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("kind", ["ACH_RETURN", "VOID", "CHARGEBACK"])
+@pytest.mark.parametrize("kind", ["ACH_RETURN", "VOID", "REFUND", "CHARGEBACK"])
 def test_a_reversal_makes_the_invoice_payable_again_and_tells_the_payer(
     sandbox: Sandbox, client: SandboxClient, kind: str
 ) -> None:
@@ -223,6 +223,82 @@ def test_a_partial_chargeback_leaves_the_payment_approved_with_the_rest(
     assert (after["status"], after["amountPaid"]) == ("APPROVED", "100.00")
     assert [(r["kind"], r["amount"]) for r in after["reversals"]] == [("CHARGEBACK", "20.00")]
     assert payable(client, "alice", "ACCT-1002", "INV-1002-1") == "20.00"
+
+
+def test_a_chargeback_the_biller_won_gives_the_money_back_and_the_invoice_is_paid_again(
+    sandbox: Sandbox, client: SandboxClient
+) -> None:
+    # Given a card payment of a fresh invoice charged back in full on one day
+    account, invoice = fresh_invoice(sandbox, "bob", "42.10")
+    payment = start(client, "bob", [(account, invoice)])
+    pay(client, payment)
+    paid = view(client, "bob", payment["paymentId"])["amountPaid"]
+    chargeback = {"billerReference": payment["paymentId"], "kind": "CHARGEBACK", "reasonCode": "4837"}
+    assert payment_file(client, sandbox, reversals=[chargeback])["report"]["counts"]["reversed"] == 1
+    assert view(client, "bob", payment["paymentId"])["status"] == "REVERSED"
+    assert payable(client, "bob", account, invoice) == paid
+    mails = len(mailbox(sandbox, "bob@example.com"))
+    # When the biller wins the dispute, in the next day's file
+    advance(sandbox, 24 * 60)
+    won = {"billerReference": payment["paymentId"], "kind": "CHARGEBACK_REVERSAL", "reasonCode": "WON"}
+    report = payment_file(client, sandbox, reversals=[won])["report"]
+    # Then the payment is approved again, the invoice paid, both reversals listed, and the payer told
+    assert report["counts"]["reversed"] == 1, report
+    after = view(client, "bob", payment["paymentId"])
+    assert (after["status"], after["amountPaid"]) == ("APPROVED", paid)
+    assert [(r["kind"], r["amount"]) for r in after["reversals"]] == [
+        ("CHARGEBACK", paid),
+        ("CHARGEBACK_REVERSAL", paid),
+    ]
+    assert "reversed" not in after["statusMessage"]
+    assert payable(client, "bob", account, invoice) == "0.00"
+    emails = mailbox(sandbox, "bob@example.com")
+    assert len(emails) == mails + 1 and "counts again" in emails[0]["subject"]
+
+
+def test_a_chargeback_reversal_on_an_invoice_paid_again_meanwhile_goes_to_review(
+    sandbox: Sandbox, client: SandboxClient
+) -> None:
+    # Given an invoice charged back, then paid again by another payment
+    account, invoice = fresh_invoice(sandbox, "bob", "18.00")
+    first = start(client, "bob", [(account, invoice)])
+    pay(client, first)
+    chargeback = {"billerReference": first["paymentId"], "kind": "CHARGEBACK"}
+    payment_file(client, sandbox, reversals=[chargeback])
+    advance(sandbox, 24 * 60)
+    second = start(client, "bob", [(account, invoice)])
+    pay(client, second)
+    assert view(client, "bob", second["paymentId"])["status"] == "APPROVED"
+    # When the first payment's chargeback is reversed: the invoice would be paid twice
+    won = {"billerReference": first["paymentId"], "kind": "CHARGEBACK_REVERSAL"}
+    report = payment_file(client, sandbox, reversals=[won])["report"]
+    # Then nothing is given back: the first payment waits in review, the second stands
+    assert report["counts"]["mismatched"] == 1, report
+    assert [d["reason"] for d in report["discrepancies"]] == ["chargeback_reversal_paid_again"]
+    assert view(client, "bob", first["paymentId"])["status"] == "NEEDS_REVIEW"
+    assert view(client, "bob", second["paymentId"])["status"] == "APPROVED"
+    assert payable(client, "bob", account, invoice) == "0.00"
+
+
+@pytest.mark.parametrize(("method", "kind"), [("CARD", "ACH_RETURN"), ("ACH", "CHARGEBACK")])
+def test_a_reversal_whose_kind_contradicts_the_payment_method_is_a_mismatch_for_review(
+    sandbox: Sandbox, client: SandboxClient, method: str, kind: str
+) -> None:
+    account, invoice = fresh_invoice(sandbox, "bob", "9.99")
+    payment = start(client, "bob", [(account, invoice)])
+    pay(client, payment, method=method)
+    mails = len(mailbox(sandbox, "bob@example.com"))
+
+    report = payment_file(client, sandbox, reversals=[{"billerReference": payment["paymentId"], "kind": kind}])[
+        "report"
+    ]
+
+    assert report["counts"]["reversed"] == 0 and report["counts"]["mismatched"] == 1, report
+    assert [d["reason"] for d in report["discrepancies"]] == ["reversal_kind_contradicts_method"]
+    after = view(client, "bob", payment["paymentId"])
+    assert after["status"] == "NEEDS_REVIEW" and not after.get("reversals")
+    assert payable(client, "bob", account, invoice) == "0.00"
+    assert len(mailbox(sandbox, "bob@example.com")) == mails
 
 
 # ---- money that never moved -----------------------------------------------------------------------
@@ -296,7 +372,7 @@ def test_bad_rows_are_reported_by_line_and_column_and_the_good_ones_applied(
     rows = list(csv.reader(io.StringIO(text)))
     header, row = rows[0], rows[1]
     bad_amount = [cell if name != "Amount" else "84.2.0" for name, cell in zip(header, row, strict=True)]
-    bad_kind = [cell if name != "TransactionType" else "REFUND" for name, cell in zip(header, row, strict=True)]
+    bad_kind = [cell if name != "TransactionType" else "RETURNED_CHECK" for name, cell in zip(header, row, strict=True)]
     out = io.StringIO()
     csv.writer(out).writerows([header, bad_amount, bad_kind])
 
@@ -304,7 +380,7 @@ def test_bad_rows_are_reported_by_line_and_column_and_the_good_ones_applied(
 
     assert report["status"] == "IMPORTED"
     assert {(p["row"], p["column"]) for p in report["badRows"]} == {(2, "Amount"), (3, "TransactionType")}
-    assert "84.2.0" not in json.dumps(report) and "REFUND" not in json.dumps(report)
+    assert "84.2.0" not in json.dumps(report) and "RETURNED_CHECK" not in json.dumps(report)
 
 
 # ---- the biller's export --------------------------------------------------------------------------

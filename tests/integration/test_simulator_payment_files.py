@@ -304,7 +304,7 @@ def test_rows_are_sorted_and_the_same_call_gives_the_same_bytes(
 # --------------------------------------------------------------------------- reversals
 
 
-@pytest.mark.parametrize("kind", ["VOID", "ACH_RETURN", "CHARGEBACK"])
+@pytest.mark.parametrize("kind", ["VOID", "REFUND", "ACH_RETURN", "CHARGEBACK"])
 def test_a_whole_payment_reversed(ic: SimClient, receiver: PostbackReceiver, clock: AdjustableClock, kind: str) -> None:
     # Given a payment of two invoices
     attempt = pay(ic, request_body(receiver, accounts=1))
@@ -324,7 +324,7 @@ def test_a_whole_payment_reversed(ic: SimClient, receiver: PostbackReceiver, clo
     assert len(rows) == 4
 
 
-@pytest.mark.parametrize("kind", ["VOID", "ACH_RETURN", "CHARGEBACK"])
+@pytest.mark.parametrize("kind", ["VOID", "REFUND", "ACH_RETURN", "CHARGEBACK"])
 def test_part_of_one_invoice_reversed(ic: SimClient, receiver: PostbackReceiver, kind: str) -> None:
     # Given a payment of three invoices
     attempt = pay(ic, request_body(receiver))
@@ -372,6 +372,33 @@ def test_a_late_chargeback_goes_into_the_file_of_its_day(
     assert again.json()["rows"] == 1 and sunk[-1] == ("invoicecloud/2026-12-16.csv", chargeback_file)
 
 
+def test_a_chargeback_reversal_gives_back_what_the_chargeback_took_and_no_more(
+    ic: SimClient, receiver: PostbackReceiver, clock: AdjustableClock
+) -> None:
+    # Given 4.00 of INV-1001-1 charged back, in the file of its day
+    pay(ic, request_body(receiver, accounts=1))
+    chargeback = {"billerReference": "pay-1", "kind": "CHARGEBACK", "invoiceNumber": "INV-1001-1", "amount": "4.00"}
+    assert write_file(ic, reversals=[chargeback]).status_code == 201
+    clock.advance(timedelta(days=1))
+
+    def win(**fields: Any) -> requests.Response:
+        return write_file(ic, reversals=[{"billerReference": "pay-1", "kind": "CHARGEBACK_REVERSAL", **fields}])
+
+    # Then a reversal of it may give back 4.00, not 4.01, and nothing on an invoice not charged back
+    refused = win(invoiceNumber="INV-1001-1", amount="4.01")
+    assert (refused.status_code, refused.json()["error"]) == (400, "invalid_amount")
+    assert "only 4.00" in refused.json()["message"]
+    assert win(invoiceNumber="INV-1001-2").json()["error"] == "invalid_amount"
+    # And without an amount it gives back the whole chargeback, with its reason code
+    rows = written(ic, reversals=[{"billerReference": "pay-1", "kind": "CHARGEBACK_REVERSAL", "reasonCode": "WON"}])
+    assert brief(rows) == [(code("CHARGEBACK_REVERSAL"), "pay-1", "INV-1001-1", "4.00", "", "WON")]
+    # And once given back, there is nothing more to give back, while the whole invoice may be taken again
+    clock.advance(timedelta(days=1))
+    assert win().json()["error"] == "invalid_amount"
+    void = {"billerReference": "pay-1", "kind": "VOID", "invoiceNumber": "INV-1001-1", "amount": "10.00"}
+    assert write_file(ic, reversals=[void]).status_code == 201
+
+
 def test_reversals_cannot_take_back_more_than_was_paid_across_files(
     ic: SimClient, receiver: PostbackReceiver, clock: AdjustableClock
 ) -> None:
@@ -403,7 +430,7 @@ def test_reversals_cannot_take_back_more_than_was_paid_across_files(
         ({"billerReference": "pay-nobody", "kind": "VOID"}, "unknown_payment"),
         ({"paymentGuid": "00000000-0000-0000-0000-000000000000", "kind": "VOID"}, "unknown_payment"),
         ({"billerReference": "pay-declined", "kind": "VOID"}, "unknown_payment"),
-        ({"billerReference": "pay-1", "kind": "REFUND"}, "invalid_kind"),
+        ({"billerReference": "pay-1", "kind": "RETURNED_CHECK"}, "invalid_kind"),
         ({"billerReference": "pay-1", "kind": "PAYMENT"}, "invalid_kind"),
         ({"billerReference": "pay-1"}, "invalid_kind"),
         (

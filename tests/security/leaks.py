@@ -37,6 +37,8 @@ PATTERNS = {
 TEST_PAYERS = ("Pat Payer", "1 Main St", "pat@example.com", "Alice Anders", "12 Orchard Lane", "Carol Carter")
 # Account numbers the tests use besides the billing files (tests/helpers.py's add_account callers).
 TEST_ACCOUNTS = ("A-1", "A-2", "B-1", "R-1", "U-1", "M-1", "S-1", "ACCT-7", "ACCT-8", "ACCT-900")
+# ... and those of the balance refresh's tests (tests/integration/test_refresh_balances.py, the security suite's).
+TEST_ACCOUNTS += ("R-2", "R-3", "R-4", "R-9", "R-404", "ACCT-000")
 
 
 def billing_payer_details(files: Iterable[Path] = BILLING_DATA) -> set[str]:

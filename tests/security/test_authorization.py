@@ -235,3 +235,50 @@ def test_a_user_with_no_links_sees_nothing_of_anyone(world: dict[str, Owned]) ->
     for owned in world.values():
         assert call(stranger, "GET", f"/payments/{owned.payment_id}").status == 404
         assert start_payment(stranger, [(owned.accounts[0], owned.invoices[0])]).status in (403, 404)
+
+
+# ---- Invoice Cloud's balance refresh (GET /invoicecloud/accounts/{accountNumber}) ----------------------
+
+
+def test_the_balance_refresh_answers_invoice_cloud_alone(stack: Stack, world: dict[str, Owned]) -> None:
+    """The route is outside the portal's JWT: no portal user reaches it, their own accounts included, and
+    every caller but Invoice Cloud gets the same bytes for an account of anyone's, of no one's, and for
+    none at all. Invoice Cloud (its credential) reads any account's balances, never a payer's details."""
+    from tests.helpers import refresh_event, refresh_headers
+
+    accounts = {
+        "alice's": world["alice"].accounts[0],
+        "bob's": world["bob"].accounts[1],
+        "no one's": "ACCT-900",
+        "missing": "ACCT-000",
+    }
+
+    def jwt_of(sub: str) -> dict[str, str]:  # what a portal user could send: their bearer token
+        return {"Authorization": f"Bearer eyJhbGciOiJSUzI1NiJ9.{sub}.signature"}
+
+    callers: dict[str, Any] = {
+        "nobody": lambda account: refresh_event(account, {}),
+        "alice, signed in": lambda account: http_event(
+            "GET", f"/invoicecloud/accounts/{account}", route="/invoicecloud/accounts/{accountNumber}",
+            path_parameters={"accountNumber": account}, sub="alice", headers=jwt_of("alice"),
+        ),
+        "a wrong credential": lambda account: refresh_event(
+            account, refresh_headers(stack, account, secret="w" * 48)
+        ),
+    }  # fmt: skip
+    refused = invoke("refresh_balances", refresh_event("ACCT-000", {}))
+    assert refused.status == 401
+    for caller, event_for in callers.items():
+        for whose, account in accounts.items():
+            answer = invoke("refresh_balances", event_for(account))
+            assert same_answer(answer, refused), (caller, whose, answer.status, answer.body)
+    payer_details = [f"Payer {sub}" for sub in USERS] + ["pat@example.com", "1 Main St"]
+    for whose, account in accounts.items():
+        answer = invoke("refresh_balances", refresh_event(account, refresh_headers(stack, account)))
+        if whose == "missing":
+            assert answer.status == 404 and answer.json["error"] == "account_not_found"
+            continue
+        assert answer.status == 200 and answer.json["AccountNumber"] == account, (whose, answer.body)
+        assert not [detail for detail in payer_details if detail in answer.body], (whose, answer.body)
+        other_accounts = {a for owned in world.values() for a in owned.accounts} - {account}
+        assert not [other for other in other_accounts if other in answer.body], (whose, answer.body)

@@ -401,6 +401,8 @@ def html_pages(api: Api) -> dict[str, requests.Response]:
         "simulator unknown session": requests.get(f"{simulator}/cloudpayments/nope", timeout=10),
         "simulator unknown path": requests.get(f"{simulator}/nowhere", timeout=10),
         "simulator wrong method": requests.put(f"{simulator}/", timeout=10),
+        "simulator customer's bills": requests.get(f"{simulator}/portal/accounts/ACCT-1001", timeout=10),
+        "simulator customer's bills, unknown": requests.get(f"{simulator}/portal/accounts/nope", timeout=10),
     }
     started = api.send("POST", "/payments", sub="alice", data=payment_body("ACCT-1002", "INV-1002-1"))
     assert started.status_code in (200, 201), started.text

@@ -55,8 +55,8 @@ def test_each_kind_says_what_happened_in_the_payers_words(kind: str, subject: st
     assert "$75.50" in body
 
 
-def test_the_kinds_are_the_three_reversals() -> None:
-    assert frozenset({"VOID", "ACH_RETURN", "CHARGEBACK"}) == REVERSAL_KINDS
+def test_the_kinds_are_the_five_reversals() -> None:
+    assert frozenset({"VOID", "REFUND", "ACH_RETURN", "CHARGEBACK", "CHARGEBACK_REVERSAL"}) == REVERSAL_KINDS
     with pytest.raises(ValueError, match="not a reversal kind"):
         reversal(kind="PAYMENT")
 
@@ -143,3 +143,35 @@ def test_the_security_notice_names_the_account_by_its_last_four_characters() -> 
     assert subject == "Your Gulf Water account was linked"
     assert "On March 05, 2026 your Gulf Water account ending in 3456 was linked" in body
     assert "ACCT-123456" not in body
+
+
+def test_a_reversal_on_an_invoice_the_bill_no_longer_shows_is_owed_on_the_account() -> None:
+    """The billing file closed the invoice: the payer is never pointed at an invoice the portal does
+    not show; the amount is due on the account."""
+    _, body = reversal_email(
+        biller_name="Gulf Water", kind="CHARGEBACK", amount_cents=2000,
+        invoices=[("ACCT-1", "INV-1", 1500), ("ACCT-1", None, 500)], payment_reference="PAY-1",
+        occurred="November 12, 2026", portal_url=None,
+    )  # fmt: skip
+    assert "  - account ACCT-1, invoice INV-1: $15.00" in body
+    assert "  - account ACCT-1: $5.00, due on the account (your next bill shows it)" in body
+
+
+def test_a_chargeback_reversal_says_the_money_counts_again_and_asks_nothing() -> None:
+    subject, body = reversal_email(
+        biller_name="Gulf Water", kind="CHARGEBACK_REVERSAL", amount_cents=2000,
+        invoices=[("ACCT-1", "INV-1", 2000)], payment_reference="PAY-1",
+        occurred="November 12, 2026", portal_url="https://pay.example.com/portal", payment_cents=7550,
+    )  # fmt: skip
+    assert subject == "Your Gulf Water payment counts again"
+    assert "counts toward your bills again" in body and "There is nothing to do" in body
+    assert "due again" not in body and "Pay them again" not in body
+
+
+def test_a_refund_says_the_payment_no_longer_counts() -> None:
+    subject, body = reversal_email(
+        biller_name="Gulf Water", kind="REFUND", amount_cents=7550, invoices=[("ACCT-1", "INV-1", 7550)],
+        payment_reference="PAY-1", occurred="November 12, 2026", portal_url=None,
+    )  # fmt: skip
+    assert subject == "Your Gulf Water payment was refunded"
+    assert "was refunded to you" in body and "These invoices are due again" in body

@@ -3,6 +3,7 @@ order, reconciliation, and the payment afterwards."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
@@ -15,8 +16,10 @@ from avocette.domain.postbacks import (
     RecordedPostback,
     ReviewReason,
     apply_decision,
+    conflict_key,
     credits_of,
     decide_postback,
+    decision_keys,
 )
 from avocette.invoicecloud.postback import parse_postback
 
@@ -364,3 +367,246 @@ def test_every_status_has_words_for_the_payer_and_never_an_internal_reason(statu
         message = status_message(p, now)
         assert message.endswith(".") or message.endswith("!")
         assert "duplicate_payment" not in message and "_" not in message
+
+
+# ---- what is recorded, and under which key ------------------------------------------------------------
+
+
+def test_a_postbacks_stored_keys_are_the_same_in_every_release() -> None:
+    """Recorded postbacks are found again by these keys: a redelivery after a release must meet the
+    postback recorded before it (DESIGN §5: sha256(PaymentGUID, InvoiceNumber, Approved))."""
+    approval, decline = postback(invoice="INV-1"), postback(approved=False, invoice="INV-1")
+    assert approval.identity == hashlib.sha256(b"guid-1\x1fINV-1\x1ftrue").hexdigest()
+    assert decline.identity == hashlib.sha256(b"guid-1\x1fINV-1\x1ffalse").hexdigest()
+    copy = postback(amount="49.00", invoice="INV-1")
+    assert conflict_key(copy) == f"{approval.identity}-{copy.values.digest[:16]}"
+
+
+def test_a_decision_on_a_readable_decline_depends_only_on_its_own_copies() -> None:
+    decline = postback(approved=False, invoice="INV-1")
+    assert decision_keys(decline) == (decline.identity, conflict_key(decline))
+    # An approval, an unreadable decline or an unreadable approval: every postback of the payment.
+    assert decision_keys(postback(invoice="INV-1")) is None
+    assert decision_keys(postback(approved=False, invoice="INV-1", PaymentGUID="")) is None
+    assert decision_keys(postback(amount="fifty", invoice="INV-1")) is None
+
+
+@pytest.mark.parametrize(("start", "status"), [(S.PENDING, S.DECLINED), (S.APPROVED, S.APPROVED)])
+def test_a_decline_is_recorded_under_its_identity(start: PaymentStatus, status: PaymentStatus) -> None:
+    decline = postback(approved=False)
+    decision = run(payment(start), decline)
+    assert (decision.outcome, decision.status, decision.record_as, decision.reason) == (
+        Outcome.DECLINED,
+        status,
+        decline.identity,
+        None,
+    )
+
+
+@pytest.mark.parametrize(
+    ("event", "reason"),
+    [
+        (postback(amount="60.00"), ReviewReason.AMOUNT_EXCEEDS_DUE),
+        (postback(BillerReference="pay-2"), ReviewReason.BILLER_REFERENCE_MISMATCH),
+    ],
+)
+def test_a_postback_for_review_is_recorded_under_its_identity(event: ReceivedPostback, reason: ReviewReason) -> None:
+    decision = run(payment(), event)
+    assert (decision.outcome, decision.status, decision.record_as, decision.reason) == (
+        Outcome.REVIEW,
+        S.NEEDS_REVIEW,
+        event.identity,
+        reason,
+    )
+
+
+def test_money_for_a_closed_payment_is_recorded_under_its_identity_for_review() -> None:
+    pb = postback()
+    decision = run(payment(S.CLOSED), pb)
+    assert (decision.outcome, decision.record_as, decision.reason) == (
+        Outcome.REVIEW,
+        pb.identity,
+        ReviewReason.PAYMENT_CLOSED,
+    )
+
+
+def test_a_decline_with_another_amount_is_recorded_not_reviewed() -> None:
+    original = postback(approved=False, amount="50.00")
+    copy = postback(approved=False, amount="49.00")
+    decision = run(payment(S.APPROVED), copy, recorded_as(original, Outcome.DECLINED))
+    assert (decision.outcome, decision.status, decision.record_as, decision.reason) == (
+        Outcome.DECLINED,
+        S.APPROVED,
+        conflict_key(copy),
+        None,
+    )
+
+
+def test_a_conflicting_copy_on_a_payment_under_review_is_recorded_with_its_reason_and_only_once() -> None:
+    original = postback(amount="50.00")
+    copy = postback(amount="49.00")
+    decision = run(payment(S.NEEDS_REVIEW), copy, recorded_as(original))
+    assert (decision.outcome, decision.status, decision.record_as, decision.reason) == (
+        Outcome.RECORDED,
+        S.NEEDS_REVIEW,
+        conflict_key(copy),
+        ReviewReason.CONFLICTING_POSTBACK,
+    )
+    twice = {**recorded_as(original), conflict_key(copy): recorded_as(copy)[copy.identity]}
+    again = run(payment(S.APPROVED), copy, twice)
+    assert (again.outcome, again.status, again.record_as) == (Outcome.DUPLICATE, S.APPROVED, "")
+
+
+# ---- money the file or a person applied for the payment id: a retelling, or a conflict ---------------
+
+THREE = [("A", "I-1", 1000, 1000), ("A", "I-2", 2000, 2000), ("B", "I-3", 4000, 4000)]
+
+
+def told_by_the_file(allocation: dict[str, int]) -> dict[str, RecordedPostback]:
+    """guid-1's money applied from Invoice Cloud's payment file, by invoice key."""
+    row = postback(amount=None)
+    return {
+        "F-guid-1": RecordedPostback(
+            key="F-guid-1", postback=row, outcome=Outcome.APPLIED, reason=None, received_at=NOW, source="file",
+            allocation=allocation,
+        )
+    }  # fmt: skip
+
+
+def test_a_postback_naming_an_invoice_retells_the_money_the_file_applied_there() -> None:
+    p = payment(S.APPROVED, [("A", "I-1", 3000, 3000), ("A", "I-2", 2000, 0)])
+    decision = run(p, postback(amount="30.00", invoice="I-1"), told_by_the_file({"A/I-1": 3000}))
+    assert (decision.outcome, decision.status, decision.record_as, decision.allocation) == (
+        Outcome.DUPLICATE,
+        S.APPROVED,
+        "",
+        {},
+    )
+
+
+def test_a_postback_naming_an_invoice_retells_its_accounts_money_or_the_whole_payments() -> None:
+    told = told_by_the_file({"A/I-1": 1000, "A/I-2": 2000, "B/I-3": 4000})
+    per_account = run(payment(S.APPROVED, THREE), postback(amount="30.00", invoice="I-1"), told)
+    assert (per_account.outcome, per_account.status) == (Outcome.DUPLICATE, S.APPROVED)
+    # The file lists nothing of guid-1 on I-2: I-1 and I-3 are the whole payment's money.
+    partly = [("A", "I-1", 1000, 1000), ("A", "I-2", 2000, 0), ("B", "I-3", 4000, 4000)]
+    told = told_by_the_file({"A/I-1": 1000, "B/I-3": 4000})
+    whole = run(payment(S.APPROVED, partly), postback(amount="50.00", invoice="I-1"), told)
+    assert (whole.outcome, whole.status) == (Outcome.DUPLICATE, S.APPROVED)
+
+
+@pytest.mark.parametrize("amount", ["20.00", "20.01", "25.00"])
+def test_a_postback_naming_an_invoice_the_file_gave_none_of_its_money_is_a_conflict_whatever_its_amount(
+    amount: str,
+) -> None:
+    """The file says guid-1 paid I-2 (20.00); a postback of guid-1 naming I-1 tells other money."""
+    p = payment(S.APPROVED, [("A", "I-1", 3000, 0), ("A", "I-2", 2000, 2000)])
+    pb = postback(amount=amount, invoice="I-1")
+    decision = run(p, pb, told_by_the_file({"A/I-2": 2000}))
+    assert (decision.outcome, decision.status, decision.record_as, decision.reason, decision.allocation) == (
+        Outcome.REVIEW,
+        S.NEEDS_REVIEW,
+        pb.identity,
+        ReviewReason.CONFLICTING_POSTBACK,
+        {},
+    )
+
+
+def test_a_postback_naming_no_invoice_retells_the_whole_payments_or_one_accounts_file_money() -> None:
+    p = payment(S.APPROVED, [("A", "I-1", 3000, 3000), ("A", "I-2", 2000, 0)])
+    whole = run(p, postback(amount="30.00"), told_by_the_file({"A/I-1": 3000}))
+    assert (whole.outcome, whole.status) == (Outcome.DUPLICATE, S.APPROVED)
+    told = told_by_the_file({"A/I-1": 1000, "A/I-2": 2000, "B/I-3": 4000})
+    per_account = run(payment(S.APPROVED, THREE), postback(amount="30.00"), told)
+    assert (per_account.outcome, per_account.status) == (Outcome.DUPLICATE, S.APPROVED)
+    other = run(payment(S.APPROVED, THREE), postback(amount="35.00"), told)
+    assert (other.outcome, other.reason) == (Outcome.REVIEW, ReviewReason.CONFLICTING_POSTBACK)
+
+
+def test_a_postback_retells_the_money_a_person_applied_for_its_payment_id() -> None:
+    p = payment(S.APPROVED, [("A", "I-1", 3000, 3000), ("A", "I-2", 2000, 0)])
+    pb = postback(amount="30.00", invoice="I-1")
+    decision = decide_postback(p, pb, {}, biller_guid=BILLER_GUID, reviewed={"guid-1": {"A/I-1": 3000}})
+    assert (decision.outcome, decision.status) == (Outcome.DUPLICATE, S.APPROVED)
+    # Another payment id's decision tells nothing of guid-1's money.
+    other = decide_postback(p, pb, {}, biller_guid=BILLER_GUID, reviewed={"guid-2": {"A/I-1": 3000}})
+    assert (other.outcome, other.reason) == (Outcome.REVIEW, ReviewReason.DUPLICATE_PAYMENT)
+
+
+def test_the_money_of_the_payment_ids_other_postbacks_never_makes_a_postback_a_duplicate() -> None:
+    """Invoice Cloud's postbacks of one payment id cover other invoices (one per invoice)."""
+    p = payment(S.APPROVED, [("A", "I-1", 3000, 3000), ("A", "I-2", 2000, 0)])
+    first = postback(amount="30.00", invoice="I-1")
+    recorded = {
+        first.identity: RecordedPostback(
+            key=first.identity, postback=first, outcome=Outcome.APPLIED, reason=None, received_at=NOW,
+            allocation={"A/I-1": 3000},
+        )
+    }  # fmt: skip
+    decision = run(p, postback(amount="20.00", invoice="I-2"), recorded)
+    assert (decision.outcome, decision.status, decision.allocation) == (Outcome.APPLIED, S.APPROVED, {1: 2000})
+
+
+# ---- the smallest amounts -------------------------------------------------------------------------
+
+
+def test_a_single_cent_is_money_like_any_other() -> None:
+    decision = run(payment(partial=True), postback(amount="0.01", invoice="INV-1"))
+    assert (decision.outcome, decision.allocation) == (Outcome.APPLIED, {0: 1})
+
+
+def test_a_cent_left_on_an_invoice_is_still_unpaid() -> None:
+    p = payment(S.APPROVED, [("A", "I-1", 3000, 2999), ("A", "I-2", 2000, 0)])
+    decision = run(p, postback(amount="20.01"))
+    assert (decision.outcome, decision.allocation) == (Outcome.APPLIED, {0: 1, 1: 2000})
+
+
+# ---- notes ------------------------------------------------------------------------------------------
+
+
+def test_paying_an_invoice_in_full_notes_nothing() -> None:
+    assert run(payment(), postback()).notes == ()
+    rest = payment(S.APPROVED, [("A", "I-1", 3000, 1000)], partial=True)
+    decision = run(rest, postback(amount="20.00", invoice="I-1"))
+    assert (decision.allocation, decision.notes) == ({0: 2000}, ())
+
+
+def test_a_part_payment_reaching_the_minimum_is_not_below_it() -> None:
+    p = Payment(
+        payment_id="pay-1", sub="alice", status=S.PENDING,
+        lines=(
+            PaymentLine(
+                account_number="A", invoice_number="I-1", due_cents=5000, allow_partial=True, minimum_cents=4000
+            ),
+        ),
+        created_at=NOW, session_expires_at=NOW + timedelta(minutes=30),
+    )  # fmt: skip
+    decision = run(p, postback(amount="40.00", invoice="I-1"))
+    assert (decision.allocation, decision.notes) == ({0: 4000}, ("PartialPaymentApplied",))
+
+
+# ---- the payment afterwards, more -------------------------------------------------------------------
+
+
+def test_a_bank_payment_takes_no_card_type_from_invoice_cloud() -> None:
+    p = payment()
+    pb = postback(CardType="Checking", PaymentTypeID="2")
+    after = apply_decision(p, run(p, pb), pb, NOW)
+    assert (after.payment_method, after.card_type) == ("ACH", None)
+
+
+def test_money_applied_flags_nothing_for_review() -> None:
+    p = payment()
+    pb = postback()
+    after = apply_decision(p, run(p, pb), pb, NOW)
+    assert (after.status, after.review_reason, after.flagged_at) == (S.APPROVED, None, None)
+
+
+def test_a_payment_already_under_review_keeps_when_and_why_it_was_flagged() -> None:
+    flagged = NOW - timedelta(hours=2)
+    p = payment(S.NEEDS_REVIEW, review_reason="unallocated_amount", flagged_at=flagged)
+    pb = postback(amount="60.00")
+    decision = run(p, pb)
+    assert decision.outcome is Outcome.RECORDED
+    after = apply_decision(p, decision, pb, NOW)
+    assert (after.status, after.review_reason, after.flagged_at) == (S.NEEDS_REVIEW, "unallocated_amount", flagged)

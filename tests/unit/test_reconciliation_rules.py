@@ -3,7 +3,8 @@ what a reversal takes back, what a file row does through the postback rules, the
 
 from __future__ import annotations
 
-from dataclasses import replace
+import hashlib
+from dataclasses import asdict, replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -12,7 +13,16 @@ from avocette.domain.billing import Credit, Invoice
 from avocette.domain.export import export_rows
 from avocette.domain.ledger import LedgerEntry
 from avocette.domain.payments import Payment, PaymentLine, PaymentStatus
-from avocette.domain.postbacks import Outcome, RecordedPostback, ReviewReason, decide_postback
+from avocette.domain.postbacks import (
+    Decision,
+    Outcome,
+    PostbackValues,
+    ReceivedPostback,
+    RecordedPostback,
+    ReviewReason,
+    conflict_key,
+    decide_postback,
+)
 from avocette.domain.reconciliation import (
     PaymentFileRow,
     ReversalOutcome,
@@ -20,6 +30,7 @@ from avocette.domain.reconciliation import (
     plan_reversal,
     postback_from_row,
     reversal_identity,
+    row_identity,
 )
 from avocette.invoicecloud.payment_file import FormatError, PaymentFileFormat, get_payment_file_format
 from hypothesis import given
@@ -98,7 +109,7 @@ def test_the_shipped_format_reads_a_row_and_the_day_of_its_key() -> None:
         ("Amount", "12.345", "is not an amount with at most two decimals"),
         ("Amount", "-1.00", "must be between 0 and 1,000,000.00"),
         ("Amount", "٣٠.٠٠", "is not an amount with at most two decimals"),
-        ("TransactionType", "REFUND", "is not a kind this format knows"),
+        ("TransactionType", "RETURNED_CHECK", "is not a kind this format knows"),
         ("TransactionDate", "11/25/2026", "is not a date in the form %Y-%m-%dT%H:%M:%SZ"),
         ("TransactionDate", "0001-01-01T23:59:59Z", "is not a date between 0001-01-02 and 9999-12-30"),
         ("TransactionDate", "9999-12-31T00:00:00Z", "is not a date between 0001-01-02 and 9999-12-30"),
@@ -212,6 +223,113 @@ def test_a_postback_after_its_money_was_recovered_from_the_file_is_the_same_mone
     assert decide_postback(payment(), late, applied, biller_guid="").outcome is Outcome.DUPLICATE
 
 
+def decide_row(
+    p: Payment,
+    file_row: PaymentFileRow,
+    already: dict[str, RecordedPostback] | None = None,
+    *,
+    reviewed: dict[str, dict[str, int]] | None = None,
+) -> Decision:
+    """What a PAYMENT row does, the file listing only it for its payment id."""
+    file_postback = postback_from_row(file_row, payment_type_ids={})
+    return decide_postback(p, file_postback, already or {}, biller_guid="", source="file", reviewed=reviewed)
+
+
+def read_before(file_row: PaymentFileRow, key: str | None = None) -> dict[str, RecordedPostback]:
+    """The row as recorded while its payment waited for a person: read, not applied."""
+    postback = postback_from_row(file_row, payment_type_ids={})
+    return {
+        key or postback.identity: RecordedPostback(
+            key=key or postback.identity, postback=postback, outcome=Outcome.RECORDED, reason=None, received_at=NOW,
+            source="file",
+        )
+    }  # fmt: skip
+
+
+def applied_by_a_postback(allocation: dict[str, int]) -> dict[str, RecordedPostback]:
+    """Money a postback of G-1 applied, by invoice key."""
+    postback = postback_from_row(row(), payment_type_ids={})
+    return {
+        "postback": RecordedPostback(
+            key="postback", postback=postback, outcome=Outcome.APPLIED, reason=None, received_at=NOW,
+            allocation=allocation,
+        )
+    }  # fmt: skip
+
+
+def test_a_row_whose_money_a_person_applied_for_its_payment_id_is_matched() -> None:
+    decision = decide_row(payment(), row(), reviewed={"G-1": {"A/I-1": 3000}})
+    assert (decision.outcome, decision.status, decision.record_as) == (Outcome.DUPLICATE, S.APPROVED, "")
+    elsewhere = decide_row(payment(), row(), reviewed={"G-2": {"A/I-1": 3000}})
+    assert (elsewhere.status, elsewhere.reason) == (S.NEEDS_REVIEW, ReviewReason.DUPLICATE_PAYMENT)
+
+
+def test_a_row_is_matched_by_a_postbacks_money_and_a_persons_together() -> None:
+    """A postback of G-1 paid 10.00 of I-1, and a person applied the other 20.00 for G-1."""
+    applied = applied_by_a_postback({"A/I-1": 1000})
+    decision = decide_row(payment(), row(), applied, reviewed={"G-1": {"A/I-1": 2000}})
+    assert (decision.outcome, decision.status) == (Outcome.DUPLICATE, S.APPROVED)
+
+
+def test_money_of_the_payment_id_on_an_invoice_the_file_does_not_list_is_a_mismatch_however_little() -> None:
+    applied = applied_by_a_postback({"A/I-1": 3000, "A/I-2": 1})
+    file_row = row()
+    decision = decide_row(payment(paid=(3000, 1)), file_row, applied)
+    assert (decision.outcome, decision.status, decision.record_as, decision.reason) == (
+        Outcome.REVIEW,
+        S.NEEDS_REVIEW,
+        postback_from_row(file_row, payment_type_ids={}).identity,
+        ReviewReason.RECONCILIATION_MISMATCH,
+    )
+
+
+def test_a_row_naming_another_payment_is_for_review() -> None:
+    file_row = row(biller_reference="pay-2")
+    decision = decide_row(payment(S.PENDING, paid=(0, 0)), file_row)
+    assert (decision.outcome, decision.status, decision.record_as, decision.reason, decision.allocation) == (
+        Outcome.REVIEW,
+        S.NEEDS_REVIEW,
+        postback_from_row(file_row, payment_type_ids={}).identity,
+        ReviewReason.BILLER_REFERENCE_MISMATCH,
+        {},
+    )
+
+
+@pytest.mark.parametrize("status", [S.NEEDS_REVIEW, S.CLOSED])
+def test_a_row_read_before_changes_nothing_while_its_payment_waits_or_once_it_is_closed(status: PaymentStatus) -> None:
+    decision = decide_row(payment(status, paid=(0, 2000)), row(), read_before(row()))
+    assert (decision.outcome, decision.status, decision.record_as) == (Outcome.DUPLICATE, status, "")
+
+
+def test_a_row_a_persons_decision_left_out_is_a_mismatch_again_once_per_change_of_the_payment() -> None:
+    file_row = row()
+    identity = postback_from_row(file_row, payment_type_ids={}).identity
+    settled = replace(payment(paid=(0, 2000)), **{"version": 3})
+    decision = decide_row(settled, file_row, read_before(file_row))
+    assert (decision.outcome, decision.status, decision.record_as, decision.reason) == (
+        Outcome.REVIEW,
+        S.NEEDS_REVIEW,
+        f"{identity}-v3",
+        ReviewReason.RECONCILIATION_MISMATCH,
+    )
+    looked_again = {**read_before(file_row), **read_before(file_row, key=f"{identity}-v3")}
+    again = decide_row(settled, file_row, looked_again)
+    assert (again.outcome, again.status, again.record_as) == (Outcome.DUPLICATE, S.APPROVED, "")
+    moved_on = decide_row(replace(settled, **{"version": 5}), file_row, looked_again)
+    assert (moved_on.outcome, moved_on.record_as) == (Outcome.REVIEW, f"{identity}-v5")
+
+
+def test_a_row_read_before_saying_another_amount_is_recorded_beside_it_for_a_person() -> None:
+    other = postback_from_row(row(cents=2500), payment_type_ids={})
+    decision = decide_row(payment(paid=(0, 2000)), row(cents=2500), read_before(row()))
+    assert (decision.outcome, decision.status, decision.record_as, decision.reason) == (
+        Outcome.REVIEW,
+        S.NEEDS_REVIEW,
+        conflict_key(other),
+        ReviewReason.RECONCILIATION_MISMATCH,
+    )
+
+
 # ---- reversals ---------------------------------------------------------------------------------------
 
 
@@ -279,6 +397,153 @@ def test_reversed_cents_never_exceed_credited_cents(credits: list[int], reversal
         p = plan.after
         assert p.reversed_cents + p.amount_paid_cents == total
     assert sum(c.reversed_cents for c in held.values()) <= total
+
+
+# ---- identities and the postback a row stands for ------------------------------------------------------
+
+
+def test_a_files_stored_keys_are_the_same_in_every_release() -> None:
+    """A row read again, in a later file or after a release, must meet what was recorded of it
+    (DESIGN §5: ``POSTBACK#F{sha256("file", PaymentGUID, invoice key)}``, ``REVERSAL#{sha256(…)}``)."""
+    assert row_identity(row()) == "F" + hashlib.sha256(b"file\x1fG-1\x1fA/I-1").hexdigest()[:63]
+    assert (
+        reversal_identity(row(RowKind.VOID))
+        == hashlib.sha256(b"G-1\x1fVOID\x1fA/I-1\x1f3000\x1f2026-11-25T19:00:00Z\x1f1").hexdigest()
+    )
+    assert (
+        reversal_identity(row(RowKind.VOID, reference="R-9"))
+        == hashlib.sha256(b"G-1\x1fVOID\x1fA/I-1\x1fR-9").hexdigest()
+    )
+
+
+def test_a_payment_rows_identity_is_its_payment_id_and_invoice() -> None:
+    assert row_identity(row(cents=2500, at=NOW + timedelta(days=1))) == row_identity(row())
+    assert row_identity(row(payment_guid="G-2")) != row_identity(row())
+    assert row_identity(row(account_number="B")) != row_identity(row())
+
+
+def test_reversals_are_told_apart_by_their_reference_or_else_their_amount_moment_and_ordinal() -> None:
+    void = row(RowKind.VOID)
+    same = [reversal_identity(void), reversal_identity(row(RowKind.VOID, line=9))]
+    assert same[0] == same[1]
+    others = [
+        row(RowKind.VOID, cents=2999),
+        row(RowKind.VOID, at=NOW + timedelta(seconds=1)),
+        row(RowKind.VOID, ordinal=2),
+        row(RowKind.CHARGEBACK),
+        row(RowKind.VOID, payment_guid="G-2"),
+        row(RowKind.VOID, invoice_number="I-2"),
+        row(RowKind.VOID, reference="R-1"),
+    ]
+    assert len({reversal_identity(void), *(reversal_identity(other) for other in others)}) == 1 + len(others)
+    # With its own reference, a row is that reference, whatever its amount, moment or ordinal.
+    referenced = row(RowKind.VOID, reference="R-1")
+    again = row(RowKind.VOID, reference="R-1", cents=1000, at=NOW + timedelta(hours=1), ordinal=2)
+    assert reversal_identity(again) == reversal_identity(referenced)
+    assert reversal_identity(row(RowKind.VOID, reference="R-2")) != reversal_identity(referenced)
+
+
+def test_a_payment_row_stands_for_the_postback_invoice_cloud_would_have_sent_for_its_invoice() -> None:
+    file_row = row(fee_cents=150, payment_type_id="2", reference="ref-1")
+    assert postback_from_row(file_row, payment_type_ids={"2": "ACH"}) == ReceivedPostback(
+        identity=row_identity(file_row),
+        payment_guid="G-1",
+        values=PostbackValues(
+            approved=True, invoice_number="I-1", amount_cents=3000, fee_cents=150, payment_type_id="2",
+            biller_reference="pay-1", biller_guid="",
+        ),
+        credit_cents=3000,
+        payment_method="ACH",
+        card_type="",
+        authorization="",
+        payment_date="2026-11-25T19:00:00Z",
+        account_number="A",
+    )  # fmt: skip
+    # No fee is no fee field; a payment type the settings do not map is no method.
+    bare = postback_from_row(row(payment_type_id="7"), payment_type_ids={"2": "ACH"})
+    assert (bare.values.fee_cents, bare.payment_method) == (None, None)
+
+
+# ---- reversals, more ---------------------------------------------------------------------------------------
+
+
+def test_a_reversal_takes_from_the_oldest_credits_first_and_no_more_than_its_amount() -> None:
+    p = Payment(
+        payment_id="pay-1", sub="alice", status=S.APPROVED,
+        lines=(PaymentLine(account_number="A", invoice_number="I-1", due_cents=3000, paid_cents=2800),),
+        created_at=NOW - timedelta(days=3), session_expires_at=NOW - timedelta(days=3), completed_at=NOW, version=7,
+    )  # fmt: skip
+    # An earlier reversal took 2.00 of the oldest credit; the keys do not sort as the credits' ages.
+    oldest = replace(credit(1000), **{"approved_at": NOW - timedelta(days=3), "reversed_cents": 200})
+    held = invoice(("pay-1#b", oldest), ("pay-1#a", credit(1000)), ("pay-1#c", credit(1000)))
+    plan = plan_reversal(p, row(RowKind.CHARGEBACK, cents=1500), held, NOW)
+    (taken,) = plan.credits
+    assert (dict(taken.taken), dict(taken.reversed_after)) == (
+        {"pay-1#b": 800, "pay-1#a": 700},
+        {"pay-1#b": 1000, "pay-1#a": 700},
+    )
+    assert (taken.ref, taken.cents, taken.credit_key) == (held.ref, 1500, f"pay-1#R{plan.identity[:23]}")
+    assert (plan.after.status, plan.after.version, plan.after.amount_paid_cents) == (S.APPROVED, 8, 1300)
+    assert asdict(plan.after.reversals[0]) == {
+        "identity": plan.identity, "kind": "CHARGEBACK", "cents": 1500, "at": NOW, "payment_guid": "G-1",
+        "invoices": {"A/I-1": 1500},
+    }  # fmt: skip
+
+
+def test_a_reversal_leaving_a_cent_leaves_the_payment_approved() -> None:
+    plan = plan_reversal(payment(paid=(3000, 0)), row(RowKind.VOID, cents=2999), invoice(("pay-1#a", credit())), NOW)
+    assert (plan.outcome, plan.after.status, plan.after.amount_paid_cents) == (ReversalOutcome.REVERSED, S.APPROVED, 1)
+
+
+@pytest.mark.parametrize("status", [S.NEEDS_REVIEW, S.REVERSED, S.CLOSED])
+def test_a_reversal_recorded_only_moves_the_payments_version_and_nothing_else(status: PaymentStatus) -> None:
+    p = replace(payment(status), **{"version": 4})
+    plan = plan_reversal(p, row(RowKind.VOID), invoice(("pay-1#a", credit())), NOW)
+    assert (plan.identity, plan.outcome, plan.credits) == (
+        reversal_identity(row(RowKind.VOID)),
+        ReversalOutcome.RECORDED,
+        (),
+    )
+    assert plan.after == replace(p, **{"version": 5})
+
+
+@pytest.mark.parametrize("status", [S.CREATED, S.PENDING, S.DECLINED, S.EXPIRED, S.FAILED])
+def test_a_reversal_of_a_payment_not_approved_is_for_review_whatever_its_invoice_holds(status: PaymentStatus) -> None:
+    p = replace(payment(status, paid=(0, 0)), **{"version": 2, "completed_at": None})
+    plan = plan_reversal(p, row(RowKind.VOID), invoice(("pay-1#a", credit())), NOW)
+    assert (plan.identity, plan.outcome, plan.credits) == (
+        reversal_identity(row(RowKind.VOID)),
+        ReversalOutcome.REVIEW,
+        (),
+    )
+    assert plan.after == replace(p, **{
+            "status": S.NEEDS_REVIEW, "version": 3, "review_reason": "reconciliation_mismatch", "flagged_at": NOW,
+            "completed_at": NOW,
+        })  # fmt: skip
+
+
+def test_a_reversal_put_to_review_keeps_when_the_payment_was_completed() -> None:
+    p = payment()
+    assert p.completed_at is not None
+    spent = invoice(("pay-1#a", credit(3000, reversed_cents=3000)))
+    plan = plan_reversal(p, row(RowKind.VOID), spent, NOW, identity="replayed")
+    assert (plan.identity, plan.outcome) == ("replayed", ReversalOutcome.REVIEW)
+    assert (plan.after.status, plan.after.version, plan.after.flagged_at, plan.after.completed_at) == (
+        S.NEEDS_REVIEW,
+        1,
+        NOW,
+        p.completed_at,
+    )
+
+
+def test_a_reversal_naming_an_invoice_outside_the_payment_is_for_review() -> None:
+    """Only the payment's own lines are reversed, whatever an invoice says it holds."""
+    elsewhere = Invoice(
+        account_number="A", invoice_number="I-9", billed_cents=3000, billed_as_of=NOW,
+        credits={"pay-1#a": credit()},
+    )  # fmt: skip
+    plan = plan_reversal(payment(), row(RowKind.VOID, invoice_number="I-9"), elsewhere, NOW)
+    assert (plan.outcome, plan.after.status, plan.credits) == (ReversalOutcome.REVIEW, S.NEEDS_REVIEW, ())
 
 
 # ---- the export --------------------------------------------------------------------------------------

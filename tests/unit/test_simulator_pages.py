@@ -148,3 +148,18 @@ def test_the_customer_portal_refuses_what_it_cannot_register(
     assert answer.status_code == 400
     assert 'class="banner error"' in answer.get_data(as_text=True)
     assert not any(record["registered"] for record in simulator.customer_records().values())
+
+
+def test_the_customer_portals_bills_escape_what_the_biller_sent() -> None:
+    """Invoice numbers come from the biller's answer to a balance refresh: a page shows them as text."""
+    view = pages.CustomerAccountView(
+        account_number="A<1>",
+        rows=(pages.CustomerInvoiceRow('I"<script>', "12/15/2026", "$1.00", due=True, paid_here=""),),
+        total="$1.00",
+        source="Balances refreshed from <b>",
+        failure="the biller's answer could not be read (<i>)",
+    )
+    page = pages.customer_account_page("Avocette Utilities", view)
+    assert "<script>" not in page and "<b>" not in page and "<i>" not in page and "A<1>" not in page
+    assert 'data-invoice="I&quot;&lt;script&gt;"' in page and "A&lt;1&gt;" in page
+    assert 'class="banner warning" role="status"' in page

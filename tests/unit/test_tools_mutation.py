@@ -137,3 +137,72 @@ def test_the_section_is_added_at_the_end_of_a_page_without_one() -> None:
     assert new.startswith(page + "\n## Mutation testing\n")
     assert new.endswith("### Survivors\n\nNone.\n")
     assert mutation.with_section(new, _render([], {})).count("## Mutation testing") == 1
+
+
+REPEATED = """\
+def decide(status):
+    if status == 1:
+        return Decision(Outcome.DUPLICATE, status)
+    if status == 2:
+        return Decision(Outcome.DUPLICATE, status)
+    return None
+"""
+
+SECOND = """\
+--- src/avocette/domain/postbacks.py
++++ src/avocette/domain/postbacks.py
+@@ -2,4 +2,4 @@
+     if status == 1:
+         return Decision(Outcome.DUPLICATE, status)
+     if status == 2:
+-        return Decision(Outcome.DUPLICATE, status)
++        return Decision(Outcome.DUPLICATE, None)"""
+
+
+def test_a_survivor_whose_line_the_function_holds_twice_is_placed_by_its_diffs_line_numbers() -> None:
+    assert mutation.changed_line(REPEATED, "decide", SECOND) == 5
+    # Without line numbers, the first line with that text.
+    assert mutation.changed_line(REPEATED, "decide", "\n".join(SECOND.splitlines()[3:])) == 3
+
+
+def test_a_run_of_some_modules_keeps_what_was_written_under_the_other_modules_survivors() -> None:
+    review_survivor = "avocette.domain.review.x_dismiss__mutmut_4"
+    page = PAGE.format(diff=DIFF).replace(
+        "## Later",
+        f"#### review.py:3 `{review_survivor}` (survived)\n\n```diff\n-e\n+f\n```\n\n"
+        "Equivalent because the status is checked first.\n\n## Later",
+    )
+    billing = MODULES["billing"]
+    elsewhere = mutation.kept_elsewhere(page, [billing])
+    assert elsewhere == [
+        mutation.Explained(
+            "review.py:3", review_survivor, "survived", "-e\n+f", "Equivalent because the status is checked first."
+        )
+    ]
+    # A run of billing alone, in which its explained survivors were killed: review's line is kept.
+    new = mutation.with_section(
+        page,
+        mutation.render([billing], {"billing": []}, [], Run(seconds=1, examples=1, jobs=1), {}, elsewhere=elsewhere),
+    )
+    assert "Killed by test_reflects" not in new
+    assert mutation.explanations(new) == {
+        (review_survivor, "-e\n+f"): "Equivalent because the status is checked first."
+    }
+    # A run of review reads it back and places it under its survivor again.
+    again = Survivor(Mutant(review_survivor, "survived"), "review.py:3", "-e\n+f")
+    review = MODULES["review"]
+    text = mutation.render(
+        [review], {"review": [again.mutant]}, [again], Run(seconds=1, examples=1, jobs=1), mutation.explanations(new),
+        elsewhere=mutation.kept_elsewhere(new, [review]),
+    )  # fmt: skip
+    assert "earlier run" not in text
+    assert f"#### review.py:3 `{review_survivor}` (survived)\n\n```diff\n-e\n+f\n```\n\nEquivalent because" in text
+
+
+def test_a_run_of_several_modules_adds_up_their_figures() -> None:
+    everything = mutation.parse_results(RESULTS)
+    selected = [MODULES["review"], MODULES["billing"]]
+    mutants = {module.name: mutation.of_module(module, everything) for module in selected}
+    text = mutation.render(selected, mutants, [], Run(seconds=1, examples=1, jobs=1), {})
+    assert "\n| all | 6 | 2 | 1 | 2 | 1 | 50.0 % |\n" in text
+    assert "| all |" not in mutation.render(selected[:1], mutants, [], Run(seconds=1, examples=1, jobs=1), {})

@@ -33,6 +33,8 @@ __all__ = [
     "PayloadTooLargeError",
     "PaymentInProgressError",
     "PaymentNotFoundError",
+    "RefreshAccountNotFoundError",
+    "RefreshUnauthorizedError",
     "RegistrationRequiredError",
     "RequestError",
     "RequestInProgressError",
@@ -185,6 +187,28 @@ class InvalidCursorError(DomainError):
     status = 422
     code = "invalid_cursor"
     default_message = "The page cursor is not valid. Start again from the first page."
+
+
+class RefreshUnauthorizedError(DomainError):
+    """Invoice Cloud's balance refresh without its credential (DESIGN §3): one answer for every refusal
+    (no credential, a wrong or replayed one, a source outside ``IC_REFRESH_SOURCE_CIDRS``), given before
+    anything is read, so that it tells a prober nothing."""
+
+    status = 401
+    code = "unauthorized"
+    default_message = "The credential is missing or not valid."
+
+    def __init__(self, *, challenge: str) -> None:
+        super().__init__()
+        self.challenge = challenge  # the answer's WWW-Authenticate: how to authenticate, nothing more
+
+
+class RefreshAccountNotFoundError(DomainError):
+    """Invoice Cloud asked for an account the billing data does not have (or a number that cannot be one)."""
+
+    status = 404
+    code = "account_not_found"
+    default_message = "There is no account with that number."
 
 
 class TooManyAttemptsError(DomainError):

@@ -72,6 +72,10 @@ class PaymentViewInvoice(CamelModel):
     invoice_number: str
     amount_due: str
     amount_paid: str | None = optional()
+    credit_applied: str | None = optional(
+        "How much of the account's credit balance lowered amountDue when the payment started (DESIGN §5). "
+        "Absent when none."
+    )
 
 
 class ReversalView(CamelModel):
@@ -160,6 +164,9 @@ class PaymentView(CamelModel):
                     invoice_number=line.invoice_number,
                     amount_due=money.cents_to_text(line.due_cents),
                     amount_paid=money.cents_to_text(line.paid_cents) if any_paid else None,
+                    credit_applied=money.cents_to_text(line.account_credit_cents)
+                    if line.account_credit_cents
+                    else None,
                 )
                 for line in payment.lines
             ],

@@ -5,22 +5,39 @@ from approved postbacks (and review decisions). What a payer may still pay is th
 the credits the biller's file does not reflect yet (DESIGN §5). Which credits a file reflects is
 decided once, when the file is imported (:meth:`Invoice.credits_reflected_by`), and kept on the
 credit, so that reading and the storage's own condition (``unpaidCents``) always agree.
+
+An invoice billed below zero is a credit invoice: the biller owes the account. Its balance lowers what
+the account's other invoices ask of the payer, oldest first (:func:`account_payable`), in GET /accounts
+and in the amounts a payment asks Invoice Cloud to charge alike (DESIGN §5, "the account's credit").
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Literal
 
-__all__ = ["Account", "Credit", "CreditKind", "Invoice", "InvoiceRef", "credit_id", "reflects"]
+__all__ = [
+    "Account",
+    "AccountPayable",
+    "Credit",
+    "CreditKind",
+    "Invoice",
+    "InvoiceRef",
+    "account_payable",
+    "billing_order",
+    "credit_id",
+    "reflects",
+]
 
 
 def _encode_part(part: str) -> str:
     return part.replace("%", "%25").replace("/", "%2F")
 
 
-def _decode_part(part: str) -> str:
+def decode_key_part(part: str) -> str:
+    """One part of an invoice key (an account or invoice number) as it is: ``%2F`` is ``/``, ``%25`` is ``%``."""
     return part.replace("%2F", "/").replace("%2f", "/").replace("%25", "%")
 
 
@@ -46,7 +63,7 @@ class InvoiceRef:
         account, slash, invoice = key.partition("/")
         if not slash or "/" in invoice:
             raise ValueError(f"not an invoice key: {key!r}")
-        return cls(account_number=_decode_part(account), invoice_number=_decode_part(invoice))
+        return cls(account_number=decode_key_part(account), invoice_number=decode_key_part(invoice))
 
     def __str__(self) -> str:
         return self.key
@@ -67,7 +84,7 @@ class Account:
     billed_as_of: datetime | None = None
 
 
-CreditKind = Literal["PAYMENT", "VOID", "ACH_RETURN", "CHARGEBACK", "CORRECTION"]
+CreditKind = Literal["PAYMENT", "VOID", "REFUND", "ACH_RETURN", "CHARGEBACK", "CHARGEBACK_REVERSAL", "CORRECTION"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -164,8 +181,14 @@ class Invoice:
         (which the storage refuses: a credit must fit in ``unpaidCents``)."""
         return self.billed_cents - self.unreflected_cents
 
+    @property
+    def is_credit(self) -> bool:
+        """A credit invoice: billed below zero, the biller owes the account (DESIGN §5)."""
+        return self.billed_cents < 0
+
     def payable_cents(self) -> int:
-        """max(0, unpaid); a closed invoice or a credit balance is 0."""
+        """max(0, unpaid); a closed invoice or a credit balance is 0. This is the invoice alone: what
+        a payer is asked for also nets the account's credit balance (:func:`account_payable`)."""
         if self.closed_at is not None:
             return 0
         return max(0, self.unpaid_cents)
@@ -192,3 +215,75 @@ class Invoice:
         if self.open_payment_id and self.open_until and self.open_until > now:
             return self.open_payment_id
         return None
+
+
+def billing_order(invoice: Invoice) -> tuple[date, str]:
+    """The order of an account's invoices, oldest first: soonest due (an invoice without a due date
+    last), then by number. The portal lists them so, and the account's credit is applied so."""
+    return (invoice.due_date or date.max, invoice.invoice_number)
+
+
+@dataclass(frozen=True)
+class AccountPayable:
+    """What a payer may pay on each open invoice of one account once its credit balance is applied
+    (DESIGN §5, "the account's credit").
+
+    ``credit_cents`` is the balance of the account's open credit invoices (as a positive number);
+    ``applied`` how much of it lowers each invoice (only those it lowers); ``payable`` what is left to
+    pay on each open invoice (0 on credit invoices). An invoice's payable is its own
+    (:meth:`Invoice.payable_cents`) less what is applied to it, never below 0; the credit goes to the
+    oldest invoices first (:func:`billing_order`), and what no invoice can take is ``unused_cents``."""
+
+    credit_cents: int
+    applied: Mapping[InvoiceRef, int]
+    payable: Mapping[InvoiceRef, int]
+
+    @property
+    def applied_cents(self) -> int:
+        return sum(self.applied.values())
+
+    @property
+    def unused_cents(self) -> int:
+        """Credit left once every invoice's payable amount is 0: the biller's to carry to the next bill."""
+        return self.credit_cents - self.applied_cents
+
+    @property
+    def total_cents(self) -> int:
+        """What the account owes: its invoices' payable amounts less its credit balance, never below 0."""
+        return sum(self.payable.values())
+
+    def payable_cents(self, ref: InvoiceRef) -> int:
+        return self.payable.get(ref, 0)
+
+    def applied_to(self, ref: InvoiceRef) -> int:
+        return self.applied.get(ref, 0)
+
+
+def account_payable(invoices: Iterable[Invoice]) -> AccountPayable:
+    """Apply an account's credit balance to its open invoices, oldest first (DESIGN §5).
+
+    ``invoices`` are all the invoices of one account (closed ones are left out here). The credit is
+    the sum of the open credit invoices' balances; each other open invoice, in :func:`billing_order`,
+    takes as much of what is left as its own payable amount, and its payable is lowered by that.
+
+    The result is a function of what is stored, never of what a payment reserved: a payment that
+    expires or is declined leaves nothing behind, so the credit is simply offered again. A payment
+    of at most an invoice's payable amount moves no credit to another invoice (the oldest invoices
+    keep it while they can take it); the store holds every payment to that (a credit must fit in
+    ``unpaidCents`` beside the account credit its line was lowered by), so that the credit is never
+    netted twice."""
+    open_invoices = sorted((invoice for invoice in invoices if invoice.closed_at is None), key=billing_order)
+    if len({invoice.account_number for invoice in open_invoices}) > 1:
+        raise ValueError("account_payable takes the invoices of one account")
+    credit = sum(-invoice.billed_cents for invoice in open_invoices if invoice.is_credit)
+    left = credit
+    applied: dict[InvoiceRef, int] = {}
+    payable: dict[InvoiceRef, int] = {}
+    for invoice in open_invoices:
+        own = 0 if invoice.is_credit else invoice.payable_cents()
+        take = min(left, own)
+        if take:
+            applied[invoice.ref] = take
+            left -= take
+        payable[invoice.ref] = own - take
+    return AccountPayable(credit_cents=credit, applied=applied, payable=payable)

@@ -6,7 +6,7 @@ import hashlib
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Literal
+from typing import Final, Literal
 
 from avocette import money
 from avocette.domain.billing import InvoiceRef
@@ -75,7 +75,11 @@ class PaymentStatus(StrEnum):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PaymentLine:
-    """One invoice of a payment: what was due when the session started and what has been paid."""
+    """One invoice of a payment: what was due when the session started and what has been paid.
+
+    ``account_credit_cents`` is how much of the account's credit balance lowered ``due_cents`` when the
+    session started (DESIGN §5): every credit of this line must leave the invoice at least that much
+    unpaid, so that the credit is never netted from two payments."""
 
     account_number: str
     invoice_number: str
@@ -83,10 +87,11 @@ class PaymentLine:
     paid_cents: int = 0  # >= 0
     minimum_cents: int | None = None
     allow_partial: bool | None = None
+    account_credit_cents: int = 0  # >= 0
 
     def __post_init__(self) -> None:
-        if self.due_cents <= 0 or self.paid_cents < 0:
-            raise ValueError("a line is due more than 0 and paid 0 or more")
+        if self.due_cents <= 0 or self.paid_cents < 0 or self.account_credit_cents < 0:
+            raise ValueError("a line is due more than 0, paid 0 or more and lowered by 0 or more of credit")
 
     @property
     def ref(self) -> InvoiceRef:
@@ -97,13 +102,16 @@ class PaymentLine:
         return max(0, self.due_cents - self.paid_cents)
 
 
-ReversalKind = Literal["VOID", "ACH_RETURN", "CHARGEBACK"]
+ReversalKind = Literal["VOID", "REFUND", "ACH_RETURN", "CHARGEBACK", "CHARGEBACK_REVERSAL"]
+# The one kind that gives money back: the biller won the dispute, and what its chargeback took returns.
+RESTORING: Final = "CHARGEBACK_REVERSAL"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Reversal:
-    """Money Invoice Cloud took back from an approved payment (a void, an ACH return, a chargeback),
-    as its payment file reported it; ``invoices`` holds the cents taken back per ``ACCOUNT/INVOICE``."""
+    """Money Invoice Cloud took back from an approved payment (a void, a refund, an ACH return, a
+    chargeback) or gave back (a chargeback reversal: the biller won the dispute), as its payment file
+    reported it; ``invoices`` holds the cents per invoice key (positive for every kind)."""
 
     identity: str
     kind: ReversalKind
@@ -164,7 +172,8 @@ class Payment:
 
     @property
     def reversed_cents(self) -> int:
-        return sum(reversal.cents for reversal in self.reversals)
+        """What reversals took back and did not give back."""
+        return sum(-r.cents if r.kind == RESTORING else r.cents for r in self.reversals)
 
     def clearing(self, now: datetime, ach_return_days: int) -> bool:
         """An approved bank (ACH) payment is provisional until its bank could still return it."""
@@ -237,7 +246,7 @@ def status_message(payment: Payment, now: datetime, ach_return_days: int = 5) ->
             return "Your payment was declined. No money was taken. You can try again with another card or bank account."
         case PaymentStatus.DECLINED:
             return "Your payment was declined and the payment session has ended. No money was taken."
-        case PaymentStatus.APPROVED if payment.reversals:
+        case PaymentStatus.APPROVED if payment.reversed_cents > 0:
             reversed_ = money.cents_to_text(payment.reversed_cents)
             return (
                 f"${reversed_} of your payment was reversed and is due again on your bills. "

@@ -214,6 +214,14 @@ class PostbackCredit:
     credit_id: str
     cents: int
     releases_hold: bool  # the invoice is paid in full by this payment: its hold goes
+    # The account credit its payment line was lowered by (PaymentLine.account_credit_cents): the invoice
+    # must stay at least that much unpaid after this credit, or the credit would be netted twice.
+    account_credit_cents: int = 0
+
+    @property
+    def needs_unpaid_cents(self) -> int:
+        """What must still be unpaid on the invoice for this credit to apply (DESIGN §5, §6c)."""
+        return self.cents + self.account_credit_cents
 
 
 def _review(payment: Payment, reason: ReviewReason, record_as: str) -> Decision:
@@ -507,6 +515,7 @@ def credits_of(payment: Payment, decision: Decision) -> list[PostbackCredit]:
                 credit_id=credit_id(payment.payment_id, decision.record_as),
                 cents=cents,
                 releases_hold=line.paid_cents + cents >= line.due_cents,
+                account_credit_cents=line.account_credit_cents,
             )
         )
     return credits

@@ -19,7 +19,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from avocette import money
-from avocette.domain.billing import Credit, Invoice, InvoiceRef, credit_id
+from avocette.domain.billing import Credit, Invoice, InvoiceRef, credit_id, decode_key_part
 from avocette.domain.payments import Payment, PaymentStatus
 from avocette.domain.postbacks import Outcome, PostbackCredit, RecordedPostback, ReviewReason, allocate
 from avocette.domain.reconciliation import ReversalCredit
@@ -67,7 +67,7 @@ def line_index(payment: Payment, name: str) -> int:
             raise ReviewRefusedError(f"{name}: write ACCOUNT/INVOICE, with a / inside either written %2F") from None
         matches = [index for index, line in enumerate(payment.lines) if line.ref == ref]
     else:
-        invoice = name.replace("%25", "%")
+        invoice = decode_key_part(name)
         matches = [index for index, line in enumerate(payment.lines) if line.invoice_number == invoice]
     if not matches:
         raise ReviewRefusedError(f"{name} is not an invoice of payment {payment.payment_id}")
@@ -204,6 +204,7 @@ def review_credits(payment: Payment, allocation: Mapping[int, int], source: str)
             credit_id=credit_id(payment.payment_id, source),
             cents=cents,
             releases_hold=payment.lines[index].paid_cents + cents >= payment.lines[index].due_cents,
+            account_credit_cents=payment.lines[index].account_credit_cents,
         )
         for index, cents in sorted(allocation.items())
         if cents > 0

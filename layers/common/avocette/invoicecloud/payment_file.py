@@ -92,7 +92,9 @@ class PaymentFileFormat(BaseModel):
         if missing:
             raise ValueError(f"required fields without a column: {missing}")
         if set(self.kinds) != set(RowKind):
-            raise ValueError("kinds must give the codes of PAYMENT, VOID, ACH_RETURN and CHARGEBACK")
+            raise ValueError(
+                "kinds must give the codes of PAYMENT, VOID, REFUND, ACH_RETURN, CHARGEBACK and CHARGEBACK_REVERSAL"
+            )
         return self
 
     @property

@@ -77,6 +77,12 @@ _REVERSALS: Final[dict[str, tuple[str, str, str]]] = {
         "On {occurred}, {what} to {biller} (reference {reference}) was voided: it was cancelled before "
         "the money reached {biller}.",
     ),
+    "REFUND": (
+        "Your {biller} payment was refunded",
+        "Your payment was refunded.",
+        "On {occurred}, {what} to {biller} (reference {reference}) was refunded to you, so it no longer "
+        "counts toward your bills.",
+    ),
     "ACH_RETURN": (
         "Your bank returned your {biller} payment",
         "Your bank returned your payment.",
@@ -91,7 +97,14 @@ _REVERSALS: Final[dict[str, tuple[str, str, str]]] = {
         "and {amount} was returned to your card.",
     ),
 }
-REVERSAL_KINDS: Final = frozenset(_REVERSALS)
+# The converse of a chargeback: the dispute was decided in the biller's favour and the money came back.
+_CHARGEBACK_REVERSED: Final = (
+    "Your {biller} payment counts again",
+    "The dispute of your card payment was closed in {biller}'s favour.",
+    "On {occurred}, the chargeback of {what} to {biller} (reference {reference}) was reversed: {amount} of "
+    "your payment reached {biller} after all and counts toward your bills again.",
+)
+REVERSAL_KINDS: Final = frozenset({*_REVERSALS, "CHARGEBACK_REVERSAL"})
 
 
 def reversal_email(
@@ -99,27 +112,29 @@ def reversal_email(
     biller_name: str,
     kind: str,
     amount_cents: int,
-    invoices: list[tuple[str, str, int]],
+    invoices: list[tuple[str, str | None, int]],
     payment_reference: str,
     occurred: str,
     portal_url: str | None,
     payment_cents: int | None = None,
     paid_at: str | None = None,
 ) -> tuple[str, str]:
-    """To the payer whose payment Invoice Cloud reversed: ``kind`` is ``VOID``, ``ACH_RETURN`` or
-    ``CHARGEBACK``; ``amount_cents`` what was reversed in all, of a payment of ``payment_cents``
-    (the same when absent: the whole payment); ``invoices`` (account number,
-    invoice number, cents reversed on it), which are due again; ``occurred`` when it happened,
+    """To the payer whose payment Invoice Cloud reversed: ``kind`` is ``VOID``, ``REFUND``,
+    ``ACH_RETURN``, ``CHARGEBACK`` or ``CHARGEBACK_REVERSAL`` (the money came back); ``amount_cents``
+    what was reversed in all, of a payment of ``payment_cents`` (the same when absent: the whole
+    payment); ``invoices`` (account number, invoice number — ``None`` when the biller's bill no longer
+    shows it: then the amount is owed on the account —, cents reversed on it), which are due again
+    (for a chargeback reversal: which the money counts toward again); ``occurred`` when it happened,
     already written for the payer; ``portal_url`` where to pay again (``None``: "the portal");
     ``paid_at`` when the payment was made, written for the payer (see :func:`local_time`).
 
     Raises ``ValueError`` for another kind or no invoice, ``TypeError`` for an amount that is not
     integer cents."""
-    if kind not in _REVERSALS:
+    if kind not in REVERSAL_KINDS:
         raise ValueError(f"not a reversal kind: {kind!r}")
     if not invoices:
         raise ValueError("a reversal names at least one invoice")
-    subject, headline, what = _REVERSALS[kind]
+    subject, headline, what = _CHARGEBACK_REVERSED if kind == "CHARGEBACK_REVERSAL" else _REVERSALS[kind]
     total = payment_cents if payment_cents is not None else amount_cents
     whole = f"your payment of {_dollars(total)}" + (f" made on {paid_at}" if paid_at else "")
     values = {
@@ -129,6 +144,25 @@ def reversal_email(
         "reference": payment_reference,
         "occurred": occurred,
     }
+    where = [
+        f"  - account {account}, invoice {invoice}: {_dollars(cents)}"
+        if invoice is not None
+        else f"  - account {account}: {_dollars(cents)}, due on the account (your next bill shows it)"
+        for account, invoice, cents in invoices
+    ]
+    if kind == "CHARGEBACK_REVERSAL":
+        lines = [
+            "Hello,",
+            "",
+            headline,
+            "",
+            what.format(**values),
+            "",
+            "It counts toward (the amount on each):",
+            *where,
+        ]
+        lines += ["", f"There is nothing to do. If you have questions, contact {biller_name}.", ""]
+        return subject.format(**values), "\n".join(lines)
     pay_again = f"Pay them again in the portal: {portal_url}" if portal_url else "Pay them again in the portal."
     lines = [
         "Hello,",
@@ -138,7 +172,7 @@ def reversal_email(
         what.format(**values),
         "",
         "These invoices are due again (the amount reversed on each):",
-        *(f"  - account {account}, invoice {invoice}: {_dollars(cents)}" for account, invoice, cents in invoices),
+        *where,
         "",
         "What to do:",
         f"  - {pay_again}",

@@ -69,7 +69,13 @@ metrics = Metrics()
 _ATTEMPTS = 4
 
 
-_KIND_WORDS = {"VOID": "Void", "ACH_RETURN": "AchReturn", "CHARGEBACK": "Chargeback"}
+_KIND_WORDS = {
+    "VOID": "Void",
+    "REFUND": "Refund",
+    "ACH_RETURN": "AchReturn",
+    "CHARGEBACK": "Chargeback",
+    "CHARGEBACK_REVERSAL": "ChargebackReversal",
+}
 
 
 class PaymentFileRows(RowImporter):
@@ -216,15 +222,17 @@ class PaymentFileRows(RowImporter):
         if applied is None:
             self.tallies.count("seen_before")
             return False
-        self._reversed(row, applied.outcome)
-        if applied.outcome is ReversalOutcome.REVERSED:
-            self.notices.add(applied.before, row)
+        self._reversed(row, applied.outcome, applied.reason)
+        # Invoice Cloud may tell payers of bank returns itself (ACH_RETURN_NOTICE off: not twice).
+        notify = row.kind is not RowKind.ACH_RETURN or self.rules.portal.ach_return_notice
+        if applied.outcome is ReversalOutcome.REVERSED and notify:
+            self.notices.add(applied.before, row, invoice_closed=applied.invoice_closed)
         return True
 
-    def _reversed(self, row: PaymentFileRow, outcome: ReversalOutcome) -> None:
+    def _reversed(self, row: PaymentFileRow, outcome: ReversalOutcome, reason: str = "") -> None:
         metrics.add_metric(name=f"Payment{_KIND_WORDS[row.kind.value]}", unit=MetricUnit.Count, value=1)
         if outcome is ReversalOutcome.REVIEW:
-            self.tallies.count("mismatched", self._at(row, "reversal_without_credit"))
+            self.tallies.count("mismatched", self._at(row, reason or "reversal_without_credit"))
             metrics.add_metric(name="ReconciliationMismatch", unit=MetricUnit.Count, value=1)
             metrics.add_metric(name="PaymentNeedsReview", unit=MetricUnit.Count, value=1)
             return

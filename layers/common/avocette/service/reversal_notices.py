@@ -26,14 +26,18 @@ class ReversalNotices:
     sender: str
     # (payment id, kind) -> (email, the payment's amount before the file, rows reversed)
     _notices: dict[tuple[str, str], tuple[str, int, list[PaymentFileRow]]] = field(default_factory=dict)
+    _closed: set[str] = field(default_factory=set)  # invoice keys the billing file no longer lists
     _paid_at: dict[str, datetime] = field(default_factory=dict)  # when each payment was made, for its email
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def add(self, payment: Payment, row: PaymentFileRow) -> None:
-        """A reversal of ``row`` taken from ``payment`` (as it was before it), when it has an email."""
+    def add(self, payment: Payment, row: PaymentFileRow, *, invoice_closed: bool = False) -> None:
+        """A reversal of ``row`` taken from ``payment`` (as it was before it), when it has an email;
+        ``invoice_closed``: the payer's bill no longer shows the row's invoice (owed on the account)."""
         if not payment.email:
             return
         with self._lock:
+            if invoice_closed:
+                self._closed.add(row.ref)
             notice = self._notices.setdefault(
                 (payment.payment_id, row.kind.value),
                 (payment.email, payment.amount_paid_cents + payment.reversed_cents, []),
@@ -51,7 +55,10 @@ class ReversalNotices:
                 biller_name=self.biller_name,
                 kind=kind,
                 amount_cents=sum(row.cents for row in rows),
-                invoices=[(row.account_number, row.invoice_number, row.cents) for row in rows],
+                invoices=[
+                    (row.account_number, None if row.ref in self._closed else row.invoice_number, row.cents)
+                    for row in rows
+                ],
                 payment_reference=receipt_reference(payment_id),
                 occurred=clock.local_date(min(row.at for row in rows), self.time_zone),
                 portal_url=self.portal_url,

@@ -19,7 +19,7 @@ from avocette import SERVICE_NAME, clock, errors
 from avocette.domain.billing import Invoice, InvoiceRef
 from avocette.domain.ledger import LedgerEntry
 from avocette.domain.payments import Payment
-from avocette.domain.reconciliation import PaymentFileRow, ReversalOutcome, plan_reversal
+from avocette.domain.reconciliation import PaymentFileRow, ReversalOutcome, RowKind, plan_reversal
 from avocette.errors import StoreUnavailableError
 from avocette.store import billing as billing_store
 from avocette.store import credits as credits_store
@@ -42,6 +42,8 @@ class ReversalApplied:
 
     outcome: ReversalOutcome
     before: Payment
+    invoice_closed: bool = False  # the billing file no longer lists the row's invoice
+    reason: str = ""  # why it went under review (ReversalPlan.reason)
 
 
 def apply_reversal(
@@ -50,13 +52,15 @@ def apply_reversal(
     """Record and apply one reversal row; ``None`` when it was recorded already (a file read again).
     Replaying (``identity`` and the ``replaying`` outcome it was recorded with), the recorded reversal
     is applied now, if it can be. Raises ``PaymentNotFoundError`` and ``StoreUnavailableError``."""
+    over_credit = False
     for _attempt in range(_ATTEMPTS):
         record = payments_store.get_payment_record(row.biller_reference)
         payment = record.payment
         if payment is None:
             raise errors.PaymentNotFoundError()
         now = clock.utc_now()
-        plan = plan_reversal(payment, row, _invoice(row), now, identity=identity)
+        invoice = _invoice(row)
+        plan = plan_reversal(payment, row, invoice, now, identity=identity, over_credit_refused=over_credit)
         stored = record.reversals.get(plan.identity)
         if replaying is None and stored is not None:
             return None
@@ -73,7 +77,7 @@ def apply_reversal(
                 payment_guid=row.payment_guid,
                 method=payment.payment_method,
                 source="reversal",
-                invoices={row.ref: -row.cents},
+                invoices={row.ref: row.cents if row.kind is RowKind.CHARGEBACK_REVERSAL else -row.cents},
                 confirmed_by=file_key,
             )
             if plan.credits
@@ -86,8 +90,10 @@ def apply_reversal(
         except PostbackRaceError as race:
             if race.postback_exists:
                 return None
+            over_credit = bool(race.over_credit)
             continue
-        return ReversalApplied(plan.outcome, payment)
+        closed = invoice is None or invoice.closed_at is not None
+        return ReversalApplied(plan.outcome, payment, invoice_closed=closed, reason=plan.reason)
     raise StoreUnavailableError("the reversal could not be recorded: the payment kept changing")
 
 

@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict
 
 from avocette import SERVICE_NAME, clock, errors, money
 from avocette.api.payments import InvoiceSelection, StartPaymentResponse
-from avocette.domain.billing import Account, Invoice, InvoiceRef
+from avocette.domain.billing import Account, AccountPayable, Invoice, InvoiceRef, account_payable
 from avocette.domain.payments import Payment, PaymentLine, PaymentStatus
 from avocette.errors import InvoiceCloudError, StoreUnavailableError
 from avocette.invoicecloud.client import InvoiceCloudClient, get_client
@@ -143,18 +143,17 @@ def _start_payment(command: StartPaymentCommand, rules: StartRules) -> StartPaym
     settings = rules.start
     refs = [selection.ref for selection in command.invoices]
 
-    # One BatchGetItem reads the user's links to these accounts, the invoices, the accounts and how
-    # many sessions the user left to expire today.
+    # One BatchGetItem reads the user's links to these accounts and how many sessions the user left to
+    # expire today; the accounts are read only once the user is known to own them.
     reads = billing_store.read_for_payment(command.sub, refs, clock.utc_now())
     ledger_settings = rules.ledger
     _check_caller(command.sub, refs, reads, ledger_settings.abandoned_sessions_per_day, rules.time_zone)
 
     grace = ledger_settings.payment_session_grace_minutes
-    invoices = reads.invoices
-    for attempt in range(_HOLD_ATTEMPTS):
+    for _attempt in range(_HOLD_ATTEMPTS):
         now = clock.utc_now()
-        if attempt:
-            invoices = billing_store.get_invoices(refs)
+        billed = _read_accounts(refs)
+        invoices = billed.invoices
         if len(invoices) != len(refs):
             raise errors.InvoiceNotFoundError()
         holders = {holder for invoice in invoices.values() if (holder := invoice.held_by(now))}
@@ -168,10 +167,12 @@ def _start_payment(command: StartPaymentCommand, rules: StartRules) -> StartPaym
             ordered = [invoices[line.ref] for line in payment.lines]
             logger.info("Resuming a payment left without its session", extra={"payment_id": payment.payment_id})
             break
-        if any(invoice.payable_cents() <= 0 for invoice in invoices.values()):
+        # What each invoice asks of the payer: its own payable amount less the account's credit
+        # balance applied to it (DESIGN §5), never what the browser said.
+        if any(billed.payable[ref.account_number].payable_cents(ref) <= 0 for ref in refs):
             raise errors.InvoiceNotPayableError()
         ordered = [invoices[ref] for ref in refs]
-        payment = _new_payment(command.sub, ordered, settings.payment_session_minutes, command.email)
+        payment = _new_payment(command.sub, ordered, billed.payable, settings.payment_session_minutes, command.email)
         # Invoice Cloud's page may outlive our session: the invoices stay held through the grace,
         # until the expiry job closes the payment (DESIGN §6c).
         hold_until = payment.session_expires_at + timedelta(minutes=grace)
@@ -184,7 +185,7 @@ def _start_payment(command: StartPaymentCommand, rules: StartRules) -> StartPaym
     else:
         raise errors.PaymentInProgressError()
 
-    accounts = reads.accounts
+    accounts = billed.accounts
     request = build_payment_request(
         rules.cpv2,
         [
@@ -218,6 +219,31 @@ def _start_payment(command: StartPaymentCommand, rules: StartRules) -> StartPaym
     return StartPaymentOutcome(created=True, response=_start_response(pending, url))
 
 
+@dataclass(frozen=True)
+class _Billed:
+    """The payment's accounts as stored: their profiles, the invoices asked for, and what each account
+    owes on each invoice once its credit balance is applied."""
+
+    accounts: dict[str, Account]
+    invoices: dict[InvoiceRef, Invoice]
+    payable: dict[str, AccountPayable]
+
+
+def _read_accounts(refs: list[InvoiceRef]) -> _Billed:
+    """Each account of ``refs`` whole (its profile and every invoice, one Query each): its credit
+    balance goes to its oldest invoices, whichever of them the payer picked (DESIGN §5)."""
+    wanted = set(refs)
+    accounts: dict[str, Account] = {}
+    invoices: dict[InvoiceRef, Invoice] = {}
+    payable: dict[str, AccountPayable] = {}
+    for number, (account, stored) in billing_store.get_accounts_with_invoices(r.account_number for r in refs).items():
+        if account is not None:
+            accounts[number] = account
+        invoices.update((invoice.ref, invoice) for invoice in stored if invoice.ref in wanted)
+        payable[number] = account_payable(stored)
+    return _Billed(accounts=accounts, invoices=invoices, payable=payable)
+
+
 def _check_caller(
     sub: str, refs: list[InvoiceRef], reads: billing_store.PaymentReads, abandoned_limit: int, zone: tzinfo
 ) -> None:
@@ -246,7 +272,9 @@ def _too_many_abandoned(zone: tzinfo) -> errors.TooManyAttemptsError:
     )
 
 
-def _new_payment(sub: str, invoices: list[Invoice], session_minutes: int, email: str | None) -> Payment:
+def _new_payment(
+    sub: str, invoices: list[Invoice], payable: dict[str, AccountPayable], session_minutes: int, email: str | None
+) -> Payment:
     now = clock.utc_now()
     return Payment(
         payment_id=str(uuid.uuid4()),
@@ -257,9 +285,10 @@ def _new_payment(sub: str, invoices: list[Invoice], session_minutes: int, email:
             PaymentLine(
                 account_number=invoice.account_number,
                 invoice_number=invoice.invoice_number,
-                due_cents=invoice.payable_cents(),
+                due_cents=payable[invoice.account_number].payable_cents(invoice.ref),
                 minimum_cents=invoice.minimum_amount_due_cents,
                 allow_partial=invoice.allow_partial_payments,
+                account_credit_cents=payable[invoice.account_number].applied_to(invoice.ref),
             )
             for invoice in invoices
         ),

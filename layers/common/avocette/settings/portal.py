@@ -8,7 +8,7 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from avocette.errors import ConfigurationError
-from avocette.settings.base import EnvSettings, text, variable
+from avocette.settings.base import EnvSettings, boolean, text, variable
 
 __all__ = [
     "DEFAULT_BILLER_TIME_ZONE",
@@ -45,6 +45,8 @@ class PortalSettings(EnvSettings):
     sender_email: str = variable("SENDER_EMAIL", str, "")
     portal_return_url: str = variable("PORTAL_RETURN_URL", has_payment_id, "")
     ic_customer_portal_url: str = variable("IC_CUSTOMER_PORTAL_URL", str, "")
+    # Whether we email payers of bank (ACH) returns: off when Invoice Cloud already tells them (DESIGN §6d).
+    ach_return_notice: bool = variable("ACH_RETURN_NOTICE", boolean, True)
     # Every date and time a payer reads (portal, emails) is shown in the biller's zone; the API keeps UTC.
     biller_time_zone: str = variable("BILLER_TIME_ZONE", _time_zone_name, DEFAULT_BILLER_TIME_ZONE)
 

@@ -35,6 +35,7 @@ __all__ = [
     "get_account",
     "get_account_with_invoices",
     "get_accounts",
+    "get_accounts_with_invoices",
     "get_invoices",
     "get_items",
     "invoice_from_item",
@@ -205,44 +206,29 @@ def get_items(item_keys: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
 
 @dataclass(frozen=True)
 class PaymentReads:
-    """What starting a payment reads, in one BatchGetItem: which of the invoices' accounts the user
-    has linked, the invoices, and their accounts' profiles (for the hosted page)."""
+    """What starting a payment reads first, in one BatchGetItem: which of the invoices' accounts the
+    user has linked, and how many sessions the user left to expire today. The accounts themselves are
+    read once the user is known to own them (:func:`get_accounts_with_invoices`)."""
 
     linked: frozenset[str]
-    invoices: dict[InvoiceRef, Invoice]
-    accounts: dict[str, Account]
     abandoned_today: int = 0  # sessions the user left to expire today
 
 
 def read_for_payment(sub: str, refs: Iterable[InvoiceRef], now: datetime) -> PaymentReads:
-    """The user's links to the invoices' accounts, the invoices, the accounts and how many sessions
-    the user left to expire today, in one BatchGetItem (consistent reads; up to 33 invoices of
-    distinct accounts fit in one request)."""
-    wanted = sorted(set(refs), key=str)
-    numbers = sorted({ref.account_number for ref in wanted})
+    """The user's links to the invoices' accounts and how many sessions the user left to expire
+    today, in one BatchGetItem (consistent reads)."""
+    numbers = sorted({ref.account_number for ref in refs})
     user = keys.user_pk(sub)
-    items = get_items(
-        [
-            *(keys.link_key(sub, number) for number in numbers),
-            *(keys.account_key(number) for number in numbers),
-            *(keys.invoice_key(ref.account_number, ref.invoice_number) for ref in wanted),
-            ratelimits.abandoned_key(sub, now),
-        ]
-    )
-    linked: set[str] = set()
-    invoices: dict[InvoiceRef, Invoice] = {}
-    accounts: dict[str, Account] = {}
-    for item in items:
-        if item["PK"] == user:
-            linked.add(str(item["SK"]).removeprefix(keys.ACCOUNT_PREFIX))
-        elif item["SK"] == keys.PROFILE:
-            account = account_from_item(item)
-            accounts[account.account_number] = account
-        elif str(item["SK"]).startswith(keys.INVOICE_PREFIX):
-            invoice = invoice_from_item(item)
-            invoices[invoice.ref] = invoice
+    items = get_items([*(keys.link_key(sub, number) for number in numbers), ratelimits.abandoned_key(sub, now)])
+    linked = {str(item["SK"]).removeprefix(keys.ACCOUNT_PREFIX) for item in items if item["PK"] == user}
     abandoned = ratelimits.abandoned_count(sub, now, items)
-    return PaymentReads(linked=frozenset(linked), invoices=invoices, accounts=accounts, abandoned_today=abandoned)
+    return PaymentReads(linked=frozenset(linked), abandoned_today=abandoned)
+
+
+def get_accounts_with_invoices(account_numbers: Iterable[str]) -> dict[str, tuple[Account | None, list[Invoice]]]:
+    """Each account's profile and every invoice of it (one Query per account, consistent): what an
+    account owes depends on all its invoices, its credit invoices included (DESIGN §5)."""
+    return {number: get_account_with_invoices(number) for number in sorted(set(account_numbers))}
 
 
 def get_account_with_invoices(account_number: str) -> tuple[Account | None, list[Invoice]]:

@@ -78,7 +78,9 @@ def credit_update(
 ) -> dict[str, Any]:
     """One invoice's credit: a new entry in ``credits``, ``unpaidCents`` lowered and
     ``unreflectedCents`` raised by its cents, on condition that the invoice is open and can take it:
-    no invoice is credited above its bill across payments (DESIGN §6c). With ``release``, this
+    no invoice is credited above its bill across payments (DESIGN §6c), nor above its bill less the
+    account credit its payment line was lowered by (``credit.needs_unpaid_cents``, DESIGN §5: a credit
+    balance is netted from one payment only). With ``release``, this
     payment's hold goes too; with ``hold_until``, it is cut to then (either way it must still be its
     own). ``ALL_OLD`` on failure tells the two apart."""
     entry = credit_to_item(
@@ -87,11 +89,12 @@ def credit_update(
     sets = ["credits.#credit = :entry"]
     # Money arrived: whatever its last session said, the invoice's warning about it goes.
     removes = ["endedWithoutResultAt"]
-    condition = "attribute_exists(credits) AND attribute_not_exists(closedAt) AND unpaidCents >= :cents"
+    condition = "attribute_exists(credits) AND attribute_not_exists(closedAt) AND unpaidCents >= :needs"
     values: dict[str, Any] = {
         ":entry": serialize_value(entry),
         ":cents": serialize_value(credit.cents),
         ":minus": serialize_value(-credit.cents),
+        ":needs": serialize_value(credit.needs_unpaid_cents),
     }
     if release or hold_until is not None:
         condition += " AND openPaymentId = :pid"
@@ -165,17 +168,18 @@ def transact_credits(
     except TransactionRaceError as race:
         if race.conflict:
             raise PostbackRaceError(payment_changed=True) from None
-        raise _race_of(race, parts, {credit.ref: credit.cents for credit in credits}) from None
+        raise _race_of(race, parts, {credit.ref: credit.needs_unpaid_cents for credit in credits}) from None
 
 
 def _race_of(
     race: TransactionRaceError,
     parts: Sequence[tuple[str, InvoiceRef | None, dict[str, Any]]],
-    cents: Mapping[InvoiceRef, int],
+    needs: Mapping[InvoiceRef, int],
 ) -> PostbackRaceError:
     """Which parts of a cancelled money transaction lost: the audit or postback item existed; the
     payment, or a credit a correction takes from, changed; an invoice would be credited above its bill
-    (``over_credit``); a hold is not this payment's any more (``holds_lost``)."""
+    (``over_credit``: less unpaid than ``needs`` says its credit needs); a hold is not this payment's
+    any more (``holds_lost``)."""
     reasons = race.reasons_for(len(parts))
     over_credit: set[InvoiceRef] = set()
     holds_lost: set[InvoiceRef] = set()
@@ -185,7 +189,7 @@ def _race_of(
             continue
         if role == "credit":
             old = race.old_item(position) or {}
-            if "closedAt" in old or int(old.get("unpaidCents", 0)) < cents[ref] or "credits" not in old:
+            if "closedAt" in old or int(old.get("unpaidCents", 0)) < needs[ref] or "credits" not in old:
                 over_credit.add(ref)
             else:
                 holds_lost.add(ref)
@@ -285,11 +289,17 @@ def reversal_update(
 ) -> dict[str, Any]:
     """A reversal (or a review's correction) on one invoice: its own negative credit, the reversed
     cents of each credit it takes from, and ``unpaidCents`` raised by what it took (the invoice is
-    due again). With ``release_hold_of``, that payment's hold goes too (and must be its own)."""
+    due again). With ``release_hold_of``, that payment's hold goes too (and must be its own).
+
+    A chargeback reversal (``reversal.restores``) is the converse: its own positive credit, the
+    reversed cents of the credits it gives back to lowered, ``unpaidCents`` lowered, on condition
+    that the invoice can take it (it was not paid again meanwhile: DESIGN §6c's cross-payment check,
+    the account credit of DESIGN §5 included; ``ALL_OLD`` on failure tells)."""
+    sign = 1 if reversal.restores else -1
     entry = credit_to_item(
         Credit(
             payment_id=payment_id,
-            cents=-reversal.cents,
+            cents=sign * reversal.cents,
             approved_at=at,
             kind=kind,
             payment_guid=guid,
@@ -300,10 +310,13 @@ def reversal_update(
     names = {"#reversal": reversal.credit_key}
     values: dict[str, Any] = {
         ":entry": serialize_value(entry),
-        ":cents": serialize_value(reversal.cents),
-        ":minus": serialize_value(-reversal.cents),
+        ":cents": serialize_value(-sign * reversal.cents),
+        ":minus": serialize_value(sign * reversal.cents),
     }
     conditions = ["attribute_not_exists(credits.#reversal)"]
+    if reversal.restores:
+        conditions.append("unpaidCents >= :back")
+        values[":back"] = serialize_value(reversal.needs_unpaid_cents)
     for position, (key, reversed_after) in enumerate(sorted(reversal.reversed_after.items())):
         names[f"#c{position}"] = key
         sets.append(f"credits.#c{position}.reversedCents = :r{position}")
@@ -322,6 +335,7 @@ def reversal_update(
             "ConditionExpression": " AND ".join(conditions),
             "ExpressionAttributeNames": names,
             "ExpressionAttributeValues": values,
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
     }
 
@@ -369,4 +383,14 @@ def record_reversal(
         transact(items)
     except TransactionRaceError as race:
         reasons = race.reasons_for(len(items))
-        raise PostbackRaceError(postback_exists=reasons[0] == "ConditionalCheckFailed", payment_changed=True) from None
+        # A chargeback reversal refused because its invoice was paid again meanwhile: for review.
+        refused = frozenset(
+            credit.ref
+            for position, credit in enumerate(plan.credits, start=2)
+            if credit.restores
+            and reasons[position] == "ConditionalCheckFailed"
+            and int((race.old_item(position) or {}).get("unpaidCents", 0)) < credit.needs_unpaid_cents
+        )
+        raise PostbackRaceError(
+            postback_exists=reasons[0] == "ConditionalCheckFailed", payment_changed=not refused, over_credit=refused
+        ) from None

@@ -72,6 +72,7 @@ def payment_to_item(payment: Payment) -> dict[str, Any]:
                     "paidCents": line.paid_cents,
                     "minimumCents": line.minimum_cents,
                     "allowPartial": line.allow_partial,
+                    "accountCreditCents": line.account_credit_cents or None,
                 }.items()
                 if value is not None
             }
@@ -125,6 +126,7 @@ def payment_from_item(item: Mapping[str, Any]) -> Payment:
                 paid_cents=line.get("paidCents", 0),
                 minimum_cents=line.get("minimumCents"),
                 allow_partial=line.get("allowPartial"),
+                account_credit_cents=line.get("accountCreditCents", 0),
             )
             for line in item["lines"]
         ),

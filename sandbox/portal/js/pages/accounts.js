@@ -1,9 +1,11 @@
-// Accounts: each linked account, its invoices and what is payable now, with the totals.
+// Accounts: each linked account, its invoices and what is payable now, with the totals. An account's
+// credit balance (a credit invoice) is already applied by the API to its oldest bills (creditApplied):
+// the page says so, and what it shows as payable is what a payment charges.
 
 import { api } from "../api.js";
 import { facts, h, heading, link, loadingRegion, mount, settle } from "../dom.js";
 import { errorNotice } from "../errors.js";
-import { dollars, formatDate, plural, toCents } from "../format.js";
+import { dollars, formatCents, formatDate, plural, toCents } from "../format.js";
 
 export async function render({ view }) {
   const content = loadingRegion("Loading your accounts…");
@@ -54,13 +56,41 @@ function accountSection(account, index) {
     account.invoices.length
       ? h("ul", { class: "invoice-list" }, account.invoices.map((invoice) => invoiceItem(invoice, titleId)))
       : h("p", {}, "No open invoices on this account."),
+    account.creditApplied
+      ? h(
+          "p",
+          { class: "account-credit" },
+          h("span", {}, "Account credit applied to your oldest bills"),
+          h("strong", {}, formatCents(-toCents(account.creditApplied))),
+        )
+      : null,
+    account.creditRemaining
+      ? h(
+          "p",
+          { class: "account-credit" },
+          h("span", {}, "Credit left over for your next bill"),
+          h("strong", {}, dollars(account.creditRemaining)),
+        )
+      : null,
     h("p", { class: "account-total" }, h("span", {}, "Account total due"), h("strong", {}, dollars(account.totalDue))),
   );
 }
 
+// What the badge beside an invoice says: a credit invoice, a bill the account's credit alone covers, a
+// bill paid (by payments, with or without the credit).
+function invoiceBadge(invoice) {
+  const balance = toCents(invoice.balanceDue);
+  if (balance < 0) return h("span", { class: "badge badge-credit" }, "Credit");
+  if (toCents(invoice.payable) !== 0) return null;
+  if (invoice.creditApplied && toCents(invoice.creditApplied) >= balance) {
+    return h("span", { class: "badge badge-credit" }, "Covered by credit");
+  }
+  return h("span", { class: "badge badge-ok" }, "Paid");
+}
+
 function invoiceItem(invoice, accountTitleId) {
   const titleId = `${accountTitleId}-${invoice.invoiceNumber.replace(/[^A-Za-z0-9_-]/g, "_")}`;
-  const paid = toCents(invoice.payable) === 0;
+  const credit = toCents(invoice.balanceDue) < 0;
   return h(
     "li",
     { class: "invoice", "aria-labelledby": titleId },
@@ -69,14 +99,16 @@ function invoiceItem(invoice, accountTitleId) {
       { id: titleId },
       "Invoice ",
       h("span", { class: "invoice-number" }, invoice.invoiceNumber),
-      paid ? h("span", { class: "badge badge-ok" }, "Paid") : null,
+      invoiceBadge(invoice),
     ),
     facts([
       ["Invoice date", formatDate(invoice.invoiceDate)],
       ["Due date", formatDate(invoice.dueDate)],
       ["Balance on bill", dollars(invoice.balanceDue)],
       ["Minimum due", invoice.minimumAmountDue ? dollars(invoice.minimumAmountDue) : null],
-      ["Payable now", dollars(invoice.payable)],
+      ["Account credit applied", invoice.creditApplied ? formatCents(-toCents(invoice.creditApplied)) : null],
+      ["Payable now", credit ? null : dollars(invoice.payable)],
     ]),
+    credit ? h("p", { class: "invoice-note" }, "A credit on your account: it lowers what your oldest bills ask.") : null,
   );
 }

@@ -97,7 +97,9 @@ function outcomeText(payment) {
     case "REVERSED":
       return `${reversedText ?? "Reversed"}: the invoices are due again.`;
     case "APPROVED":
-      return reversedText ? `${reversedText}: that amount is due again.` : null;
+      if (reversedText) return `${reversedText}: that amount is due again.`;
+      // Reversals that came to nothing: a chargeback the biller won.
+      return reversed === 0 && payment.reversals?.length ? "Chargeback reversed: nothing is due again." : null;
     case "CLOSED":
       return "Closed without being applied to your bills.";
     case "EXPIRED":

@@ -39,9 +39,14 @@ export function statusLabel(status) {
 
 const REVERSAL_KINDS = {
   VOID: "Payment voided",
+  REFUND: "Payment refunded",
   ACH_RETURN: "Bank payment returned",
   CHARGEBACK: "Chargeback",
+  CHARGEBACK_REVERSAL: "Chargeback reversed",
 };
+
+// The one kind that gives money back (the biller won the dispute): it counts against what was reversed.
+const RESTORING = "CHARGEBACK_REVERSAL";
 
 export async function render({ view, params: [paymentId], signal }) {
   const title = heading("Your payment");
@@ -400,18 +405,26 @@ function hasReceipt(payment) {
 function receipt(payment) {
   // Absent amounts are zero here (no fee charged, nothing paid yet); one that is not an amount is
   // shown as it is, without a total.
+  // amountPaid is what stands after reversals: what was charged is that and what was reversed.
   const paidCents = present(payment.amountPaid) === null ? 0 : centsOf(payment.amountPaid);
   const feeCents = present(payment.convenienceFee) === null ? 0 : centsOf(payment.convenienceFee);
+  const reversed = reversedCents(payment);
   const totals =
-    paidCents === null || feeCents === null
+    paidCents === null || feeCents === null || reversed === null
       ? [
           ["Amount paid", amountText(payment.amountPaid)],
           ["Convenience fee", amountText(payment.convenienceFee)],
         ]
       : [
-          ["Amount paid", formatCents(paidCents)],
+          ["Amount paid", formatCents(paidCents + reversed)],
           ["Convenience fee", formatCents(feeCents)],
-          ["Total charged", formatCents(paidCents + feeCents)],
+          ["Total charged", formatCents(paidCents + reversed + feeCents)],
+          ...(reversed
+            ? [
+                ["Reversed", formatCents(-reversed)],
+                ["Paid after reversals", formatCents(paidCents)],
+              ]
+            : []),
         ];
   return h(
     "section",
@@ -540,18 +553,19 @@ function hasReversals(payment) {
   return reversalsOf(payment).length > 0;
 }
 
-/** "Payment voided", "Bank payment returned", "Chargeback"; an unknown kind as a plain reversal. */
+/** "Payment voided", "Bank payment returned", "Chargeback reversed", …; an unknown kind as a plain reversal. */
 export function reversalKind(kind) {
   return REVERSAL_KINDS[kind] ?? "Payment reversed";
 }
 
-/** The sum of the reversals' amounts in cents, or null when one of them is not an amount. */
+/** What the reversals took back and did not give back, in cents (a chargeback reversal gives back);
+ * null when one of them is not an amount. */
 export function reversedCents(payment) {
   let total = 0;
   for (const reversal of reversalsOf(payment)) {
     const cents = centsOf(reversal.amount);
     if (cents === null) return null;
-    total += Math.abs(cents);
+    total += reversal.kind === RESTORING ? -Math.abs(cents) : Math.abs(cents);
   }
   return total;
 }
@@ -563,7 +577,9 @@ function reversalsSection(payment) {
   const dueAgain =
     payment.status === "REVERSED"
       ? "The invoices of this payment are due again."
-      : "The amount reversed is due again on the invoices of this payment.";
+      : total === 0
+        ? "What was taken back was given back: nothing of this payment is due again."
+        : "The amount reversed is due again on the invoices of this payment.";
   return h(
     "section",
     { class: "reversals", "aria-labelledby": "reversals-title" },
@@ -593,7 +609,7 @@ function reversalsSection(payment) {
             h("th", { scope: "row" }, reversalKind(reversal.kind)),
             h("td", { class: "wrap" }, moment(reversal.at, payment.billerTimeZone)),
             // Not an amount: shown as it is, and allowed to wrap rather than widen the page.
-            h("td", { class: centsOf(reversal.amount) === null ? "wrap" : "num" }, reversedAmountText(reversal.amount)),
+            h("td", { class: centsOf(reversal.amount) === null ? "wrap" : "num" }, reversedAmountText(reversal.amount, reversal.kind)),
           ),
         ),
       ),
@@ -604,19 +620,24 @@ function reversalsSection(payment) {
             h(
               "tr",
               {},
-              h("th", { scope: "row", colspan: "2" }, "Total reversed"),
+              h("th", { scope: "row", colspan: "2" }, "Total reversed (net of what was given back)"),
               h("td", { class: "num" }, formatCents(total)),
             ),
           )
         : null,
     ),
-    h("p", { class: "reversal-note" }, h("strong", {}, dueAgain)),
+    // Nothing due again (a dispute won) is news, not a warning.
+    total === 0
+      ? h("p", { class: "receipt-note" }, dueAgain)
+      : h("p", { class: "reversal-note" }, h("strong", {}, dueAgain)),
   );
 }
 
-function reversedAmountText(text) {
+/** What one reversal moved: taken back as it is, given back (a chargeback reversal) with a plus. */
+function reversedAmountText(text, kind) {
   const cents = centsOf(text);
-  return cents === null ? amountText(text) : formatCents(Math.abs(cents));
+  if (cents === null) return amountText(text);
+  return kind === RESTORING ? `+${formatCents(Math.abs(cents))}` : formatCents(Math.abs(cents));
 }
 
 // ---- values that may be absent -----------------------------------------------------------------

@@ -7,6 +7,7 @@ const DEMO_USERS = [
   { sub: "alice", about: "two linked accounts, three open invoices" },
   { sub: "bob", about: "one linked account" },
   { sub: "carol", about: "no linked accounts yet: her bills show registration values 3001-REG and 3002-REG" },
+  { sub: "dana", about: "one account with a credit: it lowers her oldest bill" },
 ];
 
 export async function render({ view }) {
