@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from avocette.domain.billing import Invoice, account_payable
+from avocette.domain.billing import Invoice, account_payable, billing_order
 
 __all__ = ["AccountBalances", "InvoiceBalance", "account_balances"]
 
@@ -43,8 +43,7 @@ class AccountBalances:
     invoices: tuple[InvoiceBalance, ...]
 
 
-def _balance(invoice: Invoice) -> InvoiceBalance:
-    due = invoice.payable_cents()
+def _balance(invoice: Invoice, due: int) -> InvoiceBalance:
     minimum = invoice.minimum_amount_due_cents
     return InvoiceBalance(
         invoice_number=invoice.invoice_number,
@@ -59,15 +58,14 @@ def _balance(invoice: Invoice) -> InvoiceBalance:
 
 def account_balances(account_number: str, invoices: list[Invoice], as_of: datetime) -> AccountBalances:
     """The account's open invoices (those a full billing file closed are gone from the bill), soonest
-    due first, each with what is due now; those paid in full stay listed, at 0.00, so that Invoice
-    Cloud's copy of them changes too."""
-    open_invoices = sorted(
-        (invoice for invoice in invoices if invoice.closed_at is None),
-        key=lambda invoice: (invoice.due_date or date.max, invoice.invoice_number),
-    )
+    due first, each with what is due now: §5's payable rule with the account's credit applied oldest
+    first (:func:`account_payable`, as GET /accounts shows it; a credit invoice is due 0). Those paid
+    in full stay listed, at 0.00, so that Invoice Cloud's copy of them changes too."""
+    open_invoices = sorted((invoice for invoice in invoices if invoice.closed_at is None), key=billing_order)
+    owed = account_payable(open_invoices)
     return AccountBalances(
         account_number=account_number,
         as_of=as_of,
-        total_due_cents=account_payable(open_invoices).total_cents,
-        invoices=tuple(_balance(invoice) for invoice in open_invoices),
+        total_due_cents=owed.total_cents,
+        invoices=tuple(_balance(invoice, owed.payable_cents(invoice.ref)) for invoice in open_invoices),
     )
