@@ -11,6 +11,10 @@ What each function's first invocation is:
 - PostbackFunction: an approved postback with a valid token for a PENDING payment (Query, transaction).
 - StartPaymentFunction: POST /payments for one open invoice, Invoice Cloud's session from the simulator.
 - AccountsFunction: GET /accounts of a payer with one linked account and its invoices.
+- StatementsFunction: GET /accounts/{n}/invoices/{i}/statement for a linked account's invoice whose PDF
+  is in the inbound bucket (a presigned URL).
+- StatementLinksFunction: GET /statement-links/{token} with a signed link to such a bill (a 302 to a
+  presigned URL; statement links on for this function alone).
 - RefreshBalancesFunction: Invoice Cloud's balance refresh of one account (two invoices), with the
   stack's credential (HTTP Basic, the default scheme).
 - PaymentsFunction: GET /payments/{id}, the page the payer returns to from Invoice Cloud.
@@ -47,6 +51,9 @@ from avocette.biller.billing_file import COLUMNS
 from avocette.domain.billing import Account, Invoice, InvoiceRef
 from avocette.domain.payments import Payment, PaymentLine, PaymentStatus
 from avocette.domain.registration import registration_hash
+from avocette.domain.statements import StatementLink
+from avocette.security import KeyRing
+from avocette.service.statements import statement_link_token
 from avocette.settings.registration import get_registration_hash_key
 from avocette.settings.secrets import get_postback_key_ring
 from avocette.store import billing, links
@@ -154,6 +161,8 @@ class ServedStack:
         self.environments = function_environments(resources, self.parameters)
         for own in self.environments.values():
             os.environ.update(own)
+        # The links' own function is measured with links on (off by default, and nothing else changes).
+        self.environments["StatementLinksFunction"]["IC_STATEMENT_LINKS"] = "true"
         caches.reset()
 
 
@@ -333,6 +342,49 @@ def refresh_balances(stack: ServedStack, sample: int) -> Fixture:
     return Fixture(refresh_event(number, headers), (tag,))
 
 
+def _bill(stack: ServedStack, number: str) -> None:
+    """An account's invoice I-1 with its bill's PDF under statements/ in the inbound bucket."""
+    _account(number)
+    name = f"{number}/I-1.pdf"
+    billing.put_invoice(
+        Invoice(account_number=number, invoice_number="I-1", billed_cents=5000, billed_as_of=BILLED_AS_OF,
+                statement_file=name)
+    )  # fmt: skip
+    boto3.client("s3").put_object(
+        Bucket=stack.names.inbound_bucket, Key=f"statements/{name}", Body=b"%PDF-1.4\n%%EOF\n",
+        ContentType="application/pdf",
+    )  # fmt: skip
+
+
+def statements(stack: ServedStack, sample: int) -> Fixture:
+    tag = _tag()
+    number, sub = f"B-{tag}", f"bench-{tag}"
+    _bill(stack, number)
+    links.put_link(links.Link(sub=sub, account_number=number, linked_at=clock.utc_now()))
+    event = http_event(
+        "GET",
+        f"/accounts/{number}/invoices/I-1/statement",
+        route="/accounts/{accountNumber}/invoices/{invoiceNumber}/statement",
+        path_parameters={"accountNumber": number, "invoiceNumber": "I-1"},
+        sub=sub,
+    )
+    return Fixture(event, (tag,))
+
+
+def statement_links(stack: ServedStack, sample: int) -> Fixture:
+    tag = _tag()
+    number = f"B-{tag}"
+    _bill(stack, number)
+    link = StatementLink(
+        ref=InvoiceRef(account_number=number, invoice_number="I-1"), expires_at=clock.utc_now() + timedelta(hours=1)
+    )
+    token = statement_link_token(KeyRing.from_secret(stack.secrets.statement_link_keys), link)
+    event = http_event(
+        "GET", f"/statement-links/{token}", route="/statement-links/{token}", path_parameters={"token": token}, sub=None
+    )
+    return Fixture(event, (tag,))
+
+
 def payments(stack: ServedStack, sample: int) -> Fixture:
     tag = _tag()
     sub = f"bench-{tag}"
@@ -437,6 +489,8 @@ FIRST_REQUESTS = {
         FirstRequest("StartPaymentFunction", "POST /payments (Invoice Cloud simulated)", start_payment, 201),
         FirstRequest("AccountsFunction", "GET /accounts (1 account, 2 invoices)", accounts),
         FirstRequest("PaymentsFunction", "GET /payments/{id}", payments),
+        FirstRequest("StatementsFunction", "GET /accounts/{n}/invoices/{i}/statement", statements),
+        FirstRequest("StatementLinksFunction", "GET /statement-links/{token}", statement_links, 302),
         FirstRequest("RefreshBalancesFunction", "GET /invoicecloud/accounts/{n} (2 invoices)", refresh_balances),
         FirstRequest("RegisterUserFunction", "POST /registrations (1 account)", register_user),
         FirstRequest("ExpirePaymentsFunction", "the scheduled run (1 payment to expire)", expire_payments, None),

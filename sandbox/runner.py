@@ -35,6 +35,7 @@ from sandbox.stack import (
     provision,
     template_variable_names,
 )
+from sandbox.statements import put_demo_statements
 from stackdef import caches
 from stackdef.template import function_specs, load_template
 
@@ -188,6 +189,10 @@ class Sandbox:
             # The simulator's PaymentTypeID values (the real ones are an open question).
             "InvoiceCloudPaymentTypeIds": json.dumps(SIMULATOR_PAYMENT_TYPE_IDS),
         }
+        # IC_STATEMENT_LINKS=true make dev: CPV2 requests carry signed links to the bills (DESIGN §6g),
+        # which the simulator's invoice page shows.
+        if os.environ.get("IC_STATEMENT_LINKS", "").strip().lower() in ("1", "true", "yes"):
+            parameters["InvoiceCloudStatementLinks"] = "true"
         parameters.update(self.parameters)
         zone = os.environ.get("BILLER_TIME_ZONE", "").strip()
         if zone:  # the biller's zone for every time a payer reads: portal, emails, the simulator's receipt
@@ -197,6 +202,7 @@ class Sandbox:
         os.environ.update(environment(resources, parameters))
         caches.reset()
         demo.load_demo_data()
+        put_demo_statements(self.names.inbound_bucket)  # the bills the demo billing file names
         self._servers.append(start_server(self._gateway(), self.ports.gateway, name="gateway"))
         for pool in self.pools.values():
             if self.prewarm or pool.spec.routes:

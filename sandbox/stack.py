@@ -42,6 +42,9 @@ class StackSecrets:
     refresh_credential: dict[str, str] = field(
         default_factory=lambda: {"username": "invoicecloud", "secret": secrets.token_urlsafe(36)}
     )
+    statement_link_keys: dict[str, Any] = field(
+        default_factory=lambda: {"current": "1", "keys": {"1": secrets.token_urlsafe(32)}}
+    )
 
     def all_values(self) -> list[str]:
         """Every secret string, for tests that prove none reaches a log line."""
@@ -51,6 +54,7 @@ class StackSecrets:
             self.registration_hash_key,
             *self.postback_keys["keys"].values(),
             self.refresh_credential["secret"],
+            *self.statement_link_keys["keys"].values(),
         ]
 
 
@@ -81,6 +85,9 @@ def provision(names: StackNames, values: StackSecrets, *, sender_email: str) -> 
         ),
         "InvoiceCloudRefreshSecret": secretsmanager.create_secret(
             Name=names.refresh_secret_name, SecretString=json.dumps(values.refresh_credential)
+        ),
+        "StatementLinkKeysSecret": secretsmanager.create_secret(
+            Name=names.statement_link_keys_secret_name, SecretString=json.dumps(values.statement_link_keys)
         ),
     }
     s3 = boto3.client("s3")

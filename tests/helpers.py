@@ -79,6 +79,7 @@ def add_invoice(
     cc_fee: str | None = None,
     credits: dict[str, Any] | None = None,
     due: date = date(2026, 11, 20),
+    statement_file: str | None = None,
 ) -> Invoice:
     invoice = Invoice(
         account_number=account,
@@ -92,9 +93,50 @@ def add_invoice(
         billed_cents=money.parse_cents(amount),
         billed_as_of=AS_OF,
         credits=credits or {},
+        statement_file=statement_file,
     )
     billing.put_invoice(invoice)
     return invoice
+
+
+PDF = b"%PDF-1.4\n% a test bill\n%%EOF\n"
+
+
+def put_statement(stack: Stack, name: str, body: bytes = PDF) -> str:
+    """A bill's PDF in the stack's inbound bucket under statements/ (as the biller drops it); its key."""
+    import boto3
+
+    key = f"statements/{name}"
+    boto3.client("s3").put_object(Bucket=stack.names.inbound_bucket, Key=key, Body=body, ContentType="application/pdf")
+    return key
+
+
+def get_statement(sub: str, account: str, invoice: str, *, raw_path: str | None = None) -> HttpResult:
+    """GET /accounts/{accountNumber}/invoices/{invoiceNumber}/statement, as API Gateway passes it on."""
+    return invoke(
+        "statements",
+        http_event(
+            "GET",
+            raw_path or f"/accounts/{account}/invoices/{invoice}/statement",
+            route="/accounts/{accountNumber}/invoices/{invoiceNumber}/statement",
+            path_parameters={"accountNumber": account, "invoiceNumber": invoice},
+            sub=sub,
+        ),
+    )
+
+
+def open_statement_link(token: str) -> HttpResult:
+    """GET /statement-links/{token}, without a JWT (as Invoice Cloud's page would open it)."""
+    return invoke(
+        "statement_links",
+        http_event(
+            "GET",
+            f"/statement-links/{token}",
+            route="/statement-links/{token}",
+            path_parameters={"token": token},
+            sub=None,
+        ),
+    )
 
 
 def get_invoice(account: str, number: str) -> Invoice:

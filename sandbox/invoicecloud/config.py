@@ -52,6 +52,9 @@ DEFAULT_CONFIG: Final[Mapping[str, Any]] = {
     "refreshPaidHoldHours": 24,
     # true: Invoice Cloud calls the balance refresh with a credential the biller no longer accepts.
     "refreshWrongCredential": False,
+    # The CPV2 invoice field that may carry a link to the bill (IC_STATEMENT_LINK_FIELD, DESIGN §6g):
+    # accepted (an http(s) URL) and shown on the invoice page; null refuses it as an unknown field.
+    "statementLinkField": "StatementURL",
 }
 
 FAULTS: Final = ("500", "502", "503", "504", "timeout", "malformed", "reject")
@@ -122,6 +125,9 @@ _CONFIG_RULES: Final[Mapping[str, _Rule]] = {
     "refreshIntervalHours": _SECONDS,
     "refreshPaidHoldHours": _SECONDS,
     "refreshWrongCredential": _BOOLEAN,
+    "statementLinkField": _nullable(
+        _Rule(lambda value: isinstance(value, str) and value.isidentifier() and len(value) <= 64, "a field name")
+    ),
 }
 
 

@@ -93,6 +93,7 @@ class InvoiceRow:
     invoice_date: str
     due_date: str
     balance: str
+    statement_url: str = ""  # a link to the bill, when the biller sent one
 
 
 @dataclass(frozen=True)
@@ -274,10 +275,20 @@ def _invoice_row(frame: Frame, row: InvoiceRow, *, allow_remove: bool) -> str:
         )
     return (
         f"<tr><td data-label='Account'>{_e(row.account_number)}</td>"
-        f"<td data-label='Invoice'>{_e(row.invoice_number)}</td>"
+        f"<td data-label='Invoice'>{_e(row.invoice_number)}{_statement_link(row)}</td>"
         f"<td data-label='Invoice date'>{_e(row.invoice_date)}</td>"
         f"<td data-label='Due date'>{_e(row.due_date)}</td>"
         f"<td data-label='Balance' class='num'>{_e(row.balance)}</td>{remove_cell}</tr>"
+    )
+
+
+def _statement_link(row: InvoiceRow) -> str:
+    """The biller's link to the bill (validated as an http(s) URL when the request came in)."""
+    if not row.statement_url:
+        return ""
+    return (
+        f" <a class='statement' href='{_e(row.statement_url)}' target='_blank' rel='noopener noreferrer'"
+        f" aria-label='View the bill of invoice {_e(row.invoice_number)}'>View bill</a>"
     )
 
 

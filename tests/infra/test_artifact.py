@@ -47,6 +47,19 @@ MUST_NOT_IMPORT: dict[str, tuple[str, ...]] = {
     # Starting a payment never reads a customer record (its XML is read where records are asked for).
     "StartPaymentFunction": ("defusedxml", "avocette.invoicecloud.customers"),
     "ExpirePaymentsFunction": ("pydantic",),
+    "StatementsFunction": (
+        "requests",
+        "defusedxml",
+        "avocette.invoicecloud.client",
+        "aws_lambda_powertools.utilities.idempotency",
+    ),
+    # Public like the postback: a plain handler, nothing of the web framework or Invoice Cloud.
+    "StatementLinksFunction": (
+        "requests",
+        "aws_lambda_powertools.event_handler",
+        "aws_lambda_powertools.utilities.idempotency",
+        "avocette.invoicecloud.client",
+    ),
 }
 # No function loads requests (the Invoice Cloud client is on urllib3), and Tracer patches what each
 # function calls, not every library it knows.
@@ -204,5 +217,5 @@ def test_each_function_imports_only_what_its_routes_use(
     if logical_id in ("StartPaymentFunction", "RegisterUserFunction"):
         # Invoice Cloud's client is loaded at init (not on the first request), with X-Ray to trace its calls.
         assert "avocette.invoicecloud.client" in modules and "aws_xray_sdk.core.recorder" in modules
-    if logical_id != "PostbackFunction":
+    if logical_id not in ("PostbackFunction", "StatementLinksFunction"):  # the plain handlers load no tracer
         assert "aws_xray_sdk.ext.botocore.patch" in modules

@@ -39,11 +39,14 @@ DYNAMODB: dict[str, dict[str, set[str]]] = {
     "ExportPaymentsFunction": {APP_TABLE: {"Query", "UpdateItem"}},
     # Reads invoices only (the conditions below); writes a signed call's nonce only when the scheme is hmac.
     "RefreshBalancesFunction": {APP_TABLE: {"Query", "PutItem"}},
+    "StatementsFunction": {APP_TABLE: {"GetItem"}},  # the caller's link, the invoice
+    "StatementLinksFunction": {APP_TABLE: {"GetItem"}},  # the invoice
 }
 
 # Function -> the secrets it may read.
 SECRETS: dict[str, set[str]] = {
-    "StartPaymentFunction": {"InvoiceCloudSecret", "PostbackKeysSecret"},  # the API key; postback URLs
+    # The API key; postback URLs; statement links (read only with IC_STATEMENT_LINKS on).
+    "StartPaymentFunction": {"InvoiceCloudSecret", "PostbackKeysSecret", "StatementLinkKeysSecret"},
     "PaymentsFunction": set(),
     "PostbackFunction": {"InvoiceCloudSecret", "PostbackKeysSecret"},  # the BillerGUID; the tokens
     "RegisterUserFunction": {"InvoiceCloudSecret", "RegistrationHashKeySecret"},
@@ -53,6 +56,24 @@ SECRETS: dict[str, set[str]] = {
     "ReconcilePaymentsFunction": {"InvoiceCloudSecret"},  # the BillerGUID each row must name
     "ExportPaymentsFunction": set(),
     "RefreshBalancesFunction": {"InvoiceCloudRefreshSecret", "RegistrationHashKeySecret"},  # its credential; log hashes
+    "StatementsFunction": set(),  # a portal route: the JWT authenticates, no key of ours
+    "StatementLinksFunction": {"StatementLinkKeysSecret"},  # the links' signatures
+}
+
+# Function -> (S3 actions, the objects they may touch) for every S3 statement: each function reads and
+# writes only its own prefix of its own bucket; the bills' PDFs are read, never listed or written.
+S3: dict[str, set[tuple[tuple[str, ...], str]]] = {
+    "ImportBillingFunction": {
+        (("s3:GetObject", "s3:GetObjectVersion"), "BillingBucketName/billing/*"),
+        (("s3:PutObject",), "BillingBucketName/billing/*.report.json"),
+    },
+    "ReconcilePaymentsFunction": {
+        (("s3:GetObject", "s3:GetObjectVersion"), "InboundBucketName/invoicecloud/*"),
+        (("s3:PutObject",), "InboundBucketName/invoicecloud/*.report.json"),
+    },
+    "ExportPaymentsFunction": {(("s3:PutObject",), "ExportsBucketName/exports/*")},
+    "StatementsFunction": {(("s3:GetObject",), "InboundBucketName/statements/*")},
+    "StatementLinksFunction": {(("s3:GetObject",), "InboundBucketName/statements/*")},
 }
 
 # The functions that send email (ses:SendEmail from the sender's identity, nothing else of SES).
@@ -145,6 +166,23 @@ def test_secrets_are_read_only_by_the_functions_that_use_them(function: str) -> 
 
 
 @pytest.mark.parametrize("function", FUNCTIONS)
+def test_s3_actions_are_exactly_those_the_code_calls_on_its_own_prefix(function: str) -> None:
+    granted = {
+        (tuple(str(action) for action in statement["Action"]), _s3_object(statement["Resource"]))
+        for statement in _statements(function)
+        if any(str(action).startswith("s3:") for action in statement["Action"])
+    }
+    assert granted == S3.get(function, set())
+
+
+def _s3_object(resource: Any) -> str:
+    """``arn:${AWS::Partition}:s3:::${InboundBucketName}/statements/*`` -> ``InboundBucketName/statements/*``."""
+    text = str(resource["Fn::Sub"])
+    assert text.startswith("arn:${AWS::Partition}:s3:::${"), text
+    return text.removeprefix("arn:${AWS::Partition}:s3:::${").replace("}", "", 1)
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
 def test_email_is_only_sent_and_only_by_the_senders(function: str) -> None:
     ses = [s for s in _statements(function) if any(str(a).startswith("ses:") for a in s["Action"])]
     if function not in SENDERS:
@@ -164,6 +202,7 @@ def test_each_function_gets_only_its_own_settings(function: str) -> None:
         "PostbackKeysSecret": "POSTBACK_KEYS_ARN",
         "RegistrationHashKeySecret": "REGISTRATION_HASH_KEY_ARN",
         "InvoiceCloudRefreshSecret": "IC_REFRESH_SECRET_ARN",
+        "StatementLinkKeysSecret": "STATEMENT_LINK_KEYS_ARN",
     }
     assert {name for name in secret_variables.values() if name in variables} == {
         secret_variables[secret] for secret in SECRETS[function]

@@ -439,6 +439,9 @@ def test_the_runbook_names_the_dashboard_and_the_settings_of_the_open_questions(
         "InvoiceCloudBasicAuthForm",
         "InvoiceCloudPaymentFileFormat",
         "BillerExportFormat",
+        "InvoiceCloudStatementLinks",
+        "InvoiceCloudStatementLinkField",
+        "InvoiceCloudStatementLinkMinutes",
     ):
         assert parameter in template["Parameters"] and f"`{parameter}`" in runbook, parameter
 

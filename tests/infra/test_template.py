@@ -80,10 +80,13 @@ def test_http_api_has_jwt_authorizer_from_parameters_and_cors(template: dict[str
     assert "querystring" not in api["AccessLogSettings"]["Format"].lower()
 
 
-def test_only_invoice_clouds_routes_opt_out_of_the_jwt(template: dict[str, Any]) -> None:
-    """The postback (its token) and the balance refresh (its credential): every other route needs the JWT."""
+def test_only_the_routes_with_a_credential_of_their_own_opt_out_of_the_jwt(template: dict[str, Any]) -> None:
+    """Invoice Cloud's postback and the signed statement links it may be given (DESIGN §6g), each
+    authenticated by the token in its path, and the balance refresh (its credential): every other route
+    needs the JWT."""
     routes = {route.route_key: route.authorized for spec in function_specs(template) for route in spec.routes}
     assert routes.pop("POST /postback/{paymentId}/{token}") is False
+    assert routes.pop("GET /statement-links/{token}") is False
     assert routes.pop("GET /invoicecloud/accounts/{accountNumber}") is False
     assert routes and all(routes.values())
 
@@ -142,6 +145,7 @@ def test_secrets_of_the_design_are_in_the_stack_and_the_environment(template: di
         ("POSTBACK_KEYS_ARN", "PostbackKeysSecret"),
         ("REGISTRATION_HASH_KEY_ARN", "RegistrationHashKeySecret"),
         ("IC_REFRESH_SECRET_ARN", "InvoiceCloudRefreshSecret"),
+        ("STATEMENT_LINK_KEYS_ARN", "StatementLinkKeysSecret"),
     ):
         assert env[variable] == {"Ref": resource}
         assert template["Resources"][resource]["Type"] == "AWS::SecretsManager::Secret"
@@ -191,6 +195,20 @@ def test_open_question_settings_have_the_design_assumptions(template: dict[str, 
     assert parameters["ReconcileMissingDays"]["Default"] == 3
     assert parameters["InvoiceCloudRefreshAuth"]["Default"] == "basic"
     assert parameters["InvoiceCloudRefreshSourceCidrs"]["Default"] == ""
+    # Statement links for Invoice Cloud (DESIGN §6g): off until Invoice Cloud says it reads them, and where.
+    from dataclasses import fields
+
+    from avocette.settings.statements import StatementLinkSettings
+
+    layer_defaults = {field.metadata["variable"]: field.default for field in fields(StatementLinkSettings)}
+    for parameter, variable, default in (
+        ("InvoiceCloudStatementLinks", "IC_STATEMENT_LINKS", "false"),
+        ("InvoiceCloudStatementLinkField", "IC_STATEMENT_LINK_FIELD", "StatementURL"),
+        ("InvoiceCloudStatementLinkMinutes", "IC_STATEMENT_LINK_MINUTES", 60),
+    ):
+        assert parameters[parameter]["Default"] == default
+        assert stack_environment(template)[variable] == {"Ref": parameter}
+        assert str(layer_defaults[variable]).lower() == str(default).lower()  # the layer assumes the same
     for parameter, variable in (
         ("InvoiceCloudPaymentFileFormat", "IC_PAYMENT_FILE_FORMAT"),
         ("BillerExportFormat", "BILLER_EXPORT_FORMAT"),

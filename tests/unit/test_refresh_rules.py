@@ -9,7 +9,7 @@ import hmac
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from avocette.domain.billing import Credit, Invoice, account_payable
+from avocette.domain.billing import Credit, Invoice
 from avocette.domain.refresh import account_balances
 from avocette.errors import ConfigurationError
 from avocette.security import (
@@ -68,7 +68,7 @@ def test_a_reversal_makes_an_invoice_due_again() -> None:
     assert account_balances("A-1", [paid], NOW).invoices[0].balance_due_cents == 2000
 
 
-def test_a_credit_invoice_is_due_0_and_the_minimum_never_exceeds_what_is_due() -> None:
+def test_a_credit_invoice_is_due_0_its_credit_lowers_the_oldest_bills_and_no_minimum_exceeds_what_is_due() -> None:
     invoices = [
         bill("C-1", -2500),
         bill("I-1", 4000, minimum_amount_due_cents=1000, credits={"a": credit(3500)}),
@@ -76,11 +76,10 @@ def test_a_credit_invoice_is_due_0_and_the_minimum_never_exceeds_what_is_due() -
     ]
     balances = {row.invoice_number: row for row in account_balances("A-1", invoices, NOW).invoices}
     assert balances["C-1"].balance_due_cents == 0 and balances["C-1"].billed_cents == -2500
-    # The account's 25.00 credit goes oldest first, as GET /accounts applies it (DESIGN §5): I-1's 5.00
-    # left, then 20.00 of I-2's 40.00; a minimum never exceeds what is due.
-    assert (balances["I-1"].balance_due_cents, balances["I-1"].minimum_amount_due_cents) == (0, 0)
-    assert (balances["I-2"].balance_due_cents, balances["I-2"].minimum_amount_due_cents) == (2000, 1000)
-    assert balances["I-2"].allow_partial_payments
+    # The credit of 25.00 pays what I-1 has left (5.00) and 20.00 of I-2, as GET /accounts and a payment do.
+    assert balances["I-1"].balance_due_cents == 0 and balances["I-1"].minimum_amount_due_cents == 0
+    assert balances["I-2"].balance_due_cents == 2000
+    assert balances["I-2"].minimum_amount_due_cents == 1000 and balances["I-2"].allow_partial_payments
     assert account_balances("A-1", invoices, NOW).total_due_cents == 500 + 4000 - 2500
 
 
@@ -97,13 +96,12 @@ def test_nothing_is_ever_due_below_zero_nor_more_than_billed(rows: list[tuple[in
         for index, (billed, paid, held) in enumerate(rows)
     ]  # fmt: skip
     balances = account_balances("A-1", invoices, NOW)
-    owed = account_payable(invoices)
-    for row, invoice in zip(balances.invoices, invoices, strict=True):
-        assert 0 <= row.balance_due_cents <= max(0, invoice.billed_cents)
-        own = max(0, invoice.billed_cents - sum(c.cents for c in invoice.credits.values()))
-        # What the portal shows: the invoice's own payable amount less the account's credit applied to it.
-        assert row.balance_due_cents == owed.payable_cents(invoice.ref) == own - owed.applied_to(invoice.ref)
-    assert balances.total_due_cents == owed.total_cents >= 0
+    own = [max(0, invoice.billed_cents - sum(c.cents for c in invoice.credits.values())) for invoice in invoices]
+    credit_balance = sum(-invoice.billed_cents for invoice in invoices if invoice.billed_cents < 0)
+    for row, owed in zip(balances.invoices, own, strict=True):
+        assert 0 <= row.balance_due_cents <= owed  # the account's credit only ever lowers a bill
+    assert sum(row.balance_due_cents for row in balances.invoices) == balances.total_due_cents
+    assert balances.total_due_cents == max(0, sum(own) - credit_balance)  # the credit is used, never twice
 
 
 # ---- the credential -----------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ __all__ = [
     "InvalidCursorError",
     "InvalidJsonError",
     "InvalidPostbackError",
+    "InvalidStatementLinkError",
     "InvalidTokenError",
     "InvoiceCloudError",
     "InvoiceCloudRejectedError",
@@ -40,6 +41,8 @@ __all__ = [
     "RequestInProgressError",
     "RequestValidationFailedError",
     "RouteNotFoundError",
+    "StatementLinkExpiredError",
+    "StatementNotFoundError",
     "StoreUnavailableError",
     "TooManyAttemptsError",
     "UnauthorizedError",
@@ -157,6 +160,24 @@ class PaymentNotFoundError(DomainError):
     status = 404
     code = "payment_not_found"
     default_message = "That payment was not found."
+
+
+class StatementNotFoundError(DomainError):
+    status = 404
+    code = "statement_not_found"
+    default_message = "There is no bill to show for that invoice."
+
+
+class InvalidStatementLinkError(DomainError):
+    status = 403
+    code = "invalid_link"
+    default_message = "This link to a bill is not valid. Open the bill from your account on the portal instead."
+
+
+class StatementLinkExpiredError(DomainError):
+    status = 410
+    code = "link_expired"
+    default_message = "This link to your bill has expired. Open the bill from your account on the portal instead."
 
 
 class InvoiceNotPayableError(DomainError):

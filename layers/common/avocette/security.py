@@ -1,9 +1,12 @@
-"""Postback tokens from the key ring, keyed hashes (account numbers' for logs among them),
-constant-time comparison, and the checks of Invoice Cloud's balance refresh credential.
+"""Postback tokens and signed links from a key ring, keyed hashes (account numbers' for logs among
+them), constant-time comparison, and the checks of Invoice Cloud's balance refresh credential.
 
 A postback token is ``v{keyId}.{base64url(HMAC-SHA256(key, "postback|" + paymentId))}`` (DESIGN §3).
-Tokens are made with the ring's current key and verified against whichever key they name, so
-sessions started before a rotation still verify while their key stays in the ring.
+A signed link's token (statement links, DESIGN §6g) carries its payload:
+``v{keyId}.{payload}.{base64url(HMAC-SHA256(key, purpose + "|" + payload))}``, the purpose keeping a
+token made for one use from being accepted for another. Tokens are made with the ring's current key
+and verified against whichever key they name, so tokens made before a rotation still verify while
+their key stays in the ring.
 """
 
 from __future__ import annotations
@@ -87,6 +90,24 @@ class KeyRing:
         if key_id not in self.keys:
             return False
         return constant_time_equal(self._mac(key_id, "postback|" + payment_id), mac)
+
+    def signed_token(self, purpose: str, payload: str) -> str:
+        """``v{keyId}.{payload}.{mac}`` under the current key; ``payload`` must hold no dot (base64url)."""
+        if not payload or "." in payload or "|" in purpose:
+            raise ValueError("a signed payload is non-empty text without dots")
+        return f"v{self.current}.{payload}.{self._mac(self.current, f'{purpose}|{payload}')}"
+
+    def signed_payload(self, purpose: str, token: str | None) -> str | None:
+        """The payload of a token :meth:`signed_token` made for ``purpose`` with a key still in the
+        ring, or ``None``. The signature is checked, in constant time, before the payload is read."""
+        if not token or not token.startswith("v") or token.count(".") != 2:
+            return None
+        key_id, payload, mac = token[1:].split(".")
+        if key_id not in self.keys or not payload:
+            return None
+        if not constant_time_equal(self._mac(key_id, f"{purpose}|{payload}"), mac):
+            return None
+        return payload
 
 
 # ---- Invoice Cloud's balance refresh (DESIGN §3; the schemes are described in avocette.settings.refresh) ----

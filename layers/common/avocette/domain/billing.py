@@ -162,6 +162,8 @@ class Invoice:
     # When the last session holding this invoice ended (expired) without a result from Invoice Cloud:
     # the payer may have paid; before anyone pays it again, the portal asks them to check (DESIGN §6c).
     ended_without_result_at: datetime | None = None
+    # The bill's PDF: its name under statements/ in the inbound bucket, from the billing file (§6g).
+    statement_file: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "credits", dict(self.credits))  # its own copy, as a frozen value

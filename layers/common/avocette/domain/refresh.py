@@ -5,7 +5,8 @@ The balance is §5's payable rule, without our session holds: billed, less the c
 cannot reflect yet, net of reversals. A hold is only our own guard against paying an invoice twice
 while a session is open; the invoice is still due at Invoice Cloud, and its payer may pay it there.
 Invoice Cloud shows no credit balances (it shows $0 or a balance due), so an invoice billed below
-zero is due 0.00 while the account's total still nets it, as GET /accounts does.
+zero is due 0.00, and the account's credit lowers its oldest invoices as in GET /accounts and in the
+CPV2 request (§5, "the account's credit"): what Invoice Cloud shows due is what our portal charges.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from avocette.domain.billing import Invoice, account_payable, billing_order
+from avocette.domain.billing import AccountPayable, Invoice, account_payable, billing_order
 
 __all__ = ["AccountBalances", "InvoiceBalance", "account_balances"]
 
@@ -43,7 +44,8 @@ class AccountBalances:
     invoices: tuple[InvoiceBalance, ...]
 
 
-def _balance(invoice: Invoice, due: int) -> InvoiceBalance:
+def _balance(invoice: Invoice, owed: AccountPayable) -> InvoiceBalance:
+    due = owed.payable_cents(invoice.ref)
     minimum = invoice.minimum_amount_due_cents
     return InvoiceBalance(
         invoice_number=invoice.invoice_number,
@@ -58,14 +60,13 @@ def _balance(invoice: Invoice, due: int) -> InvoiceBalance:
 
 def account_balances(account_number: str, invoices: list[Invoice], as_of: datetime) -> AccountBalances:
     """The account's open invoices (those a full billing file closed are gone from the bill), soonest
-    due first, each with what is due now: §5's payable rule with the account's credit applied oldest
-    first (:func:`account_payable`, as GET /accounts shows it; a credit invoice is due 0). Those paid
-    in full stay listed, at 0.00, so that Invoice Cloud's copy of them changes too."""
+    due first, each with what is due now; those paid in full stay listed, at 0.00, so that Invoice
+    Cloud's copy of them changes too."""
     open_invoices = sorted((invoice for invoice in invoices if invoice.closed_at is None), key=billing_order)
     owed = account_payable(open_invoices)
     return AccountBalances(
         account_number=account_number,
         as_of=as_of,
         total_due_cents=owed.total_cents,
-        invoices=tuple(_balance(invoice, owed.payable_cents(invoice.ref)) for invoice in open_invoices),
+        invoices=tuple(_balance(invoice, owed) for invoice in open_invoices),
     )
