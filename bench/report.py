@@ -298,7 +298,7 @@ Goals missed: {_missed(run)}. How much of that is noise: the same code imported 
 with fresh bytecode (the last column, which should be 1.00) ranged {_bytecode_range(run)} in this run, on a
 machine whose load average was {min(run.load_before[0], run.load_after[0]):.0f} to \
 {max(run.load_before[0], run.load_after[0]):.0f} on 2 cores; misses of a few per cent are inside that. The
-postback's first request also reads two secrets (its key ring, and the hash key its log lines use), which
+postback's first request also reads its secrets from Secrets Manager (two calls), which
 its floor does not. The larger ones are the functions behind Powertools' resolver (below) whose first
 request does little against DynamoDB (GET /payments/{{id}} is one GetItem), and the two that call Invoice
 Cloud (start payment, registration), whose first request also reads Invoice Cloud's secret and builds and
