@@ -13,7 +13,6 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from werkzeug.datastructures import Headers
@@ -23,28 +22,13 @@ from werkzeug.wrappers import Request, Response
 
 from sandbox.functions import FunctionError, FunctionPool
 from sandbox.issuer import LocalIssuer, TokenRejectedError
+from stackdef.portal import PORTAL_CONTENT_TYPES, PORTAL_CSP, PORTAL_DIR
 
 __all__ = ["Gateway", "GatewayRoute"]
 
 log = logging.getLogger("sandbox.gateway")
 
-PORTAL_DIR = Path(__file__).resolve().parent / "portal"
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # HTTP API's own limit; the functions enforce 64 KB
-# The demo portal: its own scripts, styles and API calls only; values from the API are inserted as
-# text, and this policy is the second line of defence should one ever be parsed as markup.
-PORTAL_CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
-    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
-)
-# Content types the portal's files must carry: browsers refuse module scripts served as anything
-# but JavaScript under nosniff, and the platform's mimetypes table varies (.js is not always text/javascript).
-PORTAL_CONTENT_TYPES = {
-    ".html": "text/html; charset=utf-8",
-    ".js": "text/javascript; charset=utf-8",
-    ".css": "text/css; charset=utf-8",
-    ".svg": "image/svg+xml",
-    ".png": "image/png",
-}
 _TEXT_TYPES = ("text/", "application/json", "application/x-www-form-urlencoded", "application/xml")
 
 
@@ -140,15 +124,17 @@ class Gateway:
 
     def _log_label(self, request: Request) -> str:
         """What the access log names: a route's key (``POST /postback/{paymentId}/{token}``), never the
-        path it was called with (a postback token or a statement link is part of it, an account number is
-        part of Invoice Cloud's balance refresh), nor the query string."""
+        path it was called with (a postback token, a statement link, an account or invoice number may be
+        part of it), nor the query string."""
         try:
             route_key, _ = self._map.bind_to_environ(request.environ).match()
         except HTTPException:
-            # Tokens and account numbers live in these paths: an unmatched one is named by its prefix alone.
-            prefixes = ("/postback/", "/statement-links/", "/invoicecloud/")
-            path = next((f"{prefix}..." for prefix in prefixes if request.path.startswith(prefix)), request.path)
-            return f"{request.method} {path}"
+            if self._extra_route(request.path) is not None:
+                return f"{request.method} {request.path}"  # the sandbox's own pages: no ids in their paths
+            # Tokens, account and invoice numbers live in the API's paths: one that matches no route is
+            # named by its first segment alone.
+            first, more = request.path.lstrip("/").partition("/")[::2]
+            return f"{request.method} /{first}{'/...' if more else ''}"
         return str(route_key)
 
     def _extra_route(self, path: str) -> Callable[[Request], Response] | None:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from avocette.errors import ConfigurationError
+from avocette.errors import ConfigurationError, InvoiceCloudNotConfiguredError
 from avocette.settings.base import (
     EnvSettings,
     SecretText,
@@ -82,8 +82,13 @@ class InvoiceCloudSecret:
 
 
 def get_invoice_cloud_secret() -> InvoiceCloudSecret:
+    """Raises :class:`InvoiceCloudNotConfiguredError` while the secret's ``apiKey`` is empty or absent
+    (the stack creates it so), :class:`ConfigurationError` when it is malformed."""
     value = secret_json(required_variable("IC_SECRET_ARN"), "Invoice Cloud")
+    api_key = value.get("apiKey")
+    if api_key is None or (isinstance(api_key, str) and not api_key.strip()):
+        raise InvoiceCloudNotConfiguredError("the Invoice Cloud secret lacks apiKey (set it after deploying)")
     try:
         return InvoiceCloudSecret.from_secret(value)
     except ValueError:
-        raise ConfigurationError("the Invoice Cloud secret lacks apiKey (set it after deploying)") from None
+        raise ConfigurationError("the Invoice Cloud secret is malformed (apiKey, billerGuid, webServiceKey)") from None
