@@ -22,6 +22,7 @@ What each function's first invocation is:
   the payer emailed).
 - ExpirePaymentsFunction: the schedule's run, with one payment whose session has passed.
 - ExportPaymentsFunction: a day's export, the day holding one credit.
+- ExportChangesFunction: the change log's file of a day that is over (nothing changed that day).
 - ImportBillingFunction: S3's event for a small partial billing file (3 accounts, 6 invoices).
 - ReconcilePaymentsFunction: S3's event for Invoice Cloud's file of a day, listing that day's payment.
 """
@@ -422,6 +423,11 @@ def export_payments(stack: ServedStack, sample: int) -> Fixture:
     return Fixture({"day": day.isoformat()}, (tag, *_paid_on(day, tag)))
 
 
+def export_changes(stack: ServedStack, sample: int) -> Fixture:
+    day = datetime.now(UTC).date() - timedelta(days=2 + sample)
+    return Fixture({"day": day.isoformat()}, (day.isoformat(),))
+
+
 def import_billing(stack: ServedStack, sample: int) -> Fixture:
     tag = _tag()
     as_of = clock.utc_now() - timedelta(days=1, minutes=sample + 1)
@@ -495,6 +501,7 @@ FIRST_REQUESTS = {
         FirstRequest("RegisterUserFunction", "POST /registrations (1 account)", register_user),
         FirstRequest("ExpirePaymentsFunction", "the scheduled run (1 payment to expire)", expire_payments, None),
         FirstRequest("ExportPaymentsFunction", "a day's export (1 credit)", export_payments, None),
+        FirstRequest("ExportChangesFunction", "a day's change log (no changes)", export_changes, None),
         FirstRequest("ImportBillingFunction", "a partial billing file (3 accounts)", import_billing, None),
         FirstRequest(
             "ReconcilePaymentsFunction", "Invoice Cloud's file of a day (1 payment)", reconcile_payments, None

@@ -163,7 +163,8 @@ class InvoiceCloudClient:
 
     @contextlib.contextmanager
     def _deadline_scope(self, seconds: float | None = None) -> Iterator[float]:
-        deadline = time.monotonic() + min(self._deadline_seconds, seconds or self._deadline_seconds)
+        allowed = self._deadline_seconds if seconds is None else min(self._deadline_seconds, seconds)
+        deadline = time.monotonic() + allowed
         token = _deadline.set(deadline)
         try:
             yield deadline
@@ -191,6 +192,8 @@ class InvoiceCloudClient:
             tracer.provider.in_subsegment(name=self._host, namespace="remote") as segment,
         ):
             remaining = deadline - time.monotonic()
+            if remaining <= 0:  # a call queued behind slower ones, its budget spent before it began
+                raise InvoiceCloudTimeoutError(f"{operation}: the Invoice Cloud deadline passed before the call")
             timeout = Timeout(connect=min(self._connect_timeout, remaining), read=min(self._read_timeout, remaining))
             started = time.monotonic()
             _http_meta(segment, url=self._base_url + path, method="POST")

@@ -15,11 +15,15 @@ __all__ = ["RegistrationSettings", "get_registration_hash_key", "get_registratio
 
 @dataclass(frozen=True)
 class RegistrationSettings(EnvSettings):
-    """Proving accounts (DESIGN §6b): the failure budgets and Invoice Cloud's time budget."""
+    """Proving accounts (DESIGN §6b): the failure budgets, Invoice Cloud's time budget and how often a
+    listing asks it again."""
 
     registration_ic_budget_seconds: float = variable("REGISTRATION_IC_BUDGET_SECONDS", number(gt=0), 5.0)
     registration_user_failures_per_hour: int = variable("REGISTRATION_USER_FAILURES_PER_HOUR", integer(ge=1), 5)
     registration_account_failures_per_day: int = variable("REGISTRATION_ACCOUNT_FAILURES_PER_DAY", integer(ge=1), 10)
+    # GET /registrations asks Invoice Cloud again about a link not yet seen registered there at most
+    # this often (a payer may register at Invoice Cloud after linking; a page load must not hammer it).
+    registration_ic_recheck_seconds: int = variable("REGISTRATION_IC_RECHECK_SECONDS", integer(ge=0), 60)
 
 
 @lru_cache(maxsize=1)
