@@ -217,5 +217,9 @@ def test_each_function_imports_only_what_its_routes_use(
     if logical_id in ("StartPaymentFunction", "RegisterUserFunction"):
         # Invoice Cloud's client is loaded at init (not on the first request), with X-Ray to trace its calls.
         assert "avocette.invoicecloud.client" in modules and "aws_xray_sdk.core.recorder" in modules
-    if logical_id not in ("PostbackFunction", "StatementLinksFunction"):  # the plain handlers load no tracer
+    if logical_id not in (
+        "PostbackFunction",
+        "StatementLinksFunction",
+        "RefreshBalancesFunction",
+    ):  # plain handlers: no tracer
         assert "aws_xray_sdk.ext.botocore.patch" in modules
