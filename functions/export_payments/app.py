@@ -3,6 +3,12 @@ reversals (DESIGN §6e), then the tie-out of that day and of the TIEOUT_GRACE_DA
 (DESIGN §6f). An event may name another day (``{"day": "YYYY-MM-DD"}``, a day of the biller's zone),
 to make or remake that day's file and tie-outs by hand."""
 
+# First: the collector waits while the function loads (avocette.coldstart).
+from avocette import coldstart
+
+coldstart.pause_collector()
+coldstart.reseed_random_after_restore()  # SnapStart: each restored environment its own
+
 from datetime import date
 from typing import Any
 
@@ -25,3 +31,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     return export.close_day(
         date.fromisoformat(day) if isinstance(day, str) else None, rules=TieOutRules.from_environment()
     )
+
+
+# Loaded: what it made lives as long as the process (avocette.coldstart).
+coldstart.resume_collector()

@@ -198,9 +198,11 @@ def test_open_question_settings_have_the_design_assumptions(template: dict[str, 
     assert parameters["InvoiceCloudRefreshAuth"]["Default"] == "basic"
     assert parameters["InvoiceCloudRefreshSourceCidrs"]["Default"] == ""
     # Statement links for Invoice Cloud (DESIGN §6g): off until Invoice Cloud says it reads them, and where.
+    from dataclasses import fields
+
     from avocette.settings.statements import StatementLinkSettings
 
-    layer_defaults = {field.alias: field.default for field in StatementLinkSettings.model_fields.values()}
+    layer_defaults = {field.metadata["variable"]: field.default for field in fields(StatementLinkSettings)}
     for parameter, variable, default in (
         ("InvoiceCloudStatementLinks", "IC_STATEMENT_LINKS", "false"),
         ("InvoiceCloudStatementLinkField", "IC_STATEMENT_LINK_FIELD", "StatementURL"),

@@ -41,8 +41,8 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -410,6 +410,17 @@ class PaymentModel(RuleBasedStateMachine):
             STATS["household with repeated invoice numbers"] += 1
         self.snapshot = self._statuses()
 
+    def _in_order(self, payment_ids: Iterable[str]) -> list[str]:
+        """Payment ids in the order the sequence started them (then by id): ids are random (uuid4), so an
+        order by id would let a replayed sequence pick another payment, and hypothesis could neither
+        replay nor shrink a failure."""
+        started = {payment_id: index for index, payment_id in enumerate(self.sessions)}
+        return sorted(payment_ids, key=lambda payment_id: (started.get(payment_id, len(started)), payment_id))
+
+    def _slot_order(self, slot: tuple[str, str, str]) -> tuple[int, str, str, str]:
+        started = list(self.sessions)
+        return (started.index(slot[0]) if slot[0] in started else len(started), *slot)
+
     def _pick(self, indices: list[int]) -> list[InvoiceRef]:
         return [self.refs[index % len(self.refs)] for index in dict.fromkeys(indices)]
 
@@ -507,9 +518,9 @@ class PaymentModel(RuleBasedStateMachine):
     ) -> None:
         # Mostly the pages still open; now and then one paid or ended (Invoice Cloud refuses it, unless
         # the payer ignores that it ended: ``ignore_expiry``).
-        unpaid = sorted(set(self.sessions) - self.paid_sessions)
+        unpaid = self._in_order(set(self.sessions) - self.paid_sessions)
         still_open = [pid for pid in unpaid if self._session(pid)["state"] == "OPEN"]
-        candidates = (still_open or unpaid) if unpaid and pick % 5 else sorted(self.sessions)
+        candidates = (still_open or unpaid) if unpaid and pick % 5 else self._in_order(self.sessions)
         if not candidates:
             return
         payment_id = candidates[pick % len(candidates)]
@@ -616,7 +627,9 @@ class PaymentModel(RuleBasedStateMachine):
         declines = [d for d in self.outbox if d.fields.get("Approved") == "False"]
         if decline and not declines:  # a payer declined on a page still open, its postbacks held back
             still_open = [
-                p for p in sorted(set(self.sessions) - self.paid_sessions) if self._session(p)["state"] == "OPEN"
+                p
+                for p in self._in_order(set(self.sessions) - self.paid_sessions)
+                if self._session(p)["state"] == "OPEN"
             ]
             if still_open:
                 declines = self._pay(still_open[pick % len(still_open)], outcome="decline")
@@ -771,7 +784,7 @@ class PaymentModel(RuleBasedStateMachine):
     @rule(pick=st.integers(min_value=0, max_value=10**6))
     def payer_leaves_a_page_open(self, pick: int) -> None:
         if self.sessions:
-            self._leave_open(sorted(self.sessions)[pick % len(self.sessions)])
+            self._leave_open(self._in_order(self.sessions)[pick % len(self.sessions)])
 
     def _leave_open(self, payment_id: str) -> None:
         """A payer walks away from a session's page until our session and grace are over; the expiry
@@ -806,7 +819,7 @@ class PaymentModel(RuleBasedStateMachine):
         allocation without checking (a mistake the next payment file shows, and a later review
         corrects). With ``twice``, Invoice Cloud tells that payment something new at once and ops settle
         it again, in the same second."""
-        waiting = sorted(pid for pid, (status, _) in self.snapshot.items() if status is S.NEEDS_REVIEW)
+        waiting = self._in_order(pid for pid, (status, _) in self.snapshot.items() if status is S.NEEDS_REVIEW)
         if not waiting:
             return
         payment_id = waiting[pick % len(waiting)]
@@ -973,7 +986,7 @@ class PaymentModel(RuleBasedStateMachine):
                 for c in invoice.credits.values()
                 if c.exported_at is not None and c.exported_at + timedelta(hours=LAG_HOURS) < now
             )
-            update = invoice.model_copy(update={"billed_cents": billed[ref] - posted, "billed_as_of": now})
+            update = replace(invoice, billed_cents=billed[ref] - posted, billed_as_of=now)
             billing.update_invoice_from_billing(update, settlement_lag_hours=LAG_HOURS)
         STATS["billing files"] += 1
         self._check_moves({}, "billing file")
@@ -994,7 +1007,7 @@ class PaymentModel(RuleBasedStateMachine):
         on one invoice, part or whole, chargebacks won back), reconciled: lost postbacks recovered,
         reversals applied, differences to review."""
         asked: list[dict[str, Any]] = []
-        approved = sorted(self.paid_sessions)
+        approved = self._in_order(self.paid_sessions)
         for kind_pick, cents, line_pick in reversals if approved else []:
             payment_id = approved[pick % len(approved)]
             attempt = next(a for a in self._session(payment_id)["attempts"] if a["approved"])
@@ -1033,13 +1046,13 @@ class PaymentModel(RuleBasedStateMachine):
                 slot = (reversal["billerReference"], reversal["accountNumber"], reversal["invoiceNumber"])
                 cents = money.parse_cents(reversal["amount"])
                 held[slot] += cents if reversal["kind"] == "CHARGEBACK" else -cents
-        disputed = sorted(slot for slot, cents in held.items() if cents > 0)
+        disputed = sorted((slot for slot, cents in held.items() if cents > 0), key=self._slot_order)
         if not disputed:
             charged_back = self._charge_back(pick)
             if not charged_back:
                 return
             held.update({slot: money.parse_cents(amount) for slot, amount in charged_back.items()})
-            disputed = sorted(charged_back)
+            disputed = sorted(charged_back, key=self._slot_order)
         payment_id, account, invoice = slot = disputed[pick % len(disputed)]
         won = {"billerReference": payment_id, "kind": "CHARGEBACK_REVERSAL", "accountNumber": account}
         won |= {
@@ -1058,7 +1071,7 @@ class PaymentModel(RuleBasedStateMachine):
         it back in full, reconciled. The slot charged back and its amount (nothing when no card payment
         holds money there)."""
         cards = []
-        for payment_id in sorted(self.paid_sessions):
+        for payment_id in self._in_order(self.paid_sessions):
             attempt = next(a for a in self._session(payment_id)["attempts"] if a["approved"])
             if attempt["method"] == "CARD":
                 cards += [(payment_id, line) for line in attempt["invoices"]]
@@ -1220,7 +1233,9 @@ class PaymentModel(RuleBasedStateMachine):
         recorded meanwhile), the files read again, and the books must balance."""
         for _ in range(2):
             self._read_files()
-            for payment_id, (status, _) in sorted(self._statuses().items()):
+            statuses = self._statuses()
+            for payment_id in self._in_order(statuses):
+                status = statuses[payment_id][0]
                 if status is S.NEEDS_REVIEW:
                     self._settle(payment_id, dismiss=False)
                     self._check_moves(REVIEW_MOVES, "review")

@@ -4,6 +4,7 @@ biller's zone (23 and 25 hours when the clocks change), the export's rows and by
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -219,12 +220,12 @@ def test_a_mark_covering_the_credits_export_reflects_it_even_within_the_lag() ->
     soon = EXPORTED + timedelta(hours=2)
     assert reflects(credit(), soon, 24, PostedThrough(day=date(2026, 11, 26)))
     assert reflects(credit(), soon, 24, PostedThrough(at=EXPORTED))
-    never_exported = credit().model_copy(update={"exported_at": None, "exported_day": None})
+    never_exported = dataclasses.replace(credit(), exported_at=None, exported_day=None)
     assert not reflects(never_exported, soon, 0, PostedThrough(day=date(2030, 1, 1)))
 
 
 def test_a_credit_exported_before_its_export_day_was_kept_counts_until_the_day_after_its_export() -> None:
-    old = credit().model_copy(update={"exported_day": None})
+    old = dataclasses.replace(credit(), exported_day=None)
     assert not reflects(old, EXPORTED + timedelta(days=2), 24, PostedThrough(day=date(2026, 11, 26)))
     assert reflects(old, EXPORTED + timedelta(days=2), 24, PostedThrough(day=date(2026, 11, 27)))
 

@@ -4,6 +4,7 @@ what a reversal takes back, what a file row does through the postback rules, the
 from __future__ import annotations
 
 import hashlib
+from dataclasses import asdict, replace
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -309,7 +310,7 @@ def test_a_row_read_before_changes_nothing_while_its_payment_waits_or_once_it_is
 def test_a_row_a_persons_decision_left_out_is_a_mismatch_again_once_per_change_of_the_payment() -> None:
     file_row = row()
     identity = postback_from_row(file_row, payment_type_ids={}).identity
-    settled = payment(paid=(0, 2000)).model_copy(update={"version": 3})
+    settled = replace(payment(paid=(0, 2000)), **{"version": 3})
     decision = decide_row(settled, file_row, read_before(file_row))
     assert (decision.outcome, decision.status, decision.record_as, decision.reason) == (
         Outcome.REVIEW,
@@ -320,7 +321,7 @@ def test_a_row_a_persons_decision_left_out_is_a_mismatch_again_once_per_change_o
     looked_again = {**read_before(file_row), **read_before(file_row, key=f"{identity}-v3")}
     again = decide_row(settled, file_row, looked_again)
     assert (again.outcome, again.status, again.record_as) == (Outcome.DUPLICATE, S.APPROVED, "")
-    moved_on = decide_row(settled.model_copy(update={"version": 5}), file_row, looked_again)
+    moved_on = decide_row(replace(settled, **{"version": 5}), file_row, looked_again)
     assert (moved_on.outcome, moved_on.record_as) == (Outcome.REVIEW, f"{identity}-v5")
 
 
@@ -397,7 +398,7 @@ def test_reversed_cents_never_exceed_credited_cents(credits: list[int], reversal
             assert cents > sum(c.remaining_cents for c in held.values()) or p.status is not S.APPROVED
             continue
         for key, after in plan.credits[0].reversed_after.items():
-            held[key] = held[key].model_copy(update={"reversed_cents": after})
+            held[key] = replace(held[key], reversed_cents=after)
             assert after <= held[key].cents
         p = plan.after
         assert p.reversed_cents + p.amount_paid_cents == total
@@ -480,7 +481,7 @@ def test_a_reversal_takes_from_the_oldest_credits_first_and_no_more_than_its_amo
         created_at=NOW - timedelta(days=3), session_expires_at=NOW - timedelta(days=3), completed_at=NOW, version=7,
     )  # fmt: skip
     # An earlier reversal took 2.00 of the oldest credit; the keys do not sort as the credits' ages.
-    oldest = credit(1000).model_copy(update={"approved_at": NOW - timedelta(days=3), "reversed_cents": 200})
+    oldest = replace(credit(1000), **{"approved_at": NOW - timedelta(days=3), "reversed_cents": 200})
     held = invoice(("pay-1#b", oldest), ("pay-1#a", credit(1000)), ("pay-1#c", credit(1000)))
     plan = plan_reversal(p, row(RowKind.CHARGEBACK, cents=1500), held, NOW)
     (taken,) = plan.credits
@@ -490,7 +491,7 @@ def test_a_reversal_takes_from_the_oldest_credits_first_and_no_more_than_its_amo
     )
     assert (taken.ref, taken.cents, taken.credit_key) == (held.ref, 1500, f"pay-1#R{plan.identity[:23]}")
     assert (plan.after.status, plan.after.version, plan.after.amount_paid_cents) == (S.APPROVED, 8, 1300)
-    assert plan.after.reversals[0].model_dump() == {
+    assert asdict(plan.after.reversals[0]) == {
         "identity": plan.identity, "kind": "CHARGEBACK", "cents": 1500, "at": NOW, "payment_guid": "G-1",
         "invoices": {"A/I-1": 1500},
     }  # fmt: skip
@@ -503,31 +504,29 @@ def test_a_reversal_leaving_a_cent_leaves_the_payment_approved() -> None:
 
 @pytest.mark.parametrize("status", [S.NEEDS_REVIEW, S.REVERSED, S.CLOSED])
 def test_a_reversal_recorded_only_moves_the_payments_version_and_nothing_else(status: PaymentStatus) -> None:
-    p = payment(status).model_copy(update={"version": 4})
+    p = replace(payment(status), **{"version": 4})
     plan = plan_reversal(p, row(RowKind.VOID), invoice(("pay-1#a", credit())), NOW)
     assert (plan.identity, plan.outcome, plan.credits) == (
         reversal_identity(row(RowKind.VOID)),
         ReversalOutcome.RECORDED,
         (),
     )
-    assert plan.after == p.model_copy(update={"version": 5})
+    assert plan.after == replace(p, **{"version": 5})
 
 
 @pytest.mark.parametrize("status", [S.CREATED, S.PENDING, S.DECLINED, S.EXPIRED, S.FAILED])
 def test_a_reversal_of_a_payment_not_approved_is_for_review_whatever_its_invoice_holds(status: PaymentStatus) -> None:
-    p = payment(status, paid=(0, 0)).model_copy(update={"version": 2, "completed_at": None})
+    p = replace(payment(status, paid=(0, 0)), **{"version": 2, "completed_at": None})
     plan = plan_reversal(p, row(RowKind.VOID), invoice(("pay-1#a", credit())), NOW)
     assert (plan.identity, plan.outcome, plan.credits) == (
         reversal_identity(row(RowKind.VOID)),
         ReversalOutcome.REVIEW,
         (),
     )
-    assert plan.after == p.model_copy(
-        update={
+    assert plan.after == replace(p, **{
             "status": S.NEEDS_REVIEW, "version": 3, "review_reason": "reconciliation_mismatch", "flagged_at": NOW,
             "completed_at": NOW,
-        }
-    )  # fmt: skip
+        })  # fmt: skip
 
 
 def test_a_reversal_put_to_review_keeps_when_the_payment_was_completed() -> None:

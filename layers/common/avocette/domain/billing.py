@@ -14,11 +14,9 @@ and in the amounts a payment asks Invoice Cloud to charge alike (DESIGN §5, "th
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Literal
-
-from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
     "Account",
@@ -44,15 +42,14 @@ def decode_key_part(part: str) -> str:
     return part.replace("%2F", "/").replace("%2f", "/").replace("%25", "%")
 
 
-class InvoiceRef(BaseModel):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InvoiceRef:
     """An invoice named by its account and number (invoice numbers are unique only per account).
 
     Its text (:attr:`key`, ``ACCOUNT/INVOICE``) keys the allocations, ledger entries and reversals
     that name invoices. Identifiers may hold ``/`` (the billing file allows it), so each part is
     encoded (``%`` and ``/`` percent-escaped): ``A/B`` + ``C`` and ``A`` + ``B/C`` never share a key,
     and identifiers without either character read as before (DESIGN §5)."""
-
-    model_config = ConfigDict(frozen=True)
 
     account_number: str
     invoice_number: str
@@ -73,10 +70,9 @@ class InvoiceRef(BaseModel):
         return self.key
 
 
-class Account(BaseModel):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Account:
     """An account's profile from the billing file. ``name`` and the address are payer PII."""
-
-    model_config = ConfigDict(frozen=True)
 
     account_number: str
     name: str = ""
@@ -85,14 +81,15 @@ class Account(BaseModel):
     state: str = ""
     zip: str = ""
     email: str = ""
-    registration_hash: str = Field("", repr=False)
+    registration_hash: str = field(default="", repr=False)
     billed_as_of: datetime | None = None
 
 
 CreditKind = Literal["PAYMENT", "VOID", "REFUND", "ACH_RETURN", "CHARGEBACK", "CHARGEBACK_REVERSAL", "CORRECTION"]
 
 
-class Credit(BaseModel):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Credit:
     """Money one approval applied to an invoice, or a reversal took back from it. Each is its own
     entry (keyed by :func:`credit_id`), so that its ``approved_at`` is set once and never moved by a
     later one, and the biller's export carries it once. A reversal (VOID, ACH_RETURN, CHARGEBACK) is
@@ -100,21 +97,23 @@ class Credit(BaseModel):
     ``reversed_cents``. A CORRECTION is the same for money a person found applied to the wrong
     invoice (a review decision): Invoice Cloud took nothing back, the credit was never this invoice's."""
 
-    model_config = ConfigDict(frozen=True)
-
     payment_id: str
     cents: int
     approved_at: datetime
     kind: CreditKind = "PAYMENT"
     payment_guid: str = ""  # Invoice Cloud's payment id, for the export and reversals
     reverses: str | None = None  # a reversal: the key of the credit it takes back
-    reversed_cents: int = Field(0, ge=0)  # a payment credit: how much of it reversals took back
+    reversed_cents: int = 0  # a payment credit: how much of it reversals took back (never negative)
     # When the biller's export carried it, and the day (biller's zone) of that export: a billing file
     # made after that (and the settlement lag), or saying it posted that export, accounts for it.
     exported_at: datetime | None = None
     exported_day: date | None = None
     # As-of time of the billing file that first reflected it; None while no file does.
     reflected_as_of: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if self.reversed_cents < 0:
+            raise ValueError("reversed_cents is never negative")
 
     @property
     def reflected(self) -> bool:
@@ -135,11 +134,10 @@ def credit_id(payment_id: str, source: str) -> str:
     return f"{payment_id}#{source[:24]}"
 
 
-class PostedThrough(BaseModel):
+@dataclass(frozen=True)
+class PostedThrough:
     """A billing file's "payments posted through" mark (DESIGN §6e): the billing system posted every
     export written up to ``at``, or the exports of every day up to and including ``day``."""
-
-    model_config = ConfigDict(frozen=True)
 
     at: datetime | None = None
     day: date | None = None
@@ -172,9 +170,8 @@ def reflects(
     return credit.exported_at + timedelta(hours=settlement_lag_hours) < billed_as_of
 
 
-class Invoice(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Invoice:
     account_number: str
     invoice_number: str
     invoice_date: date | None = None
@@ -187,7 +184,7 @@ class Invoice(BaseModel):
     billed_cents: int
     billed_as_of: datetime
     closed_at: datetime | None = None
-    credits: dict[str, Credit] = Field(default_factory=dict)
+    credits: dict[str, Credit] = field(default_factory=dict)
     open_payment_id: str | None = None
     open_until: datetime | None = None
     # When the last session holding this invoice ended (expired) without a result from Invoice Cloud:
@@ -195,6 +192,9 @@ class Invoice(BaseModel):
     ended_without_result_at: datetime | None = None
     # The bill's PDF: its name under statements/ in the inbound bucket, from the billing file (§6g).
     statement_file: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "credits", dict(self.credits))  # its own copy, as a frozen value
 
     @property
     def ref(self) -> InvoiceRef:

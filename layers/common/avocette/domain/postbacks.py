@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Literal
@@ -488,7 +488,7 @@ def apply_decision(payment: Payment, decision: Decision, postback: ReceivedPostb
     lines = list(payment.lines)
     for index, cents in decision.allocation.items():
         line = lines[index]
-        lines[index] = line.model_copy(update={"paid_cents": line.paid_cents + cents})
+        lines[index] = replace(line, paid_cents=line.paid_cents + cents)
     update: dict[str, object] = {"status": decision.status, "lines": tuple(lines), "version": payment.version + 1}
     if decision.applies_money:
         if postback.payment_guid not in payment.ic_payment_ids:
@@ -504,7 +504,7 @@ def apply_decision(payment: Payment, decision: Decision, postback: ReceivedPostb
         update["flagged_at"] = now
     if decision.status.final and payment.completed_at is None:
         update["completed_at"] = now
-    return payment.model_copy(update=update)
+    return replace(payment, **update)  # type: ignore[arg-type]
 
 
 def credits_of(payment: Payment, decision: Decision) -> list[PostbackCredit]:

@@ -14,7 +14,7 @@ invoice above its bill either.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
@@ -179,7 +179,7 @@ def apply_allocation(
                 f"{line.invoice_number}: the payment credited only {money.cents_to_text(line.paid_cents)} "
                 f"there, so no more than that can be taken back"
             )
-        lines[index] = line.model_copy(update={"paid_cents": line.paid_cents + cents})
+        lines[index] = replace(line, paid_cents=line.paid_cents + cents)
     total_paid = sum(line.paid_cents for line in lines)
     if total_paid == 0:
         if not allocation:
@@ -211,7 +211,7 @@ def apply_allocation(
         update["payment_method"] = method
         update["card_type"] = payment.card_type or (postback.card_type if method != "ACH" else None) or None
         update["authorization"] = payment.authorization or postback.authorization or None
-    return payment.model_copy(update=update)
+    return replace(payment, **update)  # type: ignore[arg-type]
 
 
 def review_credits(payment: Payment, allocation: Mapping[int, int], source: str) -> list[PostbackCredit]:
@@ -288,13 +288,12 @@ def dismiss(payment: Payment, now: datetime) -> Payment:
     """NEEDS_REVIEW → CLOSED: no money stays on it (e.g. the payer was refunded at Invoice Cloud);
     what it had credited is taken back (:func:`corrections` of every line's paid cents)."""
     _require_review(payment)
-    return payment.model_copy(
-        update={
-            "status": PaymentStatus.CLOSED,
-            "lines": tuple(line.model_copy(update={"paid_cents": 0}) for line in payment.lines),
-            "version": payment.version + 1,
-            "completed_at": payment.completed_at or now,
-        }
+    return replace(
+        payment,
+        status=PaymentStatus.CLOSED,
+        lines=tuple(replace(line, paid_cents=0) for line in payment.lines),
+        version=payment.version + 1,
+        completed_at=payment.completed_at or now,
     )
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -293,9 +293,7 @@ _PENDING_ATTEMPTS = 3
 
 def mark_pending(payment: Payment, payment_url: str) -> Payment:
     """CREATED -> PENDING with IC's URL. When a postback got there first, only the URL is added."""
-    pending = payment.model_copy(
-        update={"status": PaymentStatus.PENDING, "payment_url": payment_url, "version": payment.version + 1}
-    )
+    pending = replace(payment, status=PaymentStatus.PENDING, payment_url=payment_url, version=payment.version + 1)
     for _ in range(_PENDING_ATTEMPTS):
         try:
             transact([put_payment(pending, expected_version=payment.version)])
@@ -328,13 +326,8 @@ def mark_pending(payment: Payment, payment_url: str) -> Payment:
 
 def mark_failed(payment: Payment, reason: str, now: datetime) -> Payment:
     """CREATED -> FAILED, releasing every invoice's hold, in one transaction."""
-    failed = payment.model_copy(
-        update={
-            "status": PaymentStatus.FAILED,
-            "failure_reason": reason,
-            "completed_at": now,
-            "version": payment.version + 1,
-        }
+    failed = replace(
+        payment, status=PaymentStatus.FAILED, failure_reason=reason, completed_at=now, version=payment.version + 1
     )
     items = [put_payment(failed, expected_version=payment.version)]
     items.extend(release_hold(line.ref, payment.payment_id) for line in payment.lines)
