@@ -5,12 +5,12 @@ the payment's method cannot have is a mismatch for review."""
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
-from avocette.domain.billing import Credit
+from avocette.domain.billing import Credit, CreditKind
 from avocette.domain.payments import Payment, PaymentStatus
-from avocette.domain.reconciliation import ReversalOutcome, RowKind, plan_reversal
+from avocette.domain.reconciliation import PaymentFileRow, ReversalOutcome, RowKind, plan_reversal
 
 from tests.unit.test_reconciliation_rules import credit, invoice, payment, row
 
@@ -119,3 +119,103 @@ def test_a_chargeback_reversal_of_an_ach_payment_is_a_mismatch() -> None:
     ach = replace(reversed_, **{"payment_method": "ACH"})
     plan = plan_reversal(ach, row(RowKind.CHARGEBACK_REVERSAL, line=3), invoice(*credits.items()), NOW)
     assert (plan.outcome, plan.reason) == (ReversalOutcome.REVIEW, "reversal_kind_contradicts_method")
+
+
+# ---- what a chargeback reversal gives back, and to which credits (§6d) ------------------------------
+
+
+def approval(cents: int, guid: str, days_ago: int, reversed_cents: int) -> Credit:
+    """A payment credit of pay-1 on I-1, approved ``days_ago`` days before NOW, ``reversed_cents`` taken back."""
+    return Credit(
+        payment_id="pay-1",
+        cents=cents,
+        approved_at=NOW - timedelta(days=days_ago),
+        payment_guid=guid,
+        reversed_cents=reversed_cents,
+    )
+
+
+def taking(kind: CreditKind, cents: int, guid: str, reverses: str) -> Credit:
+    """A reversal's own credit on I-1 (``kind`` VOID, CHARGEBACK, …): ``cents`` taken from ``reverses``."""
+    return Credit(payment_id="pay-1", cents=-cents, approved_at=NOW, kind=kind, payment_guid=guid, reverses=reverses)
+
+
+def reversal_of(cents: int, guid: str = "G-1") -> PaymentFileRow:
+    return row(RowKind.CHARGEBACK_REVERSAL, cents=cents, line=3, payment_guid=guid)
+
+
+def test_a_chargeback_reversal_without_the_invoice_goes_to_review() -> None:
+    plan = plan_reversal(payment(paid=(3000, 0)), reversal_of(1000), None, NOW)
+    assert (plan.outcome, plan.reason, plan.credits) == (ReversalOutcome.REVIEW, "reversal_without_credit", ())
+
+
+def test_a_chargeback_reversal_gives_back_newest_credit_first_and_exactly_its_amount() -> None:
+    """Two credits of one payment id, each 10.00 charged back; giving back 15.00 refills the newest
+    (pay-1#a, though its key sorts first) in full and the older one by the rest, and nothing more. Its
+    own credit is keyed by the payment and the reversal, as a taking reversal's is, and carries the
+    account credit the payment line was lowered by (the store's condition on what is unpaid)."""
+    credits = {
+        "pay-1#a": approval(2000, "G-1", days_ago=1, reversed_cents=1000),
+        "pay-1#b": approval(2000, "G-1", days_ago=2, reversed_cents=1000),
+        "pay-1#cb-a": taking("CHARGEBACK", 1000, "G-1", "pay-1#a"),
+        "pay-1#cb-b": taking("CHARGEBACK", 1000, "G-1", "pay-1#b"),
+    }
+    p = payment(paid=(2000, 0))
+    p = replace(p, lines=(replace(p.lines[0], account_credit_cents=500), p.lines[1]))
+
+    plan = plan_reversal(p, reversal_of(1500), invoice(*credits.items()), NOW)
+
+    assert plan.outcome is ReversalOutcome.REVERSED
+    (back,) = plan.credits
+    assert (dict(back.taken), dict(back.reversed_after)) == (
+        {"pay-1#a": 1000, "pay-1#b": 500},
+        {"pay-1#a": 0, "pay-1#b": 500},
+    )
+    assert (back.restores, back.cents, sum(back.taken.values())) == (True, 1500, 1500)
+    assert back.credit_key == f"pay-1#R{plan.identity[:23]}"
+    assert (back.account_credit_cents, back.needs_unpaid_cents) == (500, 2000)
+
+
+def test_a_one_cent_chargeback_is_given_back() -> None:
+    credits = {
+        "pay-1#a": approval(3000, "G-1", days_ago=1, reversed_cents=1),
+        "pay-1#cb": taking("CHARGEBACK", 1, "G-1", "pay-1#a"),
+    }
+    plan = plan_reversal(payment(paid=(2999, 0)), reversal_of(1), invoice(*credits.items()), NOW)
+    assert plan.outcome is ReversalOutcome.REVERSED
+    assert dict(plan.credits[0].taken) == {"pay-1#a": 1}
+
+
+def test_a_chargeback_reversal_gives_back_only_to_its_own_payment_ids_charged_back_credits() -> None:
+    """pay-1 paid I-1 twice: G-1's credit was charged back 10.00, G-2's (newer) voided 10.00. G-1's
+    reversal refills G-1's credit, not G-2's newer one; a "reversal" of G-2's void is no chargeback
+    reversal: G-1's chargeback is not G-2's to give back."""
+    credits = {
+        "pay-1#g1": approval(1500, "G-1", days_ago=2, reversed_cents=1000),
+        "pay-1#cb1": taking("CHARGEBACK", 1000, "G-1", "pay-1#g1"),
+        "pay-1#g2": approval(1500, "G-2", days_ago=1, reversed_cents=1000),
+        "pay-1#v2": taking("VOID", 1000, "G-2", "pay-1#g2"),
+    }
+    p = payment(paid=(1000, 0))
+
+    own = plan_reversal(p, reversal_of(1000, "G-1"), invoice(*credits.items()), NOW)
+    assert own.outcome is ReversalOutcome.REVERSED
+    assert dict(own.credits[0].taken) == {"pay-1#g1": 1000}
+
+    other = plan_reversal(p, reversal_of(1000, "G-2"), invoice(*credits.items()), NOW)
+    assert (other.outcome, other.reason, other.credits) == (ReversalOutcome.REVIEW, "reversal_without_credit", ())
+
+
+def test_what_a_chargeback_reversal_gave_back_is_never_given_back_again() -> None:
+    """10.00 charged back and given back, 5.00 voided: a second chargeback reversal of 5.00 finds
+    nothing of the chargeback left to give back (the void's 5.00 stays taken), and goes to review."""
+    credits = {
+        "pay-1#a": approval(3000, "G-1", days_ago=1, reversed_cents=500),
+        "pay-1#cb": taking("CHARGEBACK", 1000, "G-1", "pay-1#a"),
+        "pay-1#v": taking("VOID", 500, "G-1", "pay-1#a"),
+        "pay-1#back": Credit(
+            payment_id="pay-1", cents=1000, approved_at=NOW, kind="CHARGEBACK_REVERSAL", payment_guid="G-1"
+        ),
+    }
+    plan = plan_reversal(payment(paid=(2500, 0)), reversal_of(500), invoice(*credits.items()), NOW)
+    assert (plan.outcome, plan.reason, plan.credits) == (ReversalOutcome.REVIEW, "reversal_without_credit", ())
