@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -20,6 +21,7 @@ from avocette.domain.postbacks import (
     credits_of,
     decide_postback,
     decision_keys,
+    paid_moment,
 )
 from avocette.invoicecloud.postback import parse_postback
 
@@ -651,3 +653,62 @@ def test_a_payment_already_under_review_keeps_when_and_why_it_was_flagged() -> N
     assert decision.outcome is Outcome.RECORDED
     after = apply_decision(p, decision, pb, NOW)
     assert (after.status, after.review_reason, after.flagged_at) == (S.NEEDS_REVIEW, "unallocated_amount", flagged)
+
+
+def test_a_credit_carries_the_account_credit_its_payment_line_was_lowered_by() -> None:
+    """The invoice must stay that much unpaid after the credit (the store's condition), or the
+    account's credit would be netted twice."""
+    p = payment(lines=[("ACCT-1", "INV-1", 5000, 0)])
+    p = replace(p, lines=(replace(p.lines[0], account_credit_cents=700),))
+    (credit,) = credits_of(p, run(p, postback()))
+    assert (credit.cents, credit.account_credit_cents, credit.needs_unpaid_cents) == (5000, 700, 5700)
+
+
+def test_an_approval_for_a_payment_under_review_is_recorded_under_its_identity_for_the_person_deciding() -> None:
+    pb = postback()
+    decision = run(payment(S.NEEDS_REVIEW), pb)
+    assert (decision.outcome, decision.status, decision.record_as) == (Outcome.RECORDED, S.NEEDS_REVIEW, pb.identity)
+
+
+# ---- the payer's payment date (DESIGN §6e) -------------------------------------------------------------
+
+
+def at(hours: int) -> datetime:
+    return NOW + timedelta(hours=hours)
+
+
+def kept(
+    pb: ReceivedPostback, received_hours: int, *, guid: str = "G-1", paid_hours: int | None = None, **extra: object
+) -> RecordedPostback:
+    """``pb`` of payment id ``guid``, dated ``paid_hours`` by Invoice Cloud (None: no readable date)."""
+    paid_at = None if paid_hours is None else at(paid_hours)
+    received = replace(pb, payment_guid=guid, paid_at=paid_at, **extra)
+    return RecordedPostback(
+        key=received.identity, postback=received, outcome=Outcome.APPLIED, reason=None, received_at=at(received_hours)
+    )
+
+
+def test_the_payment_date_is_the_earliest_date_invoice_cloud_gave_the_payment_ids_readable_approvals() -> None:
+    """Not a decline's, an unreadable approval's, another payment id's, nor an undated approval's
+    arrival, however early."""
+    recorded = {
+        "later": kept(postback(), 3, paid_hours=2),
+        "earliest": kept(postback(invoice="INV-2"), 5, paid_hours=1),
+        "decline": kept(postback(approved=False), 0, paid_hours=-5),
+        "unreadable": kept(postback(invoice="INV-3"), 0, paid_hours=-4, problem="amount_unreadable"),
+        "other": kept(postback(invoice="INV-4"), 0, guid="G-2", paid_hours=-3),
+        "undated": kept(postback(invoice="INV-5"), -1),
+    }
+    assert paid_moment(recorded, "G-1") == at(1)
+
+
+def test_without_a_readable_date_the_payment_date_is_when_its_first_readable_approval_arrived() -> None:
+    recorded = {
+        "second": kept(postback(), 3),
+        "first": kept(postback(invoice="INV-2"), 1),
+        "decline": kept(postback(approved=False), 0),
+        "unreadable": kept(postback(invoice="INV-3"), 0, problem="amount_unreadable"),
+    }
+    assert paid_moment(recorded, "G-1") == at(1)
+    assert paid_moment(recorded, "G-9") is None
+    assert paid_moment({}, "G-1") is None
