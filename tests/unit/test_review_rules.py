@@ -5,6 +5,7 @@ approval waiting for a person."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -33,6 +34,7 @@ from avocette.domain.review import (
     money_by_guid,
     paid_lines,
     reported_cents,
+    reported_fee_cents,
     review_credits,
     settled_guid,
 )
@@ -277,6 +279,34 @@ def test_each_payment_id_reports_its_own_money_and_the_payment_all_of_it() -> No
     assert reported_cents(recorded) == 7000
 
 
+def test_each_postbacks_fee_is_counted_once_at_the_largest_its_copies_say() -> None:
+    """A conflicting copy of one postback restates its fee, not another; the payment id's postbacks
+    for several invoices add theirs up; a decline's, an unreadable one's and another payment id's
+    fee count for nothing."""
+    first = postback(3000, invoice="I-1", fee=300)
+    copy = postback(3000, invoice="I-1", fee=250)
+    recorded = by_key(
+        record(first),
+        record(copy, key=copy.identity + "-c"),
+        record(postback(2000, invoice="I-2", fee=100)),
+        record(postback(2000, invoice="I-3", fee=900, approved=False)),
+        record(postback(2000, invoice="I-4", fee=800, problem="fee_unreadable")),
+        record(postback(2000, guid="G-2", fee=700)),
+    )
+    assert reported_fee_cents(recorded, "G-1") == 400
+    assert reported_fee_cents(by_key(record(copy), record(first, key=first.identity + "-c")), "G-1") == 300
+
+
+def test_the_fee_is_the_postbacks_or_the_file_rows_whichever_told_more_and_none_is_no_fee() -> None:
+    rows = (postback(3000, invoice="I-1", fee=150), postback(2000, invoice="I-2", fee=150))
+    recorded = by_key(
+        record(postback(5000, fee=250)), *(record(row, key="F" + row.identity, source="file") for row in rows)
+    )
+    assert reported_fee_cents(recorded, "G-1") == 300
+    assert reported_fee_cents({}, "G-1") == 0
+    assert reported_fee_cents(by_key(record(postback(5000, fee=250, approved=False))), "G-1") == 0
+
+
 # ---- applying an allocation ---------------------------------------------------------------------------
 
 
@@ -433,6 +463,15 @@ def test_a_decisions_credits_are_its_positive_amounts_in_line_order_and_release_
                        releases_hold=False),
     ]  # fmt: skip
     assert review_credits(p, {2: -1000}, "rv1") == []
+
+
+def test_a_decisions_credit_carries_the_account_credit_its_payment_line_was_lowered_by() -> None:
+    """As a postback's credit does: the invoice must stay that much unpaid after it (the store's
+    condition), or the account's credit would be netted twice."""
+    p = payment()
+    p = replace(p, lines=(p.lines[0], replace(p.lines[1], account_credit_cents=400)))
+    (credit,) = review_credits(p, {1: 1500}, "rv1")
+    assert (credit.cents, credit.account_credit_cents, credit.needs_unpaid_cents) == (1500, 400, 1900)
 
 
 A1 = InvoiceRef(account_number="A", invoice_number="I-1")
