@@ -219,3 +219,22 @@ def test_what_a_chargeback_reversal_gave_back_is_never_given_back_again() -> Non
     }
     plan = plan_reversal(payment(paid=(2500, 0)), reversal_of(500), invoice(*credits.items()), NOW)
     assert (plan.outcome, plan.reason, plan.credits) == (ReversalOutcome.REVIEW, "reversal_without_credit", ())
+
+
+def test_credits_approved_at_one_moment_are_given_back_in_one_order_whatever_order_they_are_listed_in() -> None:
+    """A replayed reversal must give back to the same credits: a tie is broken by the credits' keys."""
+    a = approval(2000, "G-1", days_ago=1, reversed_cents=1000)
+    b = approval(2000, "G-1", days_ago=1, reversed_cents=1000)
+    chargebacks = [
+        ("pay-1#cb-a", taking("CHARGEBACK", 1000, "G-1", "pay-1#a")),
+        ("pay-1#cb-b", taking("CHARGEBACK", 1000, "G-1", "pay-1#b")),
+    ]
+    given = [
+        dict(
+            plan_reversal(payment(paid=(2000, 0)), reversal_of(1500), invoice(*listed, *chargebacks), NOW)
+            .credits[0]
+            .taken
+        )
+        for listed in ([("pay-1#a", a), ("pay-1#b", b)], [("pay-1#b", b), ("pay-1#a", a)])
+    ]
+    assert given == [{"pay-1#b": 1000, "pay-1#a": 500}] * 2
