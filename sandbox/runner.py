@@ -36,6 +36,7 @@ from sandbox.stack import (
     template_variable_names,
 )
 from stackdef import caches
+from stackdef.local import LocalSandbox
 from stackdef.template import function_specs, load_template
 
 __all__ = ["DEFAULT_BASE_PORT", "PoolSizes", "Sandbox", "SandboxPorts"]
@@ -114,6 +115,7 @@ class Sandbox:
         self.issuer: LocalIssuer | None = None
         self._servers: list[RunningServer] = []
         self._saved_environ: dict[str, str] | None = None
+        self.environment: dict[str, str] = {}  # every function's variables, once started
 
     @property
     def gateway_url(self) -> str:
@@ -126,6 +128,10 @@ class Sandbox:
     @property
     def moto_url(self) -> str:
         return f"http://127.0.0.1:{self.ports.moto}"
+
+    def local(self) -> LocalSandbox:
+        """What ``make dev`` writes to ``.sandbox/`` for a second shell and the tools (:mod:`stackdef.local`)."""
+        return LocalSandbox(self.gateway_url, self.simulator_url, self.moto_url, dict(self.environment))
 
     def start(self) -> None:
         self._saved_environ = dict(os.environ)
@@ -186,7 +192,8 @@ class Sandbox:
             parameters["BillerTimeZone"] = zone
             self.simulator.time_zone = ZoneInfo(zone)
         self._start_workers(resources, parameters)  # their imports run while this process goes on
-        os.environ.update(environment(resources, parameters))
+        self.environment = environment(resources, parameters)
+        os.environ.update(self.environment)
         caches.reset()
         demo.load_demo_data()
         self._servers.append(start_server(self._gateway(), self.ports.gateway, name="gateway"))
