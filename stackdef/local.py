@@ -11,6 +11,7 @@ is ready, and removes it when it stops. Nothing needs to be exported for another
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import socket
@@ -61,10 +62,8 @@ def remove(sandbox: LocalSandbox, directory: Path = STATE_DIR) -> None:
         return
     for name in (_ENV, _ENVIRONMENT):
         (directory / name).unlink(missing_ok=True)
-    try:
+    with contextlib.suppress(OSError):  # something else lives there: leave it
         directory.rmdir()
-    except OSError:
-        pass  # something else lives there: leave it
 
 
 def read(directory: Path = STATE_DIR, *, check: bool = True) -> LocalSandbox:
@@ -78,7 +77,9 @@ def read(directory: Path = STATE_DIR, *, check: bool = True) -> LocalSandbox:
             f"no sandbox is running here: `make dev` writes {env} in the repository's root while it runs; "
             "start it (in another shell), and run this from the repository's root"
         ) from None
-    values = dict(match.groups() for line in text.splitlines() if (match := _ASSIGNMENT.match(line.strip())))
+    values: dict[str, str] = {
+        match[1]: match[2] for line in text.splitlines() if (match := _ASSIGNMENT.match(line.strip()))
+    }
     if set(values) != {"API", "SIM", "AWS"}:
         raise SandboxNotFoundError(f"{env} is not what `make dev` writes: stop the sandbox, remove it, start again")
     try:

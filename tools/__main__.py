@@ -149,14 +149,16 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
     except StoreUnavailableError as exc:
-        endpoint = os.environ.get("AWS_ENDPOINT_URL") or "AWS"
-        print(f"error: {exc.reason} at {endpoint}: check the endpoint and credentials", file=sys.stderr)
+        print(
+            f"error: {exc.reason} at {os.environ.get('AWS_ENDPOINT_URL') or 'AWS'}: check the endpoint and credentials",
+            file=sys.stderr,
+        )
     except AppError as exc:
         print(f"error: {exc.code}: {exc.message}", file=sys.stderr)
     except (BotoCoreError, ClientError) as exc:
         said = " ".join(str(exc).split())  # one line, whatever the endpoint answered (an HTML page...)
-        endpoint = os.environ.get("AWS_ENDPOINT_URL")
-        where = f" (is {endpoint} AWS, e.g. the sandbox's moto?)" if endpoint else ""
+        given = os.environ.get("AWS_ENDPOINT_URL")
+        where = f" (is {given} AWS, e.g. the sandbox's moto?)" if given else ""
         print(f"error: AWS refused or could not be reached{where}: {said[:240]}", file=sys.stderr)
     return 2
 
