@@ -11,6 +11,7 @@ import csv
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from avocette.biller.billing_file import parse_key
 from avocette.service.billing_import import ImportReport, ImportRules, ImportStatus, import_billing
 from avocette.store import links
 
-from sandbox.invoicecloud import CustomerRecord
+from sandbox.invoicecloud import CopiedInvoice, CustomerRecord
 
 __all__ = [
     "BILLING_FILE",
@@ -27,6 +28,7 @@ __all__ = [
     "DemoUser",
     "demo_accounts",
     "demo_customer_records",
+    "demo_invoice_load",
     "demo_users",
     "load_demo_data",
 ]
@@ -111,6 +113,20 @@ def demo_customer_records() -> list[CustomerRecord]:
             )
         )
     return records
+
+
+def demo_invoice_load() -> tuple[dict[str, list[CopiedInvoice]], datetime]:
+    """The demo billing file as the biller's invoice load gave it to Invoice Cloud: each account's invoices
+    with their balances (what Invoice Cloud shows until a balance refresh), and the file's as-of time."""
+    load: dict[str, list[CopiedInvoice]] = {}
+    with BILLING_FILE.open(encoding="utf-8", newline="") as handle:
+        for row in csv.DictReader(handle):
+            due = datetime.strptime(row["DueDate"], "%m/%d/%Y").date() if row["DueDate"] else None
+            load.setdefault(row["AccountNumber"], []).append(
+                CopiedInvoice(row["InvoiceNumber"], due, Decimal(row["BalanceDue"]))
+            )
+    as_of: datetime = parse_key(f"billing/{BILLING_FILE.name}")[0]
+    return load, as_of
 
 
 def load_demo_data() -> ImportReport:

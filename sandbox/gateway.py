@@ -140,11 +140,14 @@ class Gateway:
 
     def _log_label(self, request: Request) -> str:
         """What the access log names: a route's key (``POST /postback/{paymentId}/{token}``), never the
-        path it was called with (the postback token is part of it), nor the query string."""
+        path it was called with (a postback token or a statement link is part of it, an account number is
+        part of Invoice Cloud's balance refresh), nor the query string."""
         try:
             route_key, _ = self._map.bind_to_environ(request.environ).match()
         except HTTPException:
-            path = "/postback/..." if request.path.startswith("/postback/") else request.path
+            # Tokens and account numbers live in these paths: an unmatched one is named by its prefix alone.
+            prefixes = ("/postback/", "/statement-links/", "/invoicecloud/")
+            path = next((f"{prefix}..." for prefix in prefixes if request.path.startswith(prefix)), request.path)
             return f"{request.method} {path}"
         return str(route_key)
 

@@ -7,7 +7,7 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -21,7 +21,7 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_ba
 from sandbox import demo
 from sandbox.functions import FunctionPool, PoolSizes, lambda_variables, stop_pools
 from sandbox.gateway import Cors, Gateway, GatewayRoute
-from sandbox.invoicecloud import InvoiceCloudSimulator
+from sandbox.invoicecloud import InvoiceCloudSimulator, RefreshTarget
 from sandbox.issuer import LocalIssuer
 from sandbox.mailbox import mailbox_route
 from sandbox.s3events import S3Notifications, S3Trigger
@@ -35,6 +35,7 @@ from sandbox.stack import (
     provision,
     template_variable_names,
 )
+from sandbox.statements import put_demo_statements
 from stackdef import caches
 from stackdef.local import LocalSandbox
 from stackdef.template import function_specs, load_template
@@ -101,8 +102,11 @@ class Sandbox:
         schedule_seconds: float = LOCAL_PERIOD_SECONDS,
         pool_sizes: PoolSizes | None = None,
         prewarm: bool = False,
+        parameters: Mapping[str, str] | None = None,
     ) -> None:
         self.ports = ports
+        # Stack parameters over the template's defaults and the sandbox's own (e.g. InvoiceCloudRefreshAuth).
+        self.parameters = dict(parameters or {})
         self.schedule_seconds = schedule_seconds
         self.pool_sizes = pool_sizes or PoolSizes()
         self.prewarm = prewarm
@@ -162,6 +166,7 @@ class Sandbox:
         clock.set_offset(timedelta())
         resources = provision(self.names, self.secrets, sender_email=SENDER_EMAIL)
 
+        invoice_load, load_as_of = demo.demo_invoice_load()
         self.simulator = InvoiceCloudSimulator(
             api_key=self.secrets.ic_api_key,
             biller_guid=self.secrets.biller_guid,
@@ -169,6 +174,9 @@ class Sandbox:
             customer_records=demo.demo_customer_records(),
             clock=clock.utc_now,
             payment_file_sink=self._put_payment_file,  # the sandbox's clock, which POST /dev/clock moves
+            invoice_load=invoice_load,
+            invoice_load_as_of=load_as_of,
+            refresh_target=self._refresh_target(),
         )
         self.simulator.base_url = self.simulator_url
         self._servers.append(start_server(self.simulator, self.ports.simulator, name="invoicecloud"))
@@ -187,6 +195,11 @@ class Sandbox:
             # The simulator's PaymentTypeID values (the real ones are an open question).
             "InvoiceCloudPaymentTypeIds": json.dumps(SIMULATOR_PAYMENT_TYPE_IDS),
         }
+        # IC_STATEMENT_LINKS=true make dev: CPV2 requests carry signed links to the bills (DESIGN §6g),
+        # which the simulator's invoice page shows.
+        if os.environ.get("IC_STATEMENT_LINKS", "").strip().lower() in ("1", "true", "yes"):
+            parameters["InvoiceCloudStatementLinks"] = "true"
+        parameters.update(self.parameters)
         zone = os.environ.get("BILLER_TIME_ZONE", "").strip()
         if zone:  # the biller's zone for every time a payer reads: portal, emails, the simulator's receipt
             parameters["BillerTimeZone"] = zone
@@ -196,12 +209,28 @@ class Sandbox:
         os.environ.update(self.environment)
         caches.reset()
         demo.load_demo_data()
+        put_demo_statements(self.names.inbound_bucket)  # the bills the demo billing file names
         self._servers.append(start_server(self._gateway(), self.ports.gateway, name="gateway"))
         for pool in self.pools.values():
             if self.prewarm or pool.spec.routes:
                 pool.wait_ready(pool.size if self.prewarm else 1)
         for pool in self.pools.values():
             pool.start(pool.size if self.prewarm else 1)  # the others start now, in the background
+
+    def _refresh_target(self) -> RefreshTarget:
+        """How the simulator calls the balance refresh, as the biller would set it up with Invoice Cloud:
+        the gateway's route, the stack's credential and scheme, and the answer's format."""
+        defaults = {name: spec.get("Default") for name, spec in load_template()["Parameters"].items()}
+        chosen = {**defaults, **self.parameters}
+        credential = self.secrets.refresh_credential
+        return RefreshTarget(
+            url_template=f"{self.gateway_url}/invoicecloud/accounts/{{accountNumber}}",
+            auth=chosen["InvoiceCloudRefreshAuth"],
+            username=credential["username"],
+            secret=credential["secret"],
+            header=chosen["InvoiceCloudRefreshHeader"],
+            format_name=chosen["InvoiceCloudRefreshFormat"],
+        )
 
     def _start_workers(self, resources: dict[str, str], parameters: dict[str, str]) -> None:
         """Each function's pool, with its own environment: this process's, without any function's

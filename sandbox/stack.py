@@ -38,6 +38,13 @@ class StackSecrets:
         }
     )
     registration_hash_key: str = field(default_factory=lambda: secrets.token_urlsafe(48))
+    # What Invoice Cloud presents to the balance refresh (IC_REFRESH_SECRET_ARN), as the stack generates it.
+    refresh_credential: dict[str, str] = field(
+        default_factory=lambda: {"username": "invoicecloud", "secret": secrets.token_urlsafe(36)}
+    )
+    statement_link_keys: dict[str, Any] = field(
+        default_factory=lambda: {"current": "1", "keys": {"1": secrets.token_urlsafe(32)}}
+    )
 
     def all_values(self) -> list[str]:
         """Every secret string, for tests that prove none reaches a log line."""
@@ -46,6 +53,8 @@ class StackSecrets:
             self.web_service_key,
             self.registration_hash_key,
             *self.postback_keys["keys"].values(),
+            self.refresh_credential["secret"],
+            *self.statement_link_keys["keys"].values(),
         ]
 
 
@@ -73,6 +82,12 @@ def provision(names: StackNames, values: StackSecrets, *, sender_email: str) -> 
         ),
         "RegistrationHashKeySecret": secretsmanager.create_secret(
             Name=names.registration_hash_secret_name, SecretString=values.registration_hash_key
+        ),
+        "InvoiceCloudRefreshSecret": secretsmanager.create_secret(
+            Name=names.refresh_secret_name, SecretString=json.dumps(values.refresh_credential)
+        ),
+        "StatementLinkKeysSecret": secretsmanager.create_secret(
+            Name=names.statement_link_keys_secret_name, SecretString=json.dumps(values.statement_link_keys)
         ),
     }
     s3 = boto3.client("s3")

@@ -18,6 +18,8 @@ class StackNames:
     ic_secret_name: str = "avocette/invoice-cloud"
     postback_keys_secret_name: str = "avocette/postback-keys"
     registration_hash_secret_name: str = "avocette/registration-hash-key"
+    refresh_secret_name: str = "avocette/invoice-cloud-refresh"
+    statement_link_keys_secret_name: str = "avocette/statement-link-keys"
 
     def buckets(self) -> dict[str, str]:
         """The template's buckets by logical id."""

@@ -79,6 +79,7 @@ def add_invoice(
     cc_fee: str | None = None,
     credits: dict[str, Any] | None = None,
     due: date = date(2026, 11, 20),
+    statement_file: str | None = None,
 ) -> Invoice:
     invoice = Invoice(
         account_number=account,
@@ -92,9 +93,50 @@ def add_invoice(
         billed_cents=money.parse_cents(amount),
         billed_as_of=AS_OF,
         credits=credits or {},
+        statement_file=statement_file,
     )
     billing.put_invoice(invoice)
     return invoice
+
+
+PDF = b"%PDF-1.4\n% a test bill\n%%EOF\n"
+
+
+def put_statement(stack: Stack, name: str, body: bytes = PDF) -> str:
+    """A bill's PDF in the stack's inbound bucket under statements/ (as the biller drops it); its key."""
+    import boto3
+
+    key = f"statements/{name}"
+    boto3.client("s3").put_object(Bucket=stack.names.inbound_bucket, Key=key, Body=body, ContentType="application/pdf")
+    return key
+
+
+def get_statement(sub: str, account: str, invoice: str, *, raw_path: str | None = None) -> HttpResult:
+    """GET /accounts/{accountNumber}/invoices/{invoiceNumber}/statement, as API Gateway passes it on."""
+    return invoke(
+        "statements",
+        http_event(
+            "GET",
+            raw_path or f"/accounts/{account}/invoices/{invoice}/statement",
+            route="/accounts/{accountNumber}/invoices/{invoiceNumber}/statement",
+            path_parameters={"accountNumber": account, "invoiceNumber": invoice},
+            sub=sub,
+        ),
+    )
+
+
+def open_statement_link(token: str) -> HttpResult:
+    """GET /statement-links/{token}, without a JWT (as Invoice Cloud's page would open it)."""
+    return invoke(
+        "statement_links",
+        http_event(
+            "GET",
+            f"/statement-links/{token}",
+            route="/statement-links/{token}",
+            path_parameters={"token": token},
+            sub=None,
+        ),
+    )
 
 
 def get_invoice(account: str, number: str) -> Invoice:
@@ -321,3 +363,64 @@ def table_items(stack: Stack, prefix: str | None = None) -> list[dict[str, Any]]
     if prefix:
         items = [item for item in items if str(item["PK"]).startswith(prefix)]
     return sorted(items, key=lambda item: (item["PK"], item["SK"]))
+
+
+# ---- Invoice Cloud's balance refresh ------------------------------------------------------------
+
+
+def refresh_headers(
+    stack: Stack,
+    account_number: str,
+    *,
+    scheme: str = "basic",
+    secret: str | None = None,
+    username: str | None = None,
+    header: str = "X-Api-Key",
+    timestamp: int | None = None,
+    nonce: str | None = None,
+) -> dict[str, str]:
+    """The headers Invoice Cloud sends with a balance refresh, with the stack's credential unless told."""
+    import secrets as random
+    import time
+
+    from avocette.security import refresh_signature
+
+    credential = stack.secrets.refresh_credential
+    secret = credential["secret"] if secret is None else secret
+    if scheme == "basic":
+        pair = f"{credential['username'] if username is None else username}:{secret}"
+        return {"Authorization": "Basic " + base64.b64encode(pair.encode()).decode()}
+    if scheme == "header":
+        return {header: secret}
+    moment = str(int(time.time()) if timestamp is None else timestamp)
+    once = nonce or random.token_urlsafe(18)
+    return {
+        "X-IC-Timestamp": moment,
+        "X-IC-Nonce": once,
+        "X-IC-Signature": refresh_signature(secret.encode(), account_number, moment, once),
+    }
+
+
+def refresh_event(
+    account_number: str, headers: dict[str, str] | None = None, *, source_ip: str = "198.51.100.7"
+) -> dict[str, Any]:
+    """A balance refresh as API Gateway passes it to its function (no JWT)."""
+    from urllib.parse import quote
+
+    return http_event(
+        "GET",
+        "/invoicecloud/accounts/" + quote(account_number, safe=""),
+        route="/invoicecloud/accounts/{accountNumber}",
+        path_parameters={"accountNumber": account_number},
+        sub=None,
+        headers=headers,
+        source_ip=source_ip,
+    )
+
+
+def refresh(stack: Stack, account_number: str, **options: Any) -> HttpResult:
+    """Ask the refresh function for an account's balances with the stack's credential (basic unless
+    ``scheme`` says otherwise; the stack's IC_REFRESH_AUTH must agree)."""
+    source_ip = options.pop("source_ip", "198.51.100.7")
+    return invoke("refresh_balances", refresh_event(account_number, refresh_headers(stack, account_number, **options),
+                                                    source_ip=source_ip))  # fmt: skip

@@ -3,9 +3,19 @@
 from sandbox.invoicecloud.app import (
     DEFAULT_CONFIG,
     AdjustableClock,
+    CopiedInvoice,
     CustomerRecord,
     InvoiceCloudSimulator,
     PaymentFileSink,
+    RefreshTarget,
 )
 
-__all__ = ["DEFAULT_CONFIG", "AdjustableClock", "CustomerRecord", "InvoiceCloudSimulator", "PaymentFileSink"]
+__all__ = [
+    "DEFAULT_CONFIG",
+    "AdjustableClock",
+    "CopiedInvoice",
+    "CustomerRecord",
+    "InvoiceCloudSimulator",
+    "PaymentFileSink",
+    "RefreshTarget",
+]

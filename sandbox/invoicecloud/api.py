@@ -31,9 +31,11 @@ class Cpv2Api(SimulatorCore):
         if request.mimetype != JSON_MIMETYPE:
             message = f"The request entity's media type '{request.mimetype}' is not supported for this resource."
             return cpv2_response(message, status=415)
+        with self._lock:
+            statement_link_field = self._config["statementLinkField"]
         try:
             body = parse_cpv2_json(request.get_data())
-            validate_cpv2_request(body)
+            validate_cpv2_request(body, statement_link_field=statement_link_field)
         except RequestValidationError as error:
             return cpv2_response(str(error), status=400)
         session = self._open_session(body)
@@ -70,7 +72,7 @@ class Cpv2Api(SimulatorCore):
                 request=body,
                 created_at=now,
                 expires_at=now + timedelta(minutes=minutes),
-                lines=invoice_lines(body),
+                lines=invoice_lines(body, statement_link_field=self._config["statementLinkField"]),
                 billing=billing_from_request(body),
             )
             self._sessions[session.session_id] = session

@@ -1,19 +1,20 @@
 """The Invoice Cloud simulator: CPV2 API, hosted payment pages, postbacks, CloudManagement, payment
-files, control API.
+files, the balance refresh, control API.
 
 One WSGI app, all state in memory behind one re-entrant lock (see ``core``). The simulator is
 strict where the real service is only documented loosely (see ``validation.py``) and configurable
 where its behaviour is unknown (DESIGN.md §4a, ``avocette/settings``), so that the tests can run our client
 against every plausible answer. Each area is a mixin in its own module: ``api`` (CPV2),
 ``hosted`` (the payer's pages), ``control`` (``/_sim/``), ``cloud_management`` (customer records),
-``payment_files`` (the daily payment file, ``/_sim/payment-files``).
+``payment_files`` (the daily payment file, ``/_sim/payment-files``), ``refresh`` (pulling an account's
+balances from the biller, and the customer portal's page of them).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Final
 
@@ -22,6 +23,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from sandbox.invoicecloud.api import Cpv2Api
+from sandbox.invoicecloud.balances import CopiedInvoice, RefreshTarget
 from sandbox.invoicecloud.clock import AdjustableClock
 from sandbox.invoicecloud.cloud_management import CloudManagement
 from sandbox.invoicecloud.config import DEFAULT_CONFIG
@@ -30,9 +32,18 @@ from sandbox.invoicecloud.customers import CLOUD_MANAGEMENT_PATH, CustomerEntry,
 from sandbox.invoicecloud.hosted import HostedPages
 from sandbox.invoicecloud.payment_file_format import PaymentFileSink
 from sandbox.invoicecloud.payment_files import PaymentFiles
+from sandbox.invoicecloud.refresh import BalanceRefresh
 from sandbox.invoicecloud.responses import SimulatorRequest, json_response
 
-__all__ = ["DEFAULT_CONFIG", "AdjustableClock", "CustomerRecord", "InvoiceCloudSimulator", "PaymentFileSink"]
+__all__ = [
+    "DEFAULT_CONFIG",
+    "AdjustableClock",
+    "CopiedInvoice",
+    "CustomerRecord",
+    "InvoiceCloudSimulator",
+    "PaymentFileSink",
+    "RefreshTarget",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +56,7 @@ _URL_MAP: Final = Map(
         Rule("/cloudpayments/<session_id>", endpoint="hosted_start", methods=["GET"]),
         Rule("/cloudpayments/<session_id>/<step>", endpoint="hosted_step", methods=["GET", "POST"]),
         Rule("/portal/", endpoint="customer_portal", methods=["GET", "POST"]),
+        Rule("/portal/accounts/<path:account_number>", endpoint="customer_account", methods=["GET"]),
         Rule(f"{CLOUD_MANAGEMENT_PATH}/ViewCustomerRecord", endpoint="view_customer", methods=["POST"]),
         Rule(f"{CLOUD_MANAGEMENT_PATH}/UpdateCustomerRecord", endpoint="update_customer", methods=["POST"]),
         Rule("/_sim/sessions", endpoint="list_sessions", methods=["GET"]),
@@ -55,11 +67,13 @@ _URL_MAP: Final = Map(
         Rule("/_sim/customers", endpoint="customers", methods=["GET"]),
         Rule("/_sim/payment-files", endpoint="write_payment_file", methods=["POST"]),
         Rule("/_sim/payment-files/<path:key>", endpoint="read_payment_file", methods=["GET"]),
+        Rule("/_sim/refresh/<path:account_number>", endpoint="refresh", methods=["GET", "POST"]),
+        Rule("/_sim/portal-payments", endpoint="portal_payment", methods=["POST"]),
     ]
 )
 
 
-class InvoiceCloudSimulator(Cpv2Api, HostedPages, ControlApi, CloudManagement, PaymentFiles):
+class InvoiceCloudSimulator(Cpv2Api, HostedPages, ControlApi, CloudManagement, PaymentFiles, BalanceRefresh):
     """A WSGI app playing Invoice Cloud for one biller; see the module docstring."""
 
     def __init__(
@@ -72,13 +86,20 @@ class InvoiceCloudSimulator(Cpv2Api, HostedPages, ControlApi, CloudManagement, P
         customer_records: Iterable[CustomerRecord] = (),
         clock: Callable[[], datetime] | None = None,
         payment_file_sink: PaymentFileSink | None = None,
+        invoice_load: Mapping[str, Sequence[CopiedInvoice]] | None = None,
+        invoice_load_as_of: datetime | None = None,
+        refresh_target: RefreshTarget | None = None,
     ) -> None:
         """``clock`` answers "now" for everything the simulator does (default: real UTC time, whole
         seconds); the sandbox passes one it can move forward, e.g. :class:`AdjustableClock`.
 
         ``payment_file_sink(key, data)`` stores each payment file written and answers ``(bucket, key)``
         (the sandbox puts it into the bucket the backend reconciles from). Either way the simulator
-        keeps the last file of each key, served at ``GET /_sim/payment-files/<key>``."""
+        keeps the last file of each key, served at ``GET /_sim/payment-files/<key>``.
+
+        ``invoice_load`` is the biller's last invoice load, by account (as of ``invoice_load_as_of``): what
+        Invoice Cloud's customer portal shows until a balance refresh; ``refresh_target`` is how to reach
+        the biller's balance refresh (none: ``POST /_sim/refresh/...`` answers 409)."""
         super().__init__(
             api_key=api_key,
             biller_guid=biller_guid,
@@ -87,6 +108,9 @@ class InvoiceCloudSimulator(Cpv2Api, HostedPages, ControlApi, CloudManagement, P
             customer_records=customer_records,
             clock=clock,
             payment_file_sink=payment_file_sink,
+            invoice_load=invoice_load,
+            invoice_load_as_of=invoice_load_as_of,
+            refresh_target=refresh_target,
         )
         self._handlers: dict[str, Callable[..., Response]] = {
             "index": self._handle_index,
@@ -106,6 +130,9 @@ class InvoiceCloudSimulator(Cpv2Api, HostedPages, ControlApi, CloudManagement, P
             "customers": self._handle_customers,
             "write_payment_file": self._handle_write_payment_file,
             "read_payment_file": self._handle_read_payment_file,
+            "refresh": self._handle_refresh,
+            "portal_payment": self._handle_portal_payment,
+            "customer_account": self._handle_customer_account,
         }
 
     @property

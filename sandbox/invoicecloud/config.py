@@ -46,6 +46,15 @@ DEFAULT_CONFIG: Final[Mapping[str, Any]] = {
     "customerApiFaultCount": None,
     "customerApiDelaySeconds": 0,
     "customerApiTimeoutSeconds": 15,
+    # Invoice Cloud's public limits of the balance refresh: no new pull of an account within this many
+    # hours of a successful one; no refresh of an invoice paid at Invoice Cloud within this many hours.
+    "refreshIntervalHours": 4,
+    "refreshPaidHoldHours": 24,
+    # true: Invoice Cloud calls the balance refresh with a credential the biller no longer accepts.
+    "refreshWrongCredential": False,
+    # The CPV2 invoice field that may carry a link to the bill (IC_STATEMENT_LINK_FIELD, DESIGN §6g):
+    # accepted (an http(s) URL) and shown on the invoice page; null refuses it as an unknown field.
+    "statementLinkField": "StatementURL",
 }
 
 FAULTS: Final = ("500", "502", "503", "504", "timeout", "malformed", "reject")
@@ -113,6 +122,12 @@ _CONFIG_RULES: Final[Mapping[str, _Rule]] = {
     "customerApiFaultCount": _nullable(_POSITIVE_COUNT),
     "customerApiDelaySeconds": _SECONDS,
     "customerApiTimeoutSeconds": _SECONDS,
+    "refreshIntervalHours": _SECONDS,
+    "refreshPaidHoldHours": _SECONDS,
+    "refreshWrongCredential": _BOOLEAN,
+    "statementLinkField": _nullable(
+        _Rule(lambda value: isinstance(value, str) and value.isidentifier() and len(value) <= 64, "a field name")
+    ),
 }
 
 

@@ -19,6 +19,7 @@ from datetime import datetime, tzinfo
 from decimal import Decimal
 from typing import Any, Final
 
+from sandbox.invoicecloud.balances import AccountCopy, CopiedInvoice, RefreshState, RefreshTarget
 from sandbox.invoicecloud.clock import PAYMENT_TIME_ZONE, as_utc, utc_now
 from sandbox.invoicecloud.config import default_config, validate_config_update
 from sandbox.invoicecloud.customers import CustomerEntry, CustomerRecord
@@ -46,6 +47,9 @@ class SimulatorCore:
         customer_records: Iterable[CustomerRecord],
         clock: Callable[[], datetime] | None,
         payment_file_sink: PaymentFileSink | None = None,
+        invoice_load: Mapping[str, Sequence[CopiedInvoice]] | None = None,
+        invoice_load_as_of: datetime | None = None,
+        refresh_target: RefreshTarget | None = None,
     ) -> None:
         self.base_url = DEFAULT_BASE_URL
         self.biller_name = biller_name
@@ -68,12 +72,31 @@ class SimulatorCore:
         # still cannot both accept reversals that together take back more than was paid.
         self._payment_file_lock = threading.Lock()
         self._sender = PostbackSender(self._lock, self._now)
+        # The biller's last invoice load (what Invoice Cloud shows until a balance refresh), and how to
+        # reach the biller's balance refresh (``balances``, ``refresh``).
+        self._invoice_load = {
+            number: tuple(dataclasses.replace(invoice) for invoice in invoices)
+            for number, invoices in (invoice_load or {}).items()
+        }
+        self._invoice_load_as_of = as_utc(invoice_load_as_of) if invoice_load_as_of else self._now()
+        self._refresh_target = refresh_target
+        self._copies: dict[str, AccountCopy] = {}
+        self._refresh_states: dict[str, RefreshState] = {}
         self.reset()
 
     def reset(self) -> None:
         """Defaults back, sessions gone (their pending deliveries stop), customer records as constructed,
-        payment files and reversals forgotten."""
+        payment files and reversals forgotten, every account's bills as the invoice load had them."""
         with self._lock:
+            self._copies = {
+                number: AccountCopy(
+                    invoices={invoice.invoice_number: dataclasses.replace(invoice) for invoice in invoices},
+                    source="load",
+                    as_of=self._invoice_load_as_of,
+                )
+                for number, invoices in self._invoice_load.items()
+            }
+            self._refresh_states = {}
             for session in self._sessions.values():
                 session.discarded.set()
             self._config = default_config()

@@ -103,6 +103,7 @@ class HostedPages(SimulatorCore):
                 line.invoice_date,
                 line.due_date,
                 dollars(line.balance_due),
+                line.statement_url,
             )
             for line in selected
         ]

@@ -21,6 +21,8 @@ __all__ = [
     "AccountSummary",
     "AmountInput",
     "BillingForm",
+    "CustomerAccountView",
+    "CustomerInvoiceRow",
     "Frame",
     "IndexRow",
     "InvoiceRow",
@@ -30,6 +32,8 @@ __all__ = [
     "ReceiptView",
     "account_page",
     "billing_page",
+    "customer_account_missing_page",
+    "customer_account_page",
     "customer_portal_page",
     "expired_page",
     "index_page",
@@ -89,6 +93,7 @@ class InvoiceRow:
     invoice_date: str
     due_date: str
     balance: str
+    statement_url: str = ""  # a link to the bill, when the biller sent one
 
 
 @dataclass(frozen=True)
@@ -270,10 +275,20 @@ def _invoice_row(frame: Frame, row: InvoiceRow, *, allow_remove: bool) -> str:
         )
     return (
         f"<tr><td data-label='Account'>{_e(row.account_number)}</td>"
-        f"<td data-label='Invoice'>{_e(row.invoice_number)}</td>"
+        f"<td data-label='Invoice'>{_e(row.invoice_number)}{_statement_link(row)}</td>"
         f"<td data-label='Invoice date'>{_e(row.invoice_date)}</td>"
         f"<td data-label='Due date'>{_e(row.due_date)}</td>"
         f"<td data-label='Balance' class='num'>{_e(row.balance)}</td>{remove_cell}</tr>"
+    )
+
+
+def _statement_link(row: InvoiceRow) -> str:
+    """The biller's link to the bill (validated as an http(s) URL when the request came in)."""
+    if not row.statement_url:
+        return ""
+    return (
+        f" <a class='statement' href='{_e(row.statement_url)}' target='_blank' rel='noopener noreferrer'"
+        f" aria-label='View the bill of invoice {_e(row.invoice_number)}'>View bill</a>"
     )
 
 
@@ -620,3 +635,66 @@ def customer_portal_page(
   </form>
 </section>"""
     return _layout(Frame(biller_name=biller_name, session_id=""), "Customer portal", None, body)
+
+
+@dataclass(frozen=True)
+class CustomerInvoiceRow:
+    invoice_number: str
+    due_date: str
+    balance: str
+    due: bool
+    paid_here: str  # when the payer paid it on Invoice Cloud's own pages, in words; "" when not
+
+
+@dataclass(frozen=True)
+class CustomerAccountView:
+    """An account's bills as Invoice Cloud has them: from the biller's invoice load, or a balance refresh."""
+
+    account_number: str
+    rows: tuple[CustomerInvoiceRow, ...]
+    total: str
+    source: str  # where the balances come from, and when
+    failure: str  # why the last balance refresh failed, in words; "" when it did not
+
+
+def _customer_invoice_row(row: CustomerInvoiceRow) -> str:
+    status = "Due" if row.due else "Paid"
+    if row.paid_here:
+        status += f" (paid here, {_e(row.paid_here)})"
+    return (
+        f'<tr data-invoice="{_e(row.invoice_number)}">'
+        f'<th scope="row" data-label="Invoice">{_e(row.invoice_number)}</th>'
+        f'<td data-label="Due date">{_e(row.due_date)}</td>'
+        f'<td data-label="Balance" class="num">{_e(row.balance)}</td>'
+        f'<td data-label="Status">{status}</td></tr>'
+    )
+
+
+def customer_account_page(biller_name: str, view: CustomerAccountView) -> str:
+    """The customer portal's page of one account: each invoice, Due or Paid, and where the balances
+    come from (the biller's last invoice load, or a balance refresh)."""
+    rows = "".join(_customer_invoice_row(row) for row in view.rows) or "<tr><td colspan='4'>No bills.</td></tr>"
+    body = f"""
+<section class="panel">
+  <h1>Your bills</h1>
+  <p class="lead">{_e(biller_name)} account <strong>{_e(view.account_number)}</strong></p>
+  {_banner(view.failure, "warning")}
+  <table class="lines" id="bills">
+    <thead><tr><th scope="col">Invoice</th><th scope="col">Due date</th><th scope="col" class="num">Balance</th>
+    <th scope="col">Status</th></tr></thead>
+    <tbody>{rows}</tbody>
+    <tfoot><tr><th scope="row" colspan="2">Total due</th>
+    <td class="num" id="total-due">{_e(view.total)}</td><td></td></tr></tfoot>
+  </table>
+  <p class="hints" id="balances-source">{_e(view.source)}</p>
+</section>"""
+    return _layout(Frame(biller_name=biller_name, session_id=""), "Your bills", None, body)
+
+
+def customer_account_missing_page(biller_name: str, account_number: str) -> str:
+    body = f"""
+<section class="panel">
+  <h1>Account not found</h1>
+  <p>Invoice Cloud has no bills of {_e(biller_name)} account {_e(account_number)}.</p>
+</section>"""
+    return _layout(Frame(biller_name=biller_name, session_id=""), "Not found", None, body)

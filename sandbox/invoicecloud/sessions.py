@@ -50,6 +50,7 @@ class InvoiceLine:
     ach_fee: Decimal
     allow_partial: bool = False
     minimum_due: Decimal | None = None
+    statement_url: str = ""  # the link to the bill the biller sent, if any (DESIGN §6g)
 
     def fee_for(self, kind: MethodKind) -> Decimal:
         return self.cc_fee if kind == "CARD" else self.ach_fee
@@ -247,7 +248,7 @@ class Session:
         return str(self.request.get("BillerReference", ""))
 
 
-def invoice_lines(request: Mapping[str, Any]) -> tuple[InvoiceLine, ...]:
+def invoice_lines(request: Mapping[str, Any], *, statement_link_field: str | None = None) -> tuple[InvoiceLine, ...]:
     lines = []
     for customer_index, customer in enumerate(request["Customers"]):
         account = customer["AccountNumber"]
@@ -267,6 +268,7 @@ def invoice_lines(request: Mapping[str, Any]) -> tuple[InvoiceLine, ...]:
                     ach_fee=Decimal(invoice.get("ACHServiceFee", 0)),
                     allow_partial=invoice.get("AllowPartialPayments") is True,
                     minimum_due=Decimal(invoice["MinimumAmountDue"]) if "MinimumAmountDue" in invoice else None,
+                    statement_url=str(invoice.get(statement_link_field) or "") if statement_link_field else "",
                 )
             )
     return tuple(lines)

@@ -124,11 +124,12 @@ def _refuse_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 # --------------------------------------------------------------------------- CPV2 request
 
 
-def validate_cpv2_request(body: Any) -> None:
-    """Raise :class:`RequestValidationError` on the first rule the CPV2 request breaks."""
+def validate_cpv2_request(body: Any, *, statement_link_field: str | None = None) -> None:
+    """Raise :class:`RequestValidationError` on the first rule the CPV2 request breaks. An invoice
+    may carry ``statement_link_field``, a link to its bill (an http(s) URL), when one is named."""
     _require_object(body, "The request body")
     _refuse_unknown_fields(body, TOP_LEVEL_FIELDS, "")
-    _validate_customers(body)
+    _validate_customers(body, statement_link_field)
     for name in TOP_LEVEL_BOOLEANS:
         _optional(body, name, name, _check_boolean)
     for name in TOP_LEVEL_STRINGS:
@@ -143,7 +144,7 @@ def validate_cpv2_request(body: Any) -> None:
         raise RequestValidationError("AllowCCPayment and AllowACHPayment are both false: no way to pay is left")
 
 
-def _validate_customers(body: Mapping[str, Any]) -> None:
+def _validate_customers(body: Mapping[str, Any], statement_link_field: str | None) -> None:
     if "Customers" not in body:
         raise RequestValidationError("Customers is required")
     customers = body["Customers"]
@@ -152,7 +153,7 @@ def _validate_customers(body: Mapping[str, Any]) -> None:
     seen_accounts: set[str] = set()
     for index, customer in enumerate(customers):
         path = f"Customers[{index}]"
-        _validate_customer(customer, path)
+        _validate_customer(customer, path, statement_link_field)
         account = customer["AccountNumber"]
         if account in seen_accounts:
             raise RequestValidationError(f"{path}.AccountNumber {account} appears in more than one customer")
@@ -161,7 +162,7 @@ def _validate_customers(body: Mapping[str, Any]) -> None:
         raise RequestValidationError("Customers carry no invoices: the simulator plays invoice payments only")
 
 
-def _validate_customer(customer: Any, path: str) -> None:
+def _validate_customer(customer: Any, path: str, statement_link_field: str | None) -> None:
     _require_object(customer, path)
     _refuse_unknown_fields(customer, CUSTOMER_FIELDS, f"{path}.")
     if "AccountNumber" not in customer:
@@ -177,16 +178,19 @@ def _validate_customer(customer: Any, path: str) -> None:
     seen_invoices: set[str] = set()
     for index, invoice in enumerate(invoices):
         invoice_path = f"{path}.Invoices[{index}]"
-        _validate_invoice(invoice, invoice_path)
+        _validate_invoice(invoice, invoice_path, statement_link_field)
         number = invoice["InvoiceNumber"]
         if number in seen_invoices:
             raise RequestValidationError(f"{invoice_path}.InvoiceNumber {number} appears twice for one account")
         seen_invoices.add(number)
 
 
-def _validate_invoice(invoice: Any, path: str) -> None:
+def _validate_invoice(invoice: Any, path: str, statement_link_field: str | None) -> None:
     _require_object(invoice, path)
-    _refuse_unknown_fields(invoice, INVOICE_FIELDS, f"{path}.")
+    allowed = INVOICE_FIELDS | {statement_link_field} if statement_link_field else INVOICE_FIELDS
+    _refuse_unknown_fields(invoice, allowed, f"{path}.")
+    if statement_link_field:
+        _optional(invoice, statement_link_field, f"{path}.{statement_link_field}", _check_url)
     if "InvoiceNumber" not in invoice:
         raise RequestValidationError(f"{path}.InvoiceNumber is required")
     _check_non_empty_string(invoice["InvoiceNumber"], f"{path}.InvoiceNumber")

@@ -45,6 +45,19 @@ MUST_NOT_IMPORT: dict[str, tuple[str, ...]] = {
         "aws_lambda_powertools.utilities.idempotency",
         "avocette.invoicecloud.client",
     ),
+    "StatementsFunction": (
+        "requests",
+        "defusedxml",
+        "avocette.invoicecloud.client",
+        "aws_lambda_powertools.utilities.idempotency",
+    ),
+    # Public like the postback: a plain handler, nothing of the web framework or Invoice Cloud.
+    "StatementLinksFunction": (
+        "requests",
+        "aws_lambda_powertools.event_handler",
+        "aws_lambda_powertools.utilities.idempotency",
+        "avocette.invoicecloud.client",
+    ),
 }
 # Tracer patches what each function calls, not every library it knows.
 NEVER_PATCHED = ("aws_xray_sdk.ext.sqlite3", "aws_xray_sdk.ext.httplib", "aws_xray_sdk.ext.pymongo", "sqlite3")
@@ -152,5 +165,5 @@ def test_each_function_imports_only_what_its_routes_use(
     if logical_id in ("StartPaymentFunction", "RegisterUserFunction"):
         # Invoice Cloud's client is loaded at init (not on the first request), and its calls traced.
         assert "avocette.invoicecloud.client" in modules and "aws_xray_sdk.ext.requests.patch" in modules
-    if logical_id != "PostbackFunction":
+    if logical_id not in ("PostbackFunction", "StatementLinksFunction"):  # the plain handlers load no tracer
         assert "aws_xray_sdk.ext.botocore.patch" in modules

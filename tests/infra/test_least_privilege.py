@@ -37,11 +37,16 @@ DYNAMODB: dict[str, dict[str, set[str]]] = {
         APP_TABLE: {"Query", "GetItem", "BatchGetItem", "PutItem", "UpdateItem", "ConditionCheckItem"}
     },
     "ExportPaymentsFunction": {APP_TABLE: {"Query", "UpdateItem"}},
+    # Reads invoices only (the conditions below); writes a signed call's nonce only when the scheme is hmac.
+    "RefreshBalancesFunction": {APP_TABLE: {"Query", "PutItem"}},
+    "StatementsFunction": {APP_TABLE: {"GetItem"}},  # the caller's link, the invoice
+    "StatementLinksFunction": {APP_TABLE: {"GetItem"}},  # the invoice
 }
 
 # Function -> the secrets it may read.
 SECRETS: dict[str, set[str]] = {
-    "StartPaymentFunction": {"InvoiceCloudSecret", "PostbackKeysSecret"},  # the API key; postback URLs
+    # The API key; postback URLs; statement links (read only with IC_STATEMENT_LINKS on).
+    "StartPaymentFunction": {"InvoiceCloudSecret", "PostbackKeysSecret", "StatementLinkKeysSecret"},
     "PaymentsFunction": set(),
     "PostbackFunction": {"InvoiceCloudSecret", "PostbackKeysSecret"},  # the BillerGUID; the tokens
     "RegisterUserFunction": {"InvoiceCloudSecret", "RegistrationHashKeySecret"},
@@ -50,6 +55,25 @@ SECRETS: dict[str, set[str]] = {
     "ImportBillingFunction": {"RegistrationHashKeySecret"},
     "ReconcilePaymentsFunction": {"InvoiceCloudSecret"},  # the BillerGUID each row must name
     "ExportPaymentsFunction": set(),
+    "RefreshBalancesFunction": {"InvoiceCloudRefreshSecret", "RegistrationHashKeySecret"},  # its credential; log hashes
+    "StatementsFunction": set(),  # a portal route: the JWT authenticates, no key of ours
+    "StatementLinksFunction": {"StatementLinkKeysSecret"},  # the links' signatures
+}
+
+# Function -> (S3 actions, the objects they may touch) for every S3 statement: each function reads and
+# writes only its own prefix of its own bucket; the bills' PDFs are read, never listed or written.
+S3: dict[str, set[tuple[tuple[str, ...], str]]] = {
+    "ImportBillingFunction": {
+        (("s3:GetObject", "s3:GetObjectVersion"), "BillingBucketName/billing/*"),
+        (("s3:PutObject",), "BillingBucketName/billing/*.report.json"),
+    },
+    "ReconcilePaymentsFunction": {
+        (("s3:GetObject", "s3:GetObjectVersion"), "InboundBucketName/invoicecloud/*"),
+        (("s3:PutObject",), "InboundBucketName/invoicecloud/*.report.json"),
+    },
+    "ExportPaymentsFunction": {(("s3:PutObject",), "ExportsBucketName/exports/*")},
+    "StatementsFunction": {(("s3:GetObject",), "InboundBucketName/statements/*")},
+    "StatementLinksFunction": {(("s3:GetObject",), "InboundBucketName/statements/*")},
 }
 
 # The functions that send email (ses:SendEmail from the sender's identity, nothing else of SES).
@@ -76,13 +100,21 @@ def _resource_name(resource: Any) -> str:
 
 
 def _statements(logical_id: str) -> list[dict[str, Any]]:
+    """A function's statements; one granted under a condition (``!If [Condition, statement, NoValue]``)
+    counts as granted: the widest the stack can be."""
     properties = load_template()["Resources"][logical_id]["Properties"]
     statements: list[dict[str, Any]] = []
     for policy in properties.get("Policies") or []:
         assert isinstance(policy, dict) and "Statement" in policy, (
             f"{logical_id}: only explicit statements (a SAM policy template grants more than it names): {policy}"
         )
-        statements.extend(policy["Statement"])
+        for statement in policy["Statement"]:
+            if "Fn::If" in statement:
+                _, granted, otherwise = statement["Fn::If"]
+                assert otherwise == {"Ref": "AWS::NoValue"}, f"{logical_id}: a conditional grant or nothing"
+                statements.append(granted)
+            else:
+                statements.append(statement)
     return statements
 
 
@@ -134,6 +166,23 @@ def test_secrets_are_read_only_by_the_functions_that_use_them(function: str) -> 
 
 
 @pytest.mark.parametrize("function", FUNCTIONS)
+def test_s3_actions_are_exactly_those_the_code_calls_on_its_own_prefix(function: str) -> None:
+    granted = {
+        (tuple(str(action) for action in statement["Action"]), _s3_object(statement["Resource"]))
+        for statement in _statements(function)
+        if any(str(action).startswith("s3:") for action in statement["Action"])
+    }
+    assert granted == S3.get(function, set())
+
+
+def _s3_object(resource: Any) -> str:
+    """``arn:${AWS::Partition}:s3:::${InboundBucketName}/statements/*`` -> ``InboundBucketName/statements/*``."""
+    text = str(resource["Fn::Sub"])
+    assert text.startswith("arn:${AWS::Partition}:s3:::${"), text
+    return text.removeprefix("arn:${AWS::Partition}:s3:::${").replace("}", "", 1)
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
 def test_email_is_only_sent_and_only_by_the_senders(function: str) -> None:
     ses = [s for s in _statements(function) if any(str(a).startswith("ses:") for a in s["Action"])]
     if function not in SENDERS:
@@ -152,6 +201,8 @@ def test_each_function_gets_only_its_own_settings(function: str) -> None:
         "InvoiceCloudSecret": "IC_SECRET_ARN",
         "PostbackKeysSecret": "POSTBACK_KEYS_ARN",
         "RegistrationHashKeySecret": "REGISTRATION_HASH_KEY_ARN",
+        "InvoiceCloudRefreshSecret": "IC_REFRESH_SECRET_ARN",
+        "StatementLinkKeysSecret": "STATEMENT_LINK_KEYS_ARN",
     }
     assert {name for name in secret_variables.values() if name in variables} == {
         secret_variables[secret] for secret in SECRETS[function]
@@ -168,3 +219,32 @@ def test_each_function_gets_only_its_own_settings(function: str) -> None:
 def test_globals_carry_only_what_every_function_needs() -> None:
     names = set(load_template()["Globals"]["Function"]["Environment"]["Variables"])
     assert names == {name for name in names if name.startswith("POWERTOOLS_")} | {"APP_TABLE_NAME"}
+
+
+def test_the_balance_refresh_reads_invoices_and_nothing_else() -> None:
+    """Invoice Cloud's refresh holds no other data: the account partitions alone, projected on the
+    attributes the balances need (no name, address or email of the profile; none of our holds), and
+    a nonce write only when its calls are signed (IC_REFRESH_AUTH=hmac)."""
+    from avocette.store.refresh import REFRESH_ATTRIBUTES
+
+    policy = load_template()["Resources"]["RefreshBalancesFunction"]["Properties"]["Policies"][0]["Statement"]
+    (query,) = [statement for statement in policy if statement.get("Action") == ["dynamodb:Query"]]
+    assert query["Resource"] == {"Fn::GetAtt": ["AppTable", "Arn"]}  # the table, no index
+    condition = query["Condition"]
+    assert condition["ForAllValues:StringLike"] == {"dynamodb:LeadingKeys": ["ACCOUNT#*"]}
+    allowed = condition["ForAllValues:StringEquals"]["dynamodb:Attributes"]
+    assert sorted(allowed) == sorted({"PK", *REFRESH_ATTRIBUTES})
+    assert not {"name", "address", "email", "registrationHash", "openPaymentId", "openUntil"} & set(allowed)
+    assert condition["StringEqualsIfExists"] == {"dynamodb:Select": "SPECIFIC_ATTRIBUTES"}
+    (conditional,) = [statement for statement in policy if "Fn::If" in statement]
+    name, nonce, otherwise = conditional["Fn::If"]
+    assert load_template()["Conditions"][name] == {"Fn::Equals": [{"Ref": "InvoiceCloudRefreshAuth"}, "hmac"]}
+    assert nonce["Action"] == ["dynamodb:PutItem"] and otherwise == {"Ref": "AWS::NoValue"}
+    assert nonce["Condition"]["ForAllValues:StringLike"] == {"dynamodb:LeadingKeys": ["REFRESHNONCE#*"]}
+    assert nonce["Condition"]["ForAllValues:StringEquals"] == {"dynamodb:Attributes": ["PK", "SK", "ttl"]}
+
+
+def test_the_nonce_key_is_the_one_the_policy_lets_the_refresh_write() -> None:
+    from avocette.store.keys import refresh_nonce_key
+
+    assert refresh_nonce_key("abc")["PK"]["S"].startswith("REFRESHNONCE#")

@@ -59,7 +59,7 @@ def test_sam_build_builds_every_function_and_the_layer(tmp_path: Path) -> None:
     assert (layer / "avocette" / "money.py").is_file()
     assert (layer / "aws_lambda_powertools").is_dir() and (layer / "pydantic").is_dir()
     # The file formats are data in the layer: the build must ship them.
-    for name in ("invoicecloud-payments-v1", "biller-export-v1"):
+    for name in ("invoicecloud-payments-v1", "biller-export-v1", "invoicecloud-refresh-v1"):
         assert (layer / "avocette" / "formats" / f"{name}.json").is_file()
     for spec in function_specs():
         assert (tmp_path / spec.logical_id / "app.py").is_file()
@@ -80,10 +80,29 @@ def test_http_api_has_jwt_authorizer_from_parameters_and_cors(template: dict[str
     assert "querystring" not in api["AccessLogSettings"]["Format"].lower()
 
 
-def test_only_the_postback_route_opts_out_of_the_jwt(template: dict[str, Any]) -> None:
+def test_only_the_routes_with_a_credential_of_their_own_opt_out_of_the_jwt(template: dict[str, Any]) -> None:
+    """Invoice Cloud's postback and the signed statement links it may be given (DESIGN §6g), each
+    authenticated by the token in its path, and the balance refresh (its credential): every other route
+    needs the JWT."""
     routes = {route.route_key: route.authorized for spec in function_specs(template) for route in spec.routes}
     assert routes.pop("POST /postback/{paymentId}/{token}") is False
+    assert routes.pop("GET /statement-links/{token}") is False
+    assert routes.pop("GET /invoicecloud/accounts/{accountNumber}") is False
     assert routes and all(routes.values())
+
+
+def test_the_balance_refresh_route_is_throttled_on_its_own(template: dict[str, Any]) -> None:
+    (event,) = template["Resources"]["RefreshBalancesFunction"]["Properties"]["Events"].values()
+    settings = event["Properties"]["RouteSettings"]
+    assert settings == {
+        "ThrottlingBurstLimit": {"Ref": "RefreshBurstLimit"},
+        "ThrottlingRateLimit": {"Ref": "RefreshRateLimit"},
+    }
+    parameters = template["Parameters"]
+    default = template["Resources"]["HttpApi"]["Properties"]["DefaultRouteSettings"]
+    # Tighter than the API's default: Invoice Cloud pulls an account at most every few hours.
+    assert parameters["RefreshRateLimit"]["Default"] < default["ThrottlingRateLimit"]
+    assert parameters["RefreshBurstLimit"]["Default"] < default["ThrottlingBurstLimit"]
 
 
 def test_no_dev_routes_in_the_stack(template: dict[str, Any]) -> None:
@@ -125,6 +144,8 @@ def test_secrets_of_the_design_are_in_the_stack_and_the_environment(template: di
         ("IC_SECRET_ARN", "InvoiceCloudSecret"),
         ("POSTBACK_KEYS_ARN", "PostbackKeysSecret"),
         ("REGISTRATION_HASH_KEY_ARN", "RegistrationHashKeySecret"),
+        ("IC_REFRESH_SECRET_ARN", "InvoiceCloudRefreshSecret"),
+        ("STATEMENT_LINK_KEYS_ARN", "StatementLinkKeysSecret"),
     ):
         assert env[variable] == {"Ref": resource}
         assert template["Resources"][resource]["Type"] == "AWS::SecretsManager::Secret"
@@ -172,9 +193,24 @@ def test_open_question_settings_have_the_design_assumptions(template: dict[str, 
     assert parameters["InvoiceCloudPaymentTypeIds"]["Default"] == "{}"
     assert parameters["AchReturnDays"]["Default"] == 5
     assert parameters["ReconcileMissingDays"]["Default"] == 3
+    assert parameters["InvoiceCloudRefreshAuth"]["Default"] == "basic"
+    assert parameters["InvoiceCloudRefreshSourceCidrs"]["Default"] == ""
+    # Statement links for Invoice Cloud (DESIGN §6g): off until Invoice Cloud says it reads them, and where.
+    from avocette.settings.statements import StatementLinkSettings
+
+    layer_defaults = {field.alias: field.default for field in StatementLinkSettings.model_fields.values()}
+    for parameter, variable, default in (
+        ("InvoiceCloudStatementLinks", "IC_STATEMENT_LINKS", "false"),
+        ("InvoiceCloudStatementLinkField", "IC_STATEMENT_LINK_FIELD", "StatementURL"),
+        ("InvoiceCloudStatementLinkMinutes", "IC_STATEMENT_LINK_MINUTES", 60),
+    ):
+        assert parameters[parameter]["Default"] == default
+        assert stack_environment(template)[variable] == {"Ref": parameter}
+        assert str(layer_defaults[variable]).lower() == str(default).lower()  # the layer assumes the same
     for parameter, variable in (
         ("InvoiceCloudPaymentFileFormat", "IC_PAYMENT_FILE_FORMAT"),
         ("BillerExportFormat", "BILLER_EXPORT_FORMAT"),
+        ("InvoiceCloudRefreshFormat", "IC_REFRESH_FORMAT"),
     ):
         assert stack_environment(template)[variable] == {"Ref": parameter}
         assert (ROOT / "layers/common/avocette/formats" / f"{parameters[parameter]['Default']}.json").is_file()

@@ -37,7 +37,7 @@ def test_linked_accounts_with_invoices_payable_and_totals(alice: Stack) -> None:
     assert (first["accountNumber"], first["name"], first["totalDue"]) == ("A-1", "Alice Anders", "126.35")
     assert first["invoices"][0] == {
         "invoiceNumber": "I-1", "invoiceDate": "2026-10-28", "dueDate": "2026-11-20", "balanceDue": "84.20",
-        "allowPartialPayments": False, "payable": "84.20",
+        "allowPartialPayments": False, "payable": "84.20", "hasStatement": False,
     }  # fmt: skip
     assert first["invoices"][1]["minimumAmountDue"] == "10.00" and first["invoices"][1]["allowPartialPayments"] is True
     credit = second["invoices"][0]

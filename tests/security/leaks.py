@@ -1,5 +1,6 @@
 """Log capture over the whole test run, and the detector of what must never be logged: postback
-tokens, secrets (Invoice Cloud's keys, the postback key ring, the registration hash key), JWTs,
+tokens and signed statement links, presigned URLs (they carry a credential), secrets (Invoice
+Cloud's keys, the postback and statement link key rings, the registration hash key), JWTs,
 registration values, payers' names, addresses and emails from the billing data, and raw account
 numbers (logs name an account only by its keyed hash, docs/security.md).
 
@@ -28,7 +29,9 @@ BILLING_DATA = sorted((ROOT / "sandbox" / "data" / "billing").glob("*.csv"))
 _STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
 
 PATTERNS = {
-    "postback token": re.compile(r"\bv\d+\.[A-Za-z0-9_-]{20,}"),
+    # v{keyId}.{mac} (a postback token) or v{keyId}.{payload}.{mac} (a signed statement link)
+    "postback token or signed link": re.compile(r"\bv\d+\.[A-Za-z0-9_-]{20,}"),
+    "presigned URL": re.compile(r"X-Amz-(?:Signature|Credential|Security-Token)="),
     "JWT": re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*"),
     "registration value": re.compile(r"(?<![\w-])[0-9A-Z]*\d[0-9A-Z]*-REG\b", re.IGNORECASE),
     "bearer credential": re.compile(r"\b(?:Bearer|Basic)\s+[A-Za-z0-9+/=._-]{16,}"),
@@ -37,6 +40,8 @@ PATTERNS = {
 TEST_PAYERS = ("Pat Payer", "1 Main St", "pat@example.com", "Alice Anders", "12 Orchard Lane", "Carol Carter")
 # Account numbers the tests use besides the billing files (tests/helpers.py's add_account callers).
 TEST_ACCOUNTS = ("A-1", "A-2", "B-1", "R-1", "U-1", "M-1", "S-1", "ACCT-7", "ACCT-8", "ACCT-900")
+# ... and those of the balance refresh's tests (tests/integration/test_refresh_balances.py, the security suite's).
+TEST_ACCOUNTS += ("R-2", "R-3", "R-4", "R-9", "R-404", "ACCT-000")
 
 
 def billing_payer_details(files: Iterable[Path] = BILLING_DATA) -> set[str]:

@@ -1,5 +1,5 @@
 """The authorization matrix: every portal route, for several users, against every kind of object
-(account, invoice, payment, registration link, idempotency key, list cursor). A user reaches their
+(account, invoice, bill, payment, registration link, idempotency key, list cursor). A user reaches their
 own objects only; another user's object answers byte-for-byte like one that does not exist (the
 same status, headers and body), so that no answer tells a stranger what exists."""
 
@@ -16,8 +16,10 @@ from tests.helpers import (
     Stack,
     add_account,
     add_invoice,
+    get_statement,
     http_event,
     invoke,
+    put_statement,
     start_payment,
     table_items,
 )
@@ -68,14 +70,16 @@ def world(stack: Stack) -> dict[str, Owned]:
         invoices = (f"INV-{number}01-1", f"INV-{number}02-1")
         for account, invoice in zip(accounts, invoices, strict=True):
             add_account(account, name=f"Payer {sub}", linked_to=(sub,), registration_value=f"{account}-REG")
-            add_invoice(account, invoice, "40.00")
+            add_invoice(account, invoice, "40.00", statement_file=f"{invoice}.pdf")
+            put_statement(stack, f"{invoice}.pdf")
         key = f"key-{sub}"
         started = start_payment(sub, [(accounts[0], invoices[0])], key=key)
         assert started.status == 201, started.body
         owned[sub] = Owned(sub, accounts, invoices, str(started.json["paymentId"]), key)
     # An account nobody is linked to, with an invoice: "exists, but not yours" for everyone.
     add_account("ACCT-900", registration_value="ACCT-900-REG")
-    add_invoice("ACCT-900", "INV-900-1", "15.00")
+    add_invoice("ACCT-900", "INV-900-1", "15.00", statement_file="INV-900-1.pdf")
+    put_statement(stack, "INV-900-1.pdf")
     return owned
 
 
@@ -119,6 +123,37 @@ def _invoice(world: dict[str, Owned], user: str, other: str) -> None:
     for name, invoices in cases.items():
         answer = start_payment(user, invoices)
         assert same_answer(answer, missing), (user, other, name, answer.status, answer.body)
+
+
+def test_another_users_bill_answers_like_a_missing_one(stack: Stack, world: dict[str, Owned]) -> None:
+    """GET /accounts/{accountNumber}/invoices/{invoiceNumber}/statement: the caller's link first, so
+    that another payer's bill, one on an account nobody linked, and one that does not exist answer the
+    same 404, byte for byte, and nothing is presigned for them."""
+    before = table_items(stack)
+    for user, other in pairs():
+        _bill(world, user, other)
+    assert table_items(stack) == before
+
+
+def _bill(world: dict[str, Owned], user: str, other: str) -> None:
+    mine, theirs = world[user], world[other]
+    own = get_statement(user, mine.accounts[0], mine.invoices[0])
+    assert own.status == 200 and own.json["url"].split("?")[0].endswith(f"/statements/{mine.invoices[0]}.pdf")
+    missing = get_statement(user, "ACCT-000", "INV-000-1")
+    assert missing.status == 404 and missing.json["error"] == "statement_not_found"
+    cases = {
+        "their account and invoice": (theirs.accounts[0], theirs.invoices[0]),
+        "my account, their invoice number": (mine.accounts[0], theirs.invoices[0]),
+        "their account, my invoice number": (theirs.accounts[0], mine.invoices[0]),
+        "their account, an unknown invoice": (theirs.accounts[0], "INV-000-1"),
+        "an unlinked account's bill": ("ACCT-900", "INV-900-1"),
+        "my account, an unknown invoice": (mine.accounts[0], "INV-000-1"),
+    }
+    for name, (account, invoice) in cases.items():
+        answer = get_statement(user, account, invoice)
+        assert same_answer(answer, missing), (user, other, name, answer.status, answer.body)
+    # Their own bill is still theirs.
+    assert get_statement(other, theirs.accounts[0], theirs.invoices[0]).status == 200
 
 
 def test_another_users_idempotency_key_is_theirs_alone(world: dict[str, Owned]) -> None:
@@ -234,4 +269,52 @@ def test_a_user_with_no_links_sees_nothing_of_anyone(world: dict[str, Owned]) ->
     assert registrations.status == 200 and json.loads(registrations.body)["accounts"] == []
     for owned in world.values():
         assert call(stranger, "GET", f"/payments/{owned.payment_id}").status == 404
+        assert get_statement(stranger, owned.accounts[0], owned.invoices[0]).status == 404
         assert start_payment(stranger, [(owned.accounts[0], owned.invoices[0])]).status in (403, 404)
+
+
+# ---- Invoice Cloud's balance refresh (GET /invoicecloud/accounts/{accountNumber}) ----------------------
+
+
+def test_the_balance_refresh_answers_invoice_cloud_alone(stack: Stack, world: dict[str, Owned]) -> None:
+    """The route is outside the portal's JWT: no portal user reaches it, their own accounts included, and
+    every caller but Invoice Cloud gets the same bytes for an account of anyone's, of no one's, and for
+    none at all. Invoice Cloud (its credential) reads any account's balances, never a payer's details."""
+    from tests.helpers import refresh_event, refresh_headers
+
+    accounts = {
+        "alice's": world["alice"].accounts[0],
+        "bob's": world["bob"].accounts[1],
+        "no one's": "ACCT-900",
+        "missing": "ACCT-000",
+    }
+
+    def jwt_of(sub: str) -> dict[str, str]:  # what a portal user could send: their bearer token
+        return {"Authorization": f"Bearer eyJhbGciOiJSUzI1NiJ9.{sub}.signature"}
+
+    callers: dict[str, Any] = {
+        "nobody": lambda account: refresh_event(account, {}),
+        "alice, signed in": lambda account: http_event(
+            "GET", f"/invoicecloud/accounts/{account}", route="/invoicecloud/accounts/{accountNumber}",
+            path_parameters={"accountNumber": account}, sub="alice", headers=jwt_of("alice"),
+        ),
+        "a wrong credential": lambda account: refresh_event(
+            account, refresh_headers(stack, account, secret="w" * 48)
+        ),
+    }  # fmt: skip
+    refused = invoke("refresh_balances", refresh_event("ACCT-000", {}))
+    assert refused.status == 401
+    for caller, event_for in callers.items():
+        for whose, account in accounts.items():
+            answer = invoke("refresh_balances", event_for(account))
+            assert same_answer(answer, refused), (caller, whose, answer.status, answer.body)
+    payer_details = [f"Payer {sub}" for sub in USERS] + ["pat@example.com", "1 Main St"]
+    for whose, account in accounts.items():
+        answer = invoke("refresh_balances", refresh_event(account, refresh_headers(stack, account)))
+        if whose == "missing":
+            assert answer.status == 404 and answer.json["error"] == "account_not_found"
+            continue
+        assert answer.status == 200 and answer.json["AccountNumber"] == account, (whose, answer.body)
+        assert not [detail for detail in payer_details if detail in answer.body], (whose, answer.body)
+        other_accounts = {a for owned in world.values() for a in owned.accounts} - {account}
+        assert not [other for other in other_accounts if other in answer.body], (whose, answer.body)

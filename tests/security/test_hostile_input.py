@@ -321,6 +321,11 @@ def test_look_alike_account_and_invoice_numbers_match_nothing(api: Api, name: st
         refused(answer, 404, 422)
     unlink = api.send("DELETE", "/registrations/" + quote(look_alike("ACCT-1001", name), safe=""))
     refused(unlink, 404, 422)
+    for account, invoice in (
+        (look_alike("ACCT-1001", name), "INV-1001-1"),
+        ("ACCT-1001", look_alike("INV-1001-1", name)),
+    ):
+        refused(api.send("GET", bill_path(account, invoice), content_type=None), 404, 422)
 
 
 @pytest.mark.parametrize("name", sorted(LOOK_ALIKES))
@@ -340,6 +345,62 @@ def test_look_alike_registration_values_and_accounts_match_nothing(api: Api, nam
     assert refused(api.send("GET", "/accounts", sub=sub), 403)["error"] == "registration_required"
 
 
+def bill_path(account: str, invoice: str) -> str:
+    return f"/accounts/{quote(account, safe='')}/invoices/{quote(invoice, safe='')}/statement"
+
+
+# Account or invoice numbers in a bill's path (DESIGN §6g), as sent (already %-encoded where it says):
+# path steps, encoded slashes and dots, sizes past the identifier's, key syntax, control characters.
+HOSTILE_PATH_PARTS = {
+    "dot-dot": "..",
+    "dot": ".",
+    "encoded-slash-to-another-account": "ACCT-1001%2F..%2FACCT-2001",
+    "encoded-dot-dot": "%2e%2e",
+    "double-encoded": "%252e%252e%252f",
+    "backslashes": "..%5C..%5Cstatements",
+    "too-long": "A" * 65,
+    "huge": "A" * 4000,
+    "null-byte": "ACCT-1001%00",
+    "newline": "ACCT-1001%0d%0aX-Injected:%201",
+    "full-width": quote("ACCT-１００１"),
+    "wildcard": "*",
+    "key-syntax": quote("ACCOUNT#ACCT-1001"),
+    "statement-name": quote("2026-11/INV-1001-1.pdf", safe=""),
+    "sql-ish": quote("' OR '1'='1"),
+    "percent": "%25",
+    "leading-space": "%20ACCT-2001",
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE_PATH_PARTS))
+def test_hostile_numbers_in_a_bills_path_open_nothing(api: Api, name: str) -> None:
+    """Never a 5xx, never a URL: a 404 (the function's, or the gateway's for a path that matches no
+    route) or a 422 (longer than an identifier may be); alice's own bills stay hers alone."""
+    part = HOSTILE_PATH_PARTS[name]
+    for path in (
+        f"/accounts/{part}/invoices/INV-1001-1/statement",
+        f"/accounts/ACCT-1001/invoices/{part}/statement",
+        f"/accounts/{part}/invoices/{part}/statement",
+    ):
+        answer = api.send("GET", path, content_type=None)
+        assert answer.status_code in (404, 422), (path, answer.status_code, answer.text[:200])
+        assert answer.headers.get("Cache-Control") == "no-store"
+        assert "url" not in answer.text and "X-Amz" not in answer.text
+        if answer.json().get("error"):  # the function's own answer (the gateway's 404 has none)
+            # not_found: the resolver's own route pattern refuses the characters (a backslash)
+            assert answer.json()["error"] in ("statement_not_found", "validation_error", "not_found"), answer.text
+
+
+# "." and ".." would be resolved by the client before it sends anything (to the portal's own pages).
+@pytest.mark.parametrize("name", sorted(set(HOSTILE_PATH_PARTS) - {"dot", "dot-dot"}))
+def test_hostile_statement_link_tokens_open_nothing(api: Api, name: str) -> None:
+    """No JWT on this route: the token is all. Links are off in this sandbox, and every token, whatever
+    it holds, is refused (or matches no route)."""
+    answer = api.send("GET", f"/statement-links/{HOSTILE_PATH_PARTS[name]}", sub=None, content_type=None)
+    assert answer.status_code in (403, 404), (answer.status_code, answer.text[:200])
+    assert "Location" not in answer.headers and "X-Amz" not in answer.text
+
+
 def test_the_real_values_still_match_after_every_look_alike(api: Api) -> None:
     """The control: the same user, the same account, the exact value links (so the look-alike tests
     above would have seen a match had there been one); NFKC forms and spacing are the same value."""
@@ -348,6 +409,8 @@ def test_the_real_values_still_match_after_every_look_alike(api: Api) -> None:
     assert answer.status_code == 200 and answer.json()["accounts"][0]["outcome"] == "LINKED", answer.text
     started = api.send("POST", "/payments", data=payment_body("ACCT-1001", "INV-1001-1"))
     assert started.status_code in (200, 201), started.text
+    bill = api.send("GET", bill_path("ACCT-1001", "INV-1001-1"), content_type=None)
+    assert bill.status_code == 200 and "/statements/" in bill.json()["url"], bill.text
 
 
 # ---- headers ------------------------------------------------------------------------------------
@@ -366,6 +429,7 @@ def api_answers(api: Api) -> dict[str, requests.Response]:
         ),
         "403 function": api.send("GET", "/accounts", sub="nobody", content_type=None),
         "403 postback": api.send("POST", "/postback/p-1/v2.x", sub=None, data=b"a=b", content_type=None),
+        "403 statement link": api.send("GET", "/statement-links/v1.x.y", sub=None, content_type=None),
         "404 function": api.send("GET", "/payments/nope", content_type=None),
         "404 gateway": api.send("POST", "/nowhere", sub=None, content_type=None),
         "404 gateway, GET": api.send("GET", "/no/such/file.js", sub=None, content_type=None),
@@ -401,6 +465,8 @@ def html_pages(api: Api) -> dict[str, requests.Response]:
         "simulator unknown session": requests.get(f"{simulator}/cloudpayments/nope", timeout=10),
         "simulator unknown path": requests.get(f"{simulator}/nowhere", timeout=10),
         "simulator wrong method": requests.put(f"{simulator}/", timeout=10),
+        "simulator customer's bills": requests.get(f"{simulator}/portal/accounts/ACCT-1001", timeout=10),
+        "simulator customer's bills, unknown": requests.get(f"{simulator}/portal/accounts/nope", timeout=10),
     }
     started = api.send("POST", "/payments", sub="alice", data=payment_body("ACCT-1002", "INV-1002-1"))
     assert started.status_code in (200, 201), started.text

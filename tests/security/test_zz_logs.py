@@ -32,6 +32,13 @@ def log_through(capture: LogCapture, message: str, *args: object, **extra: objec
 
 
 TOKEN = KeyRing.from_secret(SECRETS.postback_keys).postback_token("f0525b38-0c1e-4f0e-9a55-5d2c7a1e3b11")
+LINK = KeyRing.from_secret(SECRETS.statement_link_keys).signed_token(
+    "statement", "WyJBQ0NULTEwMDEiLCJJTlYtMTAwMS0xIiwxXQ"
+)
+PRESIGNED = (
+    "http://127.0.0.1:3002/avocette-inbound/statements/2026-11/INV-1001-1.pdf?X-Amz-Algorithm=AWS4-HMAC-SHA256"
+    "&X-Amz-Credential=sandbox%2F20261207%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Signature=2eab45cf7c7e"
+)
 JWT = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJlLWJ5dGVz"
 
 
@@ -39,6 +46,9 @@ JWT = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJlLWJ5dGVz"
     ("kind", "message", "args", "extra"),
     [
         ("postback token", "Postback for %s", (f"/postback/p-1/{TOKEN}",), {}),
+        ("signed link", "Statement link %s", (f"/statement-links/{LINK}",), {}),
+        ("presigned URL", "Bill at", (), {"url": PRESIGNED}),
+        ("secret", "Loaded key %s", (SECRETS.statement_link_keys["keys"]["1"],), {}),
         ("secret", "IC answered", (), {"authorization": SECRETS.ic_api_key}),
         ("secret", "Loaded key %s", (SECRETS.postback_keys["keys"]["1"],), {}),
         ("secret", "hash key", (), {"detail": {"nested": [SECRETS.registration_hash_key]}}),
@@ -59,7 +69,7 @@ def test_the_detector_finds_each_kind(
     log_through(private_capture, message, *args, **extra)
     (leak,) = private_capture.leaks()
     assert leak.startswith(kind) or kind in leak.split(":", 1)[0], leak
-    for value in (TOKEN, JWT, SECRETS.ic_api_key, "Alice Anders", "carol@example.com", "ACCT-1001", "M-1"):
+    for value in (TOKEN, LINK, JWT, SECRETS.ic_api_key, "Alice Anders", "carol@example.com", "ACCT-1001", "M-1"):
         assert value not in leak  # the report masks what it found
 
 

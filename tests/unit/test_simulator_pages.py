@@ -148,3 +148,59 @@ def test_the_customer_portal_refuses_what_it_cannot_register(
     assert answer.status_code == 400
     assert 'class="banner error"' in answer.get_data(as_text=True)
     assert not any(record["registered"] for record in simulator.customer_records().values())
+
+
+def test_the_customer_portals_bills_escape_what_the_biller_sent() -> None:
+    """Invoice numbers come from the biller's answer to a balance refresh: a page shows them as text."""
+    view = pages.CustomerAccountView(
+        account_number="A<1>",
+        rows=(pages.CustomerInvoiceRow('I"<script>', "12/15/2026", "$1.00", due=True, paid_here=""),),
+        total="$1.00",
+        source="Balances refreshed from <b>",
+        failure="the biller's answer could not be read (<i>)",
+    )
+    page = pages.customer_account_page("Avocette Utilities", view)
+    assert "<script>" not in page and "<b>" not in page and "<i>" not in page and "A<1>" not in page
+    assert 'data-invoice="I&quot;&lt;script&gt;"' in page and "A&lt;1&gt;" in page
+    assert 'class="banner warning" role="status"' in page
+
+
+# ---- a link to the bill (DESIGN §6g) ---------------------------------------------------------------------
+
+
+def test_the_invoice_page_shows_the_billers_link_to_a_bill_and_escapes_it() -> None:
+    rows = [
+        pages.InvoiceRow("0-0", "ACCT-1001", "INV-1001-1", "10/28/2026", "12/15/2026", "$84.20", "https://a/s?x='y'"),
+        pages.InvoiceRow("0-1", "ACCT-1001", "INV-1001-2", "11/01/2026", "12/20/2026", "$42.15"),
+    ]
+    html = pages.invoices_page(FRAME, rows, "$126.35", allow_remove=True)
+    assert html.count("View bill") == 1
+    assert "href='https://a/s?x=&#x27;y&#x27;'" in html and "rel='noopener noreferrer'" in html
+    assert "aria-label='View the bill of invoice INV-1001-1'" in html
+
+
+@pytest.mark.parametrize(
+    ("field", "invoice_extra", "problem"),
+    [
+        ("StatementURL", {"StatementURL": "https://api.example/statement-links/v1.a.b"}, None),
+        ("BillPdf", {"BillPdf": "https://api.example/statement-links/v1.a.b"}, None),
+        (None, {"StatementURL": "https://api.example/statement-links/v1.a.b"}, "StatementURL is not a known field"),
+        ("BillPdf", {"StatementURL": "https://x/"}, "StatementURL is not a known field"),
+        ("StatementURL", {"StatementURL": "javascript:alert(1)"}, "StatementURL"),
+        ("StatementURL", {"StatementURL": 7}, "StatementURL"),
+    ],
+)
+def test_the_cpv2_request_may_carry_a_link_in_the_field_the_simulator_is_told_of(
+    field: str | None, invoice_extra: dict[str, object], problem: str | None
+) -> None:
+    from sandbox.invoicecloud.validation import RequestValidationError, validate_cpv2_request
+
+    request = {
+        "Customers": [{"AccountNumber": "ACCT-1001", "Invoices": [{"InvoiceNumber": "INV-1", **invoice_extra}]}],
+        "ViewMode": 0,
+    }
+    if problem is None:
+        validate_cpv2_request(request, statement_link_field=field)
+        return
+    with pytest.raises(RequestValidationError, match=problem):
+        validate_cpv2_request(request, statement_link_field=field)

@@ -23,6 +23,7 @@ __all__ = [
     "InvalidCursorError",
     "InvalidJsonError",
     "InvalidPostbackError",
+    "InvalidStatementLinkError",
     "InvalidTokenError",
     "InvoiceCloudError",
     "InvoiceCloudRejectedError",
@@ -33,11 +34,15 @@ __all__ = [
     "PayloadTooLargeError",
     "PaymentInProgressError",
     "PaymentNotFoundError",
+    "RefreshAccountNotFoundError",
+    "RefreshUnauthorizedError",
     "RegistrationRequiredError",
     "RequestError",
     "RequestInProgressError",
     "RequestValidationFailedError",
     "RouteNotFoundError",
+    "StatementLinkExpiredError",
+    "StatementNotFoundError",
     "StoreUnavailableError",
     "TooManyAttemptsError",
     "UnauthorizedError",
@@ -157,6 +162,24 @@ class PaymentNotFoundError(DomainError):
     default_message = "That payment was not found."
 
 
+class StatementNotFoundError(DomainError):
+    status = 404
+    code = "statement_not_found"
+    default_message = "There is no bill to show for that invoice."
+
+
+class InvalidStatementLinkError(DomainError):
+    status = 403
+    code = "invalid_link"
+    default_message = "This link to a bill is not valid. Open the bill from your account on the portal instead."
+
+
+class StatementLinkExpiredError(DomainError):
+    status = 410
+    code = "link_expired"
+    default_message = "This link to your bill has expired. Open the bill from your account on the portal instead."
+
+
 class InvoiceNotPayableError(DomainError):
     status = 409
     code = "invoice_not_payable"
@@ -185,6 +208,28 @@ class InvalidCursorError(DomainError):
     status = 422
     code = "invalid_cursor"
     default_message = "The page cursor is not valid. Start again from the first page."
+
+
+class RefreshUnauthorizedError(DomainError):
+    """Invoice Cloud's balance refresh without its credential (DESIGN §3): one answer for every refusal
+    (no credential, a wrong or replayed one, a source outside ``IC_REFRESH_SOURCE_CIDRS``), given before
+    anything is read, so that it tells a prober nothing."""
+
+    status = 401
+    code = "unauthorized"
+    default_message = "The credential is missing or not valid."
+
+    def __init__(self, *, challenge: str) -> None:
+        super().__init__()
+        self.challenge = challenge  # the answer's WWW-Authenticate: how to authenticate, nothing more
+
+
+class RefreshAccountNotFoundError(DomainError):
+    """Invoice Cloud asked for an account the billing data does not have (or a number that cannot be one)."""
+
+    status = 404
+    code = "account_not_found"
+    default_message = "There is no account with that number."
 
 
 class TooManyAttemptsError(DomainError):

@@ -33,6 +33,11 @@ class InvoiceView(CamelModel):
         "Cloud: the payer may have paid. Before paying it again, ask them to check (their receipt, their card "
         "or bank statement)."
     )
+    has_statement: bool = Field(
+        False,
+        description="Whether the biller sent this bill as a PDF: "
+        "GET /accounts/{accountNumber}/invoices/{invoiceNumber}/statement opens it.",
+    )
 
     @classmethod
     def of(cls, invoice: Invoice, owed: AccountPayable, now: datetime) -> InvoiceView:
@@ -48,6 +53,7 @@ class InvoiceView(CamelModel):
             payable=money.cents_to_text(owed.payable_cents(invoice.ref)),
             credit_applied=money.cents_to_text(applied) if applied else None,
             last_session_ended_without_result_at=invoice.unresolved_since(now),
+            has_statement=invoice.statement_file is not None,
         )
 
 

@@ -4,6 +4,9 @@ A file is ``billing/<YYYYMMDDTHHMMSSZ>[-full].csv``: the timestamp is the file's
 ``-full`` says the file lists every open invoice. One row per invoice; an account's profile columns
 repeat on each of its rows. A bad row is described by its line, its column and a short reason, never
 by the cell's value: cells are payer data (names, addresses, registration values).
+
+Besides :data:`COLUMNS`, which every file has, a file may have the :data:`OPTIONAL_COLUMNS`:
+``StatementFile`` names the bill's PDF under ``statements/`` in the inbound bucket (DESIGN §6g).
 """
 
 from __future__ import annotations
@@ -22,9 +25,11 @@ from avocette.domain.billing import Account, Invoice
 from avocette.domain.common import IDENTIFIER, IDENTIFIER_RULE
 from avocette.domain.files import RowProblem
 from avocette.domain.registration import normalise_registration_value, registration_hash
+from avocette.domain.statements import statement_name
 
 __all__ = [
     "COLUMNS",
+    "OPTIONAL_COLUMNS",
     "PROFILE_COLUMNS",
     "WHOLE_ROW",
     "BillingKeyError",
@@ -60,6 +65,8 @@ COLUMNS: Final = (
     "CCServiceFee",
     "ACHServiceFee",
 )
+# Columns a file may leave out; a row's blank cell in one means "none" as well.
+OPTIONAL_COLUMNS: Final = ("StatementFile",)
 PROFILE_COLUMNS: Final = ("Name", "Address", "City", "State", "Zip", "EmailAddress", "RegistrationValue")
 # The "column" of a problem that concerns the row's shape rather than one cell.
 WHOLE_ROW: Final = "*"
@@ -149,6 +156,7 @@ class ParsedRow:
     allow_partial_payments: bool | None
     cc_service_fee_cents: int | None
     ach_service_fee_cents: int | None
+    statement_file: str | None = None  # the bill's PDF, under statements/ (DESIGN §6g)
 
     @property
     def ref(self) -> tuple[str, str]:
@@ -168,6 +176,7 @@ class ParsedRow:
             allow_partial_payments=self.allow_partial_payments,
             billed_cents=self.billed_cents,
             billed_as_of=as_of,
+            statement_file=self.statement_file,
         )
 
     def account(self, as_of: datetime, hash_key: bytes) -> Account:
@@ -211,14 +220,15 @@ def check_as_of(as_of: datetime, now: datetime) -> None:
 
 
 def check_header(names: Sequence[str] | None) -> None:
-    """The header must name exactly ``COLUMNS``, in any order, case-sensitively, each once.
+    """The header must name exactly ``COLUMNS``, in any order, case-sensitively, each once, and may
+    name any of ``OPTIONAL_COLUMNS`` once.
 
     A header naming none of the columns is most likely a data row (the header was left out): its
     cells are payer data, so the message does not repeat them."""
     if not names or all(not name.strip() for name in names):
         raise HeaderError("the file is empty: no header row")
     cleaned = [name.strip() for name in names]
-    expected = set(COLUMNS)
+    expected = {*COLUMNS, *OPTIONAL_COLUMNS}
     missing = [column for column in COLUMNS if column not in cleaned]
     if len(missing) == len(COLUMNS):
         raise HeaderError("the first line is not the header: it names none of the expected columns", missing=missing)
@@ -243,12 +253,13 @@ def _shown(name: str) -> str:
 # ---- rows ---------------------------------------------------------------------------------------
 
 
-def shape_problem(line: int, cell_count: int) -> RowProblem | None:
-    """A row whose cell count differs from the header's: most often an unquoted comma, which shifts
-    every later cell into the wrong column, so none of the row can be trusted."""
-    if cell_count == len(COLUMNS):
+def shape_problem(line: int, cell_count: int, header_count: int = len(COLUMNS)) -> RowProblem | None:
+    """A row whose cell count differs from the header's (``header_count`` names, optional columns
+    included): most often an unquoted comma, which shifts every later cell into the wrong column, so
+    none of the row can be trusted."""
+    if cell_count == header_count:
         return None
-    return RowProblem(line, WHOLE_ROW, f"the row has {cell_count} cells; the header has {len(COLUMNS)}")
+    return RowProblem(line, WHOLE_ROW, f"the row has {cell_count} cells; the header has {header_count}")
 
 
 def row_ref(cells: Mapping[str, str | None]) -> tuple[str, str] | None:
@@ -336,6 +347,16 @@ class _Row:
         self.bad(column, "not one of true/false, yes/no, y/n, 1/0")
         return None
 
+    def statement(self, column: str) -> str | None:
+        text = self.text(column)
+        if not text:
+            return None
+        try:
+            return statement_name(text)
+        except ValueError as exc:
+            self.bad(column, str(exc))  # the rule, never the text
+            return None
+
     def email(self, column: str) -> str:
         text = self.text(column)
         if text and (len(text) > _EMAIL_MAX or not _EMAIL.match(text)):
@@ -369,6 +390,7 @@ def parse_row(line: int, cells: Mapping[str, str | None]) -> ParsedRow | list[Ro
     allow_partial = row.flag("AllowPartialPayments")
     cc_fee = row.amount("CCServiceFee")
     ach_fee = row.amount("ACHServiceFee")
+    statement_file = row.statement("StatementFile")
     if row.problems or billed_cents is None:
         return row.problems
     return ParsedRow(
@@ -384,4 +406,5 @@ def parse_row(line: int, cells: Mapping[str, str | None]) -> ParsedRow | list[Ro
         allow_partial_payments=allow_partial,
         cc_service_fee_cents=cc_fee,
         ach_service_fee_cents=ach_fee,
+        statement_file=statement_file,
     )

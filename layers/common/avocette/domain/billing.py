@@ -164,6 +164,8 @@ class Invoice(BaseModel):
     # When the last session holding this invoice ended (expired) without a result from Invoice Cloud:
     # the payer may have paid; before anyone pays it again, the portal asks them to check (DESIGN §6c).
     ended_without_result_at: datetime | None = None
+    # The bill's PDF: its name under statements/ in the inbound bucket, from the billing file (§6g).
+    statement_file: str | None = None
 
     @property
     def ref(self) -> InvoiceRef:

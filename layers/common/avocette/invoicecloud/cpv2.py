@@ -8,7 +8,7 @@ held as integer cents and become numbers only in :func:`encode_request`.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -16,7 +16,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
 from avocette import clock, money
-from avocette.domain.billing import Account, Invoice
+from avocette.domain.billing import Account, Invoice, InvoiceRef
+from avocette.errors import ConfigurationError
 from avocette.settings.payments import Cpv2Options
 
 __all__ = [
@@ -47,6 +48,9 @@ class Cpv2Invoice(_IcModel):
     ach_service_fee_cents: int | None = Field(None, alias="ACHServiceFee", ge=0)
     minimum_amount_due_cents: int | None = Field(None, alias="MinimumAmountDue", ge=0)
     allow_partial_payments: bool | None = Field(None, alias="AllowPartialPayments")
+    # A signed link to the bill (DESIGN §6g), sent under the request's ``statement_link_field``: the
+    # field Invoice Cloud reads it from is not public (§4a), so its name is a setting.
+    statement_url: str | None = Field(None, exclude=True)
 
     @field_serializer("invoice_date", "due_date")
     def _ic_date(self, day: date | None) -> str | None:
@@ -107,10 +111,17 @@ class Cpv2Request(_IcModel):
     css_url: str | None = Field(None, alias="CssUrl")
     page_load_override: int | None = Field(None, alias="PageLoadOverride")
     page_result_options: Cpv2PageResultOptions | None = Field(None, alias="PageResultOptions")
+    # The invoice field that carries each invoice's ``statement_url`` (IC_STATEMENT_LINK_FIELD).
+    statement_link_field: str | None = Field(None, exclude=True)
 
     def to_wire(self) -> dict[str, Any]:
         """The request as IC's JSON object (amounts as ``Decimal``), empty values left out."""
-        pruned = _prune(self.model_dump(by_alias=True, mode="python"))
+        wire = self.model_dump(by_alias=True, mode="python")
+        if self.statement_link_field:
+            for customer, wire_customer in zip(self.customers, wire["Customers"], strict=True):
+                for invoice, wire_invoice in zip(customer.invoices, wire_customer["Invoices"], strict=True):
+                    wire_invoice[self.statement_link_field] = invoice.statement_url
+        pruned = _prune(wire)
         assert isinstance(pruned, dict)
         return pruned
 
@@ -171,12 +182,20 @@ def build_payment_request(
     post_back_url: str,
     return_url: str,
     biller_reference: str,
+    statement_links: Mapping[InvoiceRef, str] | None = None,
+    statement_link_field: str | None = None,
 ) -> Cpv2Request:
     """One ``Customers[]`` entry per account (in the order first named), its invoices inside.
 
     ``items`` are (account, invoice, cents to charge). A per-invoice value from the billing file
-    (type, fees, minimum, partial payments) wins over the setting.
+    (type, fees, minimum, partial payments) wins over the setting. ``statement_links`` are the
+    signed links to the invoices' bills (DESIGN §6g), sent in the invoice field ``statement_link_field``.
     """
+    links = statement_links or {}
+    if links and not statement_link_field:
+        raise ValueError("statement links need the field that carries them")
+    if links and statement_link_field and statement_link_field.lower() in _INVOICE_FIELD_NAMES:
+        raise ConfigurationError("IC_STATEMENT_LINK_FIELD names a field CPV2 invoices already have")
     grouped: dict[str, tuple[Account, list[Cpv2Invoice]]] = {}
     for account, invoice, cents in items:
         entry = grouped.setdefault(account.account_number, (account, []))
@@ -192,6 +211,7 @@ def build_payment_request(
                 ach_service_fee_cents=_first(invoice.ach_service_fee_cents, options.ach_service_fee_cents),
                 minimum_amount_due_cents=min(minimum, cents) if minimum is not None else None,
                 allow_partial_payments=invoice.allow_partial_payments,
+                statement_url=links.get(invoice.ref),
             )
         )
     customers = tuple(
@@ -229,7 +249,14 @@ def build_payment_request(
                 allow_remind_me=options.allow_remind_me,
             ),
         ),
+        statement_link_field=statement_link_field if links else None,
     )
+
+
+# The invoice fields CPV2 has: the statement link's field may not be one of them (any case).
+_INVOICE_FIELD_NAMES = frozenset(
+    field.alias.lower() for field in Cpv2Invoice.model_fields.values() if field.alias is not None
+)
 
 
 def _first(preferred: int | None, fallback: int) -> int:

@@ -161,7 +161,7 @@ class _BillingRows(RowImporter):
 
         The (account, invoice) of every row whose numbers are readable is remembered, bad or not:
         the file lists that invoice, and a later row naming it again is a repeat."""
-        shape = billing_file.shape_problem(line, len(values))
+        shape = billing_file.shape_problem(line, len(values), len(self.header))
         cells = dict(zip(self.header, values, strict=False))
         ref = billing_file.row_ref(cells)
         first = self.seen.setdefault(ref, line) if ref else line

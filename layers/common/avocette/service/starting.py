@@ -30,21 +30,24 @@ from avocette import SERVICE_NAME, clock, errors, money
 from avocette.api.payments import InvoiceSelection, StartPaymentResponse
 from avocette.domain.billing import Account, AccountPayable, Invoice, InvoiceRef, account_payable
 from avocette.domain.payments import Payment, PaymentLine, PaymentStatus
+from avocette.domain.statements import StatementLink
 from avocette.errors import InvoiceCloudError, StoreUnavailableError
 from avocette.invoicecloud.client import InvoiceCloudClient, get_client
 from avocette.invoicecloud.cpv2 import build_payment_request
 from avocette.security import KeyRing
+from avocette.service.statements import statement_link_token
 from avocette.settings.invoicecloud import get_invoice_cloud_settings
 from avocette.settings.ledger import LedgerSettings, get_ledger_settings
 from avocette.settings.payments import Cpv2Options, StartSettings, get_cpv2_options, get_start_settings
 from avocette.settings.portal import get_biller_time_zone
 from avocette.settings.secrets import get_postback_key_ring
+from avocette.settings.statements import get_statement_link_key_ring, get_statement_link_settings
 from avocette.store import billing as billing_store
 from avocette.store import links as links_store
 from avocette.store import payments as payments_store
 from avocette.store.table import TransactionRaceError
 
-__all__ = ["StartPaymentCommand", "StartPaymentOutcome", "StartRules", "start_payment"]
+__all__ = ["StartPaymentCommand", "StartPaymentOutcome", "StartRules", "StatementLinking", "start_payment"]
 
 logger = Logger(service=SERVICE_NAME, child=True)
 metrics = Metrics()
@@ -63,7 +66,7 @@ class StartPaymentCommand(BaseModel):
     email: str | None = None  # where a reversal of this payment is reported (a verified address only)
     idempotency_key: str | None = None
     invoices: list[InvoiceSelection]
-    postback_base_url: str
+    postback_base_url: str  # the API's public base URL: of the postback, and of statement links
 
 
 class StartPaymentOutcome(BaseModel):
@@ -77,11 +80,34 @@ def _idempotency_store(table_name: str) -> DynamoDBPersistenceLayer:
 
 
 @dataclass(frozen=True)
+class StatementLinking:
+    """Signed statement links in the CPV2 request (``IC_STATEMENT_LINKS`` on, DESIGN §6g): the key
+    ring that signs them, the invoice field that carries them, and how long each works."""
+
+    key_ring: KeyRing
+    field: str
+    lifetime: timedelta
+
+    @classmethod
+    def from_environment(cls) -> StatementLinking | None:
+        """``None`` while links are off (the default): then no key is read."""
+        settings = get_statement_link_settings()
+        if not settings.ic_statement_links:
+            return None
+        return cls(
+            key_ring=get_statement_link_key_ring(),
+            field=settings.ic_statement_link_field,
+            lifetime=timedelta(minutes=settings.ic_statement_link_minutes),
+        )
+
+
+@dataclass(frozen=True)
 class StartRules:
     """What starting a payment needs, as its handler loaded it: the session and where Invoice Cloud
     sends the payer back, the biller's CPV2 options, the payment page's allowed prefixes, the key ring
     of the postback tokens, the money rules' settings (grace, abandoned sessions), the biller's zone
-    (for the payer's words), and Invoice Cloud's client (made when first asked)."""
+    (for the payer's words), Invoice Cloud's client (made when first asked), and the statement links
+    to send, if any."""
 
     start: StartSettings
     cpv2: Cpv2Options
@@ -90,6 +116,7 @@ class StartRules:
     ledger: LedgerSettings
     time_zone: tzinfo
     client: Callable[[], InvoiceCloudClient] = get_client
+    statement_links: StatementLinking | None = None
 
     @classmethod
     def from_environment(cls) -> StartRules:
@@ -101,6 +128,7 @@ class StartRules:
             key_ring=get_postback_key_ring(),
             ledger=get_ledger_settings(),
             time_zone=get_biller_time_zone(),
+            statement_links=StatementLinking.from_environment(),
         )
 
 
@@ -199,6 +227,8 @@ def _start_payment(command: StartPaymentCommand, rules: StartRules) -> StartPaym
         post_back_url=_postback_url(command.postback_base_url, payment.payment_id, rules.key_ring),
         return_url=settings.portal_return_url.replace("{paymentId}", payment.payment_id),
         biller_reference=payment.payment_id,
+        statement_links=_statement_links(ordered, command.postback_base_url, rules.statement_links),
+        statement_link_field=rules.statement_links.field if rules.statement_links else None,
     )
     try:
         url = rules.client().start_cloud_payment(request, allowed_url_prefixes=rules.payment_url_prefixes)
@@ -302,6 +332,19 @@ def _postback_url(base_url: str, payment_id: str, key_ring: KeyRing) -> str:
     # The token goes in the path: Invoice Cloud may add its fields as a query string, and access logs
     # and proxies keep query strings (DESIGN §3).
     return f"{base_url.rstrip('/')}/postback/{payment_id}/{token}"
+
+
+def _statement_links(invoices: list[Invoice], base_url: str, linking: StatementLinking | None) -> dict[InvoiceRef, str]:
+    """A signed, expiring link to each invoice's bill, for the invoices that have one (DESIGN §6g)."""
+    if linking is None:
+        return {}
+    expires_at = clock.utc_now() + linking.lifetime
+    return {
+        invoice.ref: f"{base_url.rstrip('/')}/statement-links/"
+        + statement_link_token(linking.key_ring, StatementLink(ref=invoice.ref, expires_at=expires_at))
+        for invoice in invoices
+        if invoice.statement_file
+    }
 
 
 def _start_response(payment: Payment, url: str) -> StartPaymentResponse:

@@ -11,6 +11,7 @@ secrets.
 - ``postbacks``: how Invoice Cloud's postbacks are read, and from where they may come.
 - ``invoicecloud``: calling Invoice Cloud, and its credentials.
 - ``registration``: proving accounts: budgets, and the registration values' hash key.
+- ``refresh``: Invoice Cloud's balance refresh: its authentication, sources and format, and its credential.
 - ``secrets``: the postback key ring.
 - ``resources``: the table and buckets the functions write.
 """

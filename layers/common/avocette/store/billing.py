@@ -36,6 +36,7 @@ __all__ = [
     "get_account_with_invoices",
     "get_accounts",
     "get_accounts_with_invoices",
+    "get_invoice",
     "get_invoices",
     "get_items",
     "invoice_from_item",
@@ -148,6 +149,7 @@ def invoice_to_item(invoice: Invoice) -> dict[str, Any]:
         "endedWithoutResultAt": clock.timestamp(invoice.ended_without_result_at)
         if invoice.ended_without_result_at
         else None,
+        "statementFile": invoice.statement_file,
     }
 
 
@@ -169,6 +171,7 @@ def invoice_from_item(item: Mapping[str, Any]) -> Invoice:
         open_payment_id=item.get("openPaymentId"),
         open_until=_moment(item.get("openUntil")),
         ended_without_result_at=_moment(item.get("endedWithoutResultAt")),
+        statement_file=item.get("statementFile") or None,
     )
 
 
@@ -261,6 +264,16 @@ def get_account(account_number: str) -> Account | None:
     return get_accounts([account_number]).get(account_number)
 
 
+def get_invoice(ref: InvoiceRef) -> Invoice | None:
+    """One invoice, with one consistent GetItem (a function that reads one needs no BatchGetItem)."""
+    with store_errors():
+        answer = dynamodb().get_item(
+            TableName=table_name(), Key=keys.invoice_key(ref.account_number, ref.invoice_number), ConsistentRead=True
+        )
+    item = answer.get("Item")
+    return invoice_from_item(deserialize(item)) if item else None
+
+
 def get_invoices(refs: Iterable[InvoiceRef]) -> dict[InvoiceRef, Invoice]:
     unique = sorted(set(refs), key=str)
     items = _batch_get([keys.invoice_key(ref.account_number, ref.invoice_number) for ref in unique])
@@ -312,6 +325,7 @@ _INVOICE_BILLED = (
     "allowPartialPayments",
     "billedCents",
     "billedAsOf",
+    "statementFile",
 )
 _NEWER = "attribute_not_exists(#billedAsOf) OR #billedAsOf < :asOf"
 

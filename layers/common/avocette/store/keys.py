@@ -20,6 +20,7 @@ __all__ = [
     "payment_pk",
     "postback_sk",
     "reconciliation_key",
+    "refresh_nonce_key",
     "reversal_sk",
     "review_sk",
     "user_payments_pk",
@@ -111,3 +112,12 @@ def user_payments_pk(sub: str) -> str:
 def finished_day_pk(day: str) -> str:
     """GSI2 partition of the payments that became final on ``day`` (YYYY-MM-DD)."""
     return f"DAY#{day}"
+
+
+# Nonces of signed balance refreshes (IC_REFRESH_AUTH=hmac), kept with ``ttl`` until their window ends.
+REFRESH_NONCE_PREFIX = "REFRESHNONCE#"
+
+
+def refresh_nonce_key(nonce: str) -> dict[str, Any]:
+    """One nonce of a signed balance refresh (letters, digits, ``_`` and ``-`` only: checked before)."""
+    return {"PK": {"S": f"{REFRESH_NONCE_PREFIX}{nonce}"}, "SK": {"S": "NONCE"}}

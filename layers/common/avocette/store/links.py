@@ -22,6 +22,7 @@ __all__ = [
     "Link",
     "create_link",
     "delete_link",
+    "is_linked",
     "link_exists_check",
     "link_from_item",
     "link_key",
@@ -105,6 +106,18 @@ def list_links(sub: str) -> dict[str, Link]:
     )
     links = (link_from_item(item) for item in items)
     return {link.account_number: link for link in links}
+
+
+def is_linked(sub: str, account_number: str) -> bool:
+    """Whether the user has a link to the account: one consistent GetItem of the link's key alone."""
+    with store_errors():
+        answer = dynamodb().get_item(
+            TableName=table_name(),
+            Key=keys.link_key(sub, account_number),
+            ProjectionExpression="PK",
+            ConsistentRead=True,
+        )
+    return "Item" in answer
 
 
 def put_link(link: Link) -> None:

@@ -1,9 +1,10 @@
 // Accounts: each linked account, its invoices and what is payable now, with the totals. An account's
 // credit balance (a credit invoice) is already applied by the API to its oldest bills (creditApplied):
-// the page says so, and what it shows as payable is what a payment charges.
+// the page says so, and what it shows as payable is what a payment charges. "View bill" opens an
+// invoice's PDF (GET .../statement answers a presigned URL valid 5 minutes) in a new tab.
 
 import { api } from "../api.js";
-import { facts, h, heading, link, loadingRegion, mount, settle } from "../dom.js";
+import { facts, h, heading, hiddenText, link, loadingRegion, mount, settle } from "../dom.js";
 import { errorNotice } from "../errors.js";
 import { dollars, formatCents, formatDate, plural, toCents } from "../format.js";
 
@@ -54,7 +55,11 @@ function accountSection(account, index) {
       h("p", { class: "account-name" }, account.name),
     ),
     account.invoices.length
-      ? h("ul", { class: "invoice-list" }, account.invoices.map((invoice) => invoiceItem(invoice, titleId)))
+      ? h(
+          "ul",
+          { class: "invoice-list" },
+          account.invoices.map((invoice) => invoiceItem(invoice, titleId, account.accountNumber)),
+        )
       : h("p", {}, "No open invoices on this account."),
     account.creditApplied
       ? h(
@@ -88,7 +93,7 @@ function invoiceBadge(invoice) {
   return h("span", { class: "badge badge-ok" }, "Paid");
 }
 
-function invoiceItem(invoice, accountTitleId) {
+function invoiceItem(invoice, accountTitleId, accountNumber) {
   const titleId = `${accountTitleId}-${invoice.invoiceNumber.replace(/[^A-Za-z0-9_-]/g, "_")}`;
   const credit = toCents(invoice.balanceDue) < 0;
   return h(
@@ -110,5 +115,44 @@ function invoiceItem(invoice, accountTitleId) {
       ["Payable now", credit ? null : dollars(invoice.payable)],
     ]),
     credit ? h("p", { class: "invoice-note" }, "A credit on your account: it lowers what your oldest bills ask.") : null,
+    invoice.hasStatement ? billControl(accountNumber, invoice.invoiceNumber) : null,
   );
+}
+
+/** "View bill": asks the API for the bill's URL when pressed (it works for 5 minutes), then opens it. */
+function billControl(accountNumber, invoiceNumber) {
+  const status = h("p", { class: "bill-status", role: "status" });
+  const button = h(
+    "button",
+    { type: "button", class: "button button-secondary" },
+    "View bill",
+    hiddenText(` of invoice ${invoiceNumber} (PDF, opens in a new tab)`),
+  );
+  button.addEventListener("click", () => openBill(accountNumber, invoiceNumber, button, status));
+  return h("div", { class: "bill" }, button, status);
+}
+
+async function openBill(accountNumber, invoiceNumber, button, status) {
+  button.disabled = true;
+  mount(status, "Opening your bill…");
+  const path = `/accounts/${encodeURIComponent(accountNumber)}/invoices/${encodeURIComponent(invoiceNumber)}/statement`;
+  try {
+    const { body } = await api("GET", path);
+    const url = new URL(body.url);
+    if (url.protocol !== "https:" && url.protocol !== "http:") {
+      throw new Error("not a web address");
+    }
+    // Still within the press of the button, so browsers let it open; the link below is for those that do not.
+    window.open(url.href, "_blank", "noopener");
+    mount(
+      status,
+      "Your bill opens in a new tab. If it did not, ",
+      h("a", { href: url.href, target: "_blank", rel: "noopener noreferrer" }, "open your bill here"),
+      " (this link works for 5 minutes).",
+    );
+  } catch (error) {
+    mount(status, error?.message && error.code ? error.message : "We could not open your bill. Please try again.");
+  } finally {
+    button.disabled = false;
+  }
 }
