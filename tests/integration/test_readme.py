@@ -157,18 +157,22 @@ _MARKER_LINE = re.compile(r"^@@avocette-doc-block (\d+)@@$", re.MULTILINE)
 _NEEDS_AWS = re.compile(r"\baws |\bsam |make deploy|--stack|<[A-Z][A-Za-z]*(Arn|Name)>|\bmake (dev|test)\b")
 # The blocks left out, by file and first line: each one named here, so that none is left out unseen.
 NOT_RUN: list[tuple[str, str, str]] = [  # (file, its first line starts with, the reason it gives)
-    ("README.md", "make dev    # the whole stack on your laptop", "make dev is the first shell"),
-    ("README.md", ".venv/bin/python -m tools billing import path/to/", "a deployed stack"),
-    ("README.md", "aws secretsmanager put-secret-value --secret-id <", "a deployed stack"),
-    ("README.md", "make deploy ENV=dev GUIDED=1", "AWS"),
-    ("docs/operations.md", "aws secretsmanager put-secret-value --secret-id <", "a deployed stack"),
+    ("README.md", "make dev    # the whole stack on your laptop: API,", "make dev is the first shell"),
+    ("README.md", ".venv/bin/python -m tools billing import path/to/2", "a deployed stack"),
+    ("README.md", "aws secretsmanager put-secret-value --secret-id <I", "a deployed stack"),
+    ("README.md", "make deploy ENV=dev GUIDED=1   # the first time: a", "AWS"),
+    ("docs/operations.md", "aws secretsmanager put-secret-value --secret-id <I", "a deployed stack"),
     ("docs/operations.md", "python -m tools postback-keys rotate --secret-id <", "a deployed stack"),
     ("docs/operations.md", "python -m tools postback-keys rotate --secret-id <", "a deployed stack"),
-    ("docs/operations.md", "aws s3 cp 20261125T060000Z-full.csv s3://<", "a deployed stack"),
+    ("docs/operations.md", "aws secretsmanager get-secret-value --secret-id <I", "a deployed stack"),
+    ("docs/operations.md", "aws secretsmanager put-secret-value --secret-id <I", "a deployed stack"),
+    ("docs/operations.md", "aws s3 cp 20261125T060000Z-full.csv s3://<BillingB", "a deployed stack"),
+    ("docs/operations.md", "aws s3 cp INV-1001-1.pdf s3://<InboundBucketName>/", "a deployed stack"),
+    ("docs/operations.md", "python -m tools postback-keys rotate --secret-id <", "a deployed stack"),
     ("docs/operations.md", "python -m tools review --table <AppTableName> list", "a deployed stack"),
-    ("docs/operations.md", "aws s3 cp s3://<InboundBucketName>/", "a deployed stack"),
-    ("docs/operations.md", "aws dynamodb restore-table-to-point-in-time", "a deployed stack"),
-    ("docs/reconciliation.md", ".venv/bin/python -m tools reconcile path/to/", "a deployed stack"),
+    ("docs/operations.md", "aws s3 cp s3://<InboundBucketName>/invoicecloud/20", "a deployed stack"),
+    ("docs/operations.md", "aws dynamodb restore-table-to-point-in-time --sour", "a deployed stack"),
+    ("docs/reconciliation.md", ".venv/bin/python -m tools reconcile path/to/2026-1", "a deployed stack"),
 ]
 
 
