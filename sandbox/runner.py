@@ -17,10 +17,11 @@ import boto3
 import requests
 from avocette import clock
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+from werkzeug.wrappers import Request, Response
 
 from sandbox import demo
 from sandbox.functions import FunctionPool, PoolSizes, lambda_variables, stop_pools
-from sandbox.gateway import Cors, Gateway, GatewayRoute
+from sandbox.gateway import PORTAL_DIR, Cors, Gateway, GatewayRoute
 from sandbox.invoicecloud import InvoiceCloudSimulator, RefreshTarget
 from sandbox.issuer import LocalIssuer
 from sandbox.mailbox import mailbox_route
@@ -285,10 +286,22 @@ class Sandbox:
             openapi=_openapi_document,
             extra_routes={
                 "/dev/mailbox": mailbox_route,
+                "/config.json": self._portal_config,
                 "/dev/clock": self.scheduler.clock_route,
                 "/dev/run/*": self.scheduler.run_route,
             },
         )
+
+    def _portal_config(self, request: Request) -> Response:
+        """The demo portal's settings (``config.json``): the file beside it, if any, with the biller's
+        time zone the functions have (``BILLER_TIME_ZONE``), in which the portal shows every time."""
+        settings: dict[str, Any] = {}
+        if (PORTAL_DIR / "config.json").is_file():
+            settings = json.loads((PORTAL_DIR / "config.json").read_text(encoding="utf-8"))
+        settings["billerTimeZone"] = self.environment.get("BILLER_TIME_ZONE") or "America/New_York"
+        response = Response(json.dumps(settings), content_type="application/json")
+        response.headers["Cache-Control"] = "no-store"
+        return response
 
     def stop(self) -> None:
         self.notifications.wait(timeout=30)

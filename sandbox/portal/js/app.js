@@ -5,6 +5,7 @@
 
 import { ApiError } from "./api.js";
 import { h, heading, mount, notice, link } from "./dom.js";
+import { setBillerTimeZone } from "./format.js";
 import { currentSession, expiredSession, onSessionChange, rememberReturnTo, signOut } from "./session.js";
 import * as accounts from "./pages/accounts.js";
 import * as history from "./pages/history.js";
@@ -152,4 +153,16 @@ window.addEventListener("hashchange", render);
 window.addEventListener("pageshow", (event) => {
   if (event.persisted) render();
 });
-render();
+loadSettings().finally(render);
+
+/** The portal's config.json: the biller's time zone, for every time a page shows. A portal that
+ * cannot read it still works; its times then follow the payments it has seen. */
+async function loadSettings() {
+  try {
+    const response = await fetch("config.json", { cache: "no-store", headers: { Accept: "application/json" } });
+    const settings = response.ok ? await response.json() : null;
+    setBillerTimeZone(settings?.billerTimeZone);
+  } catch {
+    // offline or not served: the payments' own zone still applies where a payment is shown
+  }
+}
