@@ -14,7 +14,7 @@ MUTATE_MODULES ?= postbacks reconciliation review billing
 MUTATE_EXAMPLES ?= 100
 MUTATE_JOBS ?= 2
 
-.PHONY: dev test check lint typecheck unit integration infra e2e openapi bench soak fuzz load fmt clean scan mutate deploy require-env \
+.PHONY: dev test check lint typecheck unit integration infra e2e openapi bench soak fuzz load fmt clean scan mutate deploy portal require-env \
 	dynamodb-corpus
 
 $(STAMP): requirements-dev.txt layers/common/requirements.txt
@@ -90,7 +90,7 @@ fmt: $(STAMP)
 	$(PY) -m ruff check --fix .
 
 clean:
-	rm -rf $(VENV) $(SCAN_VENV) $(MUTATE_VENV) mutants src .aws-sam .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(SCAN_VENV) $(MUTATE_VENV) mutants src .aws-sam .mypy_cache .ruff_cache .scan
 
 # The infrastructure scan: checkov over template.yaml, in its own virtual environment (its pins would
 # break the functions'). Every finding is fixed or suppressed in the template with its reason.
@@ -100,8 +100,15 @@ $(SCAN_STAMP): requirements-scan.txt
 	$(SCAN_VENV)/bin/python -m pip install --quiet -r requirements-scan.txt
 	@touch $(SCAN_STAMP)
 
+# checkov drops resources whose condition is false with the parameters' defaults: the trial's (user pool,
+# hosted sign-in, demo portal) are scanned in a copy of the template whose CreateDemoUserPool is true.
+TRIAL_TEMPLATE := .scan/template-trial.yaml
 scan: $(SCAN_STAMP)
 	$(SCAN_VENV)/bin/checkov --file template.yaml --framework cloudformation --skip-download --compact --quiet
+	@mkdir -p $(dir $(TRIAL_TEMPLATE))
+	sed '/^  CreateDemoUserPool:/,/Default:/ s/Default: "false"/Default: "true"/' template.yaml > $(TRIAL_TEMPLATE)
+	@! cmp -s template.yaml $(TRIAL_TEMPLATE) || { echo "make scan: CreateDemoUserPool's default was not switched" >&2; exit 1; }
+	$(SCAN_VENV)/bin/checkov --file $(TRIAL_TEMPLATE) --framework cloudformation --skip-download --compact --quiet
 
 # Mutation testing of the money rules (docs/reliability.md), in its own virtual environment: mutmut
 # pins a newer click than aws-sam-cli allows. No .pth here: the tests must import mutmut's mutated copy
@@ -127,9 +134,16 @@ mutate: $(MUTATE_STAMP)
 # `make deploy ENV=dev|prod`: sam build, then sam deploy with that environment of samconfig.toml.
 # GUIDED=1 asks for the parameters samconfig.toml does not hold and saves them there (first deploy).
 require-env:
-	@test -n "$(ENV)" || { echo "make deploy needs ENV: make deploy ENV=dev (or ENV=prod); see docs/operations.md" >&2; exit 2; }
+	@test -n "$(ENV)" || { echo "make $(or $(MAKECMDGOALS),deploy) needs ENV: make $(or $(MAKECMDGOALS),deploy) ENV=dev (or ENV=prod); see docs/operations.md" >&2; exit 2; }
 	@grep -q '^\[$(ENV)\.deploy\.parameters\]' samconfig.toml || { echo "samconfig.toml has no environment '$(ENV)'" >&2; exit 2; }
 
 deploy: require-env $(STAMP)
 	SAM_CLI_TELEMETRY=0 $(VENV)/bin/sam build --config-env $(ENV)
 	SAM_CLI_TELEMETRY=0 $(VENV)/bin/sam deploy --config-env $(ENV) $(if $(GUIDED),--guided)
+	$(PY) -m tools portal --env $(ENV)
+
+# `make portal ENV=dev`: the demo portal of a trial stack (CreateDemoUserPool=true), published again
+# from sandbox/portal with the config.json its stack's outputs make; `make deploy` ends with it, and
+# says so and does nothing for a stack without the portal (prod).
+portal: require-env $(STAMP)
+	$(PY) -m tools portal --env $(ENV)

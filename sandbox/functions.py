@@ -471,6 +471,17 @@ class FunctionPool:
             self._changed.notify_all()
         threading.Thread(target=worker.reap, args=(STOP_GRACE_SECONDS,), daemon=True).start()
 
+    def recycle(self) -> None:
+        """End the idle workers, as Lambda does after a change to the function's code or settings: the
+        next invocation starts a fresh one, with nothing cached (a secret changed since, for one)."""
+        with self._changed:
+            workers, self._idle = self._idle, []
+            self._all.difference_update(workers)
+            self._changed.notify_all()
+        for worker in workers:
+            worker.close_input()
+            threading.Thread(target=worker.reap, args=(STOP_GRACE_SECONDS,), daemon=True).start()
+
     # ---- stopping -----------------------------------------------------------------------------
 
     def close(self) -> list[_Worker]:

@@ -13,7 +13,6 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from werkzeug.datastructures import Headers
@@ -23,28 +22,13 @@ from werkzeug.wrappers import Request, Response
 
 from sandbox.functions import FunctionError, FunctionPool
 from sandbox.issuer import LocalIssuer, TokenRejectedError
+from stackdef.portal import PORTAL_CONTENT_TYPES, PORTAL_CSP, PORTAL_DIR
 
 __all__ = ["Gateway", "GatewayRoute"]
 
 log = logging.getLogger("sandbox.gateway")
 
-PORTAL_DIR = Path(__file__).resolve().parent / "portal"
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # HTTP API's own limit; the functions enforce 64 KB
-# The demo portal: its own scripts, styles and API calls only; values from the API are inserted as
-# text, and this policy is the second line of defence should one ever be parsed as markup.
-PORTAL_CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
-    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
-)
-# Content types the portal's files must carry: browsers refuse module scripts served as anything
-# but JavaScript under nosniff, and the platform's mimetypes table varies (.js is not always text/javascript).
-PORTAL_CONTENT_TYPES = {
-    ".html": "text/html; charset=utf-8",
-    ".js": "text/javascript; charset=utf-8",
-    ".css": "text/css; charset=utf-8",
-    ".svg": "image/svg+xml",
-    ".png": "image/png",
-}
 _TEXT_TYPES = ("text/", "application/json", "application/x-www-form-urlencoded", "application/xml")
 
 

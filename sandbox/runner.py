@@ -21,7 +21,7 @@ from werkzeug.wrappers import Request, Response
 
 from sandbox import demo
 from sandbox.functions import FunctionPool, PoolSizes, lambda_variables, stop_pools
-from sandbox.gateway import PORTAL_DIR, Cors, Gateway, GatewayRoute
+from sandbox.gateway import Cors, Gateway, GatewayRoute
 from sandbox.invoicecloud import InvoiceCloudSimulator, RefreshTarget
 from sandbox.issuer import LocalIssuer
 from sandbox.mailbox import mailbox_route
@@ -39,7 +39,8 @@ from sandbox.stack import (
 from sandbox.statements import put_demo_statements
 from stackdef import caches
 from stackdef.local import LocalSandbox
-from stackdef.template import function_specs, load_template
+from stackdef.portal import PORTAL_DIR
+from stackdef.template import evaluate_conditions, function_specs, load_template, parameter_values, resolve
 
 __all__ = ["DEFAULT_BASE_PORT", "PoolSizes", "Sandbox", "SandboxPorts"]
 
@@ -93,7 +94,9 @@ class Sandbox:
     when :meth:`start` returns, and a pool grows to its size (``pool_sizes``) as concurrent invocations
     need it, or at once with ``prewarm``. This process's own environment gets the AWS endpoint and
     every function's variables (for code run here: the demo data, tests calling services directly)
-    while running, and the previous environment back when stopped."""
+    while running, and the previous environment back when stopped. ``parameters`` override the stack
+    parameters the sandbox chooses (``CorsAllowOrigins`` and ``PortalReturnUrl`` for a portal served
+    from another origin, as a trial stack's is)."""
 
     def __init__(
         self,
@@ -106,7 +109,8 @@ class Sandbox:
         parameters: Mapping[str, str] | None = None,
     ) -> None:
         self.ports = ports
-        # Stack parameters over the template's defaults and the sandbox's own (e.g. InvoiceCloudRefreshAuth).
+        # Stack parameters over the template's defaults and the sandbox's own (e.g. InvoiceCloudRefreshAuth);
+        # once started, every parameter the sandbox chose (the gateway's CORS reads them).
         self.parameters = dict(parameters or {})
         self.schedule_seconds = schedule_seconds
         self.pool_sizes = pool_sizes or PoolSizes()
@@ -205,6 +209,7 @@ class Sandbox:
         if zone:  # the biller's zone for every time a payer reads: portal, emails, the simulator's receipt
             parameters["BillerTimeZone"] = zone
             self.simulator.time_zone = ZoneInfo(zone)
+        self.parameters = parameters
         self._start_workers(resources, parameters)  # their imports run while this process goes on
         self.environment = environment(resources, parameters)
         os.environ.update(self.environment)
@@ -271,9 +276,15 @@ class Sandbox:
             for pool in self.pools.values()
             for route in pool.spec.routes
         ]
-        cors_config = template["Resources"]["HttpApi"]["Properties"]["CorsConfiguration"]
+        # The HTTP API's CORS configuration as CloudFormation would choose it for these parameters.
+        refs = parameter_values(self.parameters, template)
+        cors_config = resolve(
+            template["Resources"]["HttpApi"]["Properties"]["CorsConfiguration"],
+            refs,
+            evaluate_conditions(refs, template),
+        )
         cors = Cors(
-            allow_origins=(self.gateway_url,),
+            allow_origins=tuple(cors_config["AllowOrigins"]),
             allow_headers=tuple(header.lower() for header in cors_config["AllowHeaders"]),
             allow_methods=tuple(method.upper() for method in cors_config["AllowMethods"]),
             max_age=int(cors_config.get("MaxAge", 0)),

@@ -12,7 +12,14 @@ from typing import Any
 import boto3
 
 from stackdef.names import StackNames
-from stackdef.template import create_table_request, function_environment, function_specs, load_template, resolve
+from stackdef.template import (
+    create_table_request,
+    evaluate_conditions,
+    function_environment,
+    function_specs,
+    load_template,
+    resolve,
+)
 
 __all__ = [
     "StackNames",
@@ -111,10 +118,12 @@ def function_environments(resources: dict[str, str], parameters: dict[str, str])
     template = load_template()
     refs: dict[str, Any] = {name: spec["Default"] for name, spec in template["Parameters"].items() if "Default" in spec}
     refs.update(parameters)
+    conditions = evaluate_conditions(refs, template)
     refs.update(resources)
     return {
         spec.logical_id: {
-            name: _as_text(value) for name, value in resolve(function_environment(spec, template), refs).items()
+            name: _as_text(value)
+            for name, value in resolve(function_environment(spec, template), refs, conditions).items()
         }
         for spec in function_specs(template)
     }

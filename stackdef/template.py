@@ -12,15 +12,20 @@ from typing import Any
 import yaml
 
 __all__ = [
+    "NO_VALUE",
     "ROOT",
     "TEMPLATE_PATH",
     "FunctionSpec",
     "Route",
     "create_table_request",
+    "evaluate",
+    "evaluate_conditions",
+    "failed_rules",
     "function_environment",
     "function_specs",
     "global_environment",
     "load_template",
+    "parameter_values",
     "resolve",
 ]
 
@@ -56,11 +61,25 @@ def load_template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
     return loaded
 
 
-def resolve(value: Any, refs: dict[str, Any]) -> Any:
-    """Resolve ``Ref`` and ``Fn::Sub``/``Fn::GetAtt`` against ``refs`` (names to values)."""
+class _NoValue:
+    """``Ref: AWS::NoValue``: the property (or list item) is left out."""
+
+    def __repr__(self) -> str:
+        return "NO_VALUE"
+
+
+NO_VALUE = _NoValue()
+
+
+def resolve(value: Any, refs: dict[str, Any], conditions: dict[str, bool] | None = None) -> Any:
+    """Resolve ``Ref``, ``Fn::Sub``, ``Fn::GetAtt`` and ``Fn::If`` against ``refs`` (names to values)
+    and ``conditions`` (the template's conditions, evaluated: :func:`evaluate_conditions`); a
+    property or list item that resolves to ``AWS::NoValue`` is left out."""
     if isinstance(value, dict) and len(value) == 1:
         ((key, argument),) = value.items()
         if key == "Ref":
+            if argument == "AWS::NoValue":
+                return NO_VALUE
             if argument not in refs:
                 raise KeyError(f"template reference {argument!r} has no sandbox value")
             return refs[argument]
@@ -71,11 +90,93 @@ def resolve(value: Any, refs: dict[str, Any]) -> Any:
             for name, replacement in refs.items():
                 text = text.replace("${" + name + "}", str(replacement))
             return text
+        if key == "Fn::If":
+            name, when_true, when_false = argument
+            if conditions is None or name not in conditions:
+                raise KeyError(f"template condition {name!r} was not evaluated")
+            return resolve(when_true if conditions[name] else when_false, refs, conditions)
     if isinstance(value, dict):
-        return {key: resolve(item, refs) for key, item in value.items()}
+        resolved = {key: resolve(item, refs, conditions) for key, item in value.items()}
+        return {key: item for key, item in resolved.items() if item is not NO_VALUE}
     if isinstance(value, list):
-        return [resolve(item, refs) for item in value]
+        return [item for item in (resolve(item, refs, conditions) for item in value) if item is not NO_VALUE]
     return value
+
+
+def parameter_values(overrides: dict[str, str] | None = None, template: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Every parameter's value as CloudFormation gives it to ``Ref``: text (a number too), a list for a
+    ``CommaDelimitedList``; the template's default unless ``overrides`` names it. A parameter with
+    neither is left out (CloudFormation would refuse the stack)."""
+    loaded = template or load_template()
+    values: dict[str, Any] = {}
+    for name, spec in loaded.get("Parameters", {}).items():
+        given = (overrides or {}).get(name, spec.get("Default"))
+        if given is None:
+            continue
+        text = str(given)
+        values[name] = [part.strip() for part in text.split(",")] if spec["Type"] == "CommaDelimitedList" else text
+    return values
+
+
+def evaluate(value: Any, refs: dict[str, Any], conditions: dict[str, bool] | None = None) -> Any:
+    """The value of a condition or rule expression: ``Fn::Equals`` (compared as text, as CloudFormation
+    does), ``Fn::Not``, ``Fn::And``, ``Fn::Or``, ``Fn::Contains``, ``Condition`` and ``Ref``."""
+    if isinstance(value, dict) and len(value) == 1:
+        ((key, argument),) = value.items()
+        if key == "Fn::Equals":
+            left, right = (evaluate(item, refs, conditions) for item in argument)
+            return str(left) == str(right)
+        if key == "Fn::Not":
+            (inner,) = argument
+            return not evaluate(inner, refs, conditions)
+        if key == "Fn::And":
+            return all(evaluate(item, refs, conditions) for item in argument)
+        if key == "Fn::Or":
+            return any(evaluate(item, refs, conditions) for item in argument)
+        if key == "Fn::Contains":
+            members, wanted = (evaluate(item, refs, conditions) for item in argument)
+            return str(wanted) in [str(member) for member in members]
+        if key == "Condition":
+            if conditions is None or argument not in conditions:
+                raise KeyError(f"template condition {argument!r} was not evaluated")
+            return conditions[argument]
+    return resolve(value, refs, conditions)
+
+
+def evaluate_conditions(refs: dict[str, Any], template: dict[str, Any] | None = None) -> dict[str, bool]:
+    """The template's ``Conditions``, each true or false for these parameter values (``refs``); a
+    condition may name another, in any order."""
+    loaded = template or load_template()
+    pending = dict(loaded.get("Conditions") or {})
+    evaluated: dict[str, bool] = {}
+    while pending:
+        progressed = False
+        for name, expression in list(pending.items()):
+            try:
+                evaluated[name] = bool(evaluate(expression, refs, evaluated))
+            except KeyError:
+                continue
+            del pending[name]
+            progressed = True
+        if not progressed:
+            raise KeyError(f"conditions that cannot be evaluated: {sorted(pending)}")
+    return evaluated
+
+
+def failed_rules(refs: dict[str, Any], template: dict[str, Any] | None = None) -> dict[str, str]:
+    """The template's ``Rules`` that these parameter values break, by name, with the assertion's
+    description: what CloudFormation would refuse the stack for before creating anything."""
+    loaded = template or load_template()
+    conditions = evaluate_conditions(refs, loaded)
+    failed: dict[str, str] = {}
+    for name, rule in (loaded.get("Rules") or {}).items():
+        if "RuleCondition" in rule and not evaluate(rule["RuleCondition"], refs, conditions):
+            continue
+        for assertion in rule["Assertions"]:
+            if not evaluate(assertion["Assert"], refs, conditions):
+                failed[name] = assertion.get("AssertDescription", "")
+                break
+    return failed
 
 
 def create_table_request(logical_id: str, table_name: str, template: dict[str, Any] | None = None) -> dict[str, Any]:

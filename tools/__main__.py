@@ -18,7 +18,7 @@ from avocette.errors import AppError, ConfigurationError, StoreUnavailableError
 from botocore.exceptions import BotoCoreError, ClientError
 
 from stackdef import local
-from tools import billing, health, openapi, postback_keys, reconcile, review
+from tools import billing, health, openapi, portal, postback_keys, reconcile, review
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -87,6 +87,13 @@ def _parser() -> argparse.ArgumentParser:
         "health", help="is the stack ready: secrets, Invoice Cloud, tables, buckets, jobs (one line each)"
     )
     health.add_arguments(checking)
+    publishing = commands.add_parser(
+        "portal", help="publish the demo portal to a trial stack (CreateDemoUserPool=true): files, config, CloudFront"
+    )
+    which = publishing.add_mutually_exclusive_group(required=True)
+    which.add_argument("--env", help="the samconfig.toml environment whose stack to publish to, e.g. dev")
+    which.add_argument("--stack", help="the stack's name")
+    publishing.add_argument("--region", help="the stack's region (default: samconfig.toml's, or the environment's)")
     return parser
 
 
@@ -124,8 +131,15 @@ def _where(arguments: argparse.Namespace) -> None:
             raise _Stop(str(exc)) from None
         os.environ.update(found.environment)
         _use_endpoint(found.aws)
-    elif arguments.command == "health" and arguments.sandbox and not arguments.endpoint:
-        _use_endpoint(f"http://127.0.0.1:{health.sandbox_base_port() + 2}")  # the sandbox's moto
+    elif arguments.command == "health" and arguments.sandbox:
+        try:
+            endpoint = arguments.endpoint or f"http://127.0.0.1:{health.sandbox_base_port() + 2}"  # its moto
+        except health.SandboxPortError as exc:
+            raise _Stop(str(exc)) from None
+        problem = health.sandbox_unreachable(endpoint, given=bool(arguments.endpoint))
+        if problem:
+            raise _Stop(problem)
+        _use_endpoint(endpoint)
     elif arguments.endpoint:
         if not local.answers(arguments.endpoint):
             raise _Stop(
@@ -186,6 +200,8 @@ def _run(arguments: argparse.Namespace) -> int:
         return reconcile.print_report(report, arguments.file)
     elif arguments.command == "health":
         return health.run(arguments)
+    elif arguments.command == "portal":
+        return portal.run(env=arguments.env, stack=arguments.stack, region=arguments.region)
     elif arguments.command == "review":
         review.use_table(arguments.table)
         return review.run(

@@ -9,6 +9,10 @@ reachable, and the last run of each job (expiry, the biller's export, reconcilia
 Where the stack is: ``--stack NAME`` reads a deployed stack's outputs and parameters; ``--sandbox``
 names the sandbox's resources (``make dev``, on ``SANDBOX_BASE_PORT``); otherwise the functions'
 environment variables (``APP_TABLE_NAME``, ``IC_SECRET_ARN``, ...), each overridable by an option.
+
+When nothing answers where the sandbox should be, the command says so at once, in one line with what
+to set; an AWS that stops answering fails each check in its line within seconds (short timeouts, two
+attempts), never a traceback.
 """
 
 from __future__ import annotations
@@ -16,20 +20,37 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
+from urllib.parse import urlsplit
 
 import boto3
 import requests
 from avocette import clock
+from avocette.errors import AppError
 from avocette.invoicecloud.client import basic_credential
 from avocette.security import KeyRing
 from avocette.store import jobs
+from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-__all__ = ["Check", "Targets", "add_arguments", "run", "run_checks", "targets_from_stack"]
+from stackdef import local
+
+__all__ = [
+    "Check",
+    "SandboxPortError",
+    "Targets",
+    "add_arguments",
+    "run",
+    "run_checks",
+    "sandbox_base_port",
+    "sandbox_unreachable",
+    "targets_from_stack",
+]
 
 BILLER_STATUS_PATH = "/api/v1/biller/status"
 EXPIRY_JOB = "expire_payments"
@@ -37,6 +58,18 @@ EXPORT_JOB = "export_payments"
 REPORT_SUFFIX = ".report.json"
 PAYMENT_FILE_PREFIX = "invoicecloud/"
 _HASH_KEY_MIN_LENGTH = 32
+# A check answers within seconds: a short connection timeout and one retry, not botocore's minutes.
+_AWS_CONFIG = Config(connect_timeout=3, read_timeout=10, retries={"mode": "standard", "max_attempts": 2})
+DEFAULT_SANDBOX_PORT = 3000
+_UNREACHABLE = "could not be reached"
+
+
+@lru_cache(maxsize=8)
+def _aws(service: str) -> Any:
+    """One client per service in a run (making one takes a second on a busy machine): run_checks
+    forgets them when it starts, so that a run never reuses another's endpoint or credentials."""
+    return boto3.client(service, config=_AWS_CONFIG)  # type: ignore[call-overload]
+
 
 # Stack outputs and parameters (template.yaml) -> Targets fields.
 _OUTPUTS = {
@@ -108,7 +141,7 @@ def targets_from_stack(outputs: Mapping[str, str], parameters: Mapping[str, str]
 
 
 def _stack_targets(stack_name: str) -> Targets:
-    (stack,) = boto3.client("cloudformation").describe_stacks(StackName=stack_name)["Stacks"]
+    (stack,) = _aws("cloudformation").describe_stacks(StackName=stack_name)["Stacks"]
     outputs = {output["OutputKey"]: output["OutputValue"] for output in stack.get("Outputs", [])}
     parameters = {item["ParameterKey"]: item.get("ParameterValue", "") for item in stack.get("Parameters", [])}
     return replace(targets_from_stack(outputs, parameters), created_at=stack.get("CreationTime"))
@@ -143,7 +176,7 @@ def _secret_text(secret_id: str, option: str) -> str:
     if not secret_id:
         raise _Failed(f"not configured (set {option})")
     try:
-        answer = boto3.client("secretsmanager").get_secret_value(SecretId=secret_id)
+        answer = _aws("secretsmanager").get_secret_value(SecretId=secret_id)
     except ClientError as exc:
         raise _Failed(f"cannot be read: {exc.response.get('Error', {}).get('Code', 'error')}") from None
     text = answer.get("SecretString")
@@ -214,7 +247,7 @@ def _invoice_cloud(targets: Targets, api_key: str | None) -> str:
 def _table(name: str, option: str) -> str:
     if not name:
         raise _Failed(f"not configured (set {option})")
-    table = boto3.client("dynamodb").describe_table(TableName=name)["Table"]
+    table = _aws("dynamodb").describe_table(TableName=name)["Table"]
     status = table.get("TableStatus", "?")
     if status != "ACTIVE":
         raise _Failed(f"{name} is {status}")
@@ -224,7 +257,7 @@ def _table(name: str, option: str) -> str:
 def _bucket(name: str, option: str) -> str:
     if not name:
         raise _Failed(f"not configured (set {option})")
-    boto3.client("s3").head_bucket(Bucket=name)
+    _aws("s3").head_bucket(Bucket=name)
     return f"{name} reachable"
 
 
@@ -244,9 +277,11 @@ def _never(targets: Targets, window: timedelta, now: datetime, what: str) -> str
     return f"{what} has not run yet"
 
 
-def _job(targets: Targets, job: str, window: timedelta, now: datetime, *, daily: bool) -> str:
+def _job(targets: Targets, job: str, window: timedelta, now: datetime, *, daily: bool, skip: bool = False) -> str:
     if not targets.app_table:
         raise _Failed("not configured (set --table)")
+    if skip:
+        raise _Failed(f"not tried: the app table {_UNREACHABLE}")
     run = jobs.last_run(job, table=targets.app_table)
     if run is None:
         if daily:
@@ -262,7 +297,7 @@ def _reconciliation(targets: Targets, window: timedelta, now: datetime) -> str:
     """The newest payment file's report: reconciliation writes one beside every file it reads."""
     if not targets.inbound_bucket:
         raise _Failed("not configured (set --inbound-bucket)")
-    s3 = boto3.client("s3")
+    s3 = _aws("s3")
     since = (now - timedelta(days=7)).date().isoformat()
     newest: Any = None  # the newest report's listing entry
     for page in s3.get_paginator("list_objects_v2").paginate(
@@ -294,12 +329,15 @@ def _attempt(name: str, check: Callable[[], str]) -> Check:
     except ClientError as exc:
         return Check(name, False, f"AWS answered {exc.response.get('Error', {}).get('Code', 'an error')}")
     except BotoCoreError as exc:
-        return Check(name, False, f"AWS could not be reached ({type(exc).__name__})")
+        return Check(name, False, f"AWS {_UNREACHABLE} ({type(exc).__name__})")
+    except AppError as exc:  # the store's own reads (a job's last run): DynamoDB did not answer
+        return Check(name, False, f"AWS {_UNREACHABLE} ({type(exc).__name__})")
 
 
 def run_checks(targets: Targets, limits: Limits | None = None, now: datetime | None = None) -> list[Check]:
     limits = limits or Limits()
     now = now or clock.utc_now()
+    _aws.cache_clear()
     api_key: list[str] = []
 
     def invoice_cloud_secret() -> str:
@@ -313,16 +351,36 @@ def run_checks(targets: Targets, limits: Limits | None = None, now: datetime | N
         _attempt("secret registration-hash-key", lambda: _hash_key(targets)),
         _attempt("invoice-cloud", lambda: _invoice_cloud(targets, api_key[0] if api_key else None)),
         _attempt("table app", lambda: _table(targets.app_table, "--table")),
+    ]
+    # The jobs' last runs are read through the store's client, whose retries are the functions'
+    # (seconds each): when the app table could not be reached, they are not tried.
+    app_table_unreachable = _UNREACHABLE in checks[-1].detail
+    checks += [
         _attempt("table idempotency", lambda: _table(targets.idempotency_table, "--idempotency-table")),
         _attempt("bucket billing", lambda: _bucket(targets.billing_bucket, "--billing-bucket")),
         _attempt("bucket inbound", lambda: _bucket(targets.inbound_bucket, "--inbound-bucket")),
         _attempt("bucket exports", lambda: _bucket(targets.exports_bucket, "--exports-bucket")),
         _attempt(
             "job expiry",
-            lambda: _job(targets, EXPIRY_JOB, timedelta(minutes=limits.expiry_minutes), now, daily=False),
+            lambda: _job(
+                targets,
+                EXPIRY_JOB,
+                timedelta(minutes=limits.expiry_minutes),
+                now,
+                daily=False,
+                skip=app_table_unreachable,
+            ),
         ),
         _attempt(
-            "job export", lambda: _job(targets, EXPORT_JOB, timedelta(hours=limits.export_hours), now, daily=True)
+            "job export",
+            lambda: _job(
+                targets,
+                EXPORT_JOB,
+                timedelta(hours=limits.export_hours),
+                now,
+                daily=True,
+                skip=app_table_unreachable,
+            ),
         ),
         _attempt("job reconciliation", lambda: _reconciliation(targets, timedelta(hours=limits.reconcile_hours), now)),
     ]
@@ -360,8 +418,44 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reconcile-max-age-hours", type=int, default=Limits.reconcile_hours)
 
 
+class SandboxPortError(ValueError):
+    """SANDBOX_BASE_PORT is set to something that is not a port."""
+
+
 def sandbox_base_port() -> int:
-    return int(os.environ.get("SANDBOX_BASE_PORT", "3000"))
+    text = os.environ.get("SANDBOX_BASE_PORT", "").strip()
+    if not text:  # the sandbox `make dev` runs from here, if any (its .sandbox/env), else the default
+        try:
+            aws = local.read(check=False).aws
+        except local.SandboxNotFoundError:
+            return DEFAULT_SANDBOX_PORT
+        return (urlsplit(aws).port or DEFAULT_SANDBOX_PORT + 2) - 2
+    if not text.isdigit() or not 0 < int(text) < 65534:
+        raise SandboxPortError(
+            f"SANDBOX_BASE_PORT={text!r} is not a port number: set it to the base port `make dev` printed (e.g. 3000)"
+        )
+    return int(text)
+
+
+def sandbox_unreachable(endpoint: str, *, given: bool = False) -> str | None:
+    """None when something listens at ``endpoint`` (the sandbox's AWS, moto: the base port + 2), else
+    the one line that says so and what to set."""
+    parts = urlsplit(endpoint)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 80), timeout=2):
+            return None
+    except OSError:
+        pass
+    if given:
+        where = "the --endpoint given"
+    elif os.environ.get("SANDBOX_BASE_PORT", "").strip():
+        where = f"SANDBOX_BASE_PORT={os.environ['SANDBOX_BASE_PORT'].strip()}, AWS on the base port + 2"
+    else:
+        where = f"SANDBOX_BASE_PORT is not set, so {DEFAULT_SANDBOX_PORT}, AWS on the base port + 2"
+    return (
+        f"no sandbox answers at {endpoint} ({where}): start one with `make dev`, or set SANDBOX_BASE_PORT "
+        "to the base port that `make dev` printed (e.g. SANDBOX_BASE_PORT=4000 python -m tools health --sandbox)"
+    )
 
 
 def run(arguments: argparse.Namespace) -> int:

@@ -54,6 +54,7 @@ def _api_base_url() -> str:
         errors.TooManyAttemptsError,
         errors.InvoiceCloudError,
         errors.InvoiceCloudTimeoutError,
+        errors.InvoiceCloudNotConfiguredError,
         ok={
             201: "A new payment session.",
             200: "The same user's open session for the same invoices, offered again.",

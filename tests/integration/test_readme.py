@@ -161,6 +161,37 @@ NOT_RUN: list[tuple[str, str, str]] = [  # (file, its first line starts with, th
     ("README.md", ".venv/bin/python -m tools billing import path/to/2", "a deployed stack"),
     ("README.md", "aws secretsmanager put-secret-value --secret-id <I", "a deployed stack"),
     ("README.md", "make deploy ENV=dev GUIDED=1   # the first time: a", "AWS"),
+    (
+        "README.md",
+        "export AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-",
+        "AWS; test_readme_trial.py runs it against moto",
+    ),
+    ("README.md", "STACK=avocette-payments-dev", "AWS; test_readme_trial.py runs it against moto"),
+    (
+        "README.md",
+        "aws sesv2 create-email-identity --email-identity y",
+        "AWS; test_readme_trial.py runs it against moto",
+    ),
+    (
+        "README.md",
+        "aws s3 cp sandbox/data/billing/20261101T060000Z-fu",
+        "AWS; test_readme_trial.py runs it against moto",
+    ),
+    (
+        "README.md",
+        "EMAIL=you@example.com PASSWORD='Trial-Password-202",
+        "AWS; test_readme_trial.py runs it against moto",
+    ),
+    (
+        "README.md",
+        "TOKEN=$(aws cognito-idp admin-initiate-auth --user",
+        "AWS; test_readme_trial.py runs it against moto",
+    ),
+    (
+        "README.md",
+        'aws secretsmanager put-secret-value --secret-id "$',
+        "AWS; test_readme_trial.py runs it against moto",
+    ),
     ("docs/operations.md", "aws secretsmanager put-secret-value --secret-id <I", "a deployed stack"),
     ("docs/operations.md", "python -m tools postback-keys rotate --secret-id <", "a deployed stack"),
     ("docs/operations.md", "python -m tools postback-keys rotate --secret-id <", "a deployed stack"),

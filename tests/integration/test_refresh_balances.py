@@ -115,13 +115,14 @@ def test_a_credit_the_billing_file_reflects_counts_once(stack: Stack) -> None:
     assert invoices_of(refresh(stack, "R-2"))["I-1"]["BalanceDue"] == "25.00"
 
 
-def test_a_credit_invoice_is_due_0_and_nets_the_total(stack: Stack) -> None:
+def test_a_credit_invoice_is_due_0_and_lowers_the_oldest_bill_as_a_payment_would(stack: Stack) -> None:
+    """§5, the account's credit: Invoice Cloud is told what our portal charges, the credit applied."""
     add_account("R-3")
     add_invoice("R-3", "I-1", "50.00")
     add_invoice("R-3", "C-1", "-20.00")
     answer = refresh(stack, "R-3")
     assert {number: row["BalanceDue"] for number, row in invoices_of(answer).items()} == {
-        "I-1": "50.00",
+        "I-1": "30.00",
         "C-1": "0.00",
     }
     assert answer.json["TotalDue"] == "30.00"

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import requests
+from avocette import clock
 from avocette.domain.billing import Credit
 from avocette.security import KeyRing
 
@@ -344,3 +345,64 @@ def test_view_of_a_new_payment(alice: Stack) -> None:
     assert view["billerName"] == "Avocette Utilities"
     assert [(i["invoiceNumber"], i["amountDue"]) for i in view["invoices"]] == [("I-11", "84.20"), ("I-12", "42.15")]
     assert Decimal(view["amountDue"]) == Decimal(body["amountDue"])
+
+
+def test_before_invoice_cloud_credentials_are_set_start_is_503_and_writes_nothing(alice: Stack) -> None:
+    """A new stack's Invoice Cloud secret holds the empty values template.yaml creates it with (a
+    trial before Invoice Cloud's test credentials arrive): the payer reads that online payment is not
+    available yet and that no money was taken; no payment is written and no invoice held."""
+    import boto3
+
+    from stackdef import caches
+    from stackdef.template import load_template
+
+    initial = load_template()["Resources"]["InvoiceCloudSecret"]["Properties"]["SecretString"]
+    boto3.client("secretsmanager").put_secret_value(SecretId=alice.names.ic_secret_name, SecretString=initial)
+    caches.reset()
+    before = table_items(alice)
+
+    for key in (None, "retry-1"):
+        answer = start_payment("alice", [("A-1", "I-11"), ("A-2", "I-21")], key=key)
+        assert (answer.status, answer.json["error"]) == (503, "invoice_cloud_not_configured"), answer.body
+        assert "not available yet" in answer.json["message"] and "No money was taken" in answer.json["message"]
+    assert table_items(alice) == before
+    assert get_invoice("A-1", "I-11").held_by(clock.utc_now()) is None
+
+    # Once ops set the credentials, the same request with the same key starts the payment.
+    secret = {
+        "apiKey": alice.secrets.ic_api_key,
+        "billerGuid": alice.secrets.biller_guid,
+        "webServiceKey": alice.secrets.web_service_key,
+    }
+    boto3.client("secretsmanager").put_secret_value(
+        SecretId=alice.names.ic_secret_name, SecretString=json.dumps(secret)
+    )
+    caches.reset()
+    assert start_payment("alice", [("A-1", "I-11"), ("A-2", "I-21")], key="retry-1").status == 201
+
+
+def test_a_configuration_error_after_the_hold_fails_the_payment_and_frees_its_invoices(alice: Stack) -> None:
+    """Should Invoice Cloud's client be unusable once the invoices are held (a setting, not the
+    credentials, which are read first), the payment is FAILED like any failed start: no invoice
+    stays held for the session and its grace."""
+    from dataclasses import replace
+
+    from avocette.api.payments import InvoiceSelection
+    from avocette.errors import ConfigurationError
+    from avocette.service import starting
+
+    def unusable_client() -> Any:
+        raise ConfigurationError("invalid or missing settings: IC_BASE_URL")
+
+    rules = replace(starting.StartRules.from_environment(), client=unusable_client)
+    command = starting.StartPaymentCommand(
+        sub="alice",
+        invoices=[InvoiceSelection(account_number="A-1", invoice_number="I-11")],
+        postback_base_url=alice.api_base,
+    )
+    with pytest.raises(ConfigurationError):
+        starting.start_payment(command, rules=rules)
+    (payment,) = payments_in_table(alice)
+    assert payment["status"] == "FAILED"
+    assert get_invoice("A-1", "I-11").held_by(clock.utc_now()) is None
+    assert start_payment("alice", [("A-1", "I-11")]).status == 201

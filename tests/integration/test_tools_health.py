@@ -5,6 +5,11 @@ emptied or a job stopped running. No secret value is ever printed."""
 from __future__ import annotations
 
 import json
+import os
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -15,6 +20,7 @@ from avocette import clock
 
 from sandbox.runner import Sandbox, SandboxPorts
 from sandbox.serving import free_port
+from stackdef.template import ROOT
 from tools.__main__ import main
 from tools.health import Targets, run_checks, targets_from_stack
 
@@ -175,3 +181,96 @@ def test_a_deployed_stack_is_read_from_its_outputs_and_parameters() -> None:
         ic_base_url="https://www.invoicecloud.com",
         ic_basic_auth_form="key-colon",
     )
+
+
+# ---- no sandbox, or no AWS, where the command looks -------------------------------------------------
+
+
+def health_command(**environment: str) -> tuple[subprocess.CompletedProcess[str], float]:
+    """``python -m tools health --sandbox`` as a person runs it: a new process, only what is given set."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith(("SANDBOX_", "AWS_"))}
+    env.update(environment)
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "tools", "health", "--sandbox"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    return result, time.monotonic() - started
+
+
+def listening(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(1)
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_no_sandbox_on_the_port_set_fails_at_once_in_one_line_saying_what_to_set() -> None:
+    base = free_port()
+    result, seconds = health_command(SANDBOX_BASE_PORT=str(base))
+
+    assert result.returncode == 2 and seconds < 15, (result, seconds)
+    assert result.stdout == "" and "Traceback" not in result.stderr
+    (line,) = result.stderr.splitlines()
+    assert f"no sandbox answers at http://127.0.0.1:{base + 2}" in line
+    assert f"SANDBOX_BASE_PORT={base}" in line and "make dev" in line
+
+
+def test_no_sandbox_on_the_default_port_says_the_port_is_not_set() -> None:
+    if listening(3002):
+        pytest.skip("something listens on 3002 (a `make dev` on the default ports?)")
+    result, seconds = health_command()
+
+    assert result.returncode == 2 and seconds < 15, (result, seconds)
+    (line,) = result.stderr.splitlines()
+    assert "no sandbox answers at http://127.0.0.1:3002" in line
+    assert "SANDBOX_BASE_PORT is not set" in line and "make dev" in line
+
+
+def test_a_port_that_is_not_a_number_is_one_line() -> None:
+    result, _ = health_command(SANDBOX_BASE_PORT="three thousand")
+
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    (line,) = result.stderr.splitlines()
+    assert "SANDBOX_BASE_PORT" in line and "port number" in line
+
+
+def test_aws_that_stops_answering_fails_each_check_quickly_without_a_traceback(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A sandbox stopped after the command looked (or a wrong --endpoint): every check says so in its
+    line, in seconds, instead of retrying for minutes and ending in a traceback."""
+    from stackdef import caches
+    from stackdef.names import StackNames
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "local")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "local")
+    caches.reset()
+    names = StackNames()
+    targets = Targets(
+        app_table=names.app_table,
+        idempotency_table=names.idempotency_table,
+        ic_secret=names.ic_secret_name,
+        postback_keys_secret=names.postback_keys_secret_name,
+        hash_key_secret=names.registration_hash_secret_name,
+        billing_bucket=names.billing_bucket,
+        inbound_bucket=names.inbound_bucket,
+        exports_bucket=names.exports_bucket,
+        ic_base_url=f"http://127.0.0.1:{free_port()}",
+    )
+    started = time.monotonic()
+    try:
+        checks = run_checks(targets)
+    finally:
+        caches.reset()
+
+    assert time.monotonic() - started < 30
+    assert len(checks) == 12 and not [check.name for check in checks if check.ok]
+    for check in checks:
+        assert "could not be reached" in check.detail or "not tried" in check.detail, check.line()

@@ -108,3 +108,41 @@ def test_the_table_name_is_read_alone(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("APP_TABLE_NAME", "avocette-app")
     assert get_table_name() == "avocette-app"
     get_table_name.cache_clear()
+
+
+@pytest.mark.parametrize(
+    ("stored", "not_configured"),
+    [
+        ({"apiKey": "", "billerGuid": "", "webServiceKey": ""}, True),  # as the stack creates it
+        ({"apiKey": "   ", "billerGuid": "b"}, True),
+        ({}, True),
+        ({"apiKey": 12345}, False),  # set, but not as text: a malformed secret
+        ({"apiKey": "key", "billerGuid": ["b"]}, False),
+    ],
+)
+def test_an_invoice_cloud_secret_without_its_key_is_not_configured_yet(
+    monkeypatch: pytest.MonkeyPatch, stored: dict[str, object], not_configured: bool
+) -> None:
+    """An empty apiKey is a stack whose credentials are not set yet (503 for the payer, UNKNOWN for
+    registration); any other bad value is a broken deployment (500). Neither message holds a value."""
+    from avocette.errors import InvoiceCloudNotConfiguredError
+    from avocette.settings import invoicecloud
+
+    monkeypatch.setenv("IC_SECRET_ARN", "arn:aws:secretsmanager:us-east-1:123456789012:secret:ic")
+    monkeypatch.setattr(invoicecloud, "secret_json", lambda arn, what: stored)
+    with pytest.raises(ConfigurationError) as raised:
+        invoicecloud.get_invoice_cloud_secret()
+    assert isinstance(raised.value, InvoiceCloudNotConfiguredError) is not_configured
+    assert (raised.value.status, raised.value.code) == (
+        (503, "invoice_cloud_not_configured") if not_configured else (500, "internal_error")
+    )
+    assert "12345" not in str(raised.value) and "'b'" not in str(raised.value)
+
+
+def test_a_set_invoice_cloud_secret_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    from avocette.settings import invoicecloud
+
+    monkeypatch.setenv("IC_SECRET_ARN", "arn:aws:secretsmanager:us-east-1:123456789012:secret:ic")
+    monkeypatch.setattr(invoicecloud, "secret_json", lambda arn, what: {"apiKey": "key", "billerGuid": "b"})
+    secret = invoicecloud.get_invoice_cloud_secret()
+    assert (secret.api_key.get_secret_value(), secret.biller_guid) == ("key", "b")

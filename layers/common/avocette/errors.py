@@ -26,6 +26,7 @@ __all__ = [
     "InvalidStatementLinkError",
     "InvalidTokenError",
     "InvoiceCloudError",
+    "InvoiceCloudNotConfiguredError",
     "InvoiceCloudRejectedError",
     "InvoiceCloudTimeoutError",
     "InvoiceCloudUnavailableError",
@@ -319,3 +320,17 @@ class ConfigurationError(AppError):
 
     def log_extra(self) -> dict[str, Any]:
         return {"reason": self.reason}
+
+
+class InvoiceCloudNotConfiguredError(ConfigurationError):
+    """The stack has no Invoice Cloud credentials yet: the secret's ``apiKey`` is empty, as the stack
+    creates it, until ops set the biller's (a trial, before Invoice Cloud sent a test biller's). Nothing
+    can be sent to Invoice Cloud; the payer reads so, and that no money was taken."""
+
+    status = 503
+    code = "invoice_cloud_not_configured"
+    default_message = (
+        "Online payment is not available yet: Invoice Cloud, our payment provider, is not connected. "
+        "No money was taken."
+    )
+    log_level = "warning"

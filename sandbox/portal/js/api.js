@@ -1,6 +1,7 @@
 // The payments API, as any portal frontend calls it: JSON, the ID token as a bearer token, and
 // errors answered as {"error": "<code>", "message": "<text a payer can read>"}.
 
+import { config } from "./config.js";
 import { currentSession, expireSession } from "./session.js";
 
 export class ApiError extends Error {
@@ -38,7 +39,7 @@ export async function api(method, path, { body, headers = {} } = {}) {
   }
   let response;
   try {
-    response = await fetch(path, request);
+    response = await fetch(`${config().apiBaseUrl}${path}`, request);
   } catch {
     throw new ApiError(0, "network_error", UNREACHABLE);
   }

@@ -1,12 +1,21 @@
-// The portal's shell: hash routes, the header (who is signed in), the navigation, and focus.
-// The gateway serves only files, so every page lives behind a hash: #/accounts, #/pay,
-// #/return/<paymentId> (Invoice Cloud's receipt links back there), #/history, #/register,
-// #/mailbox, #/signin.
+// The portal's shell: its settings (config.json), hash routes, the header (who is signed in), the
+// navigation, and focus. The gateway (or, on a trial stack, CloudFront) serves only files, so every
+// page lives behind a hash: #/accounts, #/pay, #/return/<paymentId> (Invoice Cloud's receipt links
+// back there), #/history, #/register, #/mailbox (the sandbox's), #/signin.
 
 import { ApiError } from "./api.js";
+import { inSandbox, loadConfig } from "./config.js";
 import { h, heading, mount, notice, link } from "./dom.js";
 import { setBillerTimeZone } from "./format.js";
-import { currentSession, expiredSession, onSessionChange, rememberReturnTo, signOut } from "./session.js";
+import {
+  currentSession,
+  expiredSession,
+  finishHostedSignIn,
+  onSessionChange,
+  rememberReturnTo,
+  signOut,
+  takeReturnTo,
+} from "./session.js";
 import * as accounts from "./pages/accounts.js";
 import * as history from "./pages/history.js";
 import * as mailbox from "./pages/mailbox.js";
@@ -123,15 +132,15 @@ function renderWho(session) {
   }
   mount(
     who,
-    h("span", { class: "who-text" }, "Signed in as ", h("strong", {}, session.sub)),
+    h("span", { class: "who-text" }, "Signed in as ", h("strong", {}, session.name)),
     h(
       "button",
       {
         type: "button",
         class: "button-quiet",
         onClick: () => {
-          signOut();
-          window.location.assign("#/signin");
+          const next = signOut();
+          window.location.assign(next ?? "#/signin");
         },
       },
       "Sign out",
@@ -144,25 +153,38 @@ function skipToMain(event) {
   document.getElementById("main").focus();
 }
 
-document.querySelector(".skip-link").addEventListener("click", skipToMain);
-onSessionChange(renderWho);
-renderWho(currentSession());
-window.addEventListener("hashchange", render);
-// Back from Invoice Cloud, a page restored from the back/forward cache would show stale state
-// (such as a button still saying "Opening Invoice Cloud…"): draw it afresh.
-window.addEventListener("pageshow", (event) => {
-  if (event.persisted) render();
-});
-loadSettings().finally(render);
-
-/** The portal's config.json: the biller's time zone, for every time a page shows. A portal that
- * cannot read it still works; its times then follow the payments it has seen. */
-async function loadSettings() {
-  try {
-    const response = await fetch("config.json", { cache: "no-store", headers: { Accept: "application/json" } });
-    const settings = response.ok ? await response.json() : null;
-    setBillerTimeZone(settings?.billerTimeZone);
-  } catch {
-    // offline or not served: the payments' own zone still applies where a payment is shown
+/** What differs where the portal runs: the sandbox's mailbox, and the footer's words. */
+function showWhereItRuns() {
+  const sandbox = inSandbox();
+  document.getElementById("where").textContent = sandbox ? "the local sandbox" : "a trial stack";
+  if (!sandbox) {
+    document.querySelector('.site-nav a[data-route="mailbox"]')?.closest("li")?.remove();
   }
 }
+
+async function start() {
+  document.querySelector(".skip-link").addEventListener("click", skipToMain);
+  try {
+    setBillerTimeZone((await loadConfig()).billerTimeZone); // every time a page shows is in the biller's zone
+  } catch (error) {
+    mount(document.getElementById("main"), h("div", { class: "view" }, heading("Portal unavailable"), notice("error", error.message)));
+    return;
+  }
+  showWhereItRuns();
+  // Back from the hosted sign-in: on to where the payer was going (a failed sign-in lands on the
+  // sign-in page, which says what went wrong). No hashchange: the first render below draws it.
+  if (!inSandbox() && (await finishHostedSignIn())) {
+    window.history.replaceState(null, "", takeReturnTo() || "#/accounts");
+  }
+  onSessionChange(renderWho);
+  renderWho(currentSession());
+  window.addEventListener("hashchange", render);
+  // Back from Invoice Cloud, a page restored from the back/forward cache would show stale state
+  // (such as a button still saying "Opening Invoice Cloud…"): draw it afresh.
+  window.addEventListener("pageshow", (event) => {
+    if (event.persisted) render();
+  });
+  render();
+}
+
+start();

@@ -31,12 +31,12 @@ from avocette.api.payments import InvoiceSelection, StartPaymentResponse
 from avocette.domain.billing import Account, AccountPayable, Invoice, InvoiceRef, account_payable
 from avocette.domain.payments import Payment, PaymentLine, PaymentStatus
 from avocette.domain.statements import StatementLink
-from avocette.errors import InvoiceCloudError, StoreUnavailableError
+from avocette.errors import ConfigurationError, InvoiceCloudError, StoreUnavailableError
 from avocette.invoicecloud.client import InvoiceCloudClient, get_client
 from avocette.invoicecloud.cpv2 import build_payment_request
 from avocette.security import KeyRing
 from avocette.service.statements import statement_link_token
-from avocette.settings.invoicecloud import get_invoice_cloud_settings
+from avocette.settings.invoicecloud import get_invoice_cloud_secret, get_invoice_cloud_settings
 from avocette.settings.ledger import LedgerSettings, get_ledger_settings
 from avocette.settings.payments import Cpv2Options, StartSettings, get_cpv2_options, get_start_settings
 from avocette.settings.portal import get_biller_time_zone
@@ -106,8 +106,9 @@ class StartRules:
     """What starting a payment needs, as its handler loaded it: the session and where Invoice Cloud
     sends the payer back, the biller's CPV2 options, the payment page's allowed prefixes, the key ring
     of the postback tokens, the money rules' settings (grace, abandoned sessions), the biller's zone
-    (for the payer's words), Invoice Cloud's client (made when first asked), and the statement links
-    to send, if any."""
+    (for the payer's words), Invoice Cloud's client (made when first asked) and credentials (read
+    before anything is held: a stack without them answers 503 and writes nothing), and the statement
+    links to send, if any."""
 
     start: StartSettings
     cpv2: Cpv2Options
@@ -116,6 +117,7 @@ class StartRules:
     ledger: LedgerSettings
     time_zone: tzinfo
     client: Callable[[], InvoiceCloudClient] = get_client
+    credentials: Callable[[], object] = get_invoice_cloud_secret
     statement_links: StatementLinking | None = None
 
     @classmethod
@@ -176,6 +178,8 @@ def _start_payment(command: StartPaymentCommand, rules: StartRules) -> StartPaym
     reads = billing_store.read_for_payment(command.sub, refs, clock.utc_now())
     ledger_settings = rules.ledger
     _check_caller(command.sub, refs, reads, ledger_settings.abandoned_sessions_per_day, rules.time_zone)
+    # Before any invoice is held: without Invoice Cloud's credentials nothing could be paid.
+    rules.credentials()
 
     grace = ledger_settings.payment_session_grace_minutes
     for _attempt in range(_HOLD_ATTEMPTS):
@@ -232,7 +236,7 @@ def _start_payment(command: StartPaymentCommand, rules: StartRules) -> StartPaym
     )
     try:
         url = rules.client().start_cloud_payment(request, allowed_url_prefixes=rules.payment_url_prefixes)
-    except InvoiceCloudError as exc:
+    except (InvoiceCloudError, ConfigurationError) as exc:
         metrics.add_metric(name="PaymentStartFailed", unit=MetricUnit.Count, value=1)
         try:
             payments_store.mark_failed(payment, type(exc).__name__, clock.utc_now())

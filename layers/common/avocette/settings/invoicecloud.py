@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
-from avocette.errors import ConfigurationError
+from avocette.errors import ConfigurationError, InvoiceCloudNotConfiguredError
 from avocette.settings.base import CommaSeparated, EnvSettings, required_variable, secret_json
 
 __all__ = ["InvoiceCloudSecret", "InvoiceCloudSettings", "get_invoice_cloud_secret", "get_invoice_cloud_settings"]
@@ -66,8 +66,13 @@ class InvoiceCloudSecret(BaseModel):
 
 
 def get_invoice_cloud_secret() -> InvoiceCloudSecret:
+    """Raises :class:`InvoiceCloudNotConfiguredError` while the secret's ``apiKey`` is empty or absent
+    (the stack creates it so), :class:`ConfigurationError` when it is malformed."""
     value = secret_json(required_variable("IC_SECRET_ARN"), "Invoice Cloud")
+    api_key = value.get("apiKey")
+    if api_key is None or (isinstance(api_key, str) and not api_key.strip()):
+        raise InvoiceCloudNotConfiguredError("the Invoice Cloud secret lacks apiKey (set it after deploying)")
     try:
         return InvoiceCloudSecret.model_validate(value)
     except ValidationError:
-        raise ConfigurationError("the Invoice Cloud secret lacks apiKey (set it after deploying)") from None
+        raise ConfigurationError("the Invoice Cloud secret is malformed (apiKey, billerGuid, webServiceKey)") from None

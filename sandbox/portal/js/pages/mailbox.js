@@ -1,10 +1,19 @@
 // The sandbox's mailbox (GET /dev/mailbox): the emails the functions asked SES to send.
 // Sandbox only: a deployed portal has no such page.
 
+import { inSandbox } from "../config.js";
 import { h, heading, mount, notice } from "../dom.js";
 import { currentSession } from "../session.js";
 
 export async function render({ view }) {
+  if (!inSandbox()) {
+    mount(
+      view,
+      heading("Mailbox"),
+      notice("info", "The mailbox is the sandbox's: here, the payments service sends its emails through Amazon SES."),
+    );
+    return;
+  }
   const session = currentSession();
   const list = h("div", { class: "mail-list", "aria-live": "polite" });
   const mineOnly = h("input", { type: "checkbox", id: "mine-only", checked: Boolean(session?.email) });

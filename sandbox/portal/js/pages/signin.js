@@ -1,7 +1,16 @@
-// "Sign in as": a demo chooser standing in for the portal's real (OpenID Connect) sign-in.
+// Signing in. In the sandbox, "Sign in as": a demo chooser standing in for the portal's real
+// (OpenID Connect) sign-in. On a trial stack, a button to the stack's hosted sign-in (Cognito's).
 
+import { inSandbox } from "../config.js";
 import { h, heading, mount, notice } from "../dom.js";
-import { currentSession, expiredSession, signIn, takeReturnTo } from "../session.js";
+import {
+  currentSession,
+  expiredSession,
+  signIn,
+  startHostedSignIn,
+  takeReturnTo,
+  takeSignInProblem,
+} from "../session.js";
 
 const DEMO_USERS = [
   { sub: "alice", about: "two linked accounts, three open invoices" },
@@ -10,21 +19,29 @@ const DEMO_USERS = [
   { sub: "dana", about: "one account with a credit: it lowers her oldest bill" },
 ];
 
+function expiredNotice(expired) {
+  return expired
+    ? notice(
+        "warning",
+        h("strong", { id: "expired-notice" }, "Your sign-in has expired. "),
+        `You were signed in as ${expired.name}; for your security, a sign-in lasts a limited time. ` +
+          "Sign in again to continue where you were.",
+      )
+    : null;
+}
+
 export async function render({ view }) {
+  if (!inSandbox()) {
+    renderHostedSignIn(view);
+    return;
+  }
   const status = h("div", { class: "status-slot" });
   const session = currentSession();
   const expired = session ? null : expiredSession();
   mount(
     view,
     heading("Sign in"),
-    expired
-      ? notice(
-          "warning",
-          h("strong", { id: "expired-notice" }, "Your sign-in has expired. "),
-          `You were signed in as ${expired.sub}; for your security, a sign-in lasts a limited time. ` +
-            "Sign in again to continue where you were.",
-        )
-      : null,
+    expiredNotice(expired),
     notice(
       "info",
       h("strong", {}, "Sandbox sign-in. "),
@@ -32,7 +49,7 @@ export async function render({ view }) {
         "provider (OpenID Connect); here the sandbox issues a test token for any user id you choose.",
     ),
     session
-      ? h("p", {}, "You are signed in as ", h("strong", {}, session.sub), ". Choose another user to switch.")
+      ? h("p", {}, "You are signed in as ", h("strong", {}, session.name), ". Choose another user to switch.")
       : null,
     status,
     h(
@@ -105,4 +122,43 @@ async function choose(sub, status) {
     return;
   }
   window.location.assign(takeReturnTo() || "#/accounts");
+}
+
+/** A trial stack's sign-in: its Cognito user pool's hosted pages, and back here with a code. */
+function renderHostedSignIn(view) {
+  const session = currentSession();
+  const problem = takeSignInProblem();
+  const status = h("div", { class: "status-slot" }, problem ? notice("error", problem) : null);
+  const button = h(
+    "button",
+    {
+      type: "button",
+      class: "button-primary",
+      onClick: async () => {
+        button.disabled = true;
+        mount(status, notice("info", "Opening the sign-in page…"));
+        try {
+          await startHostedSignIn();
+        } catch {
+          button.disabled = false;
+          mount(status, notice("error", "The sign-in page could not be opened. Please try again."));
+        }
+      },
+    },
+    session ? "Sign in as someone else" : "Sign in",
+  );
+  mount(
+    view,
+    heading("Sign in"),
+    session ? null : expiredNotice(expiredSession()),
+    notice(
+      "info",
+      h("strong", {}, "Trial sign-in. "),
+      "You sign in on the trial stack's own sign-in page (Amazon Cognito), with a user its operator created. " +
+        "The real portal signs you in with its identity provider.",
+    ),
+    session ? h("p", {}, "You are signed in as ", h("strong", {}, session.name), ".") : null,
+    status,
+    h("p", {}, button),
+  );
 }
