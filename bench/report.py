@@ -263,9 +263,11 @@ costs one Query.
 How: starting a payment reads the user's links to the invoices' accounts, the invoices and the accounts'
 profiles in one BatchGetItem, holds the invoices in one transaction and records the session in
 another. An account's profile and invoices share its partition: one Query each. A registration reads
-the accounts, the user's links to them and the failure budgets in one BatchGetItem, and writes the
-failures, the budgets' conditions and the links in one transaction (a request that loses a race on
-the budgets reads and checks again; no result is answered against a budget that was not current).
+the accounts, the user's links to them, the failure budgets and what we knew of the accounts at
+Invoice Cloud in one BatchGetItem, and writes the failures, the budgets' conditions and the links with
+their change-log events in one transaction (a request that loses a race on the budgets reads and
+checks again; no result is answered against a budget that was not current); a registration Invoice
+Cloud shows for the first time is one more transaction, with its event (DESIGN §6g).
 
 ## 4. Warm overhead
 

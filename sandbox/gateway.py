@@ -124,15 +124,17 @@ class Gateway:
 
     def _log_label(self, request: Request) -> str:
         """What the access log names: a route's key (``POST /postback/{paymentId}/{token}``), never the
-        path it was called with (a postback token or a statement link is part of it, an account number is
-        part of Invoice Cloud's balance refresh), nor the query string."""
+        path it was called with (a postback token, a statement link, an account or invoice number may be
+        part of it), nor the query string."""
         try:
             route_key, _ = self._map.bind_to_environ(request.environ).match()
         except HTTPException:
-            # Tokens and account numbers live in these paths: an unmatched one is named by its prefix alone.
-            prefixes = ("/postback/", "/statement-links/", "/invoicecloud/")
-            path = next((f"{prefix}..." for prefix in prefixes if request.path.startswith(prefix)), request.path)
-            return f"{request.method} {path}"
+            if self._extra_route(request.path) is not None:
+                return f"{request.method} {request.path}"  # the sandbox's own pages: no ids in their paths
+            # Tokens, account and invoice numbers live in the API's paths: one that matches no route is
+            # named by its first segment alone.
+            first, more = request.path.lstrip("/").partition("/")[::2]
+            return f"{request.method} /{first}{'/...' if more else ''}"
         return str(route_key)
 
     def _extra_route(self, path: str) -> Callable[[Request], Response] | None:

@@ -7,6 +7,8 @@ from typing import Annotated
 from avocette import SERVICE_NAME, errors, web
 from avocette.api.registrations import RegistrationRequest, RegistrationResponse, RegistrationsView
 from avocette.service import registration
+from avocette.settings.portal import get_biller_time_zone
+from avocette.settings.registration import get_registration_hash_key
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Path
@@ -33,7 +35,8 @@ def handle_register_accounts(request: RegistrationRequest) -> RegistrationRespon
 @app.get("/registrations", summary="Your linked accounts", responses=web.responses())
 @tracer.capture_method
 def handle_list_registrations() -> RegistrationsView:
-    return registration.list_registrations(web.current_caller(app).sub)
+    rules = registration.RegistrationRules.from_environment()
+    return registration.list_registrations(web.current_caller(app).sub, rules=rules)
 
 
 @app.delete(
@@ -45,7 +48,12 @@ def handle_list_registrations() -> RegistrationsView:
 def handle_unlink_account(
     account_number: Annotated[str, Path(alias="accountNumber", min_length=1, max_length=64)],
 ) -> Response[None]:
-    registration.unlink_account(web.current_caller(app).sub, account_number)
+    registration.unlink_account(
+        web.current_caller(app).sub,
+        account_number,
+        time_zone=get_biller_time_zone(),
+        hash_key=get_registration_hash_key,
+    )
     return Response(status_code=204, body=None)
 
 

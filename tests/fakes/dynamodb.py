@@ -9,7 +9,7 @@ the requests recorded during the integration and fault suites (tests/fakes/READM
 would. What it implements:
 
 - GetItem, PutItem, UpdateItem, DeleteItem, Query, Scan, BatchGetItem, TransactWriteItems (Put,
-  Update, ConditionCheck), and CreateTable for the tables of template.yaml (string keys, global
+  Update, ConditionCheck, Delete), and CreateTable for the tables of template.yaml (string keys, global
   secondary indexes projecting ALL, on demand);
 - attribute values of types S, N, M, L and BOOL;
 - conditions: comparisons, AND, OR, parentheses, ``attribute_exists``, ``attribute_not_exists``,
@@ -195,6 +195,7 @@ _PARAMETERS: Final = {
         " ReturnValuesOnConditionCheckFailure" + _EXPRESSION_NAMES,
         "TransactWriteItems ConditionCheck": "TableName Key ConditionExpression ReturnValuesOnConditionCheckFailure"
         + _EXPRESSION_NAMES,
+        "TransactWriteItems Delete": "TableName Key ConditionExpression" + _EXPRESSION_NAMES,
     }.items()
 }
 
@@ -1507,7 +1508,7 @@ def _key_match(condition: _Condition, schema: _Schema) -> _KeyMatch:
 class _Part:
     """One item of a TransactWriteItems."""
 
-    verb: str  # Put, Update or ConditionCheck
+    verb: str  # Put, Update, ConditionCheck or Delete
     request: Mapping[str, Any]
     table: _Table
     expressions: _Expressions
@@ -1761,6 +1762,8 @@ class FakeDynamoDB:
         for part in parts:
             if part.new is not None:
                 part.table.write(part.key, part.new, part.size)
+            elif part.verb == "Delete":
+                part.table.write(part.key, None)
         return {}
 
     @staticmethod
@@ -1792,6 +1795,7 @@ class FakeDynamoDB:
             "Put": ("ConditionExpression",),
             "Update": ("UpdateExpression", "ConditionExpression"),
             "ConditionCheck": ("ConditionExpression",),
+            "Delete": ("ConditionExpression",),
         }
         parts: list[_Part] = []
         for position, entry in enumerate(entries):

@@ -32,11 +32,13 @@ DYNAMODB: dict[str, dict[str, set[str]]] = {
     },
     "AccountsFunction": {APP_TABLE: {"Query", "BatchGetItem"}},
     "ExpirePaymentsFunction": {APP_TABLE: {"PutItem", "UpdateItem", "ConditionCheckItem"}, GSI2: {"Query"}},
-    "ImportBillingFunction": {APP_TABLE: {"UpdateItem", "Scan", "Query", "DeleteItem"}, GSI1: {"Query"}},
+    # PutItem: a link the file removes is deleted with its change-log event, in one transaction.
+    "ImportBillingFunction": {APP_TABLE: {"UpdateItem", "Scan", "Query", "DeleteItem", "PutItem"}, GSI1: {"Query"}},
     "ReconcilePaymentsFunction": {
         APP_TABLE: {"Query", "GetItem", "BatchGetItem", "PutItem", "UpdateItem", "ConditionCheckItem"}
     },
     "ExportPaymentsFunction": {APP_TABLE: {"Query", "UpdateItem"}},
+    "ExportChangesFunction": {APP_TABLE: {"Query", "UpdateItem"}},  # a day's events; the job's last run
     # Reads invoices only (the conditions below); writes a signed call's nonce only when the scheme is hmac.
     "RefreshBalancesFunction": {APP_TABLE: {"Query", "PutItem"}},
     "StatementsFunction": {APP_TABLE: {"GetItem"}},  # the caller's link, the invoice
@@ -55,6 +57,7 @@ SECRETS: dict[str, set[str]] = {
     "ImportBillingFunction": {"RegistrationHashKeySecret"},
     "ReconcilePaymentsFunction": {"InvoiceCloudSecret"},  # the BillerGUID each row must name
     "ExportPaymentsFunction": set(),
+    "ExportChangesFunction": set(),  # the file's user references were hashed when their events were written
     "RefreshBalancesFunction": {"InvoiceCloudRefreshSecret", "RegistrationHashKeySecret"},  # its credential; log hashes
     "StatementsFunction": set(),  # a portal route: the JWT authenticates, no key of ours
     "StatementLinksFunction": {"StatementLinkKeysSecret"},  # the links' signatures
@@ -72,6 +75,7 @@ S3: dict[str, set[tuple[tuple[str, ...], str]]] = {
         (("s3:PutObject",), "InboundBucketName/invoicecloud/*.report.json"),
     },
     "ExportPaymentsFunction": {(("s3:PutObject",), "ExportsBucketName/exports/*")},
+    "ExportChangesFunction": {(("s3:PutObject",), "ExportsBucketName/changes/*")},  # the day's file, nothing else
     "StatementsFunction": {(("s3:GetObject",), "InboundBucketName/statements/*")},
     "StatementLinksFunction": {(("s3:GetObject",), "InboundBucketName/statements/*")},
 }

@@ -26,6 +26,7 @@ ASYNC_FUNCTIONS = (
     "ImportBillingFunction",
     "ReconcilePaymentsFunction",
     "ExportPaymentsFunction",
+    "ExportChangesFunction",
 )
 
 
@@ -139,6 +140,7 @@ def test_money_events_alarm_at_the_first_one(template: dict[str, Any], metric: s
     [
         ("ExpiryDidNotRunAlarm", "Avocette", "PaymentsExpired", 900),
         ("ExportDidNotRunAlarm", "Avocette", "ExportRun", 86400),
+        ("ChangesExportDidNotRunAlarm", "Avocette", "ChangesExportRun", 86400),
         ("ReconciliationDidNotRunAlarm", "AWS/Lambda", "Invocations", 86400),
     ],
 )
@@ -420,6 +422,7 @@ def test_the_runbook_names_the_dashboard_and_the_settings_of_the_open_questions(
         "InvoiceCloudBasicAuthForm",
         "InvoiceCloudPaymentFileFormat",
         "BillerExportFormat",
+        "BillerChangesFormat",
         "InvoiceCloudStatementLinks",
         "InvoiceCloudStatementLinkField",
         "InvoiceCloudStatementLinkMinutes",

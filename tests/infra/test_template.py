@@ -59,7 +59,7 @@ def test_sam_build_builds_every_function_and_the_layer(tmp_path: Path) -> None:
     assert (layer / "avocette" / "money.py").is_file()
     assert (layer / "aws_lambda_powertools").is_dir() and (layer / "pydantic").is_dir()
     # The file formats are data in the layer: the build must ship them.
-    for name in ("invoicecloud-payments-v1", "biller-export-v1", "invoicecloud-refresh-v1"):
+    for name in ("invoicecloud-payments-v1", "biller-export-v1", "invoicecloud-refresh-v1", "biller-changes-v1"):
         assert (layer / "avocette" / "formats" / f"{name}.json").is_file()
     for spec in function_specs():
         assert (tmp_path / spec.logical_id / "app.py").is_file()
@@ -212,6 +212,7 @@ def test_open_question_settings_have_the_design_assumptions(template: dict[str, 
     for parameter, variable in (
         ("InvoiceCloudPaymentFileFormat", "IC_PAYMENT_FILE_FORMAT"),
         ("BillerExportFormat", "BILLER_EXPORT_FORMAT"),
+        ("BillerChangesFormat", "BILLER_CHANGES_FORMAT"),
         ("InvoiceCloudRefreshFormat", "IC_REFRESH_FORMAT"),
     ):
         assert stack_environment(template)[variable] == {"Ref": parameter}
@@ -247,6 +248,8 @@ def test_the_jobs_are_triggered_as_the_design_says(template: dict[str, Any]) -> 
     specs = {spec.logical_id: spec for spec in function_specs(template)}
     assert specs["ExpirePaymentsFunction"].schedules == ("rate(5 minutes)",)
     assert specs["ExportPaymentsFunction"].schedules == ("cron(30 5 * * ? *)",)
+    # At 06:30 UTC the biller's yesterday is over, and a quarter of an hour old, in any zone but UTC-06:15..-06:30.
+    assert specs["ExportChangesFunction"].schedules == ("cron(30 6 * * ? *)",)
     assert specs["ReconcilePaymentsFunction"].s3_events == (("InboundBucket", "invoicecloud/", ".csv"),)
     assert specs["ImportBillingFunction"].s3_events == (("BillingBucket", "billing/", ".csv"),)
 

@@ -41,6 +41,7 @@ PROD_RESERVATIONS = {
     "ImportBillingFunction": ("ImportBillingReservedConcurrency", 1),
     "ReconcilePaymentsFunction": ("ReconcilePaymentsReservedConcurrency", 1),
     "ExportPaymentsFunction": ("ExportPaymentsReservedConcurrency", 1),
+    "ExportChangesFunction": ("ExportChangesReservedConcurrency", 1),
 }
 LAMBDA_UNRESERVED_MINIMUM = 100  # Lambda refuses a reservation that leaves fewer unreserved executions
 TRIAL_RESOURCES = {

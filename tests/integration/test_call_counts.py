@@ -134,9 +134,10 @@ def test_registration_of_two_accounts(stack: Stack, dynamo_calls: DynamoCalls) -
         )
     assert answer.status == 200, answer.body
     assert [account["outcome"] for account in answer.json["accounts"]] == ["LINKED", "REJECTED"]
-    # One read of the accounts, links and budgets; one transaction for the failure and the link;
-    # what Invoice Cloud said of the linked account.
-    assert operations == ["BatchGetItem", "TransactWriteItems", "UpdateItem"]
+    # One read of the accounts, links, budgets and what we knew of them at Invoice Cloud; one transaction
+    # for the failure, the link and its change-log event; what Invoice Cloud said of the linked account;
+    # its registration, seen for the first time, with its event (DESIGN §6g).
+    assert operations == ["BatchGetItem", "TransactWriteItems", "UpdateItem", "TransactWriteItems"]
     assert len(operations) <= 2 + 2 * 2
 
 

@@ -339,3 +339,22 @@ def test_an_unset_invoice_cloud_secret_still_links(billing: Stack) -> None:
     assert outcome(answer, "R-1") == {
         "accountNumber": "R-1", "outcome": "LINKED", "invoiceCloudRecord": "UNKNOWN", "invoiceCloudRegistered": None,
     }  # fmt: skip
+
+
+def test_an_unset_invoice_cloud_secret_leaves_a_listing_unknown_never_a_5xx(billing: Stack) -> None:
+    import boto3
+
+    register("carol", [("U-1", "U1-REG")])
+    clock.set_offset(timedelta(minutes=5))  # past REGISTRATION_IC_RECHECK_SECONDS
+    try:
+        boto3.client("secretsmanager").put_secret_value(
+            SecretId=billing.names.ic_secret_name, SecretString='{"apiKey": "", "billerGuid": "", "webServiceKey": ""}'
+        )
+        caches.reset()
+        answer = registrations("carol")
+    finally:
+        clock.set_offset(timedelta(0))
+    assert answer.status == 200
+    assert [(a["accountNumber"], a["invoiceCloudRegistered"]) for a in answer.json["accounts"]] == [("U-1", None)]
+    (link,) = table_items(billing, "USER#carol")
+    assert link["invoiceCloudRegistered"] is False

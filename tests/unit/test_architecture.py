@@ -94,3 +94,30 @@ def test_tools_and_the_sandbox_never_import_each_other_and_stackdef_neither() ->
     assert offenders(ROOT / "tools", ("sandbox",)) == []
     assert offenders(ROOT / "sandbox", ("tools",)) == []
     assert offenders(ROOT / "stackdef", ("sandbox", "tools", "tests", "bench")) == []
+
+
+def item_key_uses(source: str, name: str) -> list[str]:
+    """Where ``source`` names an item's key attributes or imports the store's key builders."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Constant) and node.value in ("PK", "SK", "GSI1PK", "GSI1SK", "GSI2PK", "GSI2SK"):
+            found.append(f"{name}:{node.lineno} names {node.value}")
+        elif isinstance(node, ast.ImportFrom) and node.module == "avocette.store":
+            found.extend(f"{name}:{node.lineno} imports keys" for alias in node.names if alias.name == "keys")
+        elif isinstance(node, ast.ImportFrom) and node.module == "avocette.store.keys":
+            found.append(f"{name}:{node.lineno} imports avocette.store.keys")
+    return found
+
+
+def test_use_cases_never_read_the_stores_items() -> None:
+    """The store maps items to domain and store objects; a use case never names an item's keys
+    (``"PK"``, ``"SK"``) nor builds them (``avocette.store.keys``)."""
+    found = []
+    for path in sorted((LAYER / "service").rglob("*.py")):
+        found.extend(item_key_uses(path.read_text(encoding="utf-8"), str(path.relative_to(ROOT))))
+    assert found == []
+
+
+def test_reading_items_in_a_use_case_is_found() -> None:
+    source = 'from avocette.store import keys\nrows = [i for i in items if i["SK"] == keys.PROFILE]\n'
+    assert item_key_uses(source, "s.py") == ["s.py:1 imports keys", "s.py:2 names SK"]

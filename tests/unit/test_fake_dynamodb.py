@@ -96,8 +96,6 @@ UNSUPPORTED: list[tuple[str, dict[str, Any], str]] = [
      "list indexes"),
     ("update_item", {**CONDITION, "UpdateExpression": "DELETE a :v", "ExpressionAttributeValues": ONE},
      "DELETE in update expressions"),
-    ("transact_write_items", {"TransactItems": [{"Delete": {"TableName": APP, "Key": INVOICE}}]},
-     "Delete in TransactWriteItems"),
     ("transact_write_items", {"TransactItems": [{"Put": {"TableName": APP, "Item": INVOICE}}],
                               "ClientRequestToken": "t-1"}, "ClientRequestToken"),
     ("batch_get_item", {"RequestItems": {APP: {"Keys": [INVOICE], "ProjectionExpression": "PK"}}},
@@ -122,6 +120,25 @@ def test_what_the_store_never_sends_fails_loudly(
     with pytest.raises(NotImplementedError, match=re.escape(missing)):
         getattr(fake, method)(**request_)
     assert item(fake) is None
+
+
+def test_a_delete_in_a_transaction_goes_with_the_rest_or_not_at_all(fake: FakeDynamoDB) -> None:
+    """A link deleted with its change-log event (store/links.py): both, or, when the delete's
+    condition fails, neither, with the delete's reason."""
+    fake.put_item(TableName=APP, Item={**INVOICE, "a": number(1)})
+    event = {"PK": text("CHANGES#2026-11-25"), "SK": text("2026-11-25T15:00:00Z#e1")}
+    delete = {"Delete": {"TableName": APP, "Key": INVOICE, "ConditionExpression": "attribute_exists(PK)"}}
+    put = {"Put": {"TableName": APP, "Item": event, "ConditionExpression": "attribute_not_exists(SK)"}}
+
+    fake.transact_write_items(TransactItems=[delete, put])
+    assert item(fake) is None and item(fake, event) == event
+
+    again = {"Put": {**put["Put"], "Item": {**event, "SK": text("2026-11-25T15:00:01Z#e2")}}}
+    with pytest.raises(ClientError) as raised:
+        fake.transact_write_items(TransactItems=[delete, again])
+    reasons = [reason["Code"] for reason in raised.value.response["CancellationReasons"]]
+    assert reasons == ["ConditionalCheckFailed", "None"]
+    assert item(fake, {**event, "SK": text("2026-11-25T15:00:01Z#e2")}) is None
 
 
 def test_size_of_a_string_fails_loudly(fake: FakeDynamoDB) -> None:

@@ -306,3 +306,13 @@ def test_a_call_deadline_shorter_than_the_clients(server: ScriptedServer) -> Non
     with pytest.raises(errors.InvoiceCloudTimeoutError):
         make_client(server.url).view_customer_record("ACCT-1", missing_fault=MISSING, deadline_seconds=0.3)
     assert time.monotonic() - began < 0.9
+
+
+@pytest.mark.parametrize("left", [0.0, -0.2])
+def test_a_call_whose_deadline_has_passed_is_a_timeout_sent_to_nobody(server: ScriptedServer, left: float) -> None:
+    """A call queued behind slower ones may start after its budget is spent: it times out at once
+    (neither requests' ValueError for a negative timeout, nor the client's whole deadline for 0)."""
+    server.script(Answer(200, RECORD_XML, "text/xml"))
+    with pytest.raises(errors.InvoiceCloudTimeoutError):
+        make_client(server.url).view_customer_record("ACCT-1", missing_fault=MISSING, deadline_seconds=left)
+    assert server.received == []

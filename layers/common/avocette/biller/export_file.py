@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from avocette import money
+from avocette.biller.cells import formula_safe
 from avocette.domain.export import ExportRow
 from avocette.formats import FormatNotFoundError, load_format
 
@@ -25,17 +26,14 @@ __all__ = ["ExportFormat", "ExportFormatError", "get_export_format"]
 
 ExportField = Literal["accountNumber", "invoiceNumber", "amount", "at", "paymentGuid", "method", "kind", "paymentId"]
 
-# A cell a spreadsheet would run as a formula gets a leading quote (OWASP's CSV injection advice): the
-# file may be opened in one, and Invoice Cloud's payment id, among others, is not ours to trust. Not the
-# amount: it is ours, and a reversal's -10.00 must stay a number.
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# A cell a spreadsheet would run as a formula gets a leading quote (biller.cells): the file may be
+# opened in one, and Invoice Cloud's payment id, among others, is not ours to trust. Not the amount: it
+# is ours, and a reversal's -10.00 must stay a number.
 _NUMBER_FIELDS: frozenset[ExportField] = frozenset({"amount"})
 
 
 def _formula_safe(field: ExportField, value: str) -> str:
-    if field in _NUMBER_FIELDS or not value.startswith(_FORMULA_STARTS):
-        return value
-    return "'" + value
+    return value if field in _NUMBER_FIELDS else formula_safe(value)
 
 
 class ExportFormatError(ValueError):

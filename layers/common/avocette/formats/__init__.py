@@ -3,6 +3,7 @@
 Nobody knows yet what Invoice Cloud's payment file or the billing system's import look like, so
 their layouts are JSON files here, named by the settings ``IC_PAYMENT_FILE_FORMAT`` and
 ``BILLER_EXPORT_FORMAT``; switching to the real layout is a new file, not new code.
+The biller's daily change log (DESIGN §6g) is one too: ``BILLER_CHANGES_FORMAT``.
 """
 
 from __future__ import annotations

@@ -147,7 +147,8 @@ class InvoiceCloudClient:
 
     @contextlib.contextmanager
     def _deadline_scope(self, seconds: float | None = None) -> Iterator[float]:
-        deadline = time.monotonic() + min(self._deadline_seconds, seconds or self._deadline_seconds)
+        allowed = self._deadline_seconds if seconds is None else min(self._deadline_seconds, seconds)
+        deadline = time.monotonic() + allowed
         token = _deadline.set(deadline)
         try:
             yield deadline
@@ -161,6 +162,8 @@ class InvoiceCloudClient:
         connection problems become typed errors."""
         with self._deadline_scope(deadline_seconds) as deadline:
             remaining = deadline - time.monotonic()
+            if remaining <= 0:  # a call queued behind slower ones, its budget spent before it began
+                raise InvoiceCloudTimeoutError(f"{operation}: the Invoice Cloud deadline passed before the call")
             timeout = (min(self._connect_timeout, remaining), min(self._read_timeout, remaining))
             started = time.monotonic()
             try:

@@ -17,9 +17,10 @@ Logs and metrics carry counts, the key and the as-of time only: every cell is pa
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from functools import partial
 from typing import Any
 
@@ -31,6 +32,7 @@ from botocore.exceptions import BotoCoreError
 from avocette import SERVICE_NAME, clock
 from avocette.biller import billing_file
 from avocette.biller.billing_file import BillingKeyError, HeaderError, ParsedRow
+from avocette.domain.changes import ChangeEvent, ChangeKind, portal_user_ref
 from avocette.domain.files import RowProblem
 from avocette.errors import ConfigurationError, StoreUnavailableError
 from avocette.service.rowstream.report import (
@@ -54,6 +56,7 @@ from avocette.service.rowstream.stream import (
     stream_rows,
 )
 from avocette.settings.ledger import get_ledger_settings
+from avocette.settings.portal import get_biller_time_zone
 from avocette.settings.registration import get_registration_hash_key
 from avocette.store import billing as billing_store
 from avocette.store import files
@@ -84,16 +87,22 @@ FILE_ENCODING = "utf-8-sig"
 @dataclass(frozen=True)
 class ImportRules:
     """What importing a billing file needs, as its caller loaded it: how long after the export a
-    billing file reflects a credit (DESIGN §5), and the registration values' hash key — read when the
-    import starts, so that a key that cannot be read fails the import with its report."""
+    billing file reflects a credit (DESIGN §5), the registration values' hash key — read when the
+    import starts, so that a key that cannot be read fails the import with its report — and the
+    biller's zone, whose day a link removed by the file belongs to in the change log (DESIGN §6g)."""
 
     settlement_lag_hours: int
     hash_key: Callable[[], bytes]
+    time_zone: Callable[[], tzinfo] = get_biller_time_zone
 
     @classmethod
     def from_environment(cls) -> ImportRules:
-        """The settings an import reads (the hash key when it starts)."""
-        return cls(settlement_lag_hours=get_ledger_settings().settlement_lag_hours, hash_key=get_registration_hash_key)
+        """The settings an import reads (the hash key and the zone when it starts)."""
+        return cls(
+            settlement_lag_hours=get_ledger_settings().settlement_lag_hours,
+            hash_key=get_registration_hash_key,
+            time_zone=get_biller_time_zone,
+        )
 
 
 class _BillingRows(RowImporter):
@@ -109,6 +118,7 @@ class _BillingRows(RowImporter):
         self.full = full
         self.header: list[str] = []
         self.hash_key = b""
+        self.time_zone: tzinfo = UTC
         self.settlement_lag_hours = 0
         self.accounts = Tally()
         self.invoices = Tally()
@@ -132,6 +142,7 @@ class _BillingRows(RowImporter):
         safely from one thread, not from the pool's."""
         try:
             self.hash_key = self.rules.hash_key()
+            self.time_zone = self.rules.time_zone()
             dynamodb()
             table_name()
         except (ConfigurationError, GetParameterError, BotoCoreError) as exc:
@@ -144,13 +155,29 @@ class _BillingRows(RowImporter):
             return
         if self._first_of_account(run, row):
             account = row.account(self.as_of, self.hash_key)
-            write_account = partial(billing_store.update_account_from_billing, account, on_new_proof=self._unlinked)
+            write_account = partial(
+                billing_store.update_account_from_billing,
+                account,
+                removal_event=partial(self._removal_event, row.account_number),
+                on_new_proof=self._unlinked,
+            )
             run.submit(write_account, self.accounts, row=False)
         invoice = row.invoice(self.as_of)
         write = partial(
             billing_store.update_invoice_from_billing, invoice, settlement_lag_hours=self.settlement_lag_hours
         )
         run.submit(write, self.invoices, row=True)
+
+    def _removal_event(self, account_number: str, sub: str) -> ChangeEvent:
+        """The change-log event of a link this file removes (the account changed hands), as of now."""
+        return ChangeEvent.recorded(
+            ChangeKind.LINK_REMOVED_OCCUPANT_CHANGE,
+            account_number,
+            at=clock.utc_now(),
+            zone=self.time_zone,
+            event_id=uuid.uuid4().hex,
+            portal_user=portal_user_ref(self.hash_key, sub),
+        )
 
     def _unlinked(self, removed: int) -> None:
         with self._links_lock:  # from the pool's threads

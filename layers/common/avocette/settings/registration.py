@@ -16,11 +16,15 @@ __all__ = ["RegistrationSettings", "get_registration_hash_key", "get_registratio
 
 
 class RegistrationSettings(EnvSettings):
-    """Proving accounts (DESIGN §6b): the failure budgets and Invoice Cloud's time budget."""
+    """Proving accounts (DESIGN §6b): the failure budgets, Invoice Cloud's time budget and how often a
+    listing asks it again."""
 
     registration_ic_budget_seconds: float = Field(5.0, alias="REGISTRATION_IC_BUDGET_SECONDS", gt=0)
     registration_user_failures_per_hour: int = Field(5, alias="REGISTRATION_USER_FAILURES_PER_HOUR", ge=1)
     registration_account_failures_per_day: int = Field(10, alias="REGISTRATION_ACCOUNT_FAILURES_PER_DAY", ge=1)
+    # GET /registrations asks Invoice Cloud again about a link not yet seen registered there at most
+    # this often (a payer may register at Invoice Cloud after linking; a page load must not hammer it).
+    registration_ic_recheck_seconds: int = Field(60, alias="REGISTRATION_IC_RECHECK_SECONDS", ge=0)
 
 
 @lru_cache(maxsize=1)

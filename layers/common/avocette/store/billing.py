@@ -12,6 +12,7 @@ from botocore.exceptions import ClientError
 
 from avocette import clock
 from avocette.domain.billing import Account, Credit, Invoice, InvoiceRef
+from avocette.domain.changes import ChangeEvent
 from avocette.store import keys, ratelimits
 from avocette.store import links as links_store
 from avocette.store.table import (
@@ -393,12 +394,18 @@ class _Update:
         return deserialize(answer.get("Attributes") or {})
 
 
-def update_account_from_billing(account: Account, *, on_new_proof: Callable[[int], None] | None = None) -> bool:
+def update_account_from_billing(
+    account: Account,
+    *,
+    removal_event: Callable[[str], ChangeEvent],
+    on_new_proof: Callable[[int], None] | None = None,
+) -> bool:
     """Write an account's profile as of ``account.billed_as_of``, unless newer data is stored.
 
     A blank registration hash removes the stored one: the file says the account cannot be proven.
     When the registration value changed (the account changed hands), the links proven with another
-    value go (DESIGN §6b): a link lives as long as its proof; ``on_new_proof`` is told how many.
+    value go (DESIGN §6b), each with its change-log event, ``removal_event(sub)`` (DESIGN §6g): a link
+    lives as long as its proof; ``on_new_proof`` is told how many went.
     True when written, False when unchanged (newer data already stored)."""
     if account.billed_as_of is None:
         raise ValueError("a billed account needs its file's as-of time")
@@ -406,7 +413,7 @@ def update_account_from_billing(account: Account, *, on_new_proof: Callable[[int
     # The links a new value ends go before the profile is written, then again after it (a link proven
     # between the two with the old value): were the profile written first, a failure or a crash before
     # the links went would leave them for good, as the file's retry finds the profile up to date.
-    removed = _unlink_if_proof_changes(account, item["billedAsOf"])
+    removed = _unlink_if_proof_changes(account, item["billedAsOf"], removal_event)
     update = _Update().billed(item, _ACCOUNT_BILLED)
     update.values[":asOf"] = serialize_value(item["billedAsOf"])
     before = update.apply_if(keys.account_key(account.account_number), _NEWER, return_old=True)
@@ -414,13 +421,15 @@ def update_account_from_billing(account: Account, *, on_new_proof: Callable[[int
         return False
     previous = before.get("registrationHash", "")
     if previous and previous != account.registration_hash:
-        removed += links_store.remove_links_not_proven_by(account.account_number, account.registration_hash)
+        removed += links_store.remove_links_not_proven_by(
+            account.account_number, account.registration_hash, removal_event
+        )
     if removed and on_new_proof is not None:
         on_new_proof(removed)
     return True
 
 
-def _unlink_if_proof_changes(account: Account, as_of: str) -> int:
+def _unlink_if_proof_changes(account: Account, as_of: str, removal_event: Callable[[str], ChangeEvent]) -> int:
     """Remove the links not proven by ``account``'s registration value when this file will replace a
     stored, older profile whose value differs; how many went."""
     with store_errors():
@@ -441,7 +450,7 @@ def _unlink_if_proof_changes(account: Account, as_of: str) -> int:
     previous = current.get("registrationHash", "")
     if not previous or previous == account.registration_hash or str(current.get("billedAsOf", "")) >= as_of:
         return 0
-    return links_store.remove_links_not_proven_by(account.account_number, account.registration_hash)
+    return links_store.remove_links_not_proven_by(account.account_number, account.registration_hash, removal_event)
 
 
 def update_invoice_from_billing(invoice: Invoice, *, settlement_lag_hours: int) -> bool:

@@ -10,7 +10,10 @@ __all__ = [
     "account_key",
     "account_links_pk",
     "account_pk",
+    "change_key",
+    "changes_pk",
     "finished_day_pk",
+    "invoice_cloud_known_key",
     "invoice_key",
     "invoice_sk",
     "ledger_key",
@@ -28,6 +31,8 @@ __all__ = [
 ]
 
 PROFILE = "PROFILE"
+# What we know of an account at Invoice Cloud (the change log's memory, DESIGN §6g), beside its profile.
+INVOICE_CLOUD_KNOWN = "INVOICECLOUD"
 INVOICE_PREFIX = "INVOICE#"
 ACCOUNT_PREFIX = "ACCOUNT#"
 POSTBACK_PREFIX = "POSTBACK#"
@@ -53,6 +58,10 @@ def account_key(account_number: str) -> dict[str, Any]:
 
 def invoice_key(account_number: str, invoice_number: str) -> dict[str, Any]:
     return {"PK": {"S": account_pk(account_number)}, "SK": {"S": invoice_sk(invoice_number)}}
+
+
+def invoice_cloud_known_key(account_number: str) -> dict[str, Any]:
+    return {"PK": {"S": account_pk(account_number)}, "SK": {"S": INVOICE_CLOUD_KNOWN}}
 
 
 def user_pk(sub: str) -> str:
@@ -87,6 +96,16 @@ def ledger_pk(day: str) -> str:
 
 def ledger_key(day: str, sort_key: str) -> dict[str, Any]:
     return {"PK": {"S": ledger_pk(day)}, "SK": {"S": sort_key}}
+
+
+def changes_pk(day: str) -> str:
+    """The change log's partition of one day (YYYY-MM-DD, the biller's day): the customer changes
+    recorded that day (DESIGN §6g)."""
+    return f"CHANGES#{day}"
+
+
+def change_key(day: str, sort_key: str) -> dict[str, Any]:
+    return {"PK": {"S": changes_pk(day)}, "SK": {"S": sort_key}}
 
 
 def reversal_sk(identity: str) -> str:

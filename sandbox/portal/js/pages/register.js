@@ -294,5 +294,5 @@ async function loadLinked(section) {
 function registrationLabel(registered) {
   if (registered === true) return "registered";
   if (registered === false) return "not registered yet";
-  return "not checked";
+  return "unknown right now (Invoice Cloud did not answer; reload the page later)";
 }
