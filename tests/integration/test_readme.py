@@ -8,6 +8,7 @@ is the line itself. ``…`` stands for any text, e.g. an id that differs on ever
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -192,6 +193,7 @@ NOT_RUN: list[tuple[str, str, str]] = [  # (file, its first line starts with, th
         'aws secretsmanager put-secret-value --secret-id "$',
         "AWS; test_readme_trial.py runs it against moto",
     ),
+    ("docs/changes.md", "aws lambda invoke --function-name <ExportChangesFu", "a deployed stack"),
     ("docs/operations.md", "aws secretsmanager put-secret-value --secret-id <I", "a deployed stack"),
     ("docs/operations.md", "python -m tools postback-keys rotate --secret-id <", "a deployed stack"),
     ("docs/operations.md", "python -m tools postback-keys rotate --secret-id <", "a deployed stack"),
@@ -304,14 +306,27 @@ def make_dev(where: Path, base: int) -> Iterator[subprocess.Popen[bytes]]:
             time.sleep(0.5)
         yield process
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=90)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        _stop_group(process)
         log.close()
+
+
+def _stop_group(process: subprocess.Popen[bytes]) -> None:
+    """Ctrl-C's SIGTERM to make and the sandbox under it; wait until every process of the group is
+    gone (make exits at once, the sandbox after cleaning up), then kill what is left."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        process.poll()
+        try:
+            os.killpg(process.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.2)
+    else:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
 
 
 def _runnable_files() -> list[str]:
