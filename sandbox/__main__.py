@@ -56,7 +56,11 @@ def _workers(sandbox: Sandbox) -> str:
 
 
 def _stop_signal(*_: object) -> None:
-    raise KeyboardInterrupt  # SIGTERM stops the sandbox as Ctrl-C does, even while it starts
+    # SIGTERM stops the sandbox as Ctrl-C does, even while it starts. Once: `make dev` sends its own
+    # SIGTERM on to the sandbox when it gets one, and a second KeyboardInterrupt would cut the
+    # cleanup short (the workers, .sandbox/).
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise KeyboardInterrupt
 
 
 def main() -> int:
