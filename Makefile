@@ -137,8 +137,14 @@ require-env:
 	@test -n "$(ENV)" || { echo "make $(or $(MAKECMDGOALS),deploy) needs ENV: make $(or $(MAKECMDGOALS),deploy) ENV=dev (or ENV=prod); see docs/operations.md" >&2; exit 2; }
 	@grep -q '^\[$(ENV)\.deploy\.parameters\]' samconfig.toml || { echo "samconfig.toml has no environment '$(ENV)'" >&2; exit 2; }
 
+# The functions' architecture is the environment's Architecture parameter in samconfig.toml (x86_64
+# when it sets none): sam build resolves the layer's BuildArchitecture with it, and the layer's Makefile
+# picks the wheels for it from ARCH.
+ARCHITECTURE = $(shell $(PY) -c 'import re, sys, tomllib; deploy = tomllib.load(open("samconfig.toml", "rb")).get(sys.argv[1], {}).get("deploy", {}).get("parameters", {}); found = re.search(r"Architecture=\W*(x86_64|arm64)", deploy.get("parameter_overrides", "")); print(found.group(1) if found else "x86_64")' $(ENV))
+
 deploy: require-env $(STAMP)
-	SAM_CLI_TELEMETRY=0 $(VENV)/bin/sam build --config-env $(ENV)
+	SAM_CLI_TELEMETRY=0 ARCH=$(ARCHITECTURE) $(VENV)/bin/sam build --config-env $(ENV) \
+		--parameter-overrides Architecture=$(ARCHITECTURE)
 	SAM_CLI_TELEMETRY=0 $(VENV)/bin/sam deploy --config-env $(ENV) $(if $(GUIDED),--guided)
 	$(PY) -m tools portal --env $(ENV)
 

@@ -61,6 +61,7 @@ def main() -> int:
         pins=artifact.runtime_pins(),
     )
     target = Path(ROOT) / "docs" / "performance.md"
+    report.save(run)
     report.write(run, target)
     print(f"wrote {target.relative_to(ROOT)}", file=out)
     return 0

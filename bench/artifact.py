@@ -28,6 +28,7 @@ __all__ = [
     "import_probe",
     "lambda_environment",
     "python312",
+    "request_probe",
     "runtime_pins",
     "runtime_sdk",
     "sam_build",
@@ -75,17 +76,22 @@ def runtime_sdk(interpreter: str) -> Path:
     return target
 
 
-def sam_build(build_dir: Path, interpreter: str) -> Path:
-    """`sam build` of template.yaml into ``build_dir`` (the layer through layers/common/Makefile)."""
+def sam_build(build_dir: Path, interpreter: str, *, architecture: str = "x86_64") -> Path:
+    """`sam build` of template.yaml into ``build_dir`` (the layer through layers/common/Makefile), for
+    ``architecture`` (the template's parameter, and the layer's ARCH, as `make deploy` gives them)."""
     environment = {
         **os.environ,
         "SAM_CLI_TELEMETRY": "0",
         "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
         "PATH": f"{Path(interpreter).parent}{os.pathsep}{os.environ.get('PATH', '')}",
         "LAYER_PYTHON": interpreter,
+        "ARCH": architecture,
     }
     result = subprocess.run(  # noqa: S603 - the venv's sam on our template
-        [str(BIN / "sam"), "build", "--template", "template.yaml", "--build-dir", str(build_dir)],
+        [
+            *(str(BIN / "sam"), "build", "--template", "template.yaml", "--build-dir", str(build_dir)),
+            *("--parameter-overrides", f"Architecture={architecture}"),
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -115,9 +121,11 @@ def function_dirs() -> dict[str, str]:
 
 
 def lambda_environment(task_root: Path, function: str) -> dict[str, str]:
-    """What Lambda sets that the libraries read at import (tracing on, as deployed)."""
+    """What Lambda sets that the libraries and the functions read at import (tracing on, as deployed;
+    the runtime's API, whose presence tells a function it runs in Lambda's runtime)."""
     return {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "AWS_LAMBDA_RUNTIME_API": "127.0.0.1:9001",
         "LANG": "C.UTF-8",
         "LAMBDA_TASK_ROOT": str(task_root),
         "AWS_LAMBDA_FUNCTION_NAME": function,
@@ -153,4 +161,114 @@ modules = {
     for name, value in list(sys.modules.items())
 }
 print(json.dumps({"seconds": elapsed, "cpu": cpu, "compiled": compiled, "modules": modules}))
+"""
+
+
+# Run as ``python3.12 -B -c REQUEST_PROBE <case.json> <answer.json>``: a cold request, as Lambda's
+# bootstrap makes it. The case says what the process is:
+# - a function ("calls" null): its handler imported (sys.path as Lambda orders it), then invoked once
+#   with the case's event; with "record", every botocore call it makes is kept (untimed runs only);
+# - the floor ("calls" a list): ``import boto3``, then each call made with a client of its service,
+#   made on first use (DynamoDB's configured as the store configures it), bodies read to the end.
+# Times are taken inside the process: the import, then the rest, in CPU and wall time. The handler's
+# log lines go to /dev/null (Lambda's log pipe costs little); the answer goes to the file named.
+request_probe = r"""
+import importlib._bootstrap_external as external, json, os, sys, time
+with open(sys.argv[1]) as handle:
+    case = json.load(handle)
+sys.path[:0] = case["path"]
+os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+compiled = []
+original = external.SourceLoader.source_to_code
+def source_to_code(self, data, path, *args, **kwargs):
+    compiled.append(path)
+    return original(self, data, path, *args, **kwargs)
+external.SourceLoader.source_to_code = source_to_code
+class Context:
+    function_name = os.environ["AWS_LAMBDA_FUNCTION_NAME"]
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:" + function_name
+    aws_request_id = "00000000-0000-4000-8000-000000000001"
+    log_group_name = "/aws/lambda/" + function_name
+    log_stream_name = "bench"
+    def get_remaining_time_in_millis(self):
+        return 10000
+calls = case["calls"]
+if calls is not None:
+    import base64
+    def decoded(value):
+        if isinstance(value, dict):
+            if set(value) == {"__bytes__"}:
+                return base64.b64decode(value["__bytes__"])
+            return {key: decoded(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [decoded(item) for item in value]
+        return value
+    calls = [(call["service"], call["method"], decoded(call["params"])) for call in calls]
+recorded = []
+if case.get("record"):
+    import copy, botocore.client
+    make = botocore.client.BaseClient._make_api_call
+    def recording(self, operation, params):
+        recorded.append((self.meta.service_model.service_name, operation, copy.deepcopy(params)))
+        return make(self, operation, params)
+    botocore.client.BaseClient._make_api_call = recording
+status = None
+began_cpu, began = time.process_time(), time.perf_counter()
+if calls is None:
+    handler = __import__(case["module"]).lambda_handler
+    imported_cpu, imported = time.process_time(), time.perf_counter()
+    answer = handler(case["event"], Context())
+    if isinstance(answer, dict):
+        status = answer.get("statusCode")
+else:
+    import boto3
+    imported_cpu, imported = time.process_time(), time.perf_counter()
+    from botocore.config import Config
+    configs = {
+        "dynamodb": Config(
+            retries={"mode": "standard", "max_attempts": 4}, connect_timeout=2, read_timeout=5, max_pool_connections=32
+        ),
+    }
+    clients = {}
+    for service, method, params in calls:
+        client = clients.get(service)
+        if client is None:
+            client = clients[service] = boto3.client(service, config=configs.get(service))
+        response = getattr(client, method)(**params)
+        body = response.get("Body")
+        if body is not None:
+            body.read()
+done_cpu, done = time.process_time(), time.perf_counter()
+if recorded:
+    import base64
+    from botocore import xform_name
+    def encoded(value):
+        if isinstance(value, (bytes, bytearray)):
+            return {"__bytes__": base64.b64encode(bytes(value)).decode()}
+        if isinstance(value, dict):
+            return {key: encoded(item) for key, item in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [encoded(item) for item in value]
+        if hasattr(value, "read"):
+            return {"__bytes__": base64.b64encode(value.read()).decode()}
+        return value
+    recorded = [
+        {"service": service, "method": xform_name(operation), "params": encoded(params)}
+        for service, operation, params in recorded
+    ]
+with open(sys.argv[2], "w") as handle:
+    json.dump(
+        {
+            "import_cpu": imported_cpu - began_cpu,
+            "import_seconds": imported - began,
+            "request_cpu": done_cpu - imported_cpu,
+            "request_seconds": done - imported,
+            "status": status,
+            "compiled": compiled,
+            "calls": recorded,
+            "modules": sorted(sys.modules),
+        },
+        handle,
+    )
 """

@@ -254,6 +254,16 @@ class Sandbox:
             if self.prewarm or spec.routes:
                 pool.start(pool.size if self.prewarm else 1)
 
+    def _schedule_zones(self, template: dict[str, Any]) -> dict[str, ZoneInfo]:
+        """Each scheduled function's zone (a ScheduleV2's ScheduleExpressionTimezone), resolved with the
+        sandbox's parameters and the template's defaults."""
+        refs = parameter_values(self.parameters, template)
+        return {
+            pool.spec.logical_id: ZoneInfo(str(resolve(pool.spec.schedule_time_zone, refs)))
+            for pool in self.pools.values()
+            if pool.spec.schedule_time_zone is not None
+        }
+
     def _put_payment_file(self, key: str, data: bytes) -> tuple[str, str]:
         """Where the simulator's payment files go: the inbound bucket, which triggers the
         reconciliation as S3 would (through moto's server and :class:`S3Notifications`)."""
@@ -263,7 +273,7 @@ class Sandbox:
 
     def _gateway(self) -> Gateway:
         template = load_template()
-        self.scheduler = Scheduler(self.pools, period=self.schedule_seconds)
+        self.scheduler = Scheduler(self.pools, period=self.schedule_seconds, time_zones=self._schedule_zones(template))
         self.scheduler.start()
         buckets = self.names.buckets()
         self.notifications.triggers = [

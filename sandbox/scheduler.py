@@ -3,11 +3,13 @@
 - ``GET /dev/clock`` shows the sandbox's time; ``POST /dev/clock`` ``{"advanceMinutes": N}`` moves
   it forward for the functions and the Invoice Cloud simulator alike (both read
   ``avocette.clock.utc_now``), so that expiry, late approvals and daily jobs can be seen at once.
-- Functions with a ``Schedule`` event in template.yaml run on their own: a ``rate(...)`` of any
-  length every minute (expiry is every five minutes in AWS, every minute here), so that a demo does
-  not wait; a daily ``cron(M H * * ? *)`` once the sandbox's clock passes that time of day (the
-  biller's export), so that moving the clock a day forward runs it; and any of them on demand with
-  ``POST /dev/run/{FunctionName}``, which answers what the function returned.
+- Functions with a ``Schedule`` or ``ScheduleV2`` event in template.yaml run on their own: a
+  ``rate(...)`` of any length every minute (expiry is every five minutes in AWS, every minute here),
+  so that a demo does not wait; a daily ``cron(M H * * ? *)`` once the sandbox's clock passes that
+  time of day in the schedule's zone (the biller's export, after the biller's midnight), so that
+  moving the clock a day forward runs it; and any of them on demand with
+  ``POST /dev/run/{FunctionName}``, which answers what the function returned (a JSON body, when
+  given, is the event: ``{"day": "YYYY-MM-DD"}`` remakes that day's export).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import re
 import threading
 import uuid
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta, tzinfo
 from typing import Any
 
 from avocette import clock
@@ -34,13 +36,17 @@ LOCAL_PERIOD_SECONDS = 60.0
 _DAILY = re.compile(r"^cron\((?P<minute>\d{1,2}) (?P<hour>\d{1,2}) \* \* \? \*\)$")
 
 
-def next_daily_run(expression: str, after: datetime) -> datetime | None:
-    """When a daily ``cron(M H * * ? *)`` runs next after ``after`` (UTC); ``None`` for others."""
+def next_daily_run(expression: str, after: datetime, zone: tzinfo = UTC) -> datetime | None:
+    """When a daily ``cron(M H * * ? *)`` of ``zone`` runs next after ``after`` (UTC); ``None`` for others."""
     match = _DAILY.match(expression)
     if match is None:
         return None
-    at = after.replace(hour=int(match["hour"]), minute=int(match["minute"]), second=0, microsecond=0)
-    return at if at > after else at + timedelta(days=1)
+    day = after.astimezone(zone).date()
+    while True:
+        at = datetime.combine(day, time(int(match["hour"]), int(match["minute"])), tzinfo=zone).astimezone(UTC)
+        if at > after:
+            return at
+        day += timedelta(days=1)
 
 
 def scheduled_event(function_name: str) -> dict[str, Any]:
@@ -66,16 +72,23 @@ class Scheduler:
     """Runs the template's scheduled functions every ``period`` seconds until :meth:`stop`, and
     serves ``/dev/clock`` and ``/dev/run/{FunctionName}``."""
 
-    def __init__(self, functions: Mapping[str, FunctionPool], *, period: float = LOCAL_PERIOD_SECONDS) -> None:
+    def __init__(
+        self,
+        functions: Mapping[str, FunctionPool],
+        *,
+        period: float = LOCAL_PERIOD_SECONDS,
+        time_zones: Mapping[str, tzinfo] | None = None,
+    ) -> None:
         self.functions = dict(functions)
         self.scheduled = sorted(name for name, function in self.functions.items() if function.spec.schedules)
         self.period = period
+        self.time_zones = dict(time_zones or {})  # a function's schedule's zone, when not UTC
         now = clock.utc_now()
         self._daily = {
             name: (expression, next_run)
             for name in self.scheduled
             for expression in self.functions[name].spec.schedules
-            if (next_run := next_daily_run(expression, now)) is not None
+            if (next_run := next_daily_run(expression, now, self.zone_of(name))) is not None
         }
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
@@ -111,11 +124,14 @@ class Scheduler:
             expression, next_run = daily
             if now >= next_run:
                 names.append(name)
-                self._daily[name] = (expression, next_daily_run(expression, now) or next_run)
+                self._daily[name] = (expression, next_daily_run(expression, now, self.zone_of(name)) or next_run)
         return names
 
-    def run(self, name: str) -> Any:
-        return self.functions[name].invoke(scheduled_event(name))
+    def zone_of(self, name: str) -> tzinfo:
+        return self.time_zones.get(name, UTC)
+
+    def run(self, name: str, event: Mapping[str, Any] | None = None) -> Any:
+        return self.functions[name].invoke(dict(event) if event else scheduled_event(name))
 
     # ---- HTTP ----------------------------------------------------------------------------------
 
@@ -152,7 +168,15 @@ class Scheduler:
                 {"error": "not_found", "message": f"No scheduled function {name!r}; try one of {self.scheduled}"},
             )
         try:
-            result = self.run(name)
+            event = json.loads(request.get_data() or b"{}")
+        except ValueError:
+            event = None
+        if not isinstance(event, dict):
+            return _json(
+                400, {"error": "validation_error", "message": "The body, when given, is a JSON object: the event"}
+            )
+        try:
+            result = self.run(name, event)
         except FunctionError as error:  # Lambda's Invoke answers the function's error in its body
             return _json(500, {"function": name, "errorType": error.error_type, "errorMessage": error.message})
         return _json(200, {"function": name, "result": result})

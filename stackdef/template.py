@@ -215,6 +215,9 @@ class FunctionSpec:
     global_timeout: int = 3  # Globals.Function.Timeout (Lambda's default when the template has none)
     memory_size: int = 128  # MemorySize, its own or Globals'
     schedules: tuple[str, ...] = ()  # the expressions of its Schedule events, e.g. "rate(5 minutes)"
+    # The time zone of its ScheduleV2 events' expressions, unresolved (e.g. {"Ref": "BillerTimeZone"});
+    # None: UTC (a Schedule event, or a ScheduleV2 without a zone).
+    schedule_time_zone: Any = None
     s3_events: tuple[tuple[str, str, str], ...] = ()  # (bucket's logical id, key prefix, key suffix)
 
     @property
@@ -234,10 +237,14 @@ def function_specs(template: dict[str, Any] | None = None) -> list[FunctionSpec]
         properties = resource["Properties"]
         routes = []
         schedules = []
+        schedule_time_zone: Any = None
         s3_events = []
         for event in (properties.get("Events") or {}).values():
             if event.get("Type") == "Schedule":
                 schedules.append(str(event["Properties"]["Schedule"]))
+            if event.get("Type") == "ScheduleV2":
+                schedules.append(str(event["Properties"]["ScheduleExpression"]))
+                schedule_time_zone = event["Properties"].get("ScheduleExpressionTimezone", schedule_time_zone)
             if event.get("Type") == "S3":
                 rules = event["Properties"].get("Filter", {}).get("S3Key", {}).get("Rules", [])
                 filters = {rule["Name"]: rule["Value"] for rule in rules}
@@ -265,6 +272,7 @@ def function_specs(template: dict[str, Any] | None = None) -> list[FunctionSpec]
                 global_timeout=int(defaults.get("Timeout", 3)),
                 memory_size=int(properties.get("MemorySize") or defaults.get("MemorySize", 128)),
                 schedules=tuple(schedules),
+                schedule_time_zone=schedule_time_zone,
                 s3_events=tuple(s3_events),
             )
         )

@@ -18,7 +18,7 @@ from avocette.errors import AppError, ConfigurationError, StoreUnavailableError
 from botocore.exceptions import BotoCoreError, ClientError
 
 from stackdef import local
-from tools import billing, health, openapi, portal, postback_keys, reconcile, review
+from tools import billing, health, openapi, portal, postback_keys, reconcile, review, tieout
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -83,6 +83,10 @@ def _parser() -> argparse.ArgumentParser:
     for decision in (apply, dismiss):
         decision.add_argument("--note", required=True, help="why: kept in the audit trail")
         decision.add_argument("--by", help="who decides (default: the AWS caller identity)")
+    tieing = commands.add_parser(
+        "tieout", help="a day's tie-out of Invoice Cloud's files, our ledger and the export, as a table"
+    )
+    tieout.add_arguments(tieing)
     checking = commands.add_parser(
         "health", help="is the stack ready: secrets, Invoice Cloud, tables, buckets, jobs (one line each)"
     )
@@ -131,7 +135,7 @@ def _where(arguments: argparse.Namespace) -> None:
             raise _Stop(str(exc)) from None
         os.environ.update(found.environment)
         _use_endpoint(found.aws)
-    elif arguments.command == "health" and arguments.sandbox:
+    elif arguments.command in ("health", "tieout") and arguments.sandbox:
         try:
             endpoint = arguments.endpoint or f"http://127.0.0.1:{health.sandbox_base_port() + 2}"  # its moto
         except health.SandboxPortError as exc:
@@ -200,6 +204,8 @@ def _run(arguments: argparse.Namespace) -> int:
         return reconcile.print_report(report, arguments.file)
     elif arguments.command == "health":
         return health.run(arguments)
+    elif arguments.command == "tieout":
+        return tieout.run(arguments)
     elif arguments.command == "portal":
         return portal.run(env=arguments.env, stack=arguments.stack, region=arguments.region)
     elif arguments.command == "review":

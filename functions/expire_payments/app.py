@@ -1,5 +1,11 @@
 """Scheduled: payments whose session and grace have passed, still open, become EXPIRED (DESIGN §6c)."""
 
+# First: the collector waits while the function loads (avocette.coldstart).
+from avocette import coldstart
+
+coldstart.pause_collector()
+coldstart.reseed_random_after_restore()  # SnapStart: each restored environment its own
+
 from typing import Any
 
 from avocette import SERVICE_NAME
@@ -18,3 +24,7 @@ metrics = Metrics()
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
     return expiry.expire_payments(ledger=get_ledger_settings()).as_dict()
+
+
+# Loaded: what it made lives as long as the process (avocette.coldstart).
+coldstart.resume_collector()

@@ -1,6 +1,12 @@
 """Scheduled daily: the biller's customer change log of the biller's yesterday (DESIGN §6g). An event
 may name another day that is over (``{"day": "YYYY-MM-DD"}``), to make or remake its file by hand."""
 
+# First: the collector waits while the function loads (avocette.coldstart).
+from avocette import coldstart
+
+coldstart.pause_collector()
+coldstart.reseed_random_after_restore()  # SnapStart: each restored environment its own
+
 from datetime import date
 from typing import Any
 
@@ -28,3 +34,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         time_zone=get_biller_time_zone(),
         bucket=get_exports_bucket(),
     ).as_dict()
+
+
+# Loaded: what it made lives as long as the process (avocette.coldstart).
+coldstart.resume_collector()

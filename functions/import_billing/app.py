@@ -3,6 +3,12 @@ the report beside it (DESIGN §2, §5). A rejected file is reported, not raised:
 would not help. A failed import raises, so that Lambda retries the event; the writes are conditional,
 so the retry is safe."""
 
+# First: the collector waits while the function loads (avocette.coldstart).
+from avocette import coldstart
+
+coldstart.pause_collector()
+coldstart.reseed_random_after_restore()  # SnapStart: each restored environment its own
+
 # No `from __future__ import annotations` here: Powertools reads the handler's signature at run time,
 # through the tracer's wrapper, whose globals cannot resolve string annotations.
 from typing import Any
@@ -57,3 +63,7 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
     if failed:
         raise BillingImportFailedError(f"billing import failed for {', '.join(failed)}; the event will be retried")
     return {"imports": imports}
+
+
+# Loaded: what it made lives as long as the process (avocette.coldstart).
+coldstart.resume_collector()

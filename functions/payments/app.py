@@ -1,5 +1,11 @@
 """GET /payments and GET /payments/{paymentId}: the caller's payments, read-only (DESIGN §3)."""
 
+# First: the collector waits while the function loads and serves its first request (avocette.coldstart).
+from avocette import coldstart
+
+coldstart.pause_collector()
+coldstart.reseed_random_after_restore()  # SnapStart: each restored environment its own
+
 # No `from __future__ import annotations` here: Powertools reads the route signatures at run time,
 # through the tracer's wrapper, whose globals cannot resolve string annotations.
 from typing import Annotated
@@ -38,6 +44,7 @@ def handle_get_payment(payment_id: Annotated[str, Path(alias="paymentId", max_le
     return payments.get_payment_view(caller.sub, payment_id, portal=get_portal_settings(), ledger=get_ledger_settings())
 
 
+@coldstart.resumed_after_first_call
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict, context: LambdaContext) -> dict:

@@ -3,6 +3,12 @@ token in the path authenticates the call, and is checked before the body is deco
 is read. This is what Invoice Cloud waits on, so it is a plain handler: no web framework to load
 on a cold start, one use case to call, its answers from the error tree (``avocette.http``)."""
 
+# First: the collector waits while the function loads and serves its first request (avocette.coldstart).
+from avocette import coldstart
+
+coldstart.pause_collector()
+coldstart.reseed_random_after_restore()  # SnapStart: each restored environment its own
+
 from typing import Any
 
 from avocette import SERVICE_NAME, errors, http
@@ -73,6 +79,7 @@ def handle_postback(event: dict[str, Any]) -> dict[str, Any]:
     return http.answer(200, "OK", content_type="text/plain")
 
 
+@coldstart.resumed_after_first_call
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

@@ -3,6 +3,12 @@ recorded, write the report beside it (DESIGN §6d). A rejected file is reported,
 it again would not help); a failed run raises so that Lambda retries the event: every write is
 conditional, so the retry is safe."""
 
+# First: the collector waits while the function loads (avocette.coldstart).
+from avocette import coldstart
+
+coldstart.pause_collector()
+coldstart.reseed_random_after_restore()  # SnapStart: each restored environment its own
+
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -45,3 +51,7 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
     if failed:
         raise ReconciliationFailedError(f"reconciliation failed for {', '.join(failed)}; the event will be retried")
     return {"files": files}
+
+
+# Loaded: what it made lives as long as the process (avocette.coldstart).
+coldstart.resume_collector()

@@ -3,6 +3,12 @@ caller is authenticated as IC_REFRESH_AUTH says before anything is read. Invoice
 while a payer looks at its pages, so it is a plain handler, like the postback's: no web framework to
 load on a cold start, one use case to call, its answers from the error tree (``avocette.http``)."""
 
+# First: the collector waits while the function loads and serves its first request (avocette.coldstart).
+from avocette import coldstart
+
+coldstart.pause_collector()
+coldstart.reseed_random_after_restore()  # SnapStart: each restored environment its own
+
 from typing import Any
 
 from avocette import SERVICE_NAME, errors, http
@@ -78,6 +84,7 @@ def handle_refresh(event: dict[str, Any]) -> dict[str, Any]:
     return http.answer(200, answer.body.decode("utf-8"), content_type=answer.content_type)
 
 
+@coldstart.resumed_after_first_call
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

@@ -1,5 +1,11 @@
 """POST /registrations and GET /registrations: prove and link utility accounts (DESIGN §6b)."""
 
+# First: the collector waits while the function loads and serves its first request (avocette.coldstart).
+from avocette import coldstart
+
+coldstart.pause_collector()
+coldstart.reseed_random_after_restore()  # SnapStart: each restored environment its own
+
 # No `from __future__ import annotations` here: Powertools reads the route signatures at run time,
 # through the tracer's wrapper, whose globals cannot resolve string annotations.
 from typing import Annotated
@@ -16,7 +22,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 logger = Logger(service=SERVICE_NAME)
-tracer = Tracer(patch_modules=["botocore", "requests"])  # AWS and Invoice Cloud, nothing else
+tracer = Tracer(patch_modules=["botocore"])  # AWS; Invoice Cloud's calls are traced by its client
 metrics = Metrics()
 app = web.create_app()
 
@@ -57,6 +63,7 @@ def handle_unlink_account(
     return Response(status_code=204, body=None)
 
 
+@coldstart.resumed_after_first_call
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 @tracer.capture_lambda_handler
 @metrics.log_metrics

@@ -3,6 +3,12 @@ the CPV2 request when ``IC_STATEMENT_LINKS`` is on (DESIGN §6g). No JWT: the to
 call and is checked before anything is read; a good one is redirected (302) to a presigned URL of the
 bill's PDF, valid for 5 minutes. A plain handler, like the postback: nothing else to load."""
 
+# First: the collector waits while the function loads and serves its first request (avocette.coldstart).
+from avocette import coldstart
+
+coldstart.pause_collector()
+coldstart.reseed_random_after_restore()  # SnapStart: each restored environment its own
+
 import json
 from typing import Any
 
@@ -70,6 +76,7 @@ def handle_open_statement_link(event: dict[str, Any]) -> dict[str, Any]:
     return answer
 
 
+@coldstart.resumed_after_first_call
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

@@ -2,6 +2,12 @@
 presigned URL of its PDF valid for 5 minutes (DESIGN §3, §6g). Read-only: the caller's link, the
 invoice, and whether its PDF is there."""
 
+# First: the collector waits while the function loads and serves its first request (avocette.coldstart).
+from avocette import coldstart
+
+coldstart.pause_collector()
+coldstart.reseed_random_after_restore()  # SnapStart: each restored environment its own
+
 # No `from __future__ import annotations` here: Powertools reads the route signatures at run time,
 # through the tracer's wrapper, whose globals cannot resolve string annotations.
 from typing import Annotated
@@ -42,6 +48,7 @@ def handle_get_statement(
     )
 
 
+@coldstart.resumed_after_first_call
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 @tracer.capture_lambda_handler
 @metrics.log_metrics

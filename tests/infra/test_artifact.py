@@ -32,19 +32,21 @@ RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "dateutil")
 # What a function must not load: modules only other functions' routes use.
 MUST_NOT_IMPORT: dict[str, tuple[str, ...]] = {
     "PaymentsFunction": (
-        "requests",
         "defusedxml",
         "avocette.invoicecloud.client",
         "aws_lambda_powertools.utilities.idempotency",
         "avocette.service.starting",
     ),
-    "AccountsFunction": ("requests", "defusedxml", "avocette.invoicecloud.client"),
+    "AccountsFunction": ("defusedxml", "avocette.invoicecloud.client"),
     "PostbackFunction": (
-        "requests",
+        "pydantic",
         "aws_lambda_powertools.event_handler",
         "aws_lambda_powertools.utilities.idempotency",
         "avocette.invoicecloud.client",
     ),
+    # Starting a payment never reads a customer record (its XML is read where records are asked for).
+    "StartPaymentFunction": ("defusedxml", "avocette.invoicecloud.customers"),
+    "ExpirePaymentsFunction": ("pydantic",),
     "StatementsFunction": (
         "requests",
         "defusedxml",
@@ -59,7 +61,9 @@ MUST_NOT_IMPORT: dict[str, tuple[str, ...]] = {
         "avocette.invoicecloud.client",
     ),
 }
-# Tracer patches what each function calls, not every library it knows.
+# No function loads requests (the Invoice Cloud client is on urllib3), and Tracer patches what each
+# function calls, not every library it knows.
+NEVER_IMPORTED = ("requests",)
 NEVER_PATCHED = ("aws_xray_sdk.ext.sqlite3", "aws_xray_sdk.ext.httplib", "aws_xray_sdk.ext.pymongo", "sqlite3")
 
 
@@ -134,6 +138,52 @@ def test_every_module_has_hash_based_bytecode_for_python312(deployed: Path) -> N
     assert {os.stat(source).st_mtime for source in sources[:50]} == {ZIP_EPOCH}
 
 
+# ELF's e_machine of the two architectures Lambda runs.
+MACHINES = {"x86_64": 0x3E, "arm64": 0xB7}
+# The wheel platform tags each architecture's layer may ship (or pure Python: none-any).
+PLATFORM_TAGS = {"x86_64": "x86_64", "arm64": "aarch64"}
+
+
+def layer_architecture_facts(layer: Path) -> tuple[set[int], set[str]]:
+    """The ELF machines of the layer's compiled extensions, and its wheels' platform tags."""
+    machines = {int.from_bytes(path.read_bytes()[18:20], "little") for path in layer.rglob("*.so")}
+    tags = set()
+    for wheel in layer.glob("*.dist-info/WHEEL"):
+        for line in wheel.read_text().splitlines():
+            if line.startswith("Tag:"):
+                tags.add(line.split("-")[-1].strip())
+    return machines, tags
+
+
+def assert_built_for(layer: Path, architecture: str) -> None:
+    machines, tags = layer_architecture_facts(layer)
+    assert machines == {MACHINES[architecture]}, (architecture, machines)
+    assert {tag for tag in tags if tag != "any"}, tags
+    assert all(tag == "any" or tag.endswith(PLATFORM_TAGS[architecture]) for tag in tags), (architecture, tags)
+
+
+def test_the_default_layer_is_built_for_x86_64(deployed: Path) -> None:
+    assert_built_for(deployed / "CommonLayer" / "python", "x86_64")
+
+
+def test_an_arm64_build_ships_aarch64_wheels_and_the_same_bytecode(
+    interpreter: str, deployed: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Architecture=arm64 with ARCH=arm64 (as `make deploy` passes them): the layer's binary wheels are
+    aarch64 ones (this x86_64 machine cannot import them: their platform tags and ELF headers say
+    so), and everything else is the default build's, bytecode included."""
+    built = sam_build(tmp_path_factory.mktemp("arm64"), interpreter, architecture="arm64")
+    layer = built / "CommonLayer" / "python"
+    assert_built_for(layer, "arm64")
+    default = deployed / "CommonLayer" / "python"
+    for package in ("avocette", "aws_lambda_powertools", "pydantic"):
+        assert sorted(path.relative_to(layer) for path in (layer / package).rglob("*.pyc")) == sorted(
+            path.relative_to(default) for path in (default / package).rglob("*.pyc")
+        ), package
+    for spec_dir in function_dirs():
+        assert (built / spec_dir / "app.py").is_file()
+
+
 def test_the_runtime_pins_are_one_consistent_sdk() -> None:
     pins = runtime_pins()
     assert pins["boto3"].rsplit(".", 1)[0] == pins["botocore"].rsplit(".", 1)[0]
@@ -155,15 +205,21 @@ def test_functions_import_from_the_layers_bytecode_and_the_runtimes_sdk(
         assert {path for path in deployed.rglob("*") if path.is_file()} == before, "the import wrote files"
 
 
-@pytest.mark.parametrize("logical_id", sorted({*MUST_NOT_IMPORT, "StartPaymentFunction", "RegisterUserFunction"}))
+@pytest.mark.parametrize("logical_id", sorted(function_dirs()))
 def test_each_function_imports_only_what_its_routes_use(
     interpreter: str, deployed: Path, runtime: Path, logical_id: str
 ) -> None:
     modules = probe(interpreter, deployed, runtime, logical_id)["modules"]
-    unwanted = [name for name in (*MUST_NOT_IMPORT.get(logical_id, ()), *NEVER_PATCHED) if name in modules]
+    unwanted = [
+        name for name in (*MUST_NOT_IMPORT.get(logical_id, ()), *NEVER_IMPORTED, *NEVER_PATCHED) if name in modules
+    ]
     assert not unwanted, (logical_id, unwanted)
     if logical_id in ("StartPaymentFunction", "RegisterUserFunction"):
-        # Invoice Cloud's client is loaded at init (not on the first request), and its calls traced.
-        assert "avocette.invoicecloud.client" in modules and "aws_xray_sdk.ext.requests.patch" in modules
-    if logical_id not in ("PostbackFunction", "StatementLinksFunction"):  # the plain handlers load no tracer
+        # Invoice Cloud's client is loaded at init (not on the first request), with X-Ray to trace its calls.
+        assert "avocette.invoicecloud.client" in modules and "aws_xray_sdk.core.recorder" in modules
+    if logical_id not in (
+        "PostbackFunction",
+        "StatementLinksFunction",
+        "RefreshBalancesFunction",
+    ):  # plain handlers: no tracer
         assert "aws_xray_sdk.ext.botocore.patch" in modules

@@ -37,7 +37,8 @@ DYNAMODB: dict[str, dict[str, set[str]]] = {
     "ReconcilePaymentsFunction": {
         APP_TABLE: {"Query", "GetItem", "BatchGetItem", "PutItem", "UpdateItem", "ConditionCheckItem"}
     },
-    "ExportPaymentsFunction": {APP_TABLE: {"Query", "UpdateItem"}},
+    # The ledger and the files reconciled (Query), marks (UpdateItem), the payments the tie-out names.
+    "ExportPaymentsFunction": {APP_TABLE: {"Query", "UpdateItem", "BatchGetItem"}},
     "ExportChangesFunction": {APP_TABLE: {"Query", "UpdateItem"}},  # a day's events; the job's last run
     # Reads invoices only (the conditions below); writes a signed call's nonce only when the scheme is hmac.
     "RefreshBalancesFunction": {APP_TABLE: {"Query", "PutItem"}},
@@ -74,7 +75,13 @@ S3: dict[str, set[tuple[tuple[str, ...], str]]] = {
         (("s3:GetObject", "s3:GetObjectVersion"), "InboundBucketName/invoicecloud/*"),
         (("s3:PutObject",), "InboundBucketName/invoicecloud/*.report.json"),
     },
-    "ExportPaymentsFunction": {(("s3:PutObject",), "ExportsBucketName/exports/*")},
+    "ExportPaymentsFunction": {
+        (("s3:PutObject",), "ExportsBucketName/exports/*"),
+        (("s3:PutObject",), "ExportsBucketName/tieout/*"),
+        # The export read back, and Invoice Cloud's files, for the tie-out (DESIGN §6f).
+        (("s3:GetObject",), "ExportsBucketName/exports/*"),
+        (("s3:GetObject",), "InboundBucketName/invoicecloud/*"),
+    },
     "ExportChangesFunction": {(("s3:PutObject",), "ExportsBucketName/changes/*")},  # the day's file, nothing else
     "StatementsFunction": {(("s3:GetObject",), "InboundBucketName/statements/*")},
     "StatementLinksFunction": {(("s3:GetObject",), "InboundBucketName/statements/*")},

@@ -126,6 +126,7 @@ def test_bad_token_postbacks_alarm_only_above_a_baseline(template: dict[str, Any
         ("PaymentFileRejected", "PaymentFileRejectedAlarm"),
         ("ReconciliationMismatch", "ReconciliationMismatchAlarm"),
         ("PostbackMissingFromInvoiceCloud", "PostbackMissingFromInvoiceCloudAlarm"),
+        ("TieOutUnbalanced", "TieOutUnbalancedAlarm"),
     ],
 )
 def test_money_events_alarm_at_the_first_one(template: dict[str, Any], metric: str, logical_id: str) -> None:
@@ -399,6 +400,16 @@ def test_make_deploy_builds_then_deploys_the_named_environment() -> None:
         ["build", "--config-env", "dev"],
         ["deploy", "--config-env", "dev"],
     ]
+
+
+def test_make_deploy_builds_the_layer_for_the_environments_architecture() -> None:
+    """samconfig.toml's dev sets no Architecture: x86_64, for the template and the layer's wheels alike."""
+    result = _make("-n", "deploy", "ENV=dev")
+    assert result.returncode == 0, result.stderr
+    build = " ".join(
+        line.strip(" \\") for line in result.stdout.splitlines() if "build" in line or "Architecture" in line
+    )
+    assert "ARCH=x86_64" in build and "--parameter-overrides Architecture=x86_64" in build
 
 
 # ---- the runbook and the repository -------------------------------------------------------------

@@ -198,9 +198,11 @@ def test_open_question_settings_have_the_design_assumptions(template: dict[str, 
     assert parameters["InvoiceCloudRefreshAuth"]["Default"] == "basic"
     assert parameters["InvoiceCloudRefreshSourceCidrs"]["Default"] == ""
     # Statement links for Invoice Cloud (DESIGN §6g): off until Invoice Cloud says it reads them, and where.
+    from dataclasses import fields
+
     from avocette.settings.statements import StatementLinkSettings
 
-    layer_defaults = {field.alias: field.default for field in StatementLinkSettings.model_fields.values()}
+    layer_defaults = {field.metadata["variable"]: field.default for field in fields(StatementLinkSettings)}
     for parameter, variable, default in (
         ("InvoiceCloudStatementLinks", "IC_STATEMENT_LINKS", "false"),
         ("InvoiceCloudStatementLinkField", "IC_STATEMENT_LINK_FIELD", "StatementURL"),
@@ -247,7 +249,9 @@ def test_payment_files_and_exports_are_kept_seven_years(template: dict[str, Any]
 def test_the_jobs_are_triggered_as_the_design_says(template: dict[str, Any]) -> None:
     specs = {spec.logical_id: spec for spec in function_specs(template)}
     assert specs["ExpirePaymentsFunction"].schedules == ("rate(5 minutes)",)
-    assert specs["ExportPaymentsFunction"].schedules == ("cron(30 5 * * ? *)",)
+    # After the biller's midnight, in the biller's zone (DESIGN §6e), whatever the season.
+    assert specs["ExportPaymentsFunction"].schedules == ("cron(30 3 * * ? *)",)
+    assert specs["ExportPaymentsFunction"].schedule_time_zone == {"Ref": "BillerTimeZone"}
     # At 06:30 UTC the biller's yesterday is over, and a quarter of an hour old, in any zone but UTC-06:15..-06:30.
     assert specs["ExportChangesFunction"].schedules == ("cron(30 6 * * ? *)",)
     assert specs["ReconcilePaymentsFunction"].s3_events == (("InboundBucket", "invoicecloud/", ".csv"),)
@@ -266,6 +270,7 @@ def test_the_jobs_are_triggered_as_the_design_says(template: dict[str, Any]) -> 
         "PaymentReversed",
         "PostbackMissingFromInvoiceCloud",
         "PaymentFileRejected",
+        "TieOutUnbalanced",
     ],
 )
 def test_every_money_metric_has_an_alarm_to_the_topic(template: dict[str, Any], metric: str) -> None:

@@ -9,6 +9,7 @@ import io
 import json
 import logging
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -301,12 +302,11 @@ def test_a_newer_file_updates_billed_values_and_keeps_postback_credits_and_holds
     not_exported = Credit(payment_id="p-1", cents=1000, approved_at=invoice.billed_as_of + timedelta(hours=30))
     hold_until = invoice.billed_as_of + timedelta(days=15)
     billing_store.put_invoice(
-        invoice.model_copy(
-            update={
-                "credits": {"pay-1": exported, "pay-2": not_exported},
-                "open_payment_id": "pay-2",
-                "open_until": hold_until,
-            }
+        replace(
+            invoice,
+            credits={"pay-1": exported, "pay-2": not_exported},
+            open_payment_id="pay-2",
+            open_until=hold_until,
         )
     )
 
@@ -321,7 +321,7 @@ def test_a_newer_file_updates_billed_values_and_keeps_postback_credits_and_holds
     assert after.billed_cents == 6000
     assert after.billed_as_of.isoformat() == "2026-11-12T06:00:00+00:00"
     assert after.credits == {
-        "pay-1": exported.model_copy(update={"reflected_as_of": after.billed_as_of}),
+        "pay-1": replace(exported, reflected_as_of=after.billed_as_of),
         "pay-2": not_exported,
     }
     assert after.payable_cents() == 5000

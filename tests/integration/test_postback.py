@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urlencode
 
@@ -407,7 +408,7 @@ def test_a_cross_payment_refusal_costs_one_more_transaction_and_no_more_reads(st
     # page may outlive our session): the invoice has nothing unpaid left.
     from avocette.store import billing as billing_store
 
-    billing_store.put_invoice(billing.model_copy(update={"open_payment_id": None, "open_until": None}))
+    billing_store.put_invoice(replace(billing, open_payment_id=None, open_until=None))
     second = str(start_payment("alice", [("A-1", "I-1")]).json["paymentId"])
     assert send_postback(stack, second, approved_fields(second, "50.00", guid="G-2")).status == 200
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
@@ -82,7 +83,7 @@ def test_a_closed_invoices_bill_is_not_shown(alice: Stack) -> None:
     """A full billing file closed it: its bill may be a previous occupant's."""
     from avocette.store import billing
 
-    billing.put_invoice(get_invoice("A-1", "I-1").model_copy(update={"closed_at": clock.utc_now()}))
+    billing.put_invoice(replace(get_invoice("A-1", "I-1"), **{"closed_at": clock.utc_now()}))
     answer = get_statement("alice", "A-1", "I-1")
     assert answer.status == 404 and answer.json["error"] == "statement_not_found"
 
@@ -94,7 +95,7 @@ def test_a_stored_name_outside_statements_is_never_presigned(alice: Stack) -> No
     put_statement(alice, "x.pdf")
     boto3.client("s3").put_object(Bucket=alice.names.inbound_bucket, Key="billing/secret.pdf", Body=b"%PDF-")
     for stored in ("../billing/secret.pdf", "/billing/secret.pdf", "x.pdf\n", "statements/../billing/secret.pdf"):
-        billing.put_invoice(get_invoice("A-1", "I-1").model_copy(update={"statement_file": stored}))
+        billing.put_invoice(replace(get_invoice("A-1", "I-1"), **{"statement_file": stored}))
         answer = get_statement("alice", "A-1", "I-1")
         assert answer.status == 404 and "url" not in answer.json, (stored, answer.body)
 
@@ -235,7 +236,7 @@ def test_a_link_leads_to_the_bill_as_it_is_when_opened(links_on: Stack) -> None:
     assert open_statement_link(token).status == 302
     from avocette.store import billing
 
-    billing.put_invoice(get_invoice("A-1", "I-1").model_copy(update={"closed_at": clock.utc_now()}))
+    billing.put_invoice(replace(get_invoice("A-1", "I-1"), **{"closed_at": clock.utc_now()}))
     gone = open_statement_link(token)
     assert gone.status == 404 and gone.json["error"] == "statement_not_found"
 

@@ -12,6 +12,7 @@ functions, with the store's conditions."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from random import Random
 
@@ -102,8 +103,8 @@ def test_paying_at_most_what_an_invoice_asks_moves_no_credit(account: list[Invoi
         return
     invoice = payable[pick % len(payable)]
     x = 1 + amount % owed.payable_cents(invoice.ref)
-    paid = invoice.model_copy(
-        update={"credits": {**invoice.credits, "q#1": Credit(payment_id="q", cents=x, approved_at=AS_OF)}}
+    paid = replace(
+        invoice, **{"credits": {**invoice.credits, "q#1": Credit(payment_id="q", cents=x, approved_at=AS_OF)}}
     )
     after = account_payable([paid if i.ref == invoice.ref else i for i in account])
     assert after.applied == owed.applied
@@ -131,8 +132,8 @@ def test_paying_beyond_what_an_invoice_asks_would_net_its_credit_again_which_the
     extra = 1 + amount % owed.applied_to(invoice.ref)
     x = owed.payable_cents(invoice.ref) + extra
     assert x + owed.applied_to(invoice.ref) > invoice.unpaid_cents  # what the store's condition refuses
-    paid = invoice.model_copy(
-        update={"credits": {**invoice.credits, "q#1": Credit(payment_id="q", cents=x, approved_at=AS_OF)}}
+    paid = replace(
+        invoice, **{"credits": {**invoice.credits, "q#1": Credit(payment_id="q", cents=x, approved_at=AS_OF)}}
     )
     after = account_payable([paid if i.ref == invoice.ref else i for i in account])
     moved = owed.applied_to(invoice.ref) - after.applied_to(invoice.ref)

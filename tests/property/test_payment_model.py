@@ -41,8 +41,8 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -50,6 +50,7 @@ from unittest import mock
 from urllib.parse import urlencode
 
 import pytest
+import urllib3
 from avocette import clock, errors, money
 from avocette.api.payments import InvoiceSelection
 from avocette.domain.billing import Account, Invoice, InvoiceRef
@@ -58,6 +59,7 @@ from avocette.service import expiry, export, postbacks, reconcile, review, start
 from avocette.service.reconcile_rows import ReconcileRules
 from avocette.settings import postbacks as postback_settings
 from avocette.settings.ledger import get_ledger_settings
+from avocette.settings.portal import get_biller_time_zone
 from avocette.settings.resources import get_exports_bucket
 from avocette.store import billing, keys, links, table
 from avocette.store.table import deserialize
@@ -71,8 +73,6 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 from moto import mock_aws
-from requests import PreparedRequest, Response
-from requests.adapters import BaseAdapter
 from werkzeug.test import Client
 
 from sandbox.invoicecloud import InvoiceCloudSimulator
@@ -279,7 +279,8 @@ def world() -> Iterator[World]:
         from avocette.invoicecloud.client import CPV2_PATH, get_client
         from avocette.security import KeyRing
 
-        get_client()._session.mount(server.url + CPV2_PATH, InProcess(simulator))  # a test transport
+        ic = get_client()
+        ic._pool = InProcess(simulator, server.url + CPV2_PATH, ic._pool)  # type: ignore[assignment]  # a test transport
 
         quiet = [pytest.importorskip("logging").getLogger(name) for name in ("avocette-payments", "sandbox")]
         levels = [logger.level for logger in quiet]
@@ -301,29 +302,23 @@ def world() -> Iterator[World]:
             caches.reset()
 
 
-class InProcess(BaseAdapter):
-    """A requests transport that hands each request to a WSGI app in this process: the Invoice Cloud
-    client talks to the simulator without sockets (the model makes thousands of CPV2 calls)."""
+class InProcess:
+    """The Invoice Cloud client's connection pool, with CPV2 calls handed to a WSGI app in this process:
+    the client talks to the simulator without sockets (the model makes thousands of CPV2 calls); any
+    other call goes through the pool it replaces."""
 
-    def __init__(self, app: Any) -> None:
-        super().__init__()
+    def __init__(self, app: Any, prefix: str, pool: urllib3.PoolManager) -> None:
         self.client = Client(app)
+        self.prefix = prefix
+        self.pool = pool
 
-    def send(self, request: PreparedRequest, **_: Any) -> Response:
-        answer = self.client.open(
-            str(request.path_url), method=request.method, headers=dict(request.headers), data=request.body
+    def request(self, method: str, url: str, *, body: bytes | None = None, headers: Any = None, **kwargs: Any) -> Any:
+        if not url.startswith(self.prefix):
+            return self.pool.request(method, url, body=body, headers=headers, **kwargs)
+        answer = self.client.open("/" + url.split("/", 3)[3], method=method, headers=dict(headers or {}), data=body)
+        return urllib3.HTTPResponse(
+            body=answer.get_data(), headers=dict(answer.headers), status=answer.status_code, preload_content=True
         )
-        response = Response()
-        response.status_code = answer.status_code
-        response.headers.update(answer.headers)
-        response._content = answer.get_data()  # how requests stores a body it has read
-        response.url = str(request.url)
-        response.request = request
-        response.encoding = "utf-8"
-        return response
-
-    def close(self) -> None:
-        return None
 
 
 def use_fake(fake: FakeDynamoDB) -> None:
@@ -366,7 +361,7 @@ class PaymentModel(RuleBasedStateMachine):
         self.charged: Counter[str] = Counter()  # payment id -> cents Invoice Cloud charged (amount + fee)
         self.approved_at: dict[tuple[str, str], datetime] = {}  # (invoice, credit id) -> approvedAt
         self.last_import: datetime = AS_OF
-        self.exported_through = clock.utc_now().date() - timedelta(days=1)
+        self.exported_through = clock.utc_now().astimezone(get_biller_time_zone()).date() - timedelta(days=1)
 
     # ---- set-up ----------------------------------------------------------------------------------
 
@@ -408,6 +403,17 @@ class PaymentModel(RuleBasedStateMachine):
         if len({number for _, number, _, _ in household.bills}) < len(household.bills):
             STATS["household with repeated invoice numbers"] += 1
         self.snapshot = self._statuses()
+
+    def _in_order(self, payment_ids: Iterable[str]) -> list[str]:
+        """Payment ids in the order the sequence started them (then by id): ids are random (uuid4), so an
+        order by id would let a replayed sequence pick another payment, and hypothesis could neither
+        replay nor shrink a failure."""
+        started = {payment_id: index for index, payment_id in enumerate(self.sessions)}
+        return sorted(payment_ids, key=lambda payment_id: (started.get(payment_id, len(started)), payment_id))
+
+    def _slot_order(self, slot: tuple[str, str, str]) -> tuple[int, str, str, str]:
+        started = list(self.sessions)
+        return (started.index(slot[0]) if slot[0] in started else len(started), *slot)
 
     def _pick(self, indices: list[int]) -> list[InvoiceRef]:
         return [self.refs[index % len(self.refs)] for index in dict.fromkeys(indices)]
@@ -506,9 +512,9 @@ class PaymentModel(RuleBasedStateMachine):
     ) -> None:
         # Mostly the pages still open; now and then one paid or ended (Invoice Cloud refuses it, unless
         # the payer ignores that it ended: ``ignore_expiry``).
-        unpaid = sorted(set(self.sessions) - self.paid_sessions)
+        unpaid = self._in_order(set(self.sessions) - self.paid_sessions)
         still_open = [pid for pid in unpaid if self._session(pid)["state"] == "OPEN"]
-        candidates = (still_open or unpaid) if unpaid and pick % 5 else sorted(self.sessions)
+        candidates = (still_open or unpaid) if unpaid and pick % 5 else self._in_order(self.sessions)
         if not candidates:
             return
         payment_id = candidates[pick % len(candidates)]
@@ -615,7 +621,9 @@ class PaymentModel(RuleBasedStateMachine):
         declines = [d for d in self.outbox if d.fields.get("Approved") == "False"]
         if decline and not declines:  # a payer declined on a page still open, its postbacks held back
             still_open = [
-                p for p in sorted(set(self.sessions) - self.paid_sessions) if self._session(p)["state"] == "OPEN"
+                p
+                for p in self._in_order(set(self.sessions) - self.paid_sessions)
+                if self._session(p)["state"] == "OPEN"
             ]
             if still_open:
                 declines = self._pay(still_open[pick % len(still_open)], outcome="decline")
@@ -770,7 +778,7 @@ class PaymentModel(RuleBasedStateMachine):
     @rule(pick=st.integers(min_value=0, max_value=10**6))
     def payer_leaves_a_page_open(self, pick: int) -> None:
         if self.sessions:
-            self._leave_open(sorted(self.sessions)[pick % len(self.sessions)])
+            self._leave_open(self._in_order(self.sessions)[pick % len(self.sessions)])
 
     def _leave_open(self, payment_id: str) -> None:
         """A payer walks away from a session's page until our session and grace are over; the expiry
@@ -805,7 +813,7 @@ class PaymentModel(RuleBasedStateMachine):
         allocation without checking (a mistake the next payment file shows, and a later review
         corrects). With ``twice``, Invoice Cloud tells that payment something new at once and ops settle
         it again, in the same second."""
-        waiting = sorted(pid for pid, (status, _) in self.snapshot.items() if status is S.NEEDS_REVIEW)
+        waiting = self._in_order(pid for pid, (status, _) in self.snapshot.items() if status is S.NEEDS_REVIEW)
         if not waiting:
             return
         payment_id = waiting[pick % len(waiting)]
@@ -955,11 +963,12 @@ class PaymentModel(RuleBasedStateMachine):
         now = clock.utc_now()
         if now <= self.last_import:
             return
-        yesterday = (now - timedelta(days=1)).date()
+        zone = get_biller_time_zone()
+        yesterday = now.astimezone(zone).date() - timedelta(days=1)
         while self.exported_through < yesterday:
             self.exported_through += timedelta(days=1)
             STATS["export rows"] += export.export_day(
-                self.exported_through, ledger=get_ledger_settings(), bucket=get_exports_bucket()
+                self.exported_through, ledger=get_ledger_settings(), bucket=get_exports_bucket(), zone=zone
             ).rows
         self.last_import = now
         invoices = billing.get_invoices(self.refs)
@@ -971,7 +980,7 @@ class PaymentModel(RuleBasedStateMachine):
                 for c in invoice.credits.values()
                 if c.exported_at is not None and c.exported_at + timedelta(hours=LAG_HOURS) < now
             )
-            update = invoice.model_copy(update={"billed_cents": billed[ref] - posted, "billed_as_of": now})
+            update = replace(invoice, billed_cents=billed[ref] - posted, billed_as_of=now)
             billing.update_invoice_from_billing(update, settlement_lag_hours=LAG_HOURS)
         STATS["billing files"] += 1
         self._check_moves({}, "billing file")
@@ -992,7 +1001,7 @@ class PaymentModel(RuleBasedStateMachine):
         on one invoice, part or whole, chargebacks won back), reconciled: lost postbacks recovered,
         reversals applied, differences to review."""
         asked: list[dict[str, Any]] = []
-        approved = sorted(self.paid_sessions)
+        approved = self._in_order(self.paid_sessions)
         for kind_pick, cents, line_pick in reversals if approved else []:
             payment_id = approved[pick % len(approved)]
             attempt = next(a for a in self._session(payment_id)["attempts"] if a["approved"])
@@ -1031,13 +1040,13 @@ class PaymentModel(RuleBasedStateMachine):
                 slot = (reversal["billerReference"], reversal["accountNumber"], reversal["invoiceNumber"])
                 cents = money.parse_cents(reversal["amount"])
                 held[slot] += cents if reversal["kind"] == "CHARGEBACK" else -cents
-        disputed = sorted(slot for slot, cents in held.items() if cents > 0)
+        disputed = sorted((slot for slot, cents in held.items() if cents > 0), key=self._slot_order)
         if not disputed:
             charged_back = self._charge_back(pick)
             if not charged_back:
                 return
             held.update({slot: money.parse_cents(amount) for slot, amount in charged_back.items()})
-            disputed = sorted(charged_back)
+            disputed = sorted(charged_back, key=self._slot_order)
         payment_id, account, invoice = slot = disputed[pick % len(disputed)]
         won = {"billerReference": payment_id, "kind": "CHARGEBACK_REVERSAL", "accountNumber": account}
         won |= {
@@ -1056,7 +1065,7 @@ class PaymentModel(RuleBasedStateMachine):
         it back in full, reconciled. The slot charged back and its amount (nothing when no card payment
         holds money there)."""
         cards = []
-        for payment_id in sorted(self.paid_sessions):
+        for payment_id in self._in_order(self.paid_sessions):
             attempt = next(a for a in self._session(payment_id)["attempts"] if a["approved"])
             if attempt["method"] == "CARD":
                 cards += [(payment_id, line) for line in attempt["invoices"]]
@@ -1218,7 +1227,9 @@ class PaymentModel(RuleBasedStateMachine):
         recorded meanwhile), the files read again, and the books must balance."""
         for _ in range(2):
             self._read_files()
-            for payment_id, (status, _) in sorted(self._statuses().items()):
+            statuses = self._statuses()
+            for payment_id in self._in_order(statuses):
+                status = statuses[payment_id][0]
                 if status is S.NEEDS_REVIEW:
                     self._settle(payment_id, dismiss=False)
                     self._check_moves(REVIEW_MOVES, "review")

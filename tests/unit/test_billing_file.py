@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import asdict
 from datetime import UTC, date, datetime
 
 import pytest
@@ -286,7 +288,7 @@ def test_optional_amounts_must_parse_and_not_be_negative(column: str) -> None:
     assert problems(**{column: "abc"}) == [(column, "amount is not a number with at most two decimals")]
     assert problems(**{column: "1.234"}) == [(column, "amount has more than two decimals")]
     assert problems(**{column: "-1.00"}) == [(column, "must not be negative")]
-    assert parsed(**{column: "0"}).invoice(AS_OF).model_dump()[_field(column)] == 0
+    assert getattr(parsed(**{column: "0"}).invoice(AS_OF), _field(column)) == 0
 
 
 def _field(column: str) -> str:
@@ -401,7 +403,7 @@ def test_problems_report_as_row_column_reason() -> None:
 def test_the_registration_value_is_kept_only_as_its_keyed_hash() -> None:
     account = parsed(RegistrationValue=" zq-77 ").account(AS_OF, HASH_KEY)
     assert account.registration_hash == registration_hash(HASH_KEY, "ZQ77")
-    dumped = account.model_dump_json().lower()
+    dumped = json.dumps(asdict(account), default=str).lower()
     assert "zq-77" not in dumped and "zq77" not in dumped
 
 

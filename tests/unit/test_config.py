@@ -18,7 +18,7 @@ CPV2 = {name: value for name, value in START.items() if name.startswith("CPV2_")
 
 
 def test_the_templates_cpv2_values_read_as_the_seed_says() -> None:
-    read = Cpv2Options.model_validate(CPV2)
+    read = Cpv2Options.from_environment(CPV2)
     assert read.allow_swipe is False and read.allow_remove is True and read.view_mode == 0
     assert (read.cc_service_fee_cents, read.ach_service_fee_cents, read.invoice_type_id) == (100, 100, 6)
     assert read.css_url is None

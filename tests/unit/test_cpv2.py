@@ -42,7 +42,7 @@ SEED_TABLE_FIELDS = {
 def template_options() -> Cpv2Options:
     """The CPV2 options exactly as template.yaml deploys them."""
     (start,) = [spec for spec in function_specs() if spec.logical_id == "StartPaymentFunction"]
-    return Cpv2Options.model_validate(
+    return Cpv2Options.from_environment(
         {name: value for name, value in start.environment.items() if name.startswith("CPV2_")}
     )
 

@@ -14,8 +14,8 @@ import pytest
 from avocette import errors
 from avocette.invoicecloud import cpv2
 from avocette.invoicecloud.client import InvoiceCloudClient
+from avocette.settings.base import SecretText
 from avocette.settings.invoicecloud import InvoiceCloudSecret
-from pydantic import SecretStr
 
 from tests.scripted_server import Answer, ScriptedServer, scripted_server
 from tests.unit.test_cpv2 import seed_request
@@ -33,7 +33,7 @@ def server() -> Iterator[ScriptedServer]:
 def make_client(
     base_url: str, *, read_timeout: float = 2.0, deadline: float = 5.0, basic_auth_form: str = "key"
 ) -> InvoiceCloudClient:
-    secret = InvoiceCloudSecret(apiKey=SecretStr(API_KEY), billerGuid="b", webServiceKey=SecretStr("w"))
+    secret = InvoiceCloudSecret(api_key=SecretText(API_KEY), biller_guid="b", web_service_key=SecretText("w"))
     return InvoiceCloudClient(
         base_url=base_url,
         secret=lambda: secret,
@@ -152,18 +152,16 @@ def test_connection_refused_is_unavailable() -> None:
 
 def test_retry_rules_cpv2_only_on_connection_errors() -> None:
     client = make_client("http://127.0.0.1:9")
-    retry = client._session.get_adapter("http://127.0.0.1:9/cloudpaymentsapi/v2").max_retries
+    retry = client._retries("/cloudpaymentsapi/v2")
     assert (retry.total, retry.connect, retry.read, retry.status, retry.other) == (1, 1, 0, 0, 0)
 
 
 def test_retry_rules_reads_retry_gateway_errors_twice() -> None:
     client = make_client("http://127.0.0.1:9")
-    reads = client._session.get_adapter("http://127.0.0.1:9/portal/webservices/CloudManagement.asmx/ViewCustomerRecord")
-    writes = client._session.get_adapter(
-        "http://127.0.0.1:9/portal/webservices/CloudManagement.asmx/UpdateCustomerRecord"
-    )
-    assert reads.max_retries.status == 2 and set(reads.max_retries.status_forcelist) == {502, 503, 504}
-    assert writes.max_retries.status == 0 and writes.max_retries.connect == 1
+    reads = client._retries("/portal/webservices/CloudManagement.asmx/ViewCustomerRecord")
+    writes = client._retries("/portal/webservices/CloudManagement.asmx/UpdateCustomerRecord")
+    assert reads.status == 2 and set(reads.status_forcelist) == {502, 503, 504}
+    assert writes.status == 0 and writes.connect == 1
 
 
 def test_the_api_key_is_in_no_error_message_or_log_line(

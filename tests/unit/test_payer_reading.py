@@ -4,6 +4,7 @@ the view's time zone and way back to Invoice Cloud, and times in the biller's zo
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -87,25 +88,16 @@ def test_no_way_back_once_the_session_is_over_and_no_hold_once_final(
 
 
 def test_the_approved_message_names_the_total_charged_with_the_fee() -> None:
-    paid = payment(
-        PaymentStatus.APPROVED,
-        convenience_fee_cents=200,
-        completed_at=NOW,
-    ).model_copy(
-        update={
-            "lines": (PaymentLine(account_number="ACCT-1", invoice_number="INV-1", due_cents=15509, paid_cents=15509),)
-        }
+    paid = replace(
+        payment(PaymentStatus.APPROVED, convenience_fee_cents=200, completed_at=NOW),
+        lines=(PaymentLine(account_number="ACCT-1", invoice_number="INV-1", due_cents=15509, paid_cents=15509),),
     )
     assert view(paid).status_message == "Your payment of $157.09 (including a $2.00 fee) was approved. Thank you!"
-    no_fee = paid.model_copy(update={"convenience_fee_cents": 0})
+    no_fee = replace(paid, convenience_fee_cents=0)
     assert view(no_fee).status_message == "Your payment of $155.09 was approved. Thank you!"
-    part = paid.model_copy(
-        update={
-            "lines": (
-                *paid.lines,
-                PaymentLine(account_number="ACCT-1", invoice_number="INV-2", due_cents=1000, paid_cents=0),
-            )
-        }
+    part = replace(
+        paid,
+        lines=(*paid.lines, PaymentLine(account_number="ACCT-1", invoice_number="INV-2", due_cents=1000, paid_cents=0)),
     )
     assert view(part).status_message == (
         "Your payment of $157.09 (including a $2.00 fee) was approved. Invoices you did not pay remain open on "

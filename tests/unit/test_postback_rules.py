@@ -369,6 +369,47 @@ def test_every_status_has_words_for_the_payer_and_never_an_internal_reason(statu
         assert "duplicate_payment" not in message and "_" not in message
 
 
+# ---- a review's fee (DESIGN §6f: Invoice Cloud's fee of a payment equals the fees our entries added) --
+
+
+def _per_invoice(invoice: str, fee: str, outcome: Outcome, at: datetime) -> tuple[str, RecordedPostback]:
+    pb = postback(amount="5.00", invoice=invoice, ConvenienceFee=fee)
+    return pb.identity, RecordedPostback(key=pb.identity, postback=pb, outcome=outcome, reason=None, received_at=at)
+
+
+@pytest.mark.parametrize("fee_first", [True, False])
+def test_a_review_adds_the_fee_of_every_postback_of_its_payment_id_whatever_order_they_came_in(fee_first: bool) -> None:
+    """Invoice Cloud sends the fee on one invoice's postback only; the latest postback may carry none."""
+    from avocette.domain.review import apply_allocation
+
+    early, late = NOW - timedelta(minutes=2), NOW - timedelta(minutes=1)
+    recorded = dict(
+        [
+            _per_invoice("INV-1", "3.00", Outcome.REVIEW, early if fee_first else late),
+            _per_invoice("INV-2", "0.00", Outcome.RECORDED, late if fee_first else early),
+        ]
+    )
+    p = payment(S.NEEDS_REVIEW, [("ACCT-1", "INV-1", 500, 0), ("ACCT-1", "INV-2", 500, 0)], review_reason="x")
+    after = apply_allocation(p, {0: 500, 1: 500}, recorded, NOW, payment_guid="guid-1")
+    assert after.convenience_fee_cents == 300
+
+
+def test_a_review_never_adds_again_the_fee_an_applied_postback_added() -> None:
+    from avocette.domain.review import apply_allocation
+
+    applied_fee = dict(
+        [
+            _per_invoice("INV-1", "3.00", Outcome.APPLIED, NOW - timedelta(minutes=2)),
+            _per_invoice("INV-2", "0.00", Outcome.REVIEW, NOW - timedelta(minutes=1)),
+        ]
+    )
+    q = payment(
+        S.NEEDS_REVIEW, [("ACCT-1", "INV-1", 500, 500), ("ACCT-1", "INV-2", 500, 0)], review_reason="x",
+        ic_payment_ids=("guid-1",), convenience_fee_cents=300,
+    )  # fmt: skip
+    assert apply_allocation(q, {1: 500}, applied_fee, NOW, payment_guid="guid-1").convenience_fee_cents == 300
+
+
 # ---- what is recorded, and under which key ------------------------------------------------------------
 
 

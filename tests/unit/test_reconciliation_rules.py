@@ -4,7 +4,9 @@ what a reversal takes back, what a file row does through the postback rules, the
 from __future__ import annotations
 
 import hashlib
+from dataclasses import asdict, replace
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from avocette.biller.export_file import get_export_format
@@ -36,6 +38,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 NOW = datetime(2026, 11, 25, 19, 0, tzinfo=UTC)
+EASTERN = ZoneInfo("America/New_York")
+HEADER = (
+    "AccountNumber,InvoiceNumber,Amount,PaymentDate,Kind,Method,CardType,ConvenienceFee,ReasonCode,TransactionDate,"
+    "InvoiceCloudPaymentId,Reference,PostedAt"
+)
 FORMAT = get_payment_file_format("invoicecloud-payments-v1")
 S = PaymentStatus
 
@@ -303,7 +310,7 @@ def test_a_row_read_before_changes_nothing_while_its_payment_waits_or_once_it_is
 def test_a_row_a_persons_decision_left_out_is_a_mismatch_again_once_per_change_of_the_payment() -> None:
     file_row = row()
     identity = postback_from_row(file_row, payment_type_ids={}).identity
-    settled = payment(paid=(0, 2000)).model_copy(update={"version": 3})
+    settled = replace(payment(paid=(0, 2000)), **{"version": 3})
     decision = decide_row(settled, file_row, read_before(file_row))
     assert (decision.outcome, decision.status, decision.record_as, decision.reason) == (
         Outcome.REVIEW,
@@ -314,7 +321,7 @@ def test_a_row_a_persons_decision_left_out_is_a_mismatch_again_once_per_change_o
     looked_again = {**read_before(file_row), **read_before(file_row, key=f"{identity}-v3")}
     again = decide_row(settled, file_row, looked_again)
     assert (again.outcome, again.status, again.record_as) == (Outcome.DUPLICATE, S.APPROVED, "")
-    moved_on = decide_row(settled.model_copy(update={"version": 5}), file_row, looked_again)
+    moved_on = decide_row(replace(settled, **{"version": 5}), file_row, looked_again)
     assert (moved_on.outcome, moved_on.record_as) == (Outcome.REVIEW, f"{identity}-v5")
 
 
@@ -391,7 +398,7 @@ def test_reversed_cents_never_exceed_credited_cents(credits: list[int], reversal
             assert cents > sum(c.remaining_cents for c in held.values()) or p.status is not S.APPROVED
             continue
         for key, after in plan.credits[0].reversed_after.items():
-            held[key] = held[key].model_copy(update={"reversed_cents": after})
+            held[key] = replace(held[key], reversed_cents=after)
             assert after <= held[key].cents
         p = plan.after
         assert p.reversed_cents + p.amount_paid_cents == total
@@ -457,6 +464,7 @@ def test_a_payment_row_stands_for_the_postback_invoice_cloud_would_have_sent_for
         authorization="",
         payment_date="2026-11-25T19:00:00Z",
         account_number="A",
+        paid_at=NOW,  # the file's date: the payer's payment date of a recovered payment (DESIGN §6e)
     )  # fmt: skip
     # No fee is no fee field; a payment type the settings do not map is no method.
     bare = postback_from_row(row(payment_type_id="7"), payment_type_ids={"2": "ACH"})
@@ -473,7 +481,7 @@ def test_a_reversal_takes_from_the_oldest_credits_first_and_no_more_than_its_amo
         created_at=NOW - timedelta(days=3), session_expires_at=NOW - timedelta(days=3), completed_at=NOW, version=7,
     )  # fmt: skip
     # An earlier reversal took 2.00 of the oldest credit; the keys do not sort as the credits' ages.
-    oldest = credit(1000).model_copy(update={"approved_at": NOW - timedelta(days=3), "reversed_cents": 200})
+    oldest = replace(credit(1000), **{"approved_at": NOW - timedelta(days=3), "reversed_cents": 200})
     held = invoice(("pay-1#b", oldest), ("pay-1#a", credit(1000)), ("pay-1#c", credit(1000)))
     plan = plan_reversal(p, row(RowKind.CHARGEBACK, cents=1500), held, NOW)
     (taken,) = plan.credits
@@ -483,7 +491,7 @@ def test_a_reversal_takes_from_the_oldest_credits_first_and_no_more_than_its_amo
     )
     assert (taken.ref, taken.cents, taken.credit_key) == (held.ref, 1500, f"pay-1#R{plan.identity[:23]}")
     assert (plan.after.status, plan.after.version, plan.after.amount_paid_cents) == (S.APPROVED, 8, 1300)
-    assert plan.after.reversals[0].model_dump() == {
+    assert asdict(plan.after.reversals[0]) == {
         "identity": plan.identity, "kind": "CHARGEBACK", "cents": 1500, "at": NOW, "payment_guid": "G-1",
         "invoices": {"A/I-1": 1500},
     }  # fmt: skip
@@ -496,31 +504,29 @@ def test_a_reversal_leaving_a_cent_leaves_the_payment_approved() -> None:
 
 @pytest.mark.parametrize("status", [S.NEEDS_REVIEW, S.REVERSED, S.CLOSED])
 def test_a_reversal_recorded_only_moves_the_payments_version_and_nothing_else(status: PaymentStatus) -> None:
-    p = payment(status).model_copy(update={"version": 4})
+    p = replace(payment(status), **{"version": 4})
     plan = plan_reversal(p, row(RowKind.VOID), invoice(("pay-1#a", credit())), NOW)
     assert (plan.identity, plan.outcome, plan.credits) == (
         reversal_identity(row(RowKind.VOID)),
         ReversalOutcome.RECORDED,
         (),
     )
-    assert plan.after == p.model_copy(update={"version": 5})
+    assert plan.after == replace(p, **{"version": 5})
 
 
 @pytest.mark.parametrize("status", [S.CREATED, S.PENDING, S.DECLINED, S.EXPIRED, S.FAILED])
 def test_a_reversal_of_a_payment_not_approved_is_for_review_whatever_its_invoice_holds(status: PaymentStatus) -> None:
-    p = payment(status, paid=(0, 0)).model_copy(update={"version": 2, "completed_at": None})
+    p = replace(payment(status, paid=(0, 0)), **{"version": 2, "completed_at": None})
     plan = plan_reversal(p, row(RowKind.VOID), invoice(("pay-1#a", credit())), NOW)
     assert (plan.identity, plan.outcome, plan.credits) == (
         reversal_identity(row(RowKind.VOID)),
         ReversalOutcome.REVIEW,
         (),
     )
-    assert plan.after == p.model_copy(
-        update={
+    assert plan.after == replace(p, **{
             "status": S.NEEDS_REVIEW, "version": 3, "review_reason": "reconciliation_mismatch", "flagged_at": NOW,
             "completed_at": NOW,
-        }
-    )  # fmt: skip
+        })  # fmt: skip
 
 
 def test_a_reversal_put_to_review_keeps_when_the_payment_was_completed() -> None:
@@ -558,13 +564,13 @@ def test_the_export_is_ordered_signed_and_the_same_bytes_whatever_the_order_of_t
                     method="ACH", source="postback", invoices={"A/I-1": 3000, "A/I-2": 2000}),
     ]  # fmt: skip
     export_format = get_export_format("biller-export-v1")
-    data = export_format.render(export_rows(entries))
-    assert data == export_format.render(export_rows(reversed(entries)))
+    data = export_format.render(export_rows(entries), EASTERN)
+    assert data == export_format.render(export_rows(reversed(entries)), EASTERN)
     assert data.decode().split("\r\n") == [
-        "AccountNumber,InvoiceNumber,Amount,PostedAt,InvoiceCloudPaymentId,Method,Kind,Reference",
-        "A,I-1,30.00,2026-11-25T18:00:00Z,G-1,ACH,PAYMENT,p1",
-        "A,I-2,20.00,2026-11-25T18:00:00Z,G-1,ACH,PAYMENT,p1",
-        "B,I-9,-5.00,2026-11-25T19:00:00Z,G-2,CARD,CHARGEBACK,p2",
+        HEADER,
+        "A,I-1,30.00,2026-11-25,PAYMENT,ACH,,0.00,,2026-11-25,G-1,p1,2026-11-25T18:00:00Z",
+        "A,I-2,20.00,2026-11-25,PAYMENT,ACH,,0.00,,2026-11-25,G-1,p1,2026-11-25T18:00:00Z",
+        "B,I-9,-5.00,2026-11-25,CHARGEBACK,CARD,,0.00,,2026-11-25,G-2,p2,2026-11-25T19:00:00Z",
         "",
     ]
 
@@ -580,12 +586,12 @@ def test_export_cells_a_spreadsheet_would_run_as_formulas_are_quoted_but_negativ
         LedgerEntry(at=NOW, credit_key="k3", payment_id="p3", kind="PAYMENT", payment_guid="\rG",
                     method="ACH", source="postback", invoices={"A/I-1": 2500}),
     ]  # fmt: skip
-    data = get_export_format("biller-export-v1").render(export_rows(entries))
+    data = get_export_format("biller-export-v1").render(export_rows(entries), EASTERN)
     assert data.decode().split("\r\n") == [
-        "AccountNumber,InvoiceNumber,Amount,PostedAt,InvoiceCloudPaymentId,Method,Kind,Reference",
-        "'=1+1,'+1,10.00,2026-11-25T19:00:00Z,'@SUM(1+1),CARD,PAYMENT,'=1+1",
-        "'=1+1,'+1,-10.00,2026-11-25T19:00:00Z,'\tG,CARD,VOID,'-2+3",
-        'A,I-1,25.00,2026-11-25T19:00:00Z,"\'\rG",ACH,PAYMENT,p3',
+        HEADER,
+        "'=1+1,'+1,10.00,2026-11-25,PAYMENT,CARD,,0.00,,2026-11-25,'@SUM(1+1),'=1+1,2026-11-25T19:00:00Z",
+        "'=1+1,'+1,-10.00,2026-11-25,VOID,CARD,,0.00,,2026-11-25,'\tG,'-2+3,2026-11-25T19:00:00Z",
+        'A,I-1,25.00,2026-11-25,PAYMENT,ACH,,0.00,,2026-11-25,"\'\rG",p3,2026-11-25T19:00:00Z',
         "",
     ]
 

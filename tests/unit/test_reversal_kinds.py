@@ -4,6 +4,7 @@ the payment's method cannot have is a mismatch for review."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -19,13 +20,13 @@ S = PaymentStatus
 
 def charged_back(cents: int, *, method: str | None = "CARD") -> tuple[Payment, dict[str, Credit]]:
     """Payment pay-1 (30.00 on I-1, 20.00 on I-2) with ``cents`` of I-1 charged back, and I-1's credits."""
-    p = payment(paid=(3000, 0)).model_copy(update={"payment_method": method})
+    p = replace(payment(paid=(3000, 0)), **{"payment_method": method})
     credits = {"pay-1#a": credit()}
     plan = plan_reversal(p, row(RowKind.CHARGEBACK, cents=cents, reason_code="4837"), invoice(*credits.items()), NOW)
     assert plan.outcome is ReversalOutcome.REVERSED
     (taken,) = plan.credits
     for key, after in taken.reversed_after.items():
-        credits[key] = credits[key].model_copy(update={"reversed_cents": after})
+        credits[key] = replace(credits[key], **{"reversed_cents": after})
     credits[taken.credit_key] = Credit(
         payment_id="pay-1", cents=-cents, approved_at=NOW, kind="CHARGEBACK", payment_guid="G-1", reverses="pay-1#a"
     )
@@ -106,7 +107,7 @@ def test_a_chargeback_reversal_the_store_refused_for_an_invoice_paid_again_goes_
 def test_a_reversal_kind_the_payment_method_cannot_have_is_a_mismatch(
     method: str | None, kind: RowKind, outcome: ReversalOutcome
 ) -> None:
-    p = payment(paid=(3000, 0)).model_copy(update={"payment_method": method})
+    p = replace(payment(paid=(3000, 0)), **{"payment_method": method})
     plan = plan_reversal(p, row(kind), invoice(("pay-1#a", credit())), NOW)
     assert plan.outcome is outcome
     if outcome is ReversalOutcome.REVIEW:
@@ -115,6 +116,6 @@ def test_a_reversal_kind_the_payment_method_cannot_have_is_a_mismatch(
 
 def test_a_chargeback_reversal_of_an_ach_payment_is_a_mismatch() -> None:
     reversed_, credits = charged_back(3000, method=None)
-    ach = reversed_.model_copy(update={"payment_method": "ACH"})
+    ach = replace(reversed_, **{"payment_method": "ACH"})
     plan = plan_reversal(ach, row(RowKind.CHARGEBACK_REVERSAL, line=3), invoice(*credits.items()), NOW)
     assert (plan.outcome, plan.reason) == (ReversalOutcome.REVIEW, "reversal_kind_contradicts_method")

@@ -361,7 +361,9 @@ def test_a_decision_may_credit_up_to_what_invoice_cloud_reported_and_no_more() -
     assert apply_allocation(p, {1: 2000}, {}, NOW, payment_guid="G-1").amount_paid_cents == 5000
 
 
-def test_the_settled_payment_ids_latest_approval_gives_fee_method_card_and_approval_code() -> None:
+def test_the_settled_payment_ids_postbacks_give_the_fee_and_its_latest_approval_method_card_and_code() -> None:
+    """The fee is every postback identity's of the settled payment id (Invoice Cloud sends it on one
+    invoice's postback, not necessarily the latest); method, card type and code are the latest's."""
     recorded = by_key(
         record(postback(3000, invoice="I-1", fee=100, method="ACH", authorization="old"), 1),
         record(postback(5000, fee=250, method="CARD", card_type="Visa", authorization="APPROVED 7276"), 2),
@@ -369,7 +371,7 @@ def test_the_settled_payment_ids_latest_approval_gives_fee_method_card_and_appro
     )
     after = apply_allocation(payment(convenience_fee_cents=50), {0: 3000}, recorded, NOW, payment_guid="G-1")
     assert (after.convenience_fee_cents, after.payment_method, after.card_type, after.authorization) == (
-        300,
+        50 + 100 + 250,
         "CARD",
         "Visa",
         "APPROVED 7276",

@@ -6,7 +6,8 @@ repeat on each of its rows. A bad row is described by its line, its column and a
 by the cell's value: cells are payer data (names, addresses, registration values).
 
 Besides :data:`COLUMNS`, which every file has, a file may have the :data:`OPTIONAL_COLUMNS`:
-``StatementFile`` names the bill's PDF under ``statements/`` in the inbound bucket (DESIGN §6g).
+``StatementFile`` names the bill's PDF under ``statements/`` in the inbound bucket (DESIGN §6g);
+``PaymentsPostedThrough`` says up to when the billing system posted our exports (DESIGN §5, §6e).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Annotated, Final
 from pydantic import TypeAdapter, ValidationError
 
 from avocette import clock, money
-from avocette.domain.billing import Account, Invoice
+from avocette.domain.billing import Account, Invoice, PostedThrough
 from avocette.domain.common import IDENTIFIER, IDENTIFIER_RULE
 from avocette.domain.files import RowProblem
 from avocette.domain.registration import normalise_registration_value, registration_hash
@@ -65,8 +66,12 @@ COLUMNS: Final = (
     "CCServiceFee",
     "ACHServiceFee",
 )
-# Columns a file may leave out; a row's blank cell in one means "none" as well.
-OPTIONAL_COLUMNS: Final = ("StatementFile",)
+# Columns a file may have or leave out; a row's blank cell in one means "none" as well.
+# PaymentsPostedThrough: the billing system posted every export of ours up to then (an RFC 3339 time:
+# the exports written by then; a date: the exports of the days up to it), so that a credit stops
+# reducing what is payable exactly when the bill shows it (DESIGN §5, §6e). Without it, the settlement
+# lag decides. StatementFile: the bill's PDF under statements/ (DESIGN §6g).
+OPTIONAL_COLUMNS: Final = ("PaymentsPostedThrough", "StatementFile")
 PROFILE_COLUMNS: Final = ("Name", "Address", "City", "State", "Zip", "EmailAddress", "RegistrationValue")
 # The "column" of a problem that concerns the row's shape rather than one cell.
 WHOLE_ROW: Final = "*"
@@ -156,11 +161,24 @@ class ParsedRow:
     allow_partial_payments: bool | None
     cc_service_fee_cents: int | None
     ach_service_fee_cents: int | None
+    posted_through: PostedThrough | None = None
     statement_file: str | None = None  # the bill's PDF, under statements/ (DESIGN §6g)
 
     @property
     def ref(self) -> tuple[str, str]:
         return (self.account_number, self.invoice_number)
+
+    def posted_through_as_of(self, as_of: datetime) -> PostedThrough | None:
+        """The row's mark, never later than the file itself: a file cannot know of exports written
+        after it was made."""
+        mark = self.posted_through
+        if mark is None:
+            return None
+        if mark.at is not None and mark.at > as_of:
+            return PostedThrough(at=as_of)
+        if mark.day is not None and mark.day > as_of.date():
+            return PostedThrough(day=as_of.date())
+        return mark
 
     def invoice(self, as_of: datetime) -> Invoice:
         """The billed values of the invoice as of the file's time (a negative balance is a credit)."""
@@ -254,6 +272,8 @@ def _shown(name: str) -> str:
 
 
 def shape_problem(line: int, cell_count: int, header_count: int = len(COLUMNS)) -> RowProblem | None:
+    """A row whose cell count differs from the header's: most often an unquoted comma, which shifts
+    every later cell into the wrong column, so none of the row can be trusted."""
     """A row whose cell count differs from the header's (``header_count`` names, optional columns
     included): most often an unquoted comma, which shifts every later cell into the wrong column, so
     none of the row can be trusted."""
@@ -327,6 +347,23 @@ class _Row:
         self.bad(column, "not a real date as MM/DD/YYYY or YYYY-MM-DD")
         return None
 
+    def posted_through(self, column: str) -> PostedThrough | None:
+        """A "payments posted through" mark: ``YYYY-MM-DD`` (the exports of the days up to it) or an
+        RFC 3339 time with its offset (the exports written by then)."""
+        text = self.text(column)
+        if not text:
+            return None
+        try:
+            if _ISO_DATE.match(text):
+                return PostedThrough(day=date.fromisoformat(text))
+            moment = datetime.fromisoformat(text.replace("z", "Z"))
+            if "T" in text.upper() and moment.tzinfo is not None:
+                return PostedThrough(at=moment.astimezone(UTC))
+        except (ValueError, OverflowError):
+            pass
+        self.bad(column, "not a date as YYYY-MM-DD or an RFC 3339 time with its offset")
+        return None
+
     def whole_number(self, column: str) -> int | None:
         text = self.text(column)
         if not text:
@@ -390,6 +427,7 @@ def parse_row(line: int, cells: Mapping[str, str | None]) -> ParsedRow | list[Ro
     allow_partial = row.flag("AllowPartialPayments")
     cc_fee = row.amount("CCServiceFee")
     ach_fee = row.amount("ACHServiceFee")
+    posted_through = row.posted_through("PaymentsPostedThrough")
     statement_file = row.statement("StatementFile")
     if row.problems or billed_cents is None:
         return row.problems
@@ -406,5 +444,6 @@ def parse_row(line: int, cells: Mapping[str, str | None]) -> ParsedRow | list[Ro
         allow_partial_payments=allow_partial,
         cc_service_fee_cents=cc_fee,
         ach_service_fee_cents=ach_fee,
+        posted_through=posted_through,
         statement_file=statement_file,
     )

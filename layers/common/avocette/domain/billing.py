@@ -14,11 +14,9 @@ and in the amounts a payment asks Invoice Cloud to charge alike (DESIGN §5, "th
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Literal
-
-from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
     "Account",
@@ -27,6 +25,7 @@ __all__ = [
     "CreditKind",
     "Invoice",
     "InvoiceRef",
+    "PostedThrough",
     "account_payable",
     "billing_order",
     "credit_id",
@@ -43,15 +42,14 @@ def decode_key_part(part: str) -> str:
     return part.replace("%2F", "/").replace("%2f", "/").replace("%25", "%")
 
 
-class InvoiceRef(BaseModel):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InvoiceRef:
     """An invoice named by its account and number (invoice numbers are unique only per account).
 
     Its text (:attr:`key`, ``ACCOUNT/INVOICE``) keys the allocations, ledger entries and reversals
     that name invoices. Identifiers may hold ``/`` (the billing file allows it), so each part is
     encoded (``%`` and ``/`` percent-escaped): ``A/B`` + ``C`` and ``A`` + ``B/C`` never share a key,
     and identifiers without either character read as before (DESIGN §5)."""
-
-    model_config = ConfigDict(frozen=True)
 
     account_number: str
     invoice_number: str
@@ -72,10 +70,9 @@ class InvoiceRef(BaseModel):
         return self.key
 
 
-class Account(BaseModel):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Account:
     """An account's profile from the billing file. ``name`` and the address are payer PII."""
-
-    model_config = ConfigDict(frozen=True)
 
     account_number: str
     name: str = ""
@@ -84,14 +81,15 @@ class Account(BaseModel):
     state: str = ""
     zip: str = ""
     email: str = ""
-    registration_hash: str = Field("", repr=False)
+    registration_hash: str = field(default="", repr=False)
     billed_as_of: datetime | None = None
 
 
 CreditKind = Literal["PAYMENT", "VOID", "REFUND", "ACH_RETURN", "CHARGEBACK", "CHARGEBACK_REVERSAL", "CORRECTION"]
 
 
-class Credit(BaseModel):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Credit:
     """Money one approval applied to an invoice, or a reversal took back from it. Each is its own
     entry (keyed by :func:`credit_id`), so that its ``approved_at`` is set once and never moved by a
     later one, and the biller's export carries it once. A reversal (VOID, ACH_RETURN, CHARGEBACK) is
@@ -99,20 +97,23 @@ class Credit(BaseModel):
     ``reversed_cents``. A CORRECTION is the same for money a person found applied to the wrong
     invoice (a review decision): Invoice Cloud took nothing back, the credit was never this invoice's."""
 
-    model_config = ConfigDict(frozen=True)
-
     payment_id: str
     cents: int
     approved_at: datetime
     kind: CreditKind = "PAYMENT"
     payment_guid: str = ""  # Invoice Cloud's payment id, for the export and reversals
     reverses: str | None = None  # a reversal: the key of the credit it takes back
-    reversed_cents: int = Field(0, ge=0)  # a payment credit: how much of it reversals took back
-    # When the biller's export carried it: a billing file made after that (and the settlement lag)
-    # accounts for it.
+    reversed_cents: int = 0  # a payment credit: how much of it reversals took back (never negative)
+    # When the biller's export carried it, and the day (biller's zone) of that export: a billing file
+    # made after that (and the settlement lag), or saying it posted that export, accounts for it.
     exported_at: datetime | None = None
+    exported_day: date | None = None
     # As-of time of the billing file that first reflected it; None while no file does.
     reflected_as_of: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if self.reversed_cents < 0:
+            raise ValueError("reversed_cents is never negative")
 
     @property
     def reflected(self) -> bool:
@@ -133,19 +134,44 @@ def credit_id(payment_id: str, source: str) -> str:
     return f"{payment_id}#{source[:24]}"
 
 
-def reflects(credit: Credit, billed_as_of: datetime, settlement_lag_hours: int) -> bool:
+@dataclass(frozen=True)
+class PostedThrough:
+    """A billing file's "payments posted through" mark (DESIGN §6e): the billing system posted every
+    export written up to ``at``, or the exports of every day up to and including ``day``."""
+
+    at: datetime | None = None
+    day: date | None = None
+
+    def covers(self, credit: Credit) -> bool:
+        """Whether the export that carried ``credit`` is among those posted."""
+        if credit.exported_at is None:
+            return False
+        if self.at is not None:
+            return credit.exported_at <= self.at
+        if self.day is None:
+            return False
+        # An export carries a day's money after the day ended: without its day, its moment's UTC date
+        # is a day after it at least, never earlier (the credit counts a little longer, not less).
+        exported_day = credit.exported_day or credit.exported_at.date()
+        return exported_day <= self.day
+
+
+def reflects(
+    credit: Credit, billed_as_of: datetime, settlement_lag_hours: int, posted_through: PostedThrough | None = None
+) -> bool:
     """Whether a billing file as of ``billed_as_of`` accounts for ``credit`` (DESIGN §5): the export
-    handed it to the biller, and the file was made at least the settlement lag after that. A credit
-    never exported always counts, so that a payment is never forgotten because a billing file came
-    late or early."""
+    handed it to the biller, and the file says its system posted that export (``posted_through``)
+    or, saying nothing, was made at least the settlement lag after it. A credit never exported always
+    counts, so that a payment is never forgotten because a billing file came late or early."""
     if credit.exported_at is None:
         return False
+    if posted_through is not None:
+        return posted_through.covers(credit)
     return credit.exported_at + timedelta(hours=settlement_lag_hours) < billed_as_of
 
 
-class Invoice(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Invoice:
     account_number: str
     invoice_number: str
     invoice_date: date | None = None
@@ -158,7 +184,7 @@ class Invoice(BaseModel):
     billed_cents: int
     billed_as_of: datetime
     closed_at: datetime | None = None
-    credits: dict[str, Credit] = Field(default_factory=dict)
+    credits: dict[str, Credit] = field(default_factory=dict)
     open_payment_id: str | None = None
     open_until: datetime | None = None
     # When the last session holding this invoice ended (expired) without a result from Invoice Cloud:
@@ -166,6 +192,9 @@ class Invoice(BaseModel):
     ended_without_result_at: datetime | None = None
     # The bill's PDF: its name under statements/ in the inbound bucket, from the billing file (§6g).
     statement_file: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "credits", dict(self.credits))  # its own copy, as a frozen value
 
     @property
     def ref(self) -> InvoiceRef:
@@ -194,12 +223,14 @@ class Invoice(BaseModel):
             return 0
         return max(0, self.unpaid_cents)
 
-    def credits_reflected_by(self, billed_as_of: datetime, settlement_lag_hours: int) -> dict[str, Credit]:
+    def credits_reflected_by(
+        self, billed_as_of: datetime, settlement_lag_hours: int, posted_through: PostedThrough | None = None
+    ) -> dict[str, Credit]:
         """The credits a billing file as of ``billed_as_of`` reflects that no earlier file did."""
         return {
             key: credit
             for key, credit in self.credits.items()
-            if not credit.reflected and reflects(credit, billed_as_of, settlement_lag_hours)
+            if not credit.reflected and reflects(credit, billed_as_of, settlement_lag_hours, posted_through)
         }
 
     def credited_cents(self, payment_id: str) -> int:

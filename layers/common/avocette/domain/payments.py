@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Final, Literal
-
-from pydantic import BaseModel, ConfigDict, Field
 
 from avocette import money
 from avocette.domain.billing import InvoiceRef
@@ -74,22 +73,25 @@ class PaymentStatus(StrEnum):
 # ---- the payment itself -------------------------------------------------------------------------
 
 
-class PaymentLine(BaseModel):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PaymentLine:
     """One invoice of a payment: what was due when the session started and what has been paid.
 
     ``account_credit_cents`` is how much of the account's credit balance lowered ``due_cents`` when the
     session started (DESIGN §5): every credit of this line must leave the invoice at least that much
     unpaid, so that the credit is never netted from two payments."""
 
-    model_config = ConfigDict(frozen=True)
-
     account_number: str
     invoice_number: str
-    due_cents: int = Field(gt=0)
-    paid_cents: int = Field(0, ge=0)
+    due_cents: int  # > 0
+    paid_cents: int = 0  # >= 0
     minimum_cents: int | None = None
     allow_partial: bool | None = None
-    account_credit_cents: int = Field(0, ge=0)
+    account_credit_cents: int = 0  # >= 0
+
+    def __post_init__(self) -> None:
+        if self.due_cents <= 0 or self.paid_cents < 0 or self.account_credit_cents < 0:
+            raise ValueError("a line is due more than 0, paid 0 or more and lowered by 0 or more of credit")
 
     @property
     def ref(self) -> InvoiceRef:
@@ -105,28 +107,31 @@ ReversalKind = Literal["VOID", "REFUND", "ACH_RETURN", "CHARGEBACK", "CHARGEBACK
 RESTORING: Final = "CHARGEBACK_REVERSAL"
 
 
-class Reversal(BaseModel):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Reversal:
     """Money Invoice Cloud took back from an approved payment (a void, a refund, an ACH return, a
     chargeback) or gave back (a chargeback reversal: the biller won the dispute), as its payment file
     reported it; ``invoices`` holds the cents per invoice key (positive for every kind)."""
 
-    model_config = ConfigDict(frozen=True)
-
     identity: str
     kind: ReversalKind
-    cents: int = Field(gt=0)
+    cents: int  # > 0
     at: datetime
     payment_guid: str
     invoices: dict[str, int]
 
+    def __post_init__(self) -> None:
+        if self.cents <= 0:
+            raise ValueError("a reversal takes back more than 0")
+        object.__setattr__(self, "invoices", dict(self.invoices))  # its own copy, as a frozen value
 
-class Payment(BaseModel):
-    model_config = ConfigDict(frozen=True)
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Payment:
     payment_id: str
     sub: str
     status: PaymentStatus
-    lines: tuple[PaymentLine, ...] = Field(min_length=1)
+    lines: tuple[PaymentLine, ...]  # at least one
     created_at: datetime
     session_expires_at: datetime
     payment_url: str | None = None
@@ -140,9 +145,18 @@ class Payment(BaseModel):
     flagged_at: datetime | None = None
     failure_reason: str | None = None
     # The payer's email as their sign-in said when they started it: where a reversal is reported.
-    email: str | None = Field(None, repr=False)
+    email: str | None = field(default=None, repr=False)
     reversals: tuple[Reversal, ...] = ()
     version: int = 0
+
+    def __post_init__(self) -> None:
+        # Sequences as tuples, the status as its enum: a frozen value whatever the caller passed.
+        object.__setattr__(self, "status", PaymentStatus(self.status))
+        object.__setattr__(self, "lines", tuple(self.lines))
+        object.__setattr__(self, "ic_payment_ids", tuple(self.ic_payment_ids))
+        object.__setattr__(self, "reversals", tuple(self.reversals))
+        if not self.lines:
+            raise ValueError("a payment has at least one line")
 
     @property
     def amount_due_cents(self) -> int:
@@ -187,9 +201,7 @@ def expire(payment: Payment, now: datetime) -> Payment | None:
     become EXPIRED; anything else stays as it is (``None``)."""
     if not payment.status.holds_session:
         return None
-    return payment.model_copy(
-        update={"status": PaymentStatus.EXPIRED, "completed_at": now, "version": payment.version + 1}
-    )
+    return replace(payment, status=PaymentStatus.EXPIRED, completed_at=now, version=payment.version + 1)
 
 
 # What the payer reads in the states that say the same whatever the details.

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Literal
@@ -38,6 +38,7 @@ __all__ = [
     "decide_postback",
     "decision_keys",
     "money_applied",
+    "paid_moment",
     "postback_identity",
 ]
 
@@ -106,6 +107,8 @@ class ReceivedPostback:
     problem: str | None = None
     # Invoice Cloud's payment file names the account of each row; its postbacks do not.
     account_number: str = ""
+    # ``payment_date`` read (the payment file's own date for a row): None when absent or unreadable.
+    paid_at: datetime | None = None
 
     @property
     def approved(self) -> bool:
@@ -485,7 +488,7 @@ def apply_decision(payment: Payment, decision: Decision, postback: ReceivedPostb
     lines = list(payment.lines)
     for index, cents in decision.allocation.items():
         line = lines[index]
-        lines[index] = line.model_copy(update={"paid_cents": line.paid_cents + cents})
+        lines[index] = replace(line, paid_cents=line.paid_cents + cents)
     update: dict[str, object] = {"status": decision.status, "lines": tuple(lines), "version": payment.version + 1}
     if decision.applies_money:
         if postback.payment_guid not in payment.ic_payment_ids:
@@ -501,7 +504,7 @@ def apply_decision(payment: Payment, decision: Decision, postback: ReceivedPostb
         update["flagged_at"] = now
     if decision.status.final and payment.completed_at is None:
         update["completed_at"] = now
-    return payment.model_copy(update=update)
+    return replace(payment, **update)  # type: ignore[arg-type]
 
 
 def credits_of(payment: Payment, decision: Decision) -> list[PostbackCredit]:
@@ -519,3 +522,19 @@ def credits_of(payment: Payment, decision: Decision) -> list[PostbackCredit]:
             )
         )
     return credits
+
+
+def paid_moment(recorded: Mapping[str, RecordedPostback], guid: str) -> datetime | None:
+    """When the payer paid, as Invoice Cloud dated it, for its payment id ``guid``: the earliest date
+    of its readable approvals (a payment file's row among them), or, where none could be read, when
+    the first arrived; ``None`` when none is recorded (DESIGN §6e: the payment date a reversal or a
+    review decision of that money carries)."""
+    approvals = [
+        record
+        for record in recorded.values()
+        if record.postback.approved and record.postback.problem is None and record.postback.payment_guid == guid
+    ]
+    dated = [record.postback.paid_at for record in approvals if record.postback.paid_at is not None]
+    if dated:
+        return min(dated)
+    return min((record.received_at for record in approvals), default=None)

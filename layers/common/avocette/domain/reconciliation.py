@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
@@ -103,6 +103,7 @@ def postback_from_row(row: PaymentFileRow, *, payment_type_ids: Mapping[str, Pay
         authorization="",
         payment_date=clock.timestamp(row.at),
         account_number=row.account_number,
+        paid_at=row.at,
     )
 
 
@@ -179,9 +180,7 @@ def plan_reversal(
     restoring = row.kind is RowKind.CHARGEBACK_REVERSAL
     settled = (PaymentStatus.NEEDS_REVIEW, PaymentStatus.CLOSED) + (() if restoring else (PaymentStatus.REVERSED,))
     if payment.status in settled:
-        return ReversalPlan(
-            identity, ReversalOutcome.RECORDED, payment.model_copy(update={"version": payment.version + 1})
-        )
+        return ReversalPlan(identity, ReversalOutcome.RECORDED, replace(payment, version=payment.version + 1))
     reason = "reversal_without_credit"
     if _contradicts_method(payment, row):
         moved, reason = None, "reversal_kind_contradicts_method"
@@ -192,19 +191,18 @@ def plan_reversal(
     else:
         moved = _taken_back(payment, row, invoice, identity)
     if moved is None:
-        flagged = payment.model_copy(
-            update={
-                "status": PaymentStatus.NEEDS_REVIEW,
-                "version": payment.version + 1,
-                "review_reason": "reconciliation_mismatch",
-                "flagged_at": now,
-                "completed_at": payment.completed_at or now,
-            }
+        flagged = replace(
+            payment,
+            status=PaymentStatus.NEEDS_REVIEW,
+            version=payment.version + 1,
+            review_reason="reconciliation_mismatch",
+            flagged_at=now,
+            completed_at=payment.completed_at or now,
         )
         return ReversalPlan(identity, ReversalOutcome.REVIEW, flagged, reason=reason)
     sign = 1 if restoring else -1
     lines = tuple(
-        line.model_copy(update={"paid_cents": line.paid_cents + sign * row.cents}) if str(line.ref) == row.ref else line
+        replace(line, paid_cents=line.paid_cents + sign * row.cents) if str(line.ref) == row.ref else line
         for line in payment.lines
     )
     kind: ReversalKind = row.kind.value  # type: ignore[assignment]
@@ -217,13 +215,12 @@ def plan_reversal(
         invoices={row.ref: row.cents},
     )
     remaining = sum(line.paid_cents for line in lines)
-    after = payment.model_copy(
-        update={
-            "lines": lines,
-            "reversals": (*payment.reversals, reversal),
-            "status": PaymentStatus.APPROVED if remaining > 0 else PaymentStatus.REVERSED,
-            "version": payment.version + 1,
-        }
+    after = replace(
+        payment,
+        lines=lines,
+        reversals=(*payment.reversals, reversal),
+        status=PaymentStatus.APPROVED if remaining > 0 else PaymentStatus.REVERSED,
+        version=payment.version + 1,
     )
     return ReversalPlan(identity, ReversalOutcome.REVERSED, after, (moved,))
 

@@ -14,7 +14,7 @@ invoice above its bill either.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
@@ -132,6 +132,22 @@ def reported_cents(recorded: Mapping[str, RecordedPostback]) -> int | None:
     return sum(max(by_source.get((source, guid), 0) for source in ("postback", "file")) for guid in guids)
 
 
+def reported_fee_cents(recorded: Mapping[str, RecordedPostback], guid: str) -> int:
+    """The convenience fee Invoice Cloud reported for its payment id ``guid``: each postback identity's
+    fee once (a conflicting copy may say another), summed, from the postbacks or the file, whichever
+    told more."""
+    told: dict[tuple[str, str], int] = {}
+    for record in recorded.values():
+        postback = record.postback
+        if postback.approved and postback.problem is None and postback.payment_guid == guid:
+            slot = (record.source, postback.identity)
+            told[slot] = max(told.get(slot, 0), postback.fee_cents)
+    by_source: dict[str, int] = {}
+    for (source, _), fee in told.items():
+        by_source[source] = by_source.get(source, 0) + fee
+    return max(by_source.values(), default=0)
+
+
 def apply_allocation(
     payment: Payment,
     allocation: Mapping[int, int],
@@ -163,7 +179,7 @@ def apply_allocation(
                 f"{line.invoice_number}: the payment credited only {money.cents_to_text(line.paid_cents)} "
                 f"there, so no more than that can be taken back"
             )
-        lines[index] = line.model_copy(update={"paid_cents": line.paid_cents + cents})
+        lines[index] = replace(line, paid_cents=line.paid_cents + cents)
     total_paid = sum(line.paid_cents for line in lines)
     if total_paid == 0:
         if not allocation:
@@ -187,12 +203,15 @@ def apply_allocation(
     if approval is not None:
         postback = approval.postback
         if payment_guid not in payment.ic_payment_ids:
-            update["convenience_fee_cents"] = payment.convenience_fee_cents + postback.fee_cents
+            # The fee Invoice Cloud reported for this payment id: it sends the fee on one invoice's
+            # postback only, which need not be the latest (§6f). (Once a postback of the id applied
+            # money, or a review settled it, its fee stays as it is, so that nothing counts it twice.)
+            update["convenience_fee_cents"] = payment.convenience_fee_cents + reported_fee_cents(recorded, payment_guid)
         method = payment.payment_method or postback.payment_method
         update["payment_method"] = method
         update["card_type"] = payment.card_type or (postback.card_type if method != "ACH" else None) or None
         update["authorization"] = payment.authorization or postback.authorization or None
-    return payment.model_copy(update=update)
+    return replace(payment, **update)  # type: ignore[arg-type]
 
 
 def review_credits(payment: Payment, allocation: Mapping[int, int], source: str) -> list[PostbackCredit]:
@@ -269,13 +288,12 @@ def dismiss(payment: Payment, now: datetime) -> Payment:
     """NEEDS_REVIEW → CLOSED: no money stays on it (e.g. the payer was refunded at Invoice Cloud);
     what it had credited is taken back (:func:`corrections` of every line's paid cents)."""
     _require_review(payment)
-    return payment.model_copy(
-        update={
-            "status": PaymentStatus.CLOSED,
-            "lines": tuple(line.model_copy(update={"paid_cents": 0}) for line in payment.lines),
-            "version": payment.version + 1,
-            "completed_at": payment.completed_at or now,
-        }
+    return replace(
+        payment,
+        status=PaymentStatus.CLOSED,
+        lines=tuple(replace(line, paid_cents=0) for line in payment.lines),
+        version=payment.version + 1,
+        completed_at=payment.completed_at or now,
     )
 
 

@@ -1,10 +1,17 @@
-"""The Invoice Cloud HTTP client: one session, the timeouts and retry rules of DESIGN §7.
+"""The Invoice Cloud HTTP client: one connection pool, the timeouts and retry rules of DESIGN §7.
 
 - connect 3 s / read 10 s per attempt, and an overall deadline (20 s) checked before each attempt;
 - the CPV2 POST is retried only on a connection error (the request never reached IC), once;
 - reads (ViewCustomerRecord) are retried on 502/503/504 at most twice, with backoff;
+- redirects are never followed; TLS is verified against certifi's bundle;
 - every failure is a typed :mod:`avocette.errors` InvoiceCloudError whose message carries no
   credential: the API key travels only in the Authorization header, never in a URL or a log line.
+
+urllib3 directly (botocore's own HTTP library, already loaded by every function): what requests
+added here (sessions, adapters mounted by path) is a retry policy chosen by path, and its import
+cost a cold start some 20 ms (docs/performance.md). Each call is an X-Ray subsegment of its own, as
+X-Ray's patch of requests made it. The customer records' XML is read only by the functions that ask
+for one (:mod:`avocette.invoicecloud.customers` is loaded on the first such call).
 """
 
 from __future__ import annotations
@@ -13,38 +20,43 @@ import base64
 import contextlib
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextvars import ContextVar
 from functools import lru_cache
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
+from urllib.parse import urlencode, urlsplit
 
-import requests
-from aws_lambda_powertools import Logger
-from requests.adapters import HTTPAdapter
+import certifi
+import urllib3
+from aws_lambda_powertools import Logger, Tracer
 from urllib3.connectionpool import ConnectionPool
-from urllib3.exceptions import MaxRetryError
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    HTTPError,
+    MaxRetryError,
+    NewConnectionError,
+    ProtocolError,
+    ReadTimeoutError,
+    ResponseError,
+)
 from urllib3.response import BaseHTTPResponse
 from urllib3.util.retry import Retry
+from urllib3.util.timeout import Timeout
 
 from avocette import SERVICE_NAME
 from avocette.errors import (
+    InvoiceCloudError,
     InvoiceCloudRejectedError,
     InvoiceCloudTimeoutError,
     InvoiceCloudUnavailableError,
     UnexpectedPaymentUrlError,
 )
 from avocette.invoicecloud.cpv2 import Cpv2Request, Cpv2Response, encode_request
-from avocette.invoicecloud.customers import (
-    CustomerRecordStatus,
-    MalformedAnswerError,
-    NewCustomerRecord,
-    fault_means_missing,
-    parse_customer_record,
-    parse_fault,
-    parse_update_answer,
-)
 from avocette.settings.invoicecloud import InvoiceCloudSecret, get_invoice_cloud_secret, get_invoice_cloud_settings
+
+if TYPE_CHECKING:
+    from avocette.invoicecloud.customers import CustomerRecordStatus, NewCustomerRecord
 
 __all__ = [
     "CPV2_PATH",
@@ -56,6 +68,9 @@ __all__ = [
 ]
 
 logger = Logger(service=SERVICE_NAME, child=True)
+# The function's tracer (Powertools shares one configuration), patching nothing itself: each call is a
+# subsegment of its own (:meth:`InvoiceCloudClient._post`); a no-op where tracing is off.
+tracer = Tracer(patch_modules=[])
 
 CPV2_PATH = "/cloudpaymentsapi/v2"
 CUSTOMER_RECORDS_PATH = "/portal/webservices/CloudManagement.asmx/"
@@ -132,14 +147,15 @@ class InvoiceCloudClient:
         self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
         self._deadline_seconds = deadline_seconds
-        self._session = requests.Session()
-        self._session.mount(self._base_url + CPV2_PATH, HTTPAdapter(max_retries=_cpv2_retry()))
-        self._session.mount(self._base_url + CUSTOMER_RECORDS_PATH, HTTPAdapter(max_retries=_read_retry()))
-        # Writes to customer records follow the CPV2 rule: retried only when the connection failed.
-        self._session.mount(
-            self._base_url + CUSTOMER_RECORDS_PATH + "UpdateCustomerRecord",
-            HTTPAdapter(max_retries=_cpv2_retry()),
-        )
+        self._host = urlsplit(self._base_url).hostname or self._base_url
+        self._pool = urllib3.PoolManager(cert_reqs="CERT_REQUIRED", ca_certs=certifi.where())
+
+    def _retries(self, path: str) -> Retry:
+        """The retry policy of a path: reads of customer records retry gateway errors; the CPV2 POST
+        and writes of customer records, only a connection that failed."""
+        if path.startswith(CUSTOMER_RECORDS_PATH) and path != CUSTOMER_RECORDS_PATH + "UpdateCustomerRecord":
+            return _read_retry()
+        return _cpv2_retry()
 
     @property
     def base_url(self) -> str:
@@ -156,43 +172,57 @@ class InvoiceCloudClient:
             _deadline.reset(token)
 
     def _post(
-        self, operation: str, path: str, deadline_seconds: float | None = None, **kwargs: Any
-    ) -> requests.Response:
-        """POST with the timeouts and deadline (the client's, or a shorter one for this call);
-        connection problems become typed errors."""
-        with self._deadline_scope(deadline_seconds) as deadline:
+        self,
+        operation: str,
+        path: str,
+        deadline_seconds: float | None = None,
+        *,
+        body: bytes | None = None,
+        form: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> BaseHTTPResponse:
+        """POST ``body`` (or ``form``, URL-encoded) with the timeouts and deadline (the client's, or a
+        shorter one for this call); connection problems become typed errors."""
+        sent = {"Accept-Encoding": "gzip, deflate", **(headers or {})}
+        if form is not None:
+            body = urlencode(form).encode()
+            sent["Content-Type"] = "application/x-www-form-urlencoded"
+        with (
+            self._deadline_scope(deadline_seconds) as deadline,
+            tracer.provider.in_subsegment(name=self._host, namespace="remote") as segment,
+        ):
             remaining = deadline - time.monotonic()
             if remaining <= 0:  # a call queued behind slower ones, its budget spent before it began
                 raise InvoiceCloudTimeoutError(f"{operation}: the Invoice Cloud deadline passed before the call")
-            timeout = (min(self._connect_timeout, remaining), min(self._read_timeout, remaining))
+            timeout = Timeout(connect=min(self._connect_timeout, remaining), read=min(self._read_timeout, remaining))
             started = time.monotonic()
+            _http_meta(segment, url=self._base_url + path, method="POST")
             try:
                 # Never follow a redirect: the body carries the biller's keys and payers' details,
                 # and a redirect could send them anywhere, over plain http (DESIGN §4).
-                response = self._session.post(self._base_url + path, timeout=timeout, allow_redirects=False, **kwargs)
-            except requests.ConnectTimeout:
-                raise InvoiceCloudTimeoutError(
-                    f"{operation}: Invoice Cloud did not accept the connection in time"
-                ) from None
-            except requests.ReadTimeout:
-                raise InvoiceCloudTimeoutError(f"{operation}: Invoice Cloud did not answer in time") from None
-            except requests.ConnectionError as exc:
-                if _deadline_exceeded(exc):
-                    raise InvoiceCloudTimeoutError(f"{operation}: the Invoice Cloud deadline passed") from None
-                raise InvoiceCloudUnavailableError(f"{operation}: Invoice Cloud could not be reached") from None
-            except requests.RequestException:
-                raise InvoiceCloudUnavailableError(f"{operation}: the request to Invoice Cloud failed") from None
-        if response.is_redirect or 300 <= response.status_code < 400:
+                response = self._pool.request(
+                    "POST",
+                    self._base_url + path,
+                    body=body,
+                    headers=sent,
+                    timeout=timeout,
+                    retries=self._retries(path),
+                    redirect=False,
+                )
+            except (HTTPError, OSError) as exc:
+                raise _failure(operation, exc) from None
+            _http_meta(segment, status=response.status)
+        if 300 <= response.status < 400:
             logger.warning("Invoice Cloud redirected; not followed", extra={"operation": operation})
             raise InvoiceCloudRejectedError(
                 f"{operation}: Invoice Cloud answered with a redirect, which is never followed",
-                ic_status=response.status_code,
+                ic_status=response.status,
             )
         logger.info(
             "Invoice Cloud answered",
             extra={
                 "operation": operation,
-                "http_status": response.status_code,
+                "http_status": response.status,
                 "elapsed_ms": round((time.monotonic() - started) * 1000),
             },
         )
@@ -204,7 +234,7 @@ class InvoiceCloudClient:
         response = self._post(
             "CloudPaymentsV2",
             CPV2_PATH,
-            data=encode_request(request),
+            body=encode_request(request),
             headers={
                 "Content-Type": "application/json",
                 "Accept": "application/json",
@@ -214,7 +244,7 @@ class InvoiceCloudClient:
         answer = _cpv2_answer(response)
         url = answer.data.cloud_payment_url if answer.data else None
         if not answer.succeeded or url is None:
-            raise InvoiceCloudRejectedError(_ic_message(answer.message), ic_status=response.status_code)
+            raise InvoiceCloudRejectedError(_ic_message(answer.message), ic_status=response.status)
         if not any(url.startswith(prefix) for prefix in allowed_url_prefixes):
             raise UnexpectedPaymentUrlError("Invoice Cloud returned a payment URL outside the allowed prefixes")
         return url
@@ -230,33 +260,44 @@ class InvoiceCloudClient:
     ) -> CustomerRecordStatus | None:
         """The account's customer record, or None when IC says it has none (a fault whose text
         matches ``missing_fault``). Retried on 502/503/504 (it only reads)."""
+        from avocette.invoicecloud.customers import (  # noqa: PLC0415 - only where records are asked for
+            MalformedAnswerError,
+            fault_means_missing,
+            parse_customer_record,
+        )
+
         response = self._post(
             "ViewCustomerRecord",
             CUSTOMER_RECORDS_PATH + "ViewCustomerRecord",
             deadline_seconds=deadline_seconds,
-            data={**self._cloud_management_form(), "AccountNumber": account_number},
+            form={**self._cloud_management_form(), "AccountNumber": account_number},
         )
-        if response.status_code == 200:
+        if response.status == 200:
             try:
-                return parse_customer_record(response.content)
+                return parse_customer_record(response.data)
             except MalformedAnswerError:
                 raise InvoiceCloudUnavailableError("ViewCustomerRecord: the answer was not a customer record") from None
         fault = _fault_or_raise("ViewCustomerRecord", response)
         if fault_means_missing(fault, missing_fault):
             return None
-        raise InvoiceCloudRejectedError(f"ViewCustomerRecord: {_ic_message(fault)}", ic_status=response.status_code)
+        raise InvoiceCloudRejectedError(f"ViewCustomerRecord: {_ic_message(fault)}", ic_status=response.status)
 
     def create_customer_record(self, record: NewCustomerRecord, *, deadline_seconds: float | None = None) -> None:
         """Create a missing record with UpdateCustomerRecord (never sent for an existing one)."""
+        from avocette.invoicecloud.customers import (  # noqa: PLC0415 - only where records are written
+            MalformedAnswerError,
+            parse_update_answer,
+        )
+
         response = self._post(
             "UpdateCustomerRecord",
             CUSTOMER_RECORDS_PATH + "UpdateCustomerRecord",
             deadline_seconds=deadline_seconds,
-            data={**self._cloud_management_form(), **record.to_form()},
+            form={**self._cloud_management_form(), **record.to_form()},
         )
-        if response.status_code == 200:
+        if response.status == 200:
             try:
-                saved = parse_update_answer(response.content)
+                saved = parse_update_answer(response.data)
             except MalformedAnswerError:
                 raise InvoiceCloudUnavailableError("UpdateCustomerRecord: the answer was not a boolean") from None
             if not saved:
@@ -265,7 +306,14 @@ class InvoiceCloudClient:
                 )
             return
         fault = _fault_or_raise("UpdateCustomerRecord", response)
-        raise InvoiceCloudRejectedError(f"UpdateCustomerRecord: {_ic_message(fault)}", ic_status=response.status_code)
+        raise InvoiceCloudRejectedError(f"UpdateCustomerRecord: {_ic_message(fault)}", ic_status=response.status)
+
+
+def _http_meta(segment: Any, **meta: Any) -> None:
+    """X-Ray's HTTP fields of a subsegment, as its patch of requests set them (Powertools' segment
+    type does not declare them)."""
+    for key, value in meta.items():
+        segment.put_http_meta(key, value)
 
 
 def basic_credential(api_key: str, form: str) -> str:
@@ -276,12 +324,14 @@ def basic_credential(api_key: str, form: str) -> str:
     return "Basic " + base64.b64encode(material.encode("utf-8")).decode("ascii")
 
 
-def _fault_or_raise(operation: str, response: requests.Response) -> str:
+def _fault_or_raise(operation: str, response: BaseHTTPResponse) -> str:
     """The SOAP fault of a non-200 answer; a gateway error or an answer with no fault raises."""
-    status = response.status_code
+    from avocette.invoicecloud.customers import parse_fault  # noqa: PLC0415 - as the records' calls
+
+    status = response.status
     if status in (502, 503, 504):
         raise InvoiceCloudUnavailableError(f"{operation}: Invoice Cloud answered HTTP {status}", ic_status=status)
-    fault = parse_fault(response.content)
+    fault = parse_fault(response.data)
     if fault is None:
         if status >= 500:
             raise InvoiceCloudUnavailableError(f"{operation}: Invoice Cloud answered HTTP {status}", ic_status=status)
@@ -289,25 +339,30 @@ def _fault_or_raise(operation: str, response: requests.Response) -> str:
     return fault
 
 
-def _deadline_exceeded(exc: BaseException) -> bool:
-    seen: BaseException | None = exc
-    while seen is not None:
-        for arg in getattr(seen, "args", ()):
-            if isinstance(arg, MaxRetryError) and isinstance(arg.reason, DeadlineExceededError):
-                return True
-        seen = seen.__cause__ or seen.__context__
-    return False
+def _failure(operation: str, exc: BaseException) -> InvoiceCloudError:
+    """The typed error of a request that got no answer (urllib3's error, or MaxRetryError with its
+    reason): a timeout to connect, or to read an answer; the deadline passed; or IC unreachable."""
+    reason = exc.reason if isinstance(exc, MaxRetryError) else exc
+    if isinstance(reason, DeadlineExceededError):
+        return InvoiceCloudTimeoutError(f"{operation}: the Invoice Cloud deadline passed")
+    if isinstance(reason, ConnectTimeoutError) and not isinstance(reason, NewConnectionError):
+        return InvoiceCloudTimeoutError(f"{operation}: Invoice Cloud did not accept the connection in time")
+    if isinstance(exc, ReadTimeoutError):
+        return InvoiceCloudTimeoutError(f"{operation}: Invoice Cloud did not answer in time")
+    if isinstance(reason, ResponseError) or not isinstance(exc, MaxRetryError | ProtocolError | OSError):
+        return InvoiceCloudUnavailableError(f"{operation}: the request to Invoice Cloud failed")
+    return InvoiceCloudUnavailableError(f"{operation}: Invoice Cloud could not be reached")
 
 
-def _cpv2_answer(response: requests.Response) -> Cpv2Response:
-    status = response.status_code
+def _cpv2_answer(response: BaseHTTPResponse) -> Cpv2Response:
+    status = response.status
     if status in (401, 403):
         raise InvoiceCloudRejectedError("Invoice Cloud refused our credentials", ic_status=status)
     if status >= 500:
         raise InvoiceCloudUnavailableError(f"Invoice Cloud answered HTTP {status}", ic_status=status)
     try:
-        body = response.json()
-    except (ValueError, json.JSONDecodeError):
+        body = json.loads(response.data)
+    except ValueError:
         body = None
     if not isinstance(body, dict):
         if 200 <= status < 300:

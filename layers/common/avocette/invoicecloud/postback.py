@@ -11,19 +11,24 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, time, timedelta, tzinfo
 from urllib.parse import parse_qsl
+from zoneinfo import ZoneInfo
 
 from avocette import money
 from avocette.domain.postbacks import PaymentMethod, PostbackValues, ReceivedPostback, postback_identity
 
 __all__ = [
+    "DEFAULT_PAYMENT_DATE_FORMATS",
+    "DEFAULT_PAYMENT_DATE_TIME_ZONE",
     "KEPT_FIELDS",
     "MAX_POSTBACK_CENTS",
     "PAYMENT_GUID_RULE",
     "POSTBACK_FIELDS",
     "fields_digest",
     "is_payment_guid",
+    "parse_payment_date",
     "parse_postback",
     "read_postback_fields",
 ]
@@ -117,11 +122,57 @@ def _credit(amount: int | None, fee: int | None, *, amount_includes_fee: bool) -
     return amount - (fee or 0) if amount_includes_fee else amount
 
 
+# PaymentDate's wire form is not known (DESIGN §4a): what the simulator sends, Invoice Cloud's
+# receipts' form, then a date alone and RFC 3339. IC_PAYMENT_DATE_FORMATS replaces the list.
+DEFAULT_PAYMENT_DATE_FORMATS = (
+    "%m/%d/%Y %I:%M:%S %p",
+    "%m/%d/%Y %I:%M %p",
+    "%m/%d/%Y %H:%M:%S",
+    "%m/%d/%Y",
+    "%Y-%m-%dT%H:%M:%S%z",
+    "%Y-%m-%dT%H:%M:%S",
+    "%Y-%m-%d",
+)
+# Invoice Cloud is in Massachusetts: a PaymentDate without an offset is taken as Eastern time.
+DEFAULT_PAYMENT_DATE_TIME_ZONE = "America/New_York"
+_HOURS = ("%H", "%I", "%X", "%c", "%T", "%R")
+# A moment the biller's zone can show: a day inside the calendar's ends.
+_EARLIEST = datetime.min.replace(tzinfo=UTC) + timedelta(days=1)
+_LATEST = datetime.max.replace(tzinfo=UTC) - timedelta(days=1)
+
+
+def parse_payment_date(text: str, formats: Sequence[str], zone: tzinfo) -> datetime | None:
+    """Invoice Cloud's PaymentDate as a moment (UTC), by the first of ``formats`` (``strptime``) that
+    reads it; ``None`` when it is blank or none does. A value without an offset is in ``zone``; a
+    date without a time is taken at noon there, so that it stays on its day in any zone within
+    twelve hours of it (what matters of it is the day: late fees are judged by it)."""
+    text = text.strip()
+    if not text or len(text) > 64:
+        return None
+    for form in formats:
+        try:
+            moment = datetime.strptime(text, form)
+        except ValueError:
+            continue
+        if not any(hour in form for hour in _HOURS):
+            moment = datetime.combine(moment.date(), time(12), tzinfo=moment.tzinfo)
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=zone)
+        try:
+            at = moment.astimezone(UTC)
+        except OverflowError:
+            return None
+        return at if _EARLIEST <= at <= _LATEST else None
+    return None
+
+
 def parse_postback(
     fields: Mapping[str, str],
     *,
     amount_includes_fee: bool,
     payment_type_ids: Mapping[str, PaymentMethod],
+    payment_date_formats: Sequence[str] = DEFAULT_PAYMENT_DATE_FORMATS,
+    payment_date_zone: tzinfo | None = None,
 ) -> ReceivedPostback:
     """The domain's value of a postback's kept fields; never raises. A missing ``PaymentGUID`` or
     ``Approved``, a ``PaymentGUID`` off :data:`PAYMENT_GUID_RULE` (then not read: ``payment_guid`` is
@@ -129,7 +180,10 @@ def parse_postback(
     digits, absurdly large) sets ``problem``; a decline moves no money, so whatever its amount and fee
     say is recorded as sent (an unreadable one as none) and never makes it unreadable.
     ``PaymentTypeID`` gives the method through
-    ``payment_type_ids`` (IC_PAYMENT_TYPE_IDS); an unmapped id is ``None``, never a guess."""
+    ``payment_type_ids`` (IC_PAYMENT_TYPE_IDS); an unmapped id is ``None``, never a guess.
+    ``PaymentDate`` is read by :func:`parse_payment_date` (IC_PAYMENT_DATE_FORMATS and
+    IC_PAYMENT_DATE_TIME_ZONE); one that cannot be read is no problem: the payment is dated by when
+    we received it (DESIGN §6e)."""
     approved = _TRUE_FALSE.get(fields.get("Approved", "").strip().lower())
     amount_cents, amount_ok = _read_amount(fields.get("PaymentAmount"))
     fee_cents, fee_ok = _read_amount(fields.get("ConvenienceFee"))
@@ -168,6 +222,11 @@ def parse_postback(
         authorization=fields.get("PaymentMessage", ""),
         payment_date=fields.get("PaymentDate", ""),
         problem=problem,
+        paid_at=parse_payment_date(
+            fields.get("PaymentDate", ""),
+            payment_date_formats,
+            payment_date_zone or ZoneInfo(DEFAULT_PAYMENT_DATE_TIME_ZONE),
+        ),
     )
 
 

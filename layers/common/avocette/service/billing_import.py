@@ -164,7 +164,10 @@ class _BillingRows(RowImporter):
             run.submit(write_account, self.accounts, row=False)
         invoice = row.invoice(self.as_of)
         write = partial(
-            billing_store.update_invoice_from_billing, invoice, settlement_lag_hours=self.settlement_lag_hours
+            billing_store.update_invoice_from_billing,
+            invoice,
+            settlement_lag_hours=self.settlement_lag_hours,
+            posted_through=row.posted_through_as_of(self.as_of),
         )
         run.submit(write, self.invoices, row=True)
 

@@ -117,6 +117,8 @@ def receive_postback(
         fields,
         amount_includes_fee=settings.ic_amount_includes_fee,
         payment_type_ids=settings.ic_payment_type_ids,
+        payment_date_formats=settings.ic_payment_date_formats,
+        payment_date_zone=settings.payment_date_zone,
     )
     result = apply_postback(
         payment_id, postback, fields, biller_guid=rules.biller_guid,
@@ -183,6 +185,7 @@ def apply_postback(
             read = True  # recorded meanwhile: decide again on what is stored (a duplicate, or a conflict)
             continue
         after = apply_decision(payment, decision, postback, now)
+        paid_at = _paid_at(postback, now)
         ledger = LedgerEntry(
             at=now,
             credit_key=credits[0].credit_id if credits else "",
@@ -194,6 +197,11 @@ def apply_postback(
             invoices=recorded_now.allocation,
             # Money recovered from Invoice Cloud's own file needs no confirmation from it.
             confirmed_by=file_key if source == "file" else None,
+            paid_at=paid_at,
+            # Unknown (None) until Invoice Cloud's file confirms it with its own date; meanwhile ``at``.
+            occurred_at=paid_at,
+            fee_cents=after.convenience_fee_cents - payment.convenience_fee_cents,
+            card_type=after.card_type or "",
         )
         try:
             credits_store.record_postback(
@@ -227,6 +235,18 @@ def apply_postback(
             continue
         return _finish(payment_id, postback, decision, after)
     raise StoreUnavailableError("the postback could not be recorded after retries")
+
+
+def _paid_at(postback: ReceivedPostback, now: datetime) -> datetime | None:
+    """The payer's payment moment Invoice Cloud sent (PaymentDate), when it could be read and is not
+    after we received it (a clock a day ahead is not a date to judge late fees by)."""
+    paid_at = postback.paid_at
+    if paid_at is not None and paid_at <= now + timedelta(days=1):
+        return paid_at
+    if postback.approved and postback.problem is None:
+        metrics.add_metric(name="PaymentDateUnreadable", unit=MetricUnit.Count, value=1)
+        logger.warning("PaymentDate absent or unreadable: dated when received", extra={"guid": postback.payment_guid})
+    return None
 
 
 def _read(payment_id: str, postback: ReceivedPostback, source: Source) -> PaymentRecord:

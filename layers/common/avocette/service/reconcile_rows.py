@@ -196,7 +196,7 @@ class PaymentFileRows(RowImporter):
                     method=None,
                     source=recorded.source,
                 )
-                ledger_store.mark_confirmed(entry, self.key)
+                ledger_store.mark_confirmed(entry, self.key, row.at)
         for review in record.reviews:
             if review.get("creditKey") and review.get("paymentGuid") == row.payment_guid:
                 at = clock.parse_timestamp(review["at"])
@@ -209,7 +209,7 @@ class PaymentFileRows(RowImporter):
                     method=None,
                     source="review",
                 )
-                ledger_store.mark_confirmed(entry, self.key)
+                ledger_store.mark_confirmed(entry, self.key, row.at)
 
     # ---- reversals ----------------------------------------------------------------------------
 

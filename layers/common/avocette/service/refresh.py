@@ -31,7 +31,13 @@ from avocette.security import (
     refresh_key_matches,
     refresh_signature_matches,
 )
-from avocette.settings.refresh import RefreshCredential, RefreshSettings, get_refresh_credential, get_refresh_settings
+from avocette.settings.refresh import (
+    DEFAULT_REFRESH_FORMAT,
+    RefreshCredential,
+    RefreshSettings,
+    get_refresh_credential,
+    get_refresh_settings,
+)
 from avocette.settings.registration import get_registration_hash_key
 from avocette.store import refresh as refresh_store
 
@@ -182,7 +188,7 @@ def _refuse(settings: RefreshSettings, reason: str) -> None:
 
 def default_answer_format() -> RefreshFormat:
     """The format a stack answers in unless IC_REFRESH_FORMAT names another (for the OpenAPI document)."""
-    return get_refresh_format(str(RefreshSettings.model_fields["ic_refresh_format"].default))
+    return get_refresh_format(DEFAULT_REFRESH_FORMAT)
 
 
 def _format(settings: RefreshSettings) -> RefreshFormat:

@@ -19,6 +19,7 @@ from avocette import SERVICE_NAME, clock, errors
 from avocette.domain.billing import Invoice, InvoiceRef
 from avocette.domain.ledger import LedgerEntry
 from avocette.domain.payments import Payment
+from avocette.domain.postbacks import paid_moment
 from avocette.domain.reconciliation import PaymentFileRow, ReversalOutcome, RowKind, plan_reversal
 from avocette.errors import StoreUnavailableError
 from avocette.store import billing as billing_store
@@ -79,6 +80,10 @@ def apply_reversal(
                 source="reversal",
                 invoices={row.ref: row.cents if row.kind is RowKind.CHARGEBACK_REVERSAL else -row.cents},
                 confirmed_by=file_key,
+                paid_at=paid_moment(record.postbacks, row.payment_guid),
+                occurred_at=row.at,
+                card_type=payment.card_type or "",
+                reason_code=row.reason_code,
             )
             if plan.credits
             else None

@@ -20,6 +20,7 @@ from avocette.domain import review as rules
 from avocette.domain.billing import Invoice, InvoiceRef
 from avocette.domain.ledger import LedgerEntry
 from avocette.domain.payments import Payment
+from avocette.domain.postbacks import paid_moment
 from avocette.domain.reconciliation import ReversalCredit
 from avocette.domain.review import Candidate, ReviewDecision, ReviewRefusedError
 from avocette.service import reversals
@@ -168,16 +169,26 @@ def _write_decision(
         allocation={payment.lines[index].ref.key: cents for index, cents in added.items() if cents > 0}
         | {payment.lines[index].ref.key: -cents for index, cents in taken.items()},
     )  # fmt: skip
+    fee = after.convenience_fee_cents - payment.convenience_fee_cents
+    credited = {credit.ref.key: credit.cents for credit in credits}
+    if fee and not credited:
+        # A fee with no credit (a payment confirmed as it stands): on its first invoice, for the export.
+        credited = {payment.lines[0].ref.key: 0}
+    paid_at = paid_moment(record.postbacks, guid) if guid else None
     ledger = [
         LedgerEntry(
             at=now,
-            credit_key=credits[0].credit_id if credits else "",
+            credit_key=credits[0].credit_id if credits else "rf" + unique[:20],
             payment_id=payment.payment_id,
             kind="PAYMENT",
             payment_guid=guid,
             method=after.payment_method,
             source="review",
-            invoices={credit.ref.key: credit.cents for credit in credits},
+            invoices=credited,
+            paid_at=paid_at,
+            occurred_at=paid_at or now,
+            fee_cents=fee,
+            card_type=after.card_type or "",
         ),
         *(
             LedgerEntry(
@@ -189,6 +200,9 @@ def _write_decision(
                 method=after.payment_method,
                 source="review",
                 invoices={entry.ref.key: -entry.cents for entry in entries},
+                paid_at=(taken_paid := paid_moment(record.postbacks, taken_from)),
+                occurred_at=taken_paid or now,
+                card_type=after.card_type or "",
             )
             for taken_from, entries in _by_guid(corrections).items()
         ),

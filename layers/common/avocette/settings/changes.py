@@ -4,19 +4,19 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from functools import lru_cache
 
-from pydantic import Field
-
-from avocette.settings.base import EnvSettings
+from avocette.settings.base import EnvSettings, text, variable
 
 __all__ = ["ChangesSettings", "get_changes_settings"]
 
 
+@dataclass(frozen=True)
 class ChangesSettings(EnvSettings):
     """``BILLER_CHANGES_FORMAT``: the format file (``avocette/formats/<name>.json``) of the daily file."""
 
-    biller_changes_format: str = Field("biller-changes-v1", alias="BILLER_CHANGES_FORMAT", min_length=1)
+    biller_changes_format: str = variable("BILLER_CHANGES_FORMAT", text(min_length=1), "biller-changes-v1")
 
 
 @lru_cache(maxsize=1)

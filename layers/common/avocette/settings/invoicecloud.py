@@ -5,41 +5,51 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import lru_cache
-from typing import Literal
-
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from typing import Any
 
 from avocette.errors import ConfigurationError, InvoiceCloudNotConfiguredError
-from avocette.settings.base import CommaSeparated, EnvSettings, required_variable, secret_json
+from avocette.settings.base import (
+    EnvSettings,
+    SecretText,
+    choice,
+    comma_separated,
+    number,
+    required_variable,
+    secret_json,
+    text,
+    variable,
+)
 
 __all__ = ["InvoiceCloudSecret", "InvoiceCloudSettings", "get_invoice_cloud_secret", "get_invoice_cloud_settings"]
 
 
+def _payment_url_prefixes(raw: str) -> tuple[str, ...]:
+    prefixes = comma_separated(raw)
+    for prefix in prefixes:
+        if not prefix.startswith(("https://", "http://")) or not prefix.endswith("/"):
+            raise ValueError("each payment URL prefix must be an http(s) URL ending with '/'")
+    return prefixes
+
+
+def _fault_pattern(raw: str) -> str:
+    re.compile(text(min_length=1)(raw))
+    return raw
+
+
+@dataclass(frozen=True)
 class InvoiceCloudSettings(EnvSettings):
     """Calling Invoice Cloud: where, how long to wait, how to present the API key (DESIGN §4)."""
 
-    ic_base_url: str = Field(alias="IC_BASE_URL", pattern=r"^https?://")
-    ic_payment_url_prefixes: CommaSeparated = Field((), alias="IC_PAYMENT_URL_PREFIXES")
-    ic_basic_auth_form: Literal["key", "key-colon"] = Field("key", alias="IC_BASIC_AUTH_FORM")
-    ic_connect_timeout_seconds: float = Field(3.0, alias="IC_CONNECT_TIMEOUT_SECONDS", gt=0)
-    ic_read_timeout_seconds: float = Field(10.0, alias="IC_READ_TIMEOUT_SECONDS", gt=0)
-    ic_deadline_seconds: float = Field(20.0, alias="IC_DEADLINE_SECONDS", gt=0)
-    ic_missing_record_fault: str = Field("(?i)not found", alias="IC_MISSING_RECORD_FAULT", min_length=1)
-
-    @field_validator("ic_payment_url_prefixes")
-    @classmethod
-    def _prefixes_are_urls(cls, prefixes: tuple[str, ...]) -> tuple[str, ...]:
-        for prefix in prefixes:
-            if not prefix.startswith(("https://", "http://")) or not prefix.endswith("/"):
-                raise ValueError("each payment URL prefix must be an http(s) URL ending with '/'")
-        return prefixes
-
-    @field_validator("ic_missing_record_fault")
-    @classmethod
-    def _pattern_compiles(cls, pattern: str) -> str:
-        re.compile(pattern)
-        return pattern
+    ic_base_url: str = variable("IC_BASE_URL", text(pattern=r"^https?://"))
+    ic_payment_url_prefixes: tuple[str, ...] = variable("IC_PAYMENT_URL_PREFIXES", _payment_url_prefixes, ())
+    ic_basic_auth_form: str = variable("IC_BASIC_AUTH_FORM", choice("key", "key-colon"), "key")
+    ic_connect_timeout_seconds: float = variable("IC_CONNECT_TIMEOUT_SECONDS", number(gt=0), 3.0)
+    ic_read_timeout_seconds: float = variable("IC_READ_TIMEOUT_SECONDS", number(gt=0), 10.0)
+    ic_deadline_seconds: float = variable("IC_DEADLINE_SECONDS", number(gt=0), 20.0)
+    ic_missing_record_fault: str = variable("IC_MISSING_RECORD_FAULT", _fault_pattern, "(?i)not found")
 
 
 @lru_cache(maxsize=1)
@@ -47,22 +57,28 @@ def get_invoice_cloud_settings() -> InvoiceCloudSettings:
     return InvoiceCloudSettings.from_environment(os.environ)
 
 
-class InvoiceCloudSecret(BaseModel):
+@dataclass(frozen=True)
+class InvoiceCloudSecret:
     """``IC_SECRET_ARN``: the CPV2 API key and the CloudManagement credentials."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    api_key: SecretText
+    biller_guid: str = ""
+    web_service_key: SecretText = SecretText("")
 
-    api_key: SecretStr = Field(alias="apiKey")
-    biller_guid: str = Field("", alias="billerGuid")
-    web_service_key: SecretStr = Field(SecretStr(""), alias="webServiceKey")
-
-    @field_validator("api_key")
     @classmethod
-    def _api_key_is_set(cls, value: SecretStr) -> SecretStr:
-        # The stack creates the secret with an empty key; ops set the real one after deploying.
-        if not value.get_secret_value().strip():
+    def from_secret(cls, value: Mapping[str, Any]) -> InvoiceCloudSecret:
+        """``{"apiKey", "billerGuid", "webServiceKey"}``; ``ValueError`` when the API key is not set
+        (the stack creates the secret with an empty key; ops set the real one after deploying)."""
+        api_key, biller_guid, web_service_key = (
+            value.get("apiKey"),
+            value.get("billerGuid", ""),
+            value.get("webServiceKey", ""),
+        )
+        if not isinstance(api_key, str) or not api_key.strip():
             raise ValueError("apiKey is empty")
-        return value
+        if not isinstance(biller_guid, str) or not isinstance(web_service_key, str):
+            raise ValueError("billerGuid and webServiceKey are text")
+        return cls(api_key=SecretText(api_key), biller_guid=biller_guid, web_service_key=SecretText(web_service_key))
 
 
 def get_invoice_cloud_secret() -> InvoiceCloudSecret:
@@ -73,6 +89,6 @@ def get_invoice_cloud_secret() -> InvoiceCloudSecret:
     if api_key is None or (isinstance(api_key, str) and not api_key.strip()):
         raise InvoiceCloudNotConfiguredError("the Invoice Cloud secret lacks apiKey (set it after deploying)")
     try:
-        return InvoiceCloudSecret.model_validate(value)
-    except ValidationError:
+        return InvoiceCloudSecret.from_secret(value)
+    except ValueError:
         raise ConfigurationError("the Invoice Cloud secret is malformed (apiKey, billerGuid, webServiceKey)") from None

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from functools import lru_cache
-from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, Field
-
 from avocette.errors import ConfigurationError
-from avocette.settings.base import EnvSettings
+from avocette.settings.base import EnvSettings, boolean, text, variable
 
 __all__ = [
     "DEFAULT_BILLER_TIME_ZONE",
@@ -39,19 +37,18 @@ def _time_zone_name(name: str) -> str:
     return name
 
 
+@dataclass(frozen=True)
 class PortalSettings(EnvSettings):
     """What payers read: the biller's name, where the portal is, who emails come from."""
 
-    biller_name: str = Field(alias="BILLER_NAME", min_length=1)
-    sender_email: str = Field("", alias="SENDER_EMAIL")
-    portal_return_url: Annotated[str, AfterValidator(has_payment_id)] = Field("", alias="PORTAL_RETURN_URL")
-    ic_customer_portal_url: str = Field("", alias="IC_CUSTOMER_PORTAL_URL")
+    biller_name: str = variable("BILLER_NAME", text(min_length=1))
+    sender_email: str = variable("SENDER_EMAIL", str, "")
+    portal_return_url: str = variable("PORTAL_RETURN_URL", has_payment_id, "")
+    ic_customer_portal_url: str = variable("IC_CUSTOMER_PORTAL_URL", str, "")
     # Whether we email payers of bank (ACH) returns: off when Invoice Cloud already tells them (DESIGN §6d).
-    ach_return_notice: bool = Field(True, alias="ACH_RETURN_NOTICE")
+    ach_return_notice: bool = variable("ACH_RETURN_NOTICE", boolean, True)
     # Every date and time a payer reads (portal, emails) is shown in the biller's zone; the API keeps UTC.
-    biller_time_zone: Annotated[str, AfterValidator(_time_zone_name)] = Field(
-        DEFAULT_BILLER_TIME_ZONE, alias="BILLER_TIME_ZONE"
-    )
+    biller_time_zone: str = variable("BILLER_TIME_ZONE", _time_zone_name, DEFAULT_BILLER_TIME_ZONE)
 
     @property
     def time_zone(self) -> ZoneInfo:

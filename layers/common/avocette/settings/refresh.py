@@ -20,15 +20,26 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import lru_cache
-from typing import Literal
-
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from typing import Any, Literal
 
 from avocette.errors import ConfigurationError
-from avocette.settings.base import CommaSeparated, EnvSettings, required_variable, secret_json
+from avocette.settings.base import (
+    EnvSettings,
+    SecretText,
+    choice,
+    comma_separated,
+    integer,
+    required_variable,
+    secret_json,
+    text,
+    variable,
+)
 
 __all__ = [
+    "DEFAULT_REFRESH_FORMAT",
     "MIN_SECRET_LENGTH",
     "RefreshAuth",
     "RefreshCredential",
@@ -40,31 +51,32 @@ __all__ = [
 RefreshAuth = Literal["basic", "header", "hmac"]
 # A credential shorter than this is a deployment mistake (the stack generates 48 characters).
 MIN_SECRET_LENGTH = 24
+DEFAULT_REFRESH_FORMAT = "invoicecloud-refresh-v1"
 _HEADER_NAME = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 
 
+def _header_name(name: str) -> str:
+    if not _HEADER_NAME.match(name) or name.lower() in ("authorization", "host", "cookie"):
+        raise ValueError("must be a header name of letters, digits and hyphens, not a standard one")
+    return name
+
+
+def _cidrs(raw: str) -> tuple[str, ...]:
+    cidrs = comma_separated(raw)
+    for cidr in cidrs:
+        ipaddress.ip_network(cidr, strict=False)
+    return cidrs
+
+
+@dataclass(frozen=True)
 class RefreshSettings(EnvSettings):
     """How Invoice Cloud's balance refresh is authenticated and answered (DESIGN §3, §4a)."""
 
-    ic_refresh_auth: RefreshAuth = Field("basic", alias="IC_REFRESH_AUTH")
-    ic_refresh_header: str = Field("X-Api-Key", alias="IC_REFRESH_HEADER")
-    ic_refresh_format: str = Field("invoicecloud-refresh-v1", alias="IC_REFRESH_FORMAT", min_length=1)
-    ic_refresh_source_cidrs: CommaSeparated = Field((), alias="IC_REFRESH_SOURCE_CIDRS")
-    ic_refresh_max_skew_seconds: int = Field(300, alias="IC_REFRESH_MAX_SKEW_SECONDS", ge=30, le=3600)
-
-    @field_validator("ic_refresh_header")
-    @classmethod
-    def _header_is_a_name(cls, name: str) -> str:
-        if not _HEADER_NAME.match(name) or name.lower() in ("authorization", "host", "cookie"):
-            raise ValueError("must be a header name of letters, digits and hyphens, not a standard one")
-        return name
-
-    @field_validator("ic_refresh_source_cidrs")
-    @classmethod
-    def _cidrs_parse(cls, cidrs: tuple[str, ...]) -> tuple[str, ...]:
-        for cidr in cidrs:
-            ipaddress.ip_network(cidr, strict=False)
-        return cidrs
+    ic_refresh_auth: RefreshAuth = variable("IC_REFRESH_AUTH", choice("basic", "header", "hmac"), "basic")
+    ic_refresh_header: str = variable("IC_REFRESH_HEADER", _header_name, "X-Api-Key")
+    ic_refresh_format: str = variable("IC_REFRESH_FORMAT", text(min_length=1), DEFAULT_REFRESH_FORMAT)
+    ic_refresh_source_cidrs: tuple[str, ...] = variable("IC_REFRESH_SOURCE_CIDRS", _cidrs, ())
+    ic_refresh_max_skew_seconds: int = variable("IC_REFRESH_MAX_SKEW_SECONDS", integer(ge=30, le=3600), 300)
 
     def source_allowed(self, source_ip: str | None) -> bool:
         """True when no CIDRs are configured, or the source address lies in one of them."""
@@ -84,28 +96,42 @@ def get_refresh_settings() -> RefreshSettings:
     return RefreshSettings.from_environment(os.environ)
 
 
-class RefreshCredential(BaseModel):
+def _secret(value: Any, field: str) -> SecretText:
+    if not isinstance(value, str) or len(value) < MIN_SECRET_LENGTH:
+        raise ValueError(f"{field}: a refresh secret has at least {MIN_SECRET_LENGTH} characters")
+    return SecretText(value)
+
+
+@dataclass(frozen=True)
+class RefreshCredential:
     """``IC_REFRESH_SECRET_ARN``: ``{"username", "secret", "previousSecret"?}``."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    username: str
+    secret: SecretText
+    previous_secret: SecretText | None = None
 
-    username: str = Field(min_length=1, max_length=128)
-    secret: SecretStr
-    previous_secret: SecretStr | None = Field(None, alias="previousSecret")
-
-    @field_validator("secret", "previous_secret")
     @classmethod
-    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and len(value.get_secret_value()) < MIN_SECRET_LENGTH:
-            raise ValueError(f"a refresh secret has at least {MIN_SECRET_LENGTH} characters")
-        return value
-
-    @field_validator("username")
-    @classmethod
-    def _no_colon(cls, value: str) -> str:
-        if ":" in value:  # HTTP Basic splits at the first colon
-            raise ValueError("the username cannot hold a colon")
-        return value
+    def from_secret(cls, value: Mapping[str, Any]) -> RefreshCredential:
+        """The credential from the secret's JSON; ``ValueError`` naming the bad fields (never a value)."""
+        problems: list[str] = []
+        username = value.get("username")
+        # HTTP Basic splits at the first colon: a username cannot hold one.
+        if not isinstance(username, str) or not 1 <= len(username) <= 128 or ":" in username:
+            problems.append("username")
+        secret: SecretText | None = None
+        previous: SecretText | None = None
+        try:
+            secret = _secret(value.get("secret"), "secret")
+        except ValueError:
+            problems.append("secret")
+        if value.get("previousSecret") is not None:
+            try:
+                previous = _secret(value.get("previousSecret"), "previousSecret")
+            except ValueError:
+                problems.append("previousSecret")
+        if problems or secret is None or not isinstance(username, str):
+            raise ValueError(", ".join(sorted(problems)))
+        return cls(username=username, secret=secret, previous_secret=previous)
 
     def secrets(self) -> tuple[bytes, ...]:
         """Each accepted secret: the current one, and the previous one while a rotation runs."""
@@ -116,7 +142,6 @@ class RefreshCredential(BaseModel):
 def get_refresh_credential() -> RefreshCredential:
     value = secret_json(required_variable("IC_REFRESH_SECRET_ARN"), "balance refresh")
     try:
-        return RefreshCredential.model_validate(value)
-    except ValidationError as exc:
-        fields = ", ".join(sorted({str(error["loc"][0]) for error in exc.errors() if error["loc"]}))
-        raise ConfigurationError(f"the balance refresh secret is malformed ({fields})") from None
+        return RefreshCredential.from_secret(value)
+    except ValueError as exc:
+        raise ConfigurationError(f"the balance refresh secret is malformed ({exc})") from None

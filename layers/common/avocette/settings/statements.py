@@ -9,13 +9,12 @@ Whether Invoice Cloud links to a biller's PDFs, and in which field of the CPV2 r
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from functools import lru_cache
-
-from pydantic import Field
 
 from avocette.errors import ConfigurationError
 from avocette.security import KeyRing
-from avocette.settings.base import EnvSettings, required_variable, secret_json
+from avocette.settings.base import EnvSettings, boolean, integer, required_variable, secret_json, text, variable
 
 __all__ = [
     "StatementLinkSettings",
@@ -30,19 +29,20 @@ def get_statements_bucket() -> str:
     return required_variable("STATEMENTS_BUCKET_NAME")
 
 
+@dataclass(frozen=True)
 class StatementLinkSettings(EnvSettings):
     """Signed statement links for Invoice Cloud (DESIGN §6g): whether to send them, in which field of
     a CPV2 invoice, and how long one works."""
 
-    ic_statement_links: bool = Field(False, alias="IC_STATEMENT_LINKS")
+    ic_statement_links: bool = variable("IC_STATEMENT_LINKS", boolean, False)
     # The CPV2 invoice field that carries the link: an assumption until Invoice Cloud says (§4a). A
     # name the CPV2 invoice already has is refused when a request is built (the CPV2 model knows them).
-    ic_statement_link_field: str = Field(
-        "StatementURL", alias="IC_STATEMENT_LINK_FIELD", pattern=r"^[A-Za-z][A-Za-z0-9_]{0,63}$"
+    ic_statement_link_field: str = variable(
+        "IC_STATEMENT_LINK_FIELD", text(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,63}$"), "StatementURL"
     )
     # Long enough for a payment session and its grace (30 + 15 minutes by default), where Invoice
     # Cloud's pages show the bill; a week at most, as the link is a bearer credential to payer data.
-    ic_statement_link_minutes: int = Field(60, alias="IC_STATEMENT_LINK_MINUTES", ge=5, le=7 * 24 * 60)
+    ic_statement_link_minutes: int = variable("IC_STATEMENT_LINK_MINUTES", integer(ge=5, le=7 * 24 * 60), 60)
 
 
 @lru_cache(maxsize=1)

@@ -11,7 +11,7 @@ from typing import Any, Literal, overload
 from botocore.exceptions import ClientError
 
 from avocette import clock
-from avocette.domain.billing import Account, Credit, Invoice, InvoiceRef
+from avocette.domain.billing import Account, Credit, Invoice, InvoiceRef, PostedThrough
 from avocette.domain.changes import ChangeEvent
 from avocette.store import keys, ratelimits
 from avocette.store import links as links_store
@@ -107,6 +107,7 @@ def credit_to_item(credit: Credit) -> dict[str, Any]:
         "reverses": credit.reverses,
         "reversedCents": credit.reversed_cents or None,
         "exportedAt": clock.timestamp(credit.exported_at) if credit.exported_at else None,
+        "exportedDay": credit.exported_day.isoformat() if credit.exported_day else None,
         "reflectedAsOf": clock.timestamp(credit.reflected_as_of) if credit.reflected_as_of else None,
     }
     return {name: value for name, value in entry.items() if value is not None}
@@ -122,6 +123,7 @@ def credit_from_item(entry: Mapping[str, Any]) -> Credit:
         reverses=entry.get("reverses"),
         reversed_cents=entry.get("reversedCents", 0),
         exported_at=_moment(entry.get("exportedAt")),
+        exported_day=date.fromisoformat(entry["exportedDay"]) if entry.get("exportedDay") else None,
         reflected_as_of=_moment(entry.get("reflectedAsOf")),
     )
 
@@ -453,7 +455,9 @@ def _unlink_if_proof_changes(account: Account, as_of: str, removal_event: Callab
     return links_store.remove_links_not_proven_by(account.account_number, account.registration_hash, removal_event)
 
 
-def update_invoice_from_billing(invoice: Invoice, *, settlement_lag_hours: int) -> bool:
+def update_invoice_from_billing(
+    invoice: Invoice, *, settlement_lag_hours: int, posted_through: PostedThrough | None = None
+) -> bool:
     """Write an invoice's billed values as of ``invoice.billed_as_of``, unless newer data is stored.
 
     Only billed values are written: ``credits`` is created empty when missing and never replaced,
@@ -488,7 +492,9 @@ def update_invoice_from_billing(invoice: Invoice, *, settlement_lag_hours: int) 
     stored = update.apply_if(key, _NEWER, return_new=True)
     if stored is None:
         return False
-    reflected = invoice_from_item(stored).credits_reflected_by(invoice.billed_as_of, settlement_lag_hours)
+    reflected = invoice_from_item(stored).credits_reflected_by(
+        invoice.billed_as_of, settlement_lag_hours, posted_through
+    )
     if reflected:
         _mark_reflected(key, reflected, item["billedAsOf"])
     return True
@@ -518,14 +524,17 @@ def _mark_reflected(key: dict[str, Any], reflected: Mapping[str, Credit], as_of:
     update.apply_if(key, " AND ".join(conditions))
 
 
-def mark_credit_exported(ref: InvoiceRef, credit_key: str, at: datetime) -> bool:
-    """The biller's export carried this credit (or reversal) at ``at``: set once, so that a re-run
-    of the export moves nothing (DESIGN §6e). True when this call set it."""
+def mark_credit_exported(ref: InvoiceRef, credit_key: str, at: datetime, day: date) -> bool:
+    """The biller's export of ``day`` carried this credit (or reversal) at ``at``: set once, so that a
+    re-run of the export moves nothing (DESIGN §6e). True when this call set it."""
     update = _Update()
-    update.sets.append("#credits.#key.#exportedAt = :at")
-    update.names.update({"#credits": "credits", "#key": credit_key, "#exportedAt": "exportedAt"})
+    update.sets.extend(["#credits.#key.#exportedAt = :at", "#credits.#key.#exportedDay = :day"])
+    update.names.update(
+        {"#credits": "credits", "#key": credit_key, "#exportedAt": "exportedAt", "#exportedDay": "exportedDay"}
+    )
     del update.names["#billedAsOf"]
     update.values[":at"] = {"S": clock.timestamp(at)}
+    update.values[":day"] = {"S": day.isoformat()}
     return update.apply_if(
         keys.invoice_key(ref.account_number, ref.invoice_number),
         "attribute_exists(#credits.#key) AND attribute_not_exists(#credits.#key.#exportedAt)",

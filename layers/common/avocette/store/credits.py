@@ -12,7 +12,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from avocette import clock
-from avocette.domain.billing import Credit, InvoiceRef
+from avocette.domain.billing import Credit, CreditKind, InvoiceRef
 from avocette.domain.ledger import LedgerEntry
 from avocette.domain.payments import Payment
 from avocette.domain.postbacks import (
@@ -279,7 +279,13 @@ def record_postback_only(payment_id: str, record: RecordedPostback, fields: Mapp
 
 
 def reversal_update(
-    payment_id: str, reversal: ReversalCredit, kind: str, at: datetime, guid: str, *, release_hold_of: str | None = None
+    payment_id: str,
+    reversal: ReversalCredit,
+    kind: CreditKind,
+    at: datetime,
+    guid: str,
+    *,
+    release_hold_of: str | None = None,
 ) -> dict[str, Any]:
     """A reversal (or a review's correction) on one invoice: its own negative credit, the reversed
     cents of each credit it takes from, and ``unpaidCents`` raised by what it took (the invoice is
@@ -368,7 +374,8 @@ def record_reversal(
             }
         }
     items: list[dict[str, Any]] = [record, put_payment(plan.after, expected_version=before.version)]
-    kind, guid = row.kind.value, row.payment_guid
+    kind: CreditKind = row.kind.value  # a reversal row's kind is a credit's
+    guid = row.payment_guid
     items.extend(reversal_update(before.payment_id, credit, kind, at, guid) for credit in plan.credits)
     if ledger is not None and plan.credits:
         items.append(put_entry(ledger))

@@ -112,9 +112,14 @@ def reversal_sk(identity: str) -> str:
     return f"{REVERSAL_PREFIX}{identity}"
 
 
+def reconciliation_pk(day: str) -> str:
+    """The records of the Invoice Cloud payment files of one day (the day their keys name)."""
+    return f"RECON#{day}"
+
+
 def reconciliation_key(day: str, file_key: str) -> dict[str, Any]:
     """The record of one Invoice Cloud payment file reconciled, under the day it covers."""
-    return {"PK": {"S": f"RECON#{day}"}, "SK": {"S": f"FILE#{file_key}"}}
+    return {"PK": {"S": reconciliation_pk(day)}, "SK": {"S": f"FILE#{file_key}"}}
 
 
 def review_sk(review_id: str) -> str:

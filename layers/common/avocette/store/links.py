@@ -11,11 +11,11 @@ hands), the import removes the links proven with the old one; GSI1 (``LINKS#{acc
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
-from pydantic import BaseModel, ConfigDict, Field
 
 from avocette import clock
 from avocette.domain.changes import ChangeEvent
@@ -39,9 +39,8 @@ __all__ = [
 ]
 
 
-class Link(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Link:
     sub: str
     account_number: str
     linked_at: datetime
@@ -49,7 +48,7 @@ class Link(BaseModel):
     # When Invoice Cloud last answered about the account's registration (None: never).
     invoice_cloud_checked_at: datetime | None = None
     # The keyed hash of the registration value that proved it ("" for links made by hand).
-    proof_hash: str = Field("", repr=False)
+    proof_hash: str = field(default="", repr=False)
 
 
 def link_to_item(link: Link) -> dict[str, Any]:

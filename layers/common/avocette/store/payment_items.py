@@ -188,6 +188,7 @@ def postback_to_item(payment_id: str, record: RecordedPostback, fields: Mapping[
                 "cardType": postback.card_type,
                 "authorization": postback.authorization,
                 "paymentDate": postback.payment_date,
+                "paidAt": clock.timestamp(postback.paid_at) if postback.paid_at else None,
                 "problem": postback.problem,
                 "accountNumber": postback.account_number or None,
             }
@@ -225,6 +226,7 @@ def postback_from_item(item: Mapping[str, Any]) -> RecordedPostback:
         payment_date=read.get("paymentDate", ""),
         problem=read.get("problem"),
         account_number=read.get("accountNumber", ""),
+        paid_at=clock.parse_timestamp(read["paidAt"]) if read.get("paidAt") else None,
     )
     return RecordedPostback(
         key=key,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -57,6 +57,7 @@ __all__ = [
     "get_payment_record",
     "get_payment_record_at",
     "get_payment_with_postbacks",
+    "get_payments",
     "list_open_payments",
     "list_payments_for_review",
     "list_user_payments",
@@ -83,6 +84,13 @@ def get_payment(payment_id: str) -> Payment | None:
         answer = dynamodb().get_item(TableName=table_name(), Key=keys.payment_key(payment_id), ConsistentRead=True)
     raw = answer.get("Item")
     return payment_from_item(deserialize(raw)) if raw else None
+
+
+def get_payments(payment_ids: Iterable[str]) -> dict[str, Payment]:
+    """The payments of ``payment_ids`` that exist (one BatchGetItem per hundred, consistent reads)."""
+    items = get_items(keys.payment_key(payment_id) for payment_id in set(payment_ids))
+    found = (payment_from_item(item) for item in items)
+    return {payment.payment_id: payment for payment in found}
 
 
 @dataclass(frozen=True)
@@ -285,9 +293,7 @@ _PENDING_ATTEMPTS = 3
 
 def mark_pending(payment: Payment, payment_url: str) -> Payment:
     """CREATED -> PENDING with IC's URL. When a postback got there first, only the URL is added."""
-    pending = payment.model_copy(
-        update={"status": PaymentStatus.PENDING, "payment_url": payment_url, "version": payment.version + 1}
-    )
+    pending = replace(payment, status=PaymentStatus.PENDING, payment_url=payment_url, version=payment.version + 1)
     for _ in range(_PENDING_ATTEMPTS):
         try:
             transact([put_payment(pending, expected_version=payment.version)])
@@ -320,13 +326,8 @@ def mark_pending(payment: Payment, payment_url: str) -> Payment:
 
 def mark_failed(payment: Payment, reason: str, now: datetime) -> Payment:
     """CREATED -> FAILED, releasing every invoice's hold, in one transaction."""
-    failed = payment.model_copy(
-        update={
-            "status": PaymentStatus.FAILED,
-            "failure_reason": reason,
-            "completed_at": now,
-            "version": payment.version + 1,
-        }
+    failed = replace(
+        payment, status=PaymentStatus.FAILED, failure_reason=reason, completed_at=now, version=payment.version + 1
     )
     items = [put_payment(failed, expected_version=payment.version)]
     items.extend(release_hold(line.ref, payment.payment_id) for line in payment.lines)

@@ -8,9 +8,9 @@ from typing import Any
 
 from avocette import clock
 from avocette.store import keys
-from avocette.store.table import dynamodb, serialize, store_errors, table_name
+from avocette.store.table import dynamodb, query_items, serialize, store_errors, table_name
 
-__all__ = ["record_reconciled_file"]
+__all__ = ["list_reconciled_files", "record_reconciled_file"]
 
 
 def record_reconciled_file(
@@ -28,3 +28,15 @@ def record_reconciled_file(
     }
     with store_errors():
         dynamodb().put_item(TableName=table_name(), Item=serialize(item))
+
+
+def list_reconciled_files(day: date) -> list[str]:
+    """The keys of the Invoice Cloud payment files of ``day`` (the day their keys name) that were
+    reconciled, in key order."""
+    items = query_items(
+        TableName=table_name(),
+        KeyConditionExpression="PK = :pk",
+        ExpressionAttributeValues={":pk": {"S": keys.reconciliation_pk(day.isoformat())}},
+        ConsistentRead=True,
+    )
+    return sorted(str(item["key"]) for item in items)
