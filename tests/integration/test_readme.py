@@ -204,6 +204,7 @@ NOT_RUN: list[tuple[str, str, str]] = [  # (file, its first line starts with, th
     ("docs/operations.md", "python -m tools postback-keys rotate --secret-id <", "a deployed stack"),
     ("docs/operations.md", "python -m tools review --table <AppTableName> list", "a deployed stack"),
     ("docs/operations.md", "aws s3 cp s3://<InboundBucketName>/invoicecloud/20", "a deployed stack"),
+    ("docs/operations.md", "python -m tools tieout 2026-11-25 --exports-bucket", "a deployed stack"),
     ("docs/operations.md", "aws dynamodb restore-table-to-point-in-time --sour", "a deployed stack"),
     ("docs/reconciliation.md", ".venv/bin/python -m tools reconcile path/to/2026-1", "a deployed stack"),
 ]
