@@ -399,3 +399,26 @@ def test_a_refund_after_a_won_chargeback_takes_its_money_whatever_the_files_orde
     view = get_payment("alice", payment_id).json
     assert sorted(r["kind"] for r in view["reversals"]) == ["CHARGEBACK", "CHARGEBACK_REVERSAL", "REFUND"]
     assert (view["status"], credited("A-1", "I-1")) == ("REVERSED", 0)
+
+
+def test_a_dispute_won_then_refunded_while_a_person_looks_is_taken_back_when_they_decide(stack: Stack) -> None:
+    """While the payment waits for a person, Invoice Cloud charges it back, the biller wins the dispute,
+    then the payer is refunded. The three are recorded only; when the person decides, they
+    are replayed, and however the rewritten day's file numbered them, the refund takes its money:
+    40.00 charged, 40.00 taken back, nothing credited (found by the model)."""
+    add_account("A-1", linked_to=("alice",))
+    add_invoice("A-1", "I-1", "40.00")
+    payment_id = started("alice", [("A-1", "I-1")])
+    paid = pay_on_simulator(stack, payment_id, deliver=True)
+    (fields,) = [dict(record["fields"]) for record in paid["postbacks"]]
+    send_postback(stack, payment_id, {**fields, "PaymentAmount": "41.00"})  # a person must look
+    assert payment_item(stack, payment_id)["status"] == "NEEDS_REVIEW"
+    slot = {"billerReference": payment_id, "invoiceNumber": "I-1"}
+    for kind in ("CHARGEBACK", "CHARGEBACK_REVERSAL", "REFUND"):
+        assert reconcile_today(stack, reversals=[{**slot, "kind": kind}]).counts.reversals_recorded == 1
+
+    review.apply_review(payment_id, {}, note="IC portal: 40.00 as applied", by="ops")
+
+    view = get_payment("alice", payment_id).json
+    assert sorted(r["kind"] for r in view["reversals"]) == ["CHARGEBACK", "CHARGEBACK_REVERSAL", "REFUND"]
+    assert (view["status"], credited("A-1", "I-1")) == ("REVERSED", 0)

@@ -115,20 +115,14 @@ def replay_reversals(payment_id: str) -> int:
     Answers how many applied now; one that still cannot apply puts the payment under review again, as
     it would have from the file."""
     applied = 0
-    tried: set[tuple[str, str]] = set()
-    while True:
+    while True:  # each pass that moves money turns at least one pending reversal REVERSED: it ends
         record = payments_store.get_payment_record(payment_id)
         pending = sorted(
-            (
-                (identity, stored)
-                for identity, stored in record.reversals.items()
-                if stored.get("outcome") in _PENDING and (identity, str(stored["outcome"])) not in tried
-            ),
+            ((identity, stored) for identity, stored in record.reversals.items() if stored.get("outcome") in _PENDING),
             key=_file_order,
         )
         moved = 0
         for identity, stored in pending:
-            tried.add((identity, str(stored["outcome"])))
             result = apply_reversal(
                 payment_items.reversal_row(payment_id, stored), file_key=str(stored.get("file", "")),
                 identity=identity, replaying=str(stored["outcome"]),
@@ -143,11 +137,14 @@ def replay_reversals(payment_id: str) -> int:
     return applied
 
 
-def _file_order(entry: tuple[str, dict[str, Any]]) -> tuple[str, str, int, str]:
-    """A recorded reversal's place: when it was recorded, then its file and line (ties of a file read
-    at once), then its identity (a fixed order, never the table's)."""
+def _file_order(entry: tuple[str, dict[str, Any]]) -> tuple[str, str, int, int, str]:
+    """A recorded reversal's place: when it was recorded, then its file; among those recorded at once,
+    chargebacks before their reversals before every other kind (a day's file rewritten may number the
+    same rows otherwise, and a refund Invoice Cloud could only make once a dispute was won must not be
+    replayed before the dispute), then its line and identity (a fixed order, never the table's)."""
     identity, stored = entry
-    return (str(stored.get("at", "")), str(stored.get("file", "")), int(stored.get("line", 0) or 0), identity)
+    rank = {"CHARGEBACK": 0, "CHARGEBACK_REVERSAL": 1}.get(str(stored.get("kind", "")), 2)
+    return (str(stored.get("at", "")), str(stored.get("file", "")), rank, int(stored.get("line", 0) or 0), identity)
 
 
 def _invoice(row: PaymentFileRow) -> Invoice | None:
