@@ -11,6 +11,7 @@ import warnings
 
 from sandbox.functions import FunctionError
 from sandbox.runner import DEFAULT_BASE_PORT, PoolSizes, Sandbox, SandboxPorts
+from stackdef import local
 
 
 def _how_to(sandbox: Sandbox) -> str:
@@ -23,6 +24,9 @@ avocette-payments sandbox is ready.
   Invoice Cloud    {sandbox.simulator_url}/   (simulator; control API under /_sim/)
   AWS (moto)       {sandbox.moto_url}
   Functions        {_workers(sandbox)}
+
+In another shell at the repository's root, `. .sandbox/env` sets API, SIM and AWS to these addresses
+(README.md's blocks start so), and `.venv/bin/python -m tools --sandbox ...` runs the ops tools here.
 
 Try it (see README.md for the whole walk-through):
   TOKEN=$(curl -s '{api}/dev/token?sub=alice' | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
@@ -52,7 +56,11 @@ def _workers(sandbox: Sandbox) -> str:
 
 
 def _stop_signal(*_: object) -> None:
-    raise KeyboardInterrupt  # SIGTERM stops the sandbox as Ctrl-C does, even while it starts
+    # SIGTERM stops the sandbox as Ctrl-C does, even while it starts. Once: `make dev` sends its own
+    # SIGTERM on to the sandbox when it gets one, and a second KeyboardInterrupt would cut the
+    # cleanup short (the workers, .sandbox/).
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise KeyboardInterrupt
 
 
 def main() -> int:
@@ -79,14 +87,17 @@ def main() -> int:
         return 1
     except KeyboardInterrupt:
         return 130
-    print(_how_to(sandbox), flush=True)
+    described = sandbox.local()
     try:
+        local.write(described)  # .sandbox/ in this directory: where a second shell and the tools find it
+        print(_how_to(sandbox), flush=True)
         threading.Event().wait()
     except KeyboardInterrupt:
         pass
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        local.remove(described)
         sandbox.stop()
     return 0
 

@@ -17,6 +17,7 @@ import boto3
 import requests
 from avocette import clock
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+from werkzeug.wrappers import Request, Response
 
 from sandbox import demo
 from sandbox.functions import FunctionPool, PoolSizes, lambda_variables, stop_pools
@@ -37,6 +38,8 @@ from sandbox.stack import (
 )
 from sandbox.statements import put_demo_statements
 from stackdef import caches
+from stackdef.local import LocalSandbox
+from stackdef.portal import PORTAL_DIR
 from stackdef.template import evaluate_conditions, function_specs, load_template, parameter_values, resolve
 
 __all__ = ["DEFAULT_BASE_PORT", "PoolSizes", "Sandbox", "SandboxPorts"]
@@ -121,6 +124,7 @@ class Sandbox:
         self.issuer: LocalIssuer | None = None
         self._servers: list[RunningServer] = []
         self._saved_environ: dict[str, str] | None = None
+        self.environment: dict[str, str] = {}  # every function's variables, once started
 
     @property
     def gateway_url(self) -> str:
@@ -133,6 +137,10 @@ class Sandbox:
     @property
     def moto_url(self) -> str:
         return f"http://127.0.0.1:{self.ports.moto}"
+
+    def local(self) -> LocalSandbox:
+        """What ``make dev`` writes to ``.sandbox/`` for a second shell and the tools (:mod:`stackdef.local`)."""
+        return LocalSandbox(self.gateway_url, self.simulator_url, self.moto_url, dict(self.environment))
 
     def start(self) -> None:
         self._saved_environ = dict(os.environ)
@@ -203,7 +211,8 @@ class Sandbox:
             self.simulator.time_zone = ZoneInfo(zone)
         self.parameters = parameters
         self._start_workers(resources, parameters)  # their imports run while this process goes on
-        os.environ.update(environment(resources, parameters))
+        self.environment = environment(resources, parameters)
+        os.environ.update(self.environment)
         caches.reset()
         demo.load_demo_data()
         put_demo_statements(self.names.inbound_bucket)  # the bills the demo billing file names
@@ -298,10 +307,22 @@ class Sandbox:
             openapi=_openapi_document,
             extra_routes={
                 "/dev/mailbox": mailbox_route,
+                "/config.json": self._portal_config,
                 "/dev/clock": self.scheduler.clock_route,
                 "/dev/run/*": self.scheduler.run_route,
             },
         )
+
+    def _portal_config(self, request: Request) -> Response:
+        """The demo portal's settings (``config.json``): the file beside it, if any, with the biller's
+        time zone the functions have (``BILLER_TIME_ZONE``), in which the portal shows every time."""
+        settings: dict[str, Any] = {}
+        if (PORTAL_DIR / "config.json").is_file():
+            settings = json.loads((PORTAL_DIR / "config.json").read_text(encoding="utf-8"))
+        settings["billerTimeZone"] = self.environment.get("BILLER_TIME_ZONE") or "America/New_York"
+        response = Response(json.dumps(settings), content_type="application/json")
+        response.headers["Cache-Control"] = "no-store"
+        return response
 
     def stop(self) -> None:
         self.notifications.wait(timeout=30)

@@ -1,7 +1,11 @@
 """``python -m tools <command>``: ops commands for avocette-payments.
 
 AWS credentials and region come from the usual places (environment, profile); ``--endpoint`` points
-the commands at another endpoint, such as the sandbox's moto server."""
+the commands at another endpoint; ``--sandbox`` at the running sandbox (``make dev``: its moto server
+and the functions' settings, from the ``.sandbox/`` it writes in the repository's root).
+
+What stops a command before it starts (nothing answering at the endpoint, no sandbox running, a setting
+missing, AWS unreachable) is one line on stderr saying what to set, and exit status 2."""
 
 from __future__ import annotations
 
@@ -10,14 +14,22 @@ import os
 import sys
 from pathlib import Path
 
+from avocette.errors import AppError, ConfigurationError, StoreUnavailableError
 from botocore.exceptions import BotoCoreError, ClientError
 
+from stackdef import local
 from tools import billing, health, openapi, portal, postback_keys, reconcile, review, tieout
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m tools", description=__doc__)
     parser.add_argument("--endpoint", help="AWS endpoint URL (e.g. the sandbox's http://127.0.0.1:3002)")
+    parser.add_argument(
+        "--sandbox",
+        dest="use_sandbox",
+        action="store_true",
+        help="the running sandbox (make dev): its AWS and the functions' settings, from .sandbox/ here",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("openapi", help="print the merged OpenAPI document (docs/openapi.json)")
     keys = commands.add_parser("postback-keys", help="rotate or retire keys of the postback key ring")
@@ -107,26 +119,66 @@ def _use_endpoint(endpoint: str) -> None:
         os.environ["AWS_ACCESS_KEY_ID"] = os.environ["AWS_SECRET_ACCESS_KEY"] = "local"  # noqa: S105 - not a secret
 
 
-def main(argv: list[str] | None = None) -> int:
-    arguments = _parser().parse_args(argv)
-    if arguments.command in ("health", "tieout") and arguments.sandbox:
+class _Stop(Exception):
+    """What stops a command before it starts, in one line."""
+
+
+def _where(arguments: argparse.Namespace) -> None:
+    """Point the layer at the AWS the options name: ``--sandbox`` (its endpoint and the functions'
+    variables), or ``--endpoint``; either must answer at once."""
+    if arguments.use_sandbox:
+        if arguments.endpoint:
+            raise _Stop("give --sandbox or --endpoint, not both")
+        try:
+            found = local.read()
+        except local.SandboxNotFoundError as exc:
+            raise _Stop(str(exc)) from None
+        os.environ.update(found.environment)
+        _use_endpoint(found.aws)
+    elif arguments.command in ("health", "tieout") and arguments.sandbox:
         try:
             endpoint = arguments.endpoint or f"http://127.0.0.1:{health.sandbox_base_port() + 2}"  # its moto
         except health.SandboxPortError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
+            raise _Stop(str(exc)) from None
         problem = health.sandbox_unreachable(endpoint, given=bool(arguments.endpoint))
         if problem:
-            print(f"error: {problem}", file=sys.stderr)
-            return 2
+            raise _Stop(problem)
         _use_endpoint(endpoint)
     elif arguments.endpoint:
+        if not local.answers(arguments.endpoint):
+            raise _Stop(
+                f"nothing answers at --endpoint {arguments.endpoint}: for the sandbox, use --sandbox instead "
+                "(it finds the port `make dev` chose), or the AWS address `make dev` printed"
+            )
         _use_endpoint(arguments.endpoint)
+
+
+def main(argv: list[str] | None = None) -> int:
+    arguments = _parser().parse_args(argv)
     try:
+        _where(arguments)
         return _run(arguments)
+    except _Stop as exc:
+        print(f"error: {exc}", file=sys.stderr)
+    except ConfigurationError as exc:
+        print(
+            f"error: {exc.reason}: set it as the function's environment sets it (a deployed stack's: "
+            "aws lambda get-function-configuration), or use --sandbox against `make dev`",
+            file=sys.stderr,
+        )
+    except StoreUnavailableError as exc:
+        print(
+            f"error: {exc.reason} at {os.environ.get('AWS_ENDPOINT_URL') or 'AWS'}: check the endpoint and credentials",
+            file=sys.stderr,
+        )
+    except AppError as exc:
+        print(f"error: {exc.code}: {exc.message}", file=sys.stderr)
     except (BotoCoreError, ClientError) as exc:
-        print(f"error: AWS refused or could not be reached: {exc}", file=sys.stderr)
-        return 2
+        said = " ".join(str(exc).split())  # one line, whatever the endpoint answered (an HTML page...)
+        given = os.environ.get("AWS_ENDPOINT_URL")
+        where = f" (is {given} AWS, e.g. the sandbox's moto?)" if given else ""
+        print(f"error: AWS refused or could not be reached{where}: {said[:240]}", file=sys.stderr)
+    return 2
 
 
 def _run(arguments: argparse.Namespace) -> int:

@@ -38,6 +38,8 @@ from avocette.store import jobs
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from stackdef import local
+
 __all__ = [
     "Check",
     "SandboxPortError",
@@ -422,8 +424,12 @@ class SandboxPortError(ValueError):
 
 def sandbox_base_port() -> int:
     text = os.environ.get("SANDBOX_BASE_PORT", "").strip()
-    if not text:
-        return DEFAULT_SANDBOX_PORT
+    if not text:  # the sandbox `make dev` runs from here, if any (its .sandbox/env), else the default
+        try:
+            aws = local.read(check=False).aws
+        except local.SandboxNotFoundError:
+            return DEFAULT_SANDBOX_PORT
+        return (urlsplit(aws).port or DEFAULT_SANDBOX_PORT + 2) - 2
     if not text.isdigit() or not 0 < int(text) < 65534:
         raise SandboxPortError(
             f"SANDBOX_BASE_PORT={text!r} is not a port number: set it to the base port `make dev` printed (e.g. 3000)"

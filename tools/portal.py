@@ -62,9 +62,10 @@ class Site:
     api_url: str
     sign_in_url: str
     client_id: str
+    biller_time_zone: str = "America/New_York"  # the stack's BillerTimeZone: every time the portal shows
 
     @classmethod
-    def from_outputs(cls, outputs: Mapping[str, str]) -> Site | None:
+    def from_outputs(cls, outputs: Mapping[str, str], parameters: Mapping[str, str] | None = None) -> Site | None:
         """None for a stack without the demo portal (no ``PortalBucketName`` output)."""
         if not outputs.get("PortalBucketName"):
             return None
@@ -79,7 +80,8 @@ class Site:
         missing = [output for output in wanted.values() if not outputs.get(output)]
         if missing:
             raise PortalError(f"the stack's outputs lack {', '.join(missing)}: deploy the current template.yaml first")
-        return cls(**{field: outputs[output] for field, output in wanted.items()})
+        zone = (parameters or {}).get("BillerTimeZone") or cls.biller_time_zone
+        return cls(**{field: outputs[output] for field, output in wanted.items()}, biller_time_zone=zone)
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,7 @@ def portal_config(site: Site) -> dict[str, Any]:
     """The deployed portal's ``config.json`` (read by ``sandbox/portal/js/config.js``)."""
     return {
         "apiBaseUrl": site.api_url.rstrip("/"),
+        "billerTimeZone": site.biller_time_zone,
         "signIn": {
             "kind": "cognito",
             "authority": site.sign_in_url.rstrip("/"),
@@ -168,9 +171,16 @@ def samconfig_stack(env: str, path: Path = SAMCONFIG) -> tuple[str, str | None]:
 
 
 def stack_outputs(stack_name: str, session: Any = None) -> dict[str, str]:
+    return stack_values(stack_name, session)[0]
+
+
+def stack_values(stack_name: str, session: Any = None) -> tuple[dict[str, str], dict[str, str]]:
+    """The stack's outputs and parameters."""
     session = session or boto3.session.Session()
     (stack,) = session.client("cloudformation").describe_stacks(StackName=stack_name)["Stacks"]
-    return {output["OutputKey"]: output["OutputValue"] for output in stack.get("Outputs", [])}
+    outputs = {output["OutputKey"]: output["OutputValue"] for output in stack.get("Outputs", [])}
+    parameters = {item["ParameterKey"]: item.get("ParameterValue", "") for item in stack.get("Parameters", [])}
+    return outputs, parameters
 
 
 def run(*, env: str | None, stack: str | None, region: str | None = None) -> int:
@@ -181,7 +191,7 @@ def run(*, env: str | None, stack: str | None, region: str | None = None) -> int
         if not stack:
             raise PortalError("name the stack: --env dev (from samconfig.toml) or --stack <name>")
         session = boto3.session.Session(region_name=region) if region else boto3.session.Session()
-        site = Site.from_outputs(stack_outputs(stack, session))
+        site = Site.from_outputs(*stack_values(stack, session))
         if site is None:
             print(f"{stack} has no demo portal (CreateDemoUserPool is false): nothing to publish")
             return 0

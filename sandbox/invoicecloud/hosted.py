@@ -235,7 +235,7 @@ class HostedPages(SimulatorCore):
         if attempt is None:  # callers check the state first; stay safe if one forgets
             return see_other(frame.step_url("payment"))
         receipt = pages.ReceiptView(
-            receipt_number=attempt.payment_guid,
+            receipt_number=pages.confirmation_number(attempt.payment_guid),
             authorization=attempt.authorization or "",
             paid_at=receipt_time(attempt.at, self.time_zone),
             method=attempt.method.description,

@@ -32,6 +32,7 @@ __all__ = [
     "ReceiptView",
     "account_page",
     "billing_page",
+    "confirmation_number",
     "customer_account_missing_page",
     "customer_account_page",
     "customer_portal_page",
@@ -138,6 +139,13 @@ class ReceiptLine:
     account_number: str
     invoice_number: str
     amount: str
+
+
+def confirmation_number(payment_guid: str) -> str:
+    """The reference a payer reads and quotes, from Invoice Cloud's payment id: its first twelve hex
+    digits in three groups ("3F1C-2A4E-9B07"), not the GUID itself."""
+    digits = "".join(character for character in payment_guid.upper() if character in "0123456789ABCDEF")[:12]
+    return "-".join(digits[index : index + 4] for index in range(0, len(digits), 4)) or payment_guid
 
 
 @dataclass(frozen=True)
@@ -434,9 +442,9 @@ def receipt_page(frame: Frame, receipt: ReceiptView) -> str:
   <p class="lead">Thank you{", " + _e(receipt.payer_name) if receipt.payer_name else ""}.
   Your payment to {_e(frame.biller_name)} was approved.</p>
   <dl class="facts">
-    <dt>Receipt number</dt><dd id="receipt-number">{_e(receipt.receipt_number)}</dd>
-    <dt>Authorization code</dt><dd id="authorization">{_e(receipt.authorization)}</dd>
-    <dt>Date</dt><dd>{_e(receipt.paid_at)}</dd>
+    <dt>Confirmation number</dt><dd id="receipt-number" class="code">{_e(receipt.receipt_number)}</dd>
+    <dt>Authorization code</dt><dd id="authorization" class="code">{_e(receipt.authorization)}</dd>
+    <dt>Date</dt><dd class="when">{_e(receipt.paid_at)}</dd>
     <dt>Payment method</dt><dd>{_e(receipt.method)}</dd>
   </dl>
   <table class="lines">

@@ -80,7 +80,9 @@ def test_declined_payer_returns_by_the_cancel_link_and_continues_the_open_sessio
     cancel.click()
     page.wait_for_url(re.compile(re.escape(run.gateway) + r"/#/return/[0-9a-f-]+$"))
     payment_id = page.url.rsplit("/", 1)[-1]
-    result_panel(page, "Payment declined")
+    expect(result_panel(page, "Payment declined")).to_contain_text(
+        re.compile(r"You can pay on Invoice Cloud until .+; its invoices stay held until .+, in case a payment")
+    )
     run.step("portal-after-cancel")
 
     # The Pay page shows the session still open, with one primary action: continuing it.
@@ -90,8 +92,13 @@ def test_declined_payer_returns_by_the_cancel_link_and_continues_the_open_sessio
     open_session = page.locator(".notice").filter(has=page.get_by_role("heading", name="Payment in progress"))
     expect(open_session).to_have_count(1)
     held_until = biller_time(declined["invoicesHeldUntil"])
-    expect(open_session.locator(".open-session-text")).to_have_text(
-        re.compile(rf"^Continue on Invoice Cloud, or wait until {spaced(held_until)} to start another\.$")
+    open_until = biller_time(declined["sessionExpiresAt"])
+    expect(open_session.locator(".open-session-text")).to_have_text(  # one deadline to act on, and why the other
+        re.compile(
+            rf"^You can pay on Invoice Cloud until {spaced(open_until)}; its invoices stay held until "
+            rf"{spaced(held_until)}, in case a payment made at the last minute is still on its way, and can be "
+            r"paid in a new payment after that\.$"
+        )
     )
     expect(open_session).to_contain_text("Your last attempt was declined.")
     expect(page.get_by_label("Invoice INV-1001-2")).to_be_disabled()

@@ -367,3 +367,58 @@ def test_a_chargeback_that_arrives_while_a_person_looks_comes_off_when_they_deci
     view = get_payment("alice", payment_id).json
     assert (view["status"], view["amountPaid"]) == ("APPROVED", "25.00")
     assert [(r["kind"], r["amount"]) for r in view["reversals"]] == [("CHARGEBACK", "15.00")]
+
+
+# ---- a won chargeback, then more taken back: whatever order the day's file lists them -------------
+
+
+def test_a_refund_after_a_won_chargeback_takes_its_money_whatever_the_files_order(stack: Stack) -> None:
+    """Charged back in full (the payment stands REVERSED), then the biller wins the dispute and refunds
+    the payer at once: the day's file lists the refund before the chargeback reversal. The refund,
+    recorded only while the payment stood reversed, takes its money once the reversal gives it back:
+    Invoice Cloud took back 40.00 net, and so do we (found by the soak)."""
+    add_account("A-1", linked_to=("alice",))
+    add_invoice("A-1", "I-1", "40.00")
+    payment_id = started("alice", [("A-1", "I-1")])
+    pay_on_simulator(stack, payment_id, deliver=True)
+    slot = {"billerReference": payment_id, "invoiceNumber": "I-1"}
+    reconcile_today(stack, reversals=[{**slot, "kind": "CHARGEBACK"}])
+    assert (payment_item(stack, payment_id)["status"], credited("A-1", "I-1")) == ("REVERSED", 0)
+
+    written = stack.simulator.write_payment_file(
+        {"reversals": [{**slot, "kind": "CHARGEBACK_REVERSAL"}, {**slot, "kind": "REFUND"}]}
+    )
+    listed = (stack.simulator.payment_file(written["key"]) or b"").decode("utf-8-sig")
+    kinds = [line.split(",", 1)[0] for line in listed.splitlines()]
+    assert kinds.index("REFUND") < kinds.index("CHARGEBACK_REVERSAL")  # the order this test is about
+    report = reconcile.reconcile_file(
+        lambda: io.StringIO(listed, newline=""), key=written["key"], rules=ReconcileRules.from_environment()
+    )
+
+    assert report.counts.reversed + report.counts.reversals_recorded == 2
+    view = get_payment("alice", payment_id).json
+    assert sorted(r["kind"] for r in view["reversals"]) == ["CHARGEBACK", "CHARGEBACK_REVERSAL", "REFUND"]
+    assert (view["status"], credited("A-1", "I-1")) == ("REVERSED", 0)
+
+
+def test_a_dispute_won_then_refunded_while_a_person_looks_is_taken_back_when_they_decide(stack: Stack) -> None:
+    """While the payment waits for a person, Invoice Cloud charges it back, the biller wins the dispute,
+    then the payer is refunded. The three are recorded only; when the person decides, they
+    are replayed, and however the rewritten day's file numbered them, the refund takes its money:
+    40.00 charged, 40.00 taken back, nothing credited (found by the model)."""
+    add_account("A-1", linked_to=("alice",))
+    add_invoice("A-1", "I-1", "40.00")
+    payment_id = started("alice", [("A-1", "I-1")])
+    paid = pay_on_simulator(stack, payment_id, deliver=True)
+    (fields,) = [dict(record["fields"]) for record in paid["postbacks"]]
+    send_postback(stack, payment_id, {**fields, "PaymentAmount": "41.00"})  # a person must look
+    assert payment_item(stack, payment_id)["status"] == "NEEDS_REVIEW"
+    slot = {"billerReference": payment_id, "invoiceNumber": "I-1"}
+    for kind in ("CHARGEBACK", "CHARGEBACK_REVERSAL", "REFUND"):
+        assert reconcile_today(stack, reversals=[{**slot, "kind": kind}]).counts.reversals_recorded == 1
+
+    review.apply_review(payment_id, {}, note="IC portal: 40.00 as applied", by="ops")
+
+    view = get_payment("alice", payment_id).json
+    assert sorted(r["kind"] for r in view["reversals"]) == ["CHARGEBACK", "CHARGEBACK_REVERSAL", "REFUND"]
+    assert (view["status"], credited("A-1", "I-1")) == ("REVERSED", 0)

@@ -500,7 +500,7 @@ def test_payment_message_carries_a_fresh_approval_code(ic: SimClient, receiver: 
     assert [f["PaymentMessage"] for f in forms] == ["DECLINED", f"APPROVED {code}"]
     # And the receipt shows the same code
     receipt = requests.get(hosted(ic, session_id, "receipt"), timeout=10).text
-    assert f'<dd id="authorization">{code}</dd>' in receipt
+    assert f'<dd id="authorization" class="code">{code}</dd>' in receipt
 
 
 def test_payment_type_ids_and_the_ach_card_type_are_configurable(ic: SimClient, receiver: PostbackReceiver) -> None:

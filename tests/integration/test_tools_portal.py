@@ -111,6 +111,7 @@ def test_publish_uploads_the_portal_with_its_types_and_the_stacks_config(aws: bo
     config = json.loads(stored["config.json"]["Body"].read())
     assert config == {
         "apiBaseUrl": "https://abc123.execute-api.us-east-1.amazonaws.com",
+        "billerTimeZone": "America/New_York",  # the stack's BillerTimeZone, the template's default here
         "signIn": {
             "kind": "cognito",
             "authority": "https://avocette-payments-dev-123456789012.auth.us-east-1.amazoncognito.com",

@@ -204,3 +204,22 @@ def test_the_cpv2_request_may_carry_a_link_in_the_field_the_simulator_is_told_of
         return
     with pytest.raises(RequestValidationError, match=problem):
         validate_cpv2_request(request, statement_link_field=field)
+
+
+def test_the_receipt_shows_a_readable_confirmation_number_not_the_guid() -> None:
+    assert pages.confirmation_number("decc4174-880a-4bd2-8cf8-9b30e213e03f") == "DECC-4174-880A"
+    view = pages.ReceiptView(
+        receipt_number=pages.confirmation_number("decc4174-880a-4bd2-8cf8-9b30e213e03f"),
+        authorization="APPROVED 1",
+        paid_at="Nov 25, 2026, 2:25 PM EST",
+        method="Visa ending in 1111",
+        lines=[],
+        amount="$10.00",
+        fee="$1.00",
+        total="$11.00",
+        payer_name="",
+        return_url="",
+    )
+    page = pages.receipt_page(FRAME, view)
+    assert "DECC-4174-880A" in page and "decc4174-880a-4bd2" not in page
+    assert '<dd class="when">Nov 25, 2026, 2:25 PM EST</dd>' in page

@@ -6,6 +6,7 @@
 import { ApiError } from "./api.js";
 import { inSandbox, loadConfig } from "./config.js";
 import { h, heading, mount, notice, link } from "./dom.js";
+import { setBillerTimeZone } from "./format.js";
 import {
   currentSession,
   expiredSession,
@@ -164,7 +165,7 @@ function showWhereItRuns() {
 async function start() {
   document.querySelector(".skip-link").addEventListener("click", skipToMain);
   try {
-    await loadConfig();
+    setBillerTimeZone((await loadConfig()).billerTimeZone); // every time a page shows is in the biller's zone
   } catch (error) {
     mount(document.getElementById("main"), h("div", { class: "view" }, heading("Portal unavailable"), notice("error", error.message)));
     return;

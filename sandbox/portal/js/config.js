@@ -23,7 +23,7 @@ export async function loadConfig() {
   return config;
 }
 
-/** {apiBaseUrl, signIn: {kind: "sandbox"} | {kind: "cognito", authority, clientId, redirectUri, scopes}} */
+/** {apiBaseUrl, billerTimeZone, signIn: {kind: "sandbox"} | {kind: "cognito", authority, clientId, redirectUri, scopes}} */
 export function config() {
   if (!loaded) throw new Error("config.json was not loaded yet");
   return loaded;
@@ -37,9 +37,11 @@ export function inSandbox() {
 function checked(body) {
   const apiBaseUrl = typeof body.apiBaseUrl === "string" ? body.apiBaseUrl.replace(/\/+$/, "") : null;
   if (apiBaseUrl === null || (apiBaseUrl && !isHttpUrl(apiBaseUrl))) return null;
+  // The biller's IANA zone (BILLER_TIME_ZONE): every time the portal shows is in it.
+  const billerTimeZone = typeof body.billerTimeZone === "string" && body.billerTimeZone ? body.billerTimeZone : null;
   const signIn = body.signIn ?? {};
   if (signIn.kind === "sandbox") {
-    return Object.freeze({ apiBaseUrl, signIn: Object.freeze({ kind: "sandbox" }) });
+    return Object.freeze({ apiBaseUrl, billerTimeZone, signIn: Object.freeze({ kind: "sandbox" }) });
   }
   const scopes = Array.isArray(signIn.scopes) ? signIn.scopes.filter((scope) => typeof scope === "string") : [];
   if (
@@ -54,6 +56,7 @@ function checked(body) {
   }
   return Object.freeze({
     apiBaseUrl,
+    billerTimeZone,
     signIn: Object.freeze({
       kind: "cognito",
       authority: signIn.authority.replace(/\/+$/, ""),

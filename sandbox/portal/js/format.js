@@ -32,10 +32,29 @@ export function dollars(text) {
 const DAY = new Intl.DateTimeFormat("en-US", { year: "numeric", month: "short", day: "numeric", timeZone: "UTC" });
 // Times are shown in the biller's time zone, with the zone's name: payers read their utility's
 // local time, the same on the portal, on Invoice Cloud's receipt and in emails. The API sends UTC
-// (RFC 3339) and names the zone in each payment (billerTimeZone); pages without a payment use the
-// zone last seen in one (kept for the tab), else the device's own.
+// (RFC 3339) and names the zone in each payment (billerTimeZone); the portal's config.json names it
+// too (billerTimeZone: BILLER_TIME_ZONE), for every time shown without a payment at hand. Only when
+// neither is known (config.json unreadable) does a page use the zone last seen in a payment (kept
+// for the tab), and never the device's when one of those is known.
 const ZONE_KEY = "avocette.portal.billerTimeZone";
 const MOMENT_FORMATS = new Map();
+let configuredTimeZone = null;
+
+/** The biller's zone from the portal's config.json: the zone of every time a page shows. */
+export function setBillerTimeZone(timeZone) {
+  if (typeof timeZone === "string" && timeZone && knownZone(timeZone)) {
+    configuredTimeZone = timeZone;
+  }
+}
+
+function knownZone(timeZone) {
+  try {
+    new Intl.DateTimeFormat("en-US", { timeZone });
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 function momentFormat(timeZone) {
   const key = timeZone || "";
@@ -86,13 +105,33 @@ export function formatDate(text) {
 
 /**
  * "2026-11-25T20:40:01Z" -> "Nov 25, 2026, 3:40 PM EST": in `timeZone` (the biller's, from the
- * payment), else the zone remembered from the last payment seen, else the device's.
+ * payment), else the biller's zone from config.json, else the zone remembered from the last payment
+ * seen, else the device's.
  */
 export function formatMoment(text, timeZone = null) {
   const moment = new Date(text);
   if (Number.isNaN(moment.getTime())) return text ?? "";
   rememberTimeZone(timeZone);
-  return momentFormat(timeZone || rememberedTimeZone()).format(moment);
+  return momentFormat(timeZone || configuredTimeZone || rememberedTimeZone()).format(moment);
+}
+
+/**
+ * A payment's deadlines in one sentence a payer can act on. Invoice Cloud's page takes the payment
+ * until its session ends (sessionExpiresAt); the invoices stay held a little longer
+ * (invoicesHeldUntil: a payment made in the session's last minutes may still be on its way), and
+ * only then can another payment of them start.
+ */
+export function sessionDeadlines(payment) {
+  const zone = payment.billerTimeZone || null;
+  const open = formatMoment(payment.sessionExpiresAt, zone);
+  const held = payment.invoicesHeldUntil ? formatMoment(payment.invoicesHeldUntil, zone) : null;
+  if (!held || held === open) {
+    return `You can pay on Invoice Cloud until ${open}.`;
+  }
+  return (
+    `You can pay on Invoice Cloud until ${open}; its invoices stay held until ${held}, in case a payment ` +
+    "made at the last minute is still on its way, and can be paid in a new payment after that."
+  );
 }
 
 /** "1 invoice", "2 invoices". */

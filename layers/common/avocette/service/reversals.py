@@ -5,13 +5,15 @@ A VOID, ACH_RETURN or CHARGEBACK row of Invoice Cloud's payment file is recorded
 payment id made on its invoice, in one transaction with the payment and the ledger entry. On a payment
 under review, reversed or closed it is recorded only; where there is nothing of its payment id to take
 back, its payment goes to review. When a person then settles the payment, the reversals recorded
-meanwhile are replayed against it (:func:`replay_reversals`): money Invoice Cloud took back is never
-left out of the books because it arrived while a person was looking.
+meanwhile are replayed against it (:func:`replay_reversals`), and so are those recorded while it stood
+reversed once a won chargeback makes it count again: money Invoice Cloud took back is never left out
+of the books because it arrived while a person was looking, or while the payment was charged back.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from aws_lambda_powertools import Logger
 
@@ -97,29 +99,52 @@ def apply_reversal(
                 return None
             over_credit = bool(race.over_credit)
             continue
+        if replaying is None and row.kind is RowKind.CHARGEBACK_REVERSAL and plan.outcome is ReversalOutcome.REVERSED:
+            # The payment counts again: what was recorded only while it stood reversed takes its money now.
+            replay_reversals(payment.payment_id)
         closed = invoice is None or invoice.closed_at is not None
         return ReversalApplied(plan.outcome, payment, invoice_closed=closed, reason=plan.reason)
     raise StoreUnavailableError("the reversal could not be recorded: the payment kept changing")
 
 
 def replay_reversals(payment_id: str) -> int:
-    """After a person settled ``payment_id``: apply the reversals recorded while it was under review
-    (or that found nothing to take back then). Answers how many applied now; one that still cannot
-    apply puts the payment under review again, as it would have from the file."""
-    record = payments_store.get_payment_record(payment_id)
+    """After a person settled ``payment_id``, or a won chargeback made it count again: apply the
+    reversals recorded while it was under review or reversed (or that found nothing to take back
+    then), in the order Invoice Cloud's files listed them, pass after pass while one applies (a
+    chargeback reversal replayed gives back what a reversal recorded before it may then take).
+    Answers how many applied now; one that still cannot apply puts the payment under review again, as
+    it would have from the file."""
     applied = 0
-    for identity, stored in sorted(record.reversals.items(), key=lambda item: str(item[1].get("at", ""))):
-        if stored.get("outcome") not in _PENDING:
-            continue
-        result = apply_reversal(
-            payment_items.reversal_row(payment_id, stored), file_key=str(stored.get("file", "")), identity=identity,
-            replaying=str(stored["outcome"]),
-        )  # fmt: skip
-        if result is not None and result.outcome is ReversalOutcome.REVERSED:
-            applied += 1
+    while True:  # each pass that moves money turns at least one pending reversal REVERSED: it ends
+        record = payments_store.get_payment_record(payment_id)
+        pending = sorted(
+            ((identity, stored) for identity, stored in record.reversals.items() if stored.get("outcome") in _PENDING),
+            key=_file_order,
+        )
+        moved = 0
+        for identity, stored in pending:
+            result = apply_reversal(
+                payment_items.reversal_row(payment_id, stored), file_key=str(stored.get("file", "")),
+                identity=identity, replaying=str(stored["outcome"]),
+            )  # fmt: skip
+            if result is not None and result.outcome is ReversalOutcome.REVERSED:
+                moved += 1
+        applied += moved
+        if not moved:
+            break
     if applied:
         logger.info("Reversals replayed", extra={"payment_id": payment_id, "applied": applied})
     return applied
+
+
+def _file_order(entry: tuple[str, dict[str, Any]]) -> tuple[str, str, int, int, str]:
+    """A recorded reversal's place: when it was recorded, then its file; among those recorded at once,
+    chargebacks before their reversals before every other kind (a day's file rewritten may number the
+    same rows otherwise, and a refund Invoice Cloud could only make once a dispute was won must not be
+    replayed before the dispute), then its line and identity (a fixed order, never the table's)."""
+    identity, stored = entry
+    rank = {"CHARGEBACK": 0, "CHARGEBACK_REVERSAL": 1}.get(str(stored.get("kind", "")), 2)
+    return (str(stored.get("at", "")), str(stored.get("file", "")), rank, int(stored.get("line", 0) or 0), identity)
 
 
 def _invoice(row: PaymentFileRow) -> Invoice | None:

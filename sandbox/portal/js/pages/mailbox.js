@@ -79,6 +79,37 @@ function message(email) {
       h("dt", {}, "From"),
       h("dd", {}, email.from),
     ),
-    h("pre", { class: "mail-body" }, email.body),
+    h("pre", { class: "mail-body" }, ...linked(email.body ?? "")),
   );
+}
+
+// An http(s) address in a mail's text, up to a space or a character no address ends with here.
+const ADDRESS = /https?:\/\/[^\s<>"']+/g;
+const TRAILING = /[.,;:!?)\]]+$/;
+
+/**
+ * A mail's text with each http(s) address made a link, as a mail program would show it: the text
+ * stays text (nodes, never markup), and only http: and https: addresses become links.
+ */
+export function linked(text) {
+  const parts = [];
+  let last = 0;
+  for (const match of text.matchAll(ADDRESS)) {
+    const address = match[0].replace(TRAILING, "");
+    const url = safeUrl(address);
+    if (!url) continue;
+    parts.push(text.slice(last, match.index), h("a", { href: url, rel: "noopener noreferrer" }, address));
+    last = match.index + address.length;
+  }
+  parts.push(text.slice(last));
+  return parts.filter((part) => part !== "");
+}
+
+function safeUrl(address) {
+  try {
+    const url = new URL(address);
+    return url.protocol === "http:" || url.protocol === "https:" ? url.href : null;
+  } catch {
+    return null;
+  }
 }

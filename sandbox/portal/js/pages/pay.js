@@ -8,7 +8,7 @@
 import { api, goToInvoiceCloud, startPayment } from "../api.js";
 import { h, heading, link, loadingRegion, mount, notice, settle } from "../dom.js";
 import { errorNotice, PAYMENT_ERRORS } from "../errors.js";
-import { dollars, formatCents, formatDate, formatMoment, plural, toCents } from "../format.js";
+import { dollars, formatCents, formatDate, formatMoment, plural, sessionDeadlines, toCents } from "../format.js";
 
 // Payments in progress are recent (a session and its grace last under an hour): the newest page of
 // the history holds them.
@@ -104,7 +104,7 @@ function openSessionNotice(payment, primary) {
       "p",
       { class: "open-session-text" },
       payment.paymentUrl
-        ? `Continue on Invoice Cloud, or wait until ${until} to start another.`
+        ? sessionDeadlines(payment)
         : "Invoice Cloud has not reported the result of this payment yet: please do not pay again. " +
             `Its invoices are held until ${until}.`,
     ),
@@ -326,7 +326,7 @@ function reusedSessionNotice(payment) {
     payment.status === "DECLINED"
       ? h("p", {}, "Your last attempt was declined. You can try again with another card or bank account.")
       : null,
-    h("p", {}, `It stays open until ${formatMoment(payment.sessionExpiresAt)}.`),
+    h("p", {}, sessionDeadlines(payment)),
     h(
       "button",
       { type: "button", class: "button-secondary", onClick: () => goToInvoiceCloud(payment.paymentUrl) },

@@ -6,7 +6,7 @@
 import { api, goToInvoiceCloud, startPayment } from "../api.js";
 import { facts, h, heading, link, mount, notice } from "../dom.js";
 import { errorNotice, PAYMENT_ERRORS } from "../errors.js";
-import { dollars, formatCents, formatMoment, toCents } from "../format.js";
+import { dollars, formatCents, formatMoment, sessionDeadlines, toCents } from "../format.js";
 
 // Polling: soon at first (the result usually arrives within seconds of the payer's return), then
 // less and less often; never while the tab is hidden, never after the page is left, and never past
@@ -360,7 +360,7 @@ function declinedPanel(payment) {
     "error",
     "Payment declined",
     payment.statusMessage,
-    `This payment session stays open until ${formatMoment(payment.sessionExpiresAt, payment.billerTimeZone)}.`,
+    sessionDeadlines(payment),
     button,
     status,
   );
