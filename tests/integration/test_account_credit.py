@@ -21,6 +21,7 @@ from avocette.biller.billing_file import COLUMNS
 from avocette.service import export, review
 from avocette.service.billing_import import ImportRules, import_billing
 from avocette.settings.ledger import get_ledger_settings
+from avocette.settings.portal import get_biller_time_zone
 from avocette.settings.resources import get_exports_bucket
 
 from sandbox.s3events import object_created_event
@@ -367,7 +368,7 @@ def exported_rows(day: date) -> list[dict[str, str]]:
     bucket = get_exports_bucket()
     rows: list[dict[str, str]] = []
     for each in (day - timedelta(days=1), day):
-        result = export.export_day(each, ledger=get_ledger_settings(), bucket=bucket)
+        result = export.export_day(each, ledger=get_ledger_settings(), bucket=bucket, zone=get_biller_time_zone())
         if result.rows:
             body = boto3.client("s3").get_object(Bucket=bucket, Key=f"exports/{each.isoformat()}.csv")["Body"]
             rows += list(csv.DictReader(io.StringIO(body.read().decode("utf-8"))))
