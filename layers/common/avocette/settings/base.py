@@ -11,6 +11,7 @@ cold start (docs/performance.md).
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import math
 import os
@@ -32,6 +33,7 @@ __all__ = [
     "SecretText",
     "boolean",
     "choice",
+    "cidrs",
     "comma_separated",
     "fee_cents",
     "get_secret",
@@ -41,6 +43,7 @@ __all__ = [
     "payment_type_ids",
     "required_variable",
     "secret_json",
+    "source_allowed",
     "text",
     "variable",
 ]
@@ -139,6 +142,27 @@ def number(*, gt: float | None = None) -> Parser:
         return value
 
     return parse
+
+
+def cidrs(raw: str) -> tuple[str, ...]:
+    """Comma-separated networks (``10.0.0.0/8, 2001:db8::/32``), each checked."""
+    networks = comma_separated(raw)
+    for network in networks:
+        ipaddress.ip_network(network, strict=False)
+    return networks
+
+
+def source_allowed(networks: tuple[str, ...], source_ip: str | None) -> bool:
+    """True when no networks are configured, or the source address lies in one of them."""
+    if not networks:
+        return True
+    if not source_ip:
+        return False
+    try:
+        address = ipaddress.ip_address(source_ip)
+    except ValueError:
+        return False
+    return any(address in ipaddress.ip_network(network, strict=False) for network in networks)
 
 
 _TRUE = frozenset({"1", "on", "t", "true", "y", "yes"})

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from dataclasses import dataclass
 from functools import lru_cache
@@ -10,16 +9,16 @@ from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from avocette.invoicecloud.postback import DEFAULT_PAYMENT_DATE_FORMATS, DEFAULT_PAYMENT_DATE_TIME_ZONE
-from avocette.settings.base import EnvSettings, boolean, comma_separated, payment_type_ids, variable
+from avocette.settings.base import (
+    EnvSettings,
+    boolean,
+    cidrs,
+    payment_type_ids,
+    source_allowed,
+    variable,
+)
 
 __all__ = ["PostbackSettings", "get_postback_settings"]
-
-
-def _cidrs(raw: str) -> tuple[str, ...]:
-    cidrs = comma_separated(raw)
-    for cidr in cidrs:
-        ipaddress.ip_network(cidr, strict=False)
-    return cidrs
 
 
 def _date_formats(raw: str) -> tuple[str, ...]:
@@ -43,7 +42,7 @@ class PostbackSettings(EnvSettings):
     ic_payment_type_ids: dict[str, Literal["CARD", "ACH"]] = variable(
         "IC_PAYMENT_TYPE_IDS", payment_type_ids, default_factory=dict
     )
-    postback_source_cidrs: tuple[str, ...] = variable("POSTBACK_SOURCE_CIDRS", _cidrs, ())
+    postback_source_cidrs: tuple[str, ...] = variable("POSTBACK_SOURCE_CIDRS", cidrs, ())
     # PaymentDate's form and, for a value without an offset, its zone (DESIGN §4a, §6e).
     ic_payment_date_formats: tuple[str, ...] = variable(
         "IC_PAYMENT_DATE_FORMATS", _date_formats, DEFAULT_PAYMENT_DATE_FORMATS
@@ -56,15 +55,7 @@ class PostbackSettings(EnvSettings):
 
     def postback_source_allowed(self, source_ip: str | None) -> bool:
         """True when no CIDRs are configured, or the source address lies in one of them."""
-        if not self.postback_source_cidrs:
-            return True
-        if not source_ip:
-            return False
-        try:
-            address = ipaddress.ip_address(source_ip)
-        except ValueError:
-            return False
-        return any(address in ipaddress.ip_network(cidr, strict=False) for cidr in self.postback_source_cidrs)
+        return source_allowed(self.postback_source_cidrs, source_ip)
 
 
 @lru_cache(maxsize=1)

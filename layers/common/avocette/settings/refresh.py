@@ -17,7 +17,6 @@ without a refused refresh).
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -30,10 +29,11 @@ from avocette.settings.base import (
     EnvSettings,
     SecretText,
     choice,
-    comma_separated,
+    cidrs,
     integer,
     required_variable,
     secret_json,
+    source_allowed,
     text,
     variable,
 )
@@ -61,13 +61,6 @@ def _header_name(name: str) -> str:
     return name
 
 
-def _cidrs(raw: str) -> tuple[str, ...]:
-    cidrs = comma_separated(raw)
-    for cidr in cidrs:
-        ipaddress.ip_network(cidr, strict=False)
-    return cidrs
-
-
 @dataclass(frozen=True)
 class RefreshSettings(EnvSettings):
     """How Invoice Cloud's balance refresh is authenticated and answered (DESIGN §3, §4a)."""
@@ -75,20 +68,12 @@ class RefreshSettings(EnvSettings):
     ic_refresh_auth: RefreshAuth = variable("IC_REFRESH_AUTH", choice("basic", "header", "hmac"), "basic")
     ic_refresh_header: str = variable("IC_REFRESH_HEADER", _header_name, "X-Api-Key")
     ic_refresh_format: str = variable("IC_REFRESH_FORMAT", text(min_length=1), DEFAULT_REFRESH_FORMAT)
-    ic_refresh_source_cidrs: tuple[str, ...] = variable("IC_REFRESH_SOURCE_CIDRS", _cidrs, ())
+    ic_refresh_source_cidrs: tuple[str, ...] = variable("IC_REFRESH_SOURCE_CIDRS", cidrs, ())
     ic_refresh_max_skew_seconds: int = variable("IC_REFRESH_MAX_SKEW_SECONDS", integer(ge=30, le=3600), 300)
 
     def source_allowed(self, source_ip: str | None) -> bool:
         """True when no CIDRs are configured, or the source address lies in one of them."""
-        if not self.ic_refresh_source_cidrs:
-            return True
-        if not source_ip:
-            return False
-        try:
-            address = ipaddress.ip_address(source_ip)
-        except ValueError:
-            return False
-        return any(address in ipaddress.ip_network(cidr, strict=False) for cidr in self.ic_refresh_source_cidrs)
+        return source_allowed(self.ic_refresh_source_cidrs, source_ip)
 
 
 @lru_cache(maxsize=1)
