@@ -11,6 +11,8 @@ other tests' way. Screenshots of every step go to tests/e2e/artifacts/<test name
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 from playwright.sync_api import expect
 
@@ -237,7 +239,7 @@ def test_bob_wins_a_dispute_and_his_charged_back_payment_counts_again(open_brows
     charged_back = wait_for_payment(run, "bob", payment_id, lambda payment: bool(payment.get("reversals")))
     assert (charged_back["status"], charged_back["amountPaid"]) == ("APPROVED", "43.75"), charged_back
     fee = charged_back.get("convenienceFee") or "0.00"
-    total = f"${63.75 + float(fee):.2f}"  # only to read the page's words: the page computes it in cents
+    total = f"${Decimal('63.75') + Decimal(fee)}"  # the page's words for amount and fee together
     page.reload()
     receipt = payment_view(page)
     expect_fact(receipt, "Amount paid", "$63.75")
